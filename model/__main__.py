@@ -1,0 +1,7 @@
+"""`python -m grucomplete.model` runs the `grucomplete` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,156 @@
+"""A checkpoint is a directory: config.json + model.safetensors + tokenizer.json. No pickle.
+
+`config.json` holds the model config, the tokenizer's fingerprint and free-form metadata
+(data card, steps, validation metrics), so `cat config.json` tells what a model is. Loading
+checks every file and raises one `CheckpointError` that names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .lm import GRUConfig, GRULanguageModel
+from .tokenizer import CodeTokenizer
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint directory that cannot be loaded; the message names the file and why."""
+
+
+@dataclass
+class Checkpoint:
+    model: GRULanguageModel
+    tokenizer: CodeTokenizer
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def default_model_dir() -> Path:
+    """The model bundled with the package."""
+    return Path(str(resources.files("grucomplete.model") / "default"))
+
+
+def resolve_model_dir(name: str | os.PathLike[str] | None) -> Path:
+    """`None` or "default" means the bundled model; anything else is a directory path."""
+    if name is None or str(name) == "default":
+        return default_model_dir()
+    return Path(name).expanduser()
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temporary file in the same directory, then rename over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    directory: str | os.PathLike[str],
+    model: GRULanguageModel,
+    tokenizer: CodeTokenizer,
+    metadata: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Write the three files atomically (weights first, config last: config marks it complete)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    # The output layer is tied to the embedding; store the shared tensor once.
+    tensors = {
+        name: t.detach().to("cpu", dtype).contiguous()
+        for name, t in model.state_dict().items()
+        if name != "head.weight"
+    }
+    config = {
+        "format_version": FORMAT_VERSION,
+        "model": model.config.to_dict(),
+        "tokenizer_fingerprint": tokenizer.fingerprint,
+        "metadata": metadata or {},
+    }
+    _atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p)))
+    _atomic_write(directory / TOKENIZER_FILE, tokenizer.save)
+    _atomic_write(
+        directory / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2) + "\n")
+    )
+    return directory
+
+
+def load_checkpoint(
+    directory: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu"
+) -> Checkpoint:
+    """Load a checkpoint directory (default: the bundled model) as float32 on `device`."""
+    directory = resolve_model_dir(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: model directory not found")
+    for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
+        if not (directory / name).is_file():
+            raise CheckpointError(f"{directory / name}: missing (a checkpoint needs {name})")
+
+    config_path = directory / CONFIG_FILE
+    try:
+        raw = json.loads(config_path.read_text(encoding="utf-8"))
+        config = GRUConfig.from_dict(raw["model"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{config_path}: not a valid model config ({e})") from None
+
+    tokenizer_path = directory / TOKENIZER_FILE
+    try:
+        tokenizer = CodeTokenizer.load(tokenizer_path)
+    except Exception as e:  # the tokenizers library raises bare Exceptions on bad JSON
+        raise CheckpointError(f"{tokenizer_path}: not a valid tokenizer ({e})") from None
+    expected = raw.get("tokenizer_fingerprint")
+    if expected and expected != tokenizer.fingerprint:
+        raise CheckpointError(
+            f"{tokenizer_path}: does not match the tokenizer the model was trained with "
+            f"(fingerprint {tokenizer.fingerprint}, config.json expects {expected})"
+        )
+    if tokenizer.vocab_size != config.vocab_size:
+        raise CheckpointError(
+            f"{tokenizer_path}: vocabulary of {tokenizer.vocab_size} tokens, but the model "
+            f"in {config_path.name} expects {config.vocab_size}"
+        )
+
+    weights_path = directory / WEIGHTS_FILE
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{weights_path}: unreadable weights ({e})") from None
+    model = GRULanguageModel(config)
+    expected_shapes = {k: v.shape for k, v in model.state_dict().items() if k != "head.weight"}
+    missing = sorted(set(expected_shapes) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected_shapes))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights_path}: tensors do not fit the config (missing {missing}, "
+            f"unexpected {unexpected})"
+        )
+    for name, shape in expected_shapes.items():
+        if tensors[name].shape != shape:
+            raise CheckpointError(
+                f"{weights_path}: tensor {name} has shape {tuple(tensors[name].shape)}, "
+                f"the config needs {tuple(shape)}"
+            )
+        if not torch.isfinite(tensors[name]).all():
+            raise CheckpointError(f"{weights_path}: tensor {name} holds NaN or infinite values")
+    model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+    model.to(device).eval()
+    return Checkpoint(model, tokenizer, raw.get("metadata", {}), directory)

@@ -1,0 +1,50 @@
+"""The `grucomplete` command: a thin dispatcher that imports each subcommand's layer lazily.
+
+Subcommands are named by module path only, so `grucomplete complete` never imports training
+code and `grucomplete serve` starts without it. Each module exposes `main(argv) -> int`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+SUBCOMMANDS = {
+    "complete": ("grucomplete.model.complete_command", "print completions at FILE:LINE:COL"),
+    "train": ("grucomplete.training.cli", "train a model on a directory of Python code"),
+}
+
+
+def package_version() -> str:
+    try:
+        return version("grucomplete")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+def _usage() -> str:
+    lines = ["usage: grucomplete [--version] COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<10} {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
+    lines += ["", "Run 'grucomplete COMMAND --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"grucomplete {package_version()}")
+        return 0
+    entry = SUBCOMMANDS.get(argv[0])
+    if entry is None:
+        print(f"grucomplete: error: unknown command {argv[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(entry[0])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""`grucomplete complete FILE:LINE:COL`: print ranked completions at a position in a file.
+
+Positions are 1-based, as compilers print them; the column counts characters (code points).
+Only the text before the position is read by the model. Bad input is one line on stderr and
+exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .checkpoint import CheckpointError
+from .decoding import STRATEGIES, DecodeOptions
+from .engine import PRECISIONS, CompletionEngine, Completions
+
+PROG = "grucomplete complete"
+
+
+class UsageError(Exception):
+    """Bad input from the user; the message is shown as is."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = DecodeOptions()
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Print ranked completions (the word being typed and the rest of the line) "
+        "for the text before a position.",
+    )
+    p.add_argument("target", help="FILE:LINE:COL (1-based), or '-' to read stdin with --line/--col")
+    p.add_argument("--line", type=int, help="1-based line, when reading stdin")
+    p.add_argument("--col", type=int, help="1-based column in characters, when reading stdin")
+    p.add_argument("--model", default="default", help="checkpoint directory (default: bundled)")
+    p.add_argument("--strategy", choices=STRATEGIES, default=d.strategy)
+    p.add_argument("--beam", type=int, default=d.beam_width, help="beam width")
+    p.add_argument("-n", "--num", type=int, default=d.num_candidates, help="candidates to show")
+    p.add_argument("--max-tokens", type=int, default=d.max_tokens)
+    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--top-k", type=int, default=d.top_k)
+    p.add_argument("--top-p", type=float, default=d.top_p)
+    p.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty)
+    p.add_argument("--length-penalty", type=float, default=d.length_penalty)
+    p.add_argument("--seed", type=int, default=None, help="sampling seed")
+    p.add_argument(
+        "--precision", choices=PRECISIONS, default="int8", help="int8 (fast on CPU) or fp32 weights"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def _read_source(path: str) -> str:
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise UsageError(f"{path}: {e.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 text (byte {e.start})") from None
+
+
+def _parse_target(args: argparse.Namespace) -> tuple[str, int, int]:
+    if args.target == "-":
+        if args.line is None or args.col is None:
+            raise UsageError("reading stdin needs --line and --col")
+        return "-", args.line, args.col
+    parts = args.target.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        raise UsageError(f"{args.target}: expected FILE:LINE:COL with 1-based numbers")
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+def text_before(source: str, line: int, col: int, name: str = "<input>") -> str:
+    """The text before 1-based (line, col); col may be one past the end of the line."""
+    lines = source.splitlines(keepends=True)
+    if source == "" or source.endswith(("\n", "\r")):
+        lines.append("")  # the empty line after a final line break is a valid position
+    if not 1 <= line <= len(lines):
+        raise UsageError(f"{name}: line {line} is out of range (1..{len(lines)})")
+    content = lines[line - 1].rstrip("\r\n")
+    if not 1 <= col <= len(content) + 1:
+        raise UsageError(f"{name}:{line}: column {col} is out of range (1..{len(content) + 1})")
+    return "".join(lines[: line - 1]) + content[: col - 1]
+
+
+def _render(result: Completions) -> str:
+    out = [f"words (typed {result.typed!r}):"]
+    out += [f"  {s.probability:7.2%}  {s.label}" for s in result.words] or ["  (none)"]
+    out.append("lines:")
+    out += [f"  {s.probability:7.2%}  {s.label}" for s in result.lines] or ["  (none)"]
+    return "\n".join(out)
+
+
+def _as_json(result: Completions) -> str:
+    def items(suggestions: list) -> list[dict]:
+        return [
+            {
+                "label": s.label,
+                "insert": s.insert,
+                "probability": s.probability,
+                "complete": s.complete,
+            }
+            for s in suggestions
+        ]
+
+    return json.dumps(
+        {"typed": result.typed, "words": items(result.words), "lines": items(result.lines)},
+        indent=2,
+    )
+
+
+def run(args: argparse.Namespace) -> str:
+    path, line, col = _parse_target(args)
+    prefix = text_before(_read_source(path), line, col, "<stdin>" if path == "-" else path)
+    try:
+        options = DecodeOptions(
+            strategy=args.strategy,
+            beam_width=args.beam,
+            num_candidates=args.num,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            repetition_penalty=args.repetition_penalty,
+            length_penalty=args.length_penalty,
+            seed=args.seed,
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    try:
+        engine = CompletionEngine.load(args.model, precision=args.precision)
+    except CheckpointError as e:
+        raise UsageError(f"cannot load model: {e}") from None
+    result = engine.complete(prefix, options)
+    return _as_json(result) if args.json else _render(result)
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        print(run(args))
+    except UsageError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,401 @@
+"""Decoding: greedy, sampling and beam search with a prefix constraint and stop conditions.
+
+Every strategy treats "the candidate ends here" as one more option beside the vocabulary,
+with probability equal to the mass of the tokens that would end it (for a word: tokens not
+starting with an identifier character; for a line: tokens starting with a line break). A
+candidate's probability is therefore the model's probability of exactly that word or line,
+and beam search, greedy and sampling share one loop. Decoding checks a deadline and a cancel
+flag between steps and returns the best candidates found so far when either fires.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+import torch
+
+from .lm import GRULanguageModel, State
+from .prefix_constraint import VocabularyIndex
+
+NEG_INF = float("-inf")
+
+
+class StopAt(str, Enum):
+    IDENTIFIER = "identifier"  # the word being typed, or the attribute after `.`
+    LINE = "line"  # the rest of the current line
+    BLOCK = "block"  # lines until one is indented less than the block
+
+
+STRATEGIES = ("greedy", "sample", "beam")
+
+
+@dataclass
+class DecodeOptions:
+    strategy: str = "beam"  # "greedy", "sample" or "beam"
+    beam_width: int = 5  # hypotheses kept per step (beam search)
+    num_candidates: int = 5  # candidates returned; for sampling, the number of draws
+    max_tokens: int = 16  # new tokens per candidate
+    temperature: float = 1.0  # sampling only: < 1 sharpens, > 1 flattens
+    top_k: int = 0  # sampling only: keep the k likeliest options (0: all)
+    top_p: float = 1.0  # sampling only: keep the smallest set with this much mass
+    repetition_penalty: float = 1.0  # > 1 discourages tokens the candidate already produced
+    length_penalty: float = 0.0  # beam ranking by logprob / length**alpha (0: probability)
+    seed: int | None = None  # sampling seed, for reproducible draws
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.strategy not in STRATEGIES:
+            problems.append(f"strategy must be one of {', '.join(STRATEGIES)}")
+        for name in ("beam_width", "num_candidates", "max_tokens"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1")
+        if self.temperature <= 0:
+            problems.append("temperature must be positive")
+        if self.top_k < 0:
+            problems.append("top_k must be 0 or positive")
+        if not 0 < self.top_p <= 1:
+            problems.append("top_p must be in (0, 1]")
+        if self.repetition_penalty <= 0:
+            problems.append("repetition_penalty must be positive")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str  # generated text, starting with the constrained prefix
+    logprob: float  # natural log of the model's probability of this text (merged over spellings)
+    complete: bool = True  # False when cut by max_tokens, the deadline or a cancel
+
+    @property
+    def probability(self) -> float:
+        return math.exp(self.logprob)
+
+
+@dataclass
+class Interrupt:
+    """When to give up and return what was found: a monotonic deadline and/or a cancel flag."""
+
+    deadline: float | None = None
+    cancel: threading.Event | None = None
+
+    @classmethod
+    def after_ms(cls, ms: float | None, cancel: threading.Event | None = None) -> Interrupt:
+        return cls(None if ms is None else time.monotonic() + ms / 1000, cancel)
+
+    def fired(self) -> bool:
+        if self.cancel is not None and self.cancel.is_set():
+            return True
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+@dataclass
+class _Hypothesis:
+    tokens: list[int] = field(default_factory=list)
+    logprob: float = 0.0
+    text: bytes = b""
+
+    def remaining(self, prefix: bytes) -> bytes:
+        return prefix[len(self.text) :] if len(self.text) < len(prefix) else b""
+
+
+def _select_state(state: State, rows: torch.Tensor) -> State:
+    if isinstance(state, tuple):
+        return (state[0][:, rows], state[1][:, rows])
+    return state[:, rows]  # (L, B, H)
+
+
+class _Search:
+    """Masks and stop rules for one decoding request."""
+
+    def __init__(
+        self, index: VocabularyIndex, prefix: bytes, stop: StopAt, typed: str, block_indent: int
+    ) -> None:
+        self.index, self.prefix, self.stop = index, prefix, stop
+        self.typed_len = len(typed)
+        self.block_indent = block_indent
+
+    def after_prefix(self, hyp: _Hypothesis) -> bytes:
+        return hyp.text[len(self.prefix) :]
+
+    def continuations(self, hyp: _Hypothesis) -> torch.Tensor:
+        """Boolean mask (V,) of the tokens this hypothesis may take next."""
+        ix = self.index
+        rem = hyp.remaining(self.prefix)
+        if not rem:
+            if self.stop is StopAt.IDENTIFIER:
+                return ix.word_continues
+            return ix.line_continues if self.stop is StopAt.LINE else ix.any_token
+        ids = ix.consistent_with(rem)
+        overhang = ix.lengths[ids] - len(rem)  # bytes past the prefix (<= 0: still inside it)
+        if self.stop is StopAt.IDENTIFIER:
+            ids = ids[overhang <= ix.identifier_tail[ids]]
+        elif self.stop is StopAt.LINE:
+            ids = ids[(overhang <= 0) | (ix.newline_at[ids] >= len(rem))]
+        mask = torch.zeros(ix.vocab_size, dtype=torch.bool)
+        mask[torch.from_numpy(ids)] = True
+        return mask
+
+    def end_logprob(self, hyp: _Hypothesis, logprobs: torch.Tensor) -> float:
+        """Log-probability that the candidate ends right after this hypothesis."""
+        if hyp.remaining(self.prefix):
+            return NEG_INF
+        rest = self.after_prefix(hyp)
+        if self.stop is StopAt.IDENTIFIER:
+            if self.typed_len + len(rest) == 0:
+                return NEG_INF
+            ends = self.index.word_ends
+        elif self.stop is StopAt.LINE:
+            if not rest.strip():
+                return NEG_INF
+            ends = self.index.line_ends
+        else:
+            if not rest.strip():
+                return NEG_INF
+            return float(logprobs[self.index.boundary_id])
+        return float(torch.logsumexp(logprobs[ends], 0))
+
+    def block_end(self, hyp: _Hypothesis) -> bytes | None:
+        """For block stops: the text up to a line indented below the block, once one appears."""
+        rest = self.after_prefix(hyp)
+        for start in range(len(rest)):
+            if rest[start] != 0x0A:
+                continue
+            line = rest[start + 1 :]
+            stripped = line.lstrip(b" \t")
+            if not stripped or stripped[:1] in (b"\n", b"\r"):
+                continue  # blank or not yet typed: no decision
+            if len(line) - len(stripped) < self.block_indent:
+                return hyp.text[: len(self.prefix) + start]
+        return None
+
+
+def decode(
+    model: GRULanguageModel,
+    state: State,
+    logits: torch.Tensor,
+    index: VocabularyIndex,
+    prefix: str = "",
+    stop: StopAt = StopAt.LINE,
+    options: DecodeOptions | None = None,
+    *,
+    typed: str = "",
+    block_indent: int = 0,
+    interrupt: Interrupt | None = None,
+) -> list[Candidate]:
+    """Ranked, distinct candidates continuing a prompt.
+
+    `state` and `logits` (1, V) are the model's after the prompt; every candidate starts with
+    `prefix` (the text token healing removed). `typed` is the part of the current word already
+    typed (it counts toward a non-empty word); `block_indent` is the indentation below which a
+    block ends.
+    """
+    options = options or DecodeOptions()
+    interrupt = interrupt or Interrupt()
+    search = _Search(index, prefix.encode("utf-8"), stop, typed, block_indent)
+    if options.strategy == "sample":
+        return _sample(model, state, logits, search, options, interrupt)
+    width = 1 if options.strategy == "greedy" else options.beam_width
+    wanted = 1 if options.strategy == "greedy" else options.num_candidates
+    return _beam(model, state, logits, search, options, interrupt, width, wanted)
+
+
+def _penalised_logprobs(
+    logits: torch.Tensor, hyps: list[_Hypothesis], penalty: float, temperature: float = 1.0
+) -> torch.Tensor:
+    logits = logits.float()
+    if penalty != 1.0:
+        logits = logits.clone()
+        for row, hyp in enumerate(hyps):
+            if hyp.tokens:
+                seen = torch.tensor(sorted(set(hyp.tokens)))
+                values = logits[row, seen]
+                logits[row, seen] = torch.where(values > 0, values / penalty, values * penalty)
+    return torch.log_softmax(logits / temperature, dim=-1)
+
+
+class _Results:
+    """Finished candidates, distinct by text; spellings of the same text add probabilities."""
+
+    def __init__(self, search: _Search, length_penalty: float) -> None:
+        self.search, self.length_penalty = search, length_penalty
+        self.by_text: dict[bytes, tuple[float, bool, int]] = {}
+        self.paths: set[tuple[int, ...]] = set()
+
+    def add(
+        self, hyp: _Hypothesis, logprob: float, complete: bool, text: bytes | None = None
+    ) -> None:
+        """Record `hyp` (or its first `text` bytes) as a candidate; a repeated path is ignored."""
+        text = hyp.text if text is None else text
+        path = tuple(hyp.tokens)
+        if not text.startswith(self.search.prefix) or logprob == NEG_INF or path in self.paths:
+            return
+        self.paths.add(path)
+        length = len(path)
+        old = self.by_text.get(text)
+        if old is not None:
+            logprob = float(torch.logaddexp(torch.tensor(old[0]), torch.tensor(logprob)))
+            complete, length = complete or old[1], min(length, old[2])
+        self.by_text[text] = (logprob, complete, length)
+
+    def complete_logprobs(self) -> list[float]:
+        return sorted((lp for lp, done, _ in self.by_text.values() if done), reverse=True)
+
+    def ranked(self, limit: int) -> list[Candidate]:
+        def rank(item: tuple[bytes, tuple[float, bool, int]]) -> float:
+            lp, _, length = item[1]
+            return -lp / max(length, 1) ** self.length_penalty
+
+        out = []
+        for text, (lp, done, _) in sorted(self.by_text.items(), key=rank)[:limit]:
+            # A cut-off candidate may end inside a UTF-8 character; drop the partial bytes.
+            out.append(Candidate(text.decode("utf-8", errors="ignore"), lp, done))
+        return out
+
+
+def _beam(
+    model: GRULanguageModel,
+    state: State,
+    logits: torch.Tensor,
+    search: _Search,
+    options: DecodeOptions,
+    interrupt: Interrupt,
+    width: int,
+    wanted: int,
+) -> list[Candidate]:
+    results = _Results(search, options.length_penalty)
+    live = [_Hypothesis()]
+    table = search.index.token_bytes
+    for _ in range(options.max_tokens + 1):
+        if interrupt.fired():
+            break
+        logprobs = _penalised_logprobs(logits, live, options.repetition_penalty)  # (B, V)
+        scores = torch.full_like(logprobs, NEG_INF)
+        ends = []
+        for row, hyp in enumerate(live):
+            allowed = search.continuations(hyp)
+            scores[row, allowed] = hyp.logprob + logprobs[row, allowed]
+            ends.append(hyp.logprob + search.end_logprob(hyp, logprobs[row]))
+        flat = torch.cat([scores.flatten(), torch.tensor(ends)])
+        k = min(2 * width, int(torch.isfinite(flat).sum()))
+        if k == 0:
+            break
+        top = torch.topk(flat, k)
+        vocab = logprobs.shape[1]
+        next_live, parents = [], []
+        pairs = zip(top.values.tolist(), top.indices.tolist(), strict=True)
+        for rank, (score, pos) in enumerate(pairs):
+            if pos >= scores.numel():
+                if rank < width:  # an end only counts where beam search would have kept it
+                    hyp = live[pos - scores.numel()]
+                    results.add(hyp, score, True)
+                continue
+            if len(next_live) == width:
+                continue
+            row, token = divmod(pos, vocab)
+            parent = live[row]
+            child = _Hypothesis([*parent.tokens, token], score, parent.text + table[token])
+            if search.stop is StopAt.BLOCK and (cut := search.block_end(child)) is not None:
+                results.add(child, score, True, cut)
+                continue
+            next_live.append(child)
+            parents.append(row)
+        live = next_live
+        done = results.complete_logprobs()
+        if not live or (
+            options.length_penalty == 0
+            and len(done) >= wanted
+            and max(h.logprob for h in live) <= done[wanted - 1]
+        ):
+            live = []  # nothing left can enter the top `wanted`
+            break
+        if len(live[0].tokens) > options.max_tokens - 1:
+            break
+        rows = torch.tensor(parents)
+        step_tokens = torch.tensor([[h.tokens[-1]] for h in live])
+        logits, state = model.step(step_tokens, _select_state(state, rows))
+    for hyp in live:  # out of tokens or time: keep what is there, marked incomplete
+        if not hyp.remaining(search.prefix) and search.after_prefix(hyp).strip():
+            results.add(hyp, hyp.logprob, False)
+    return results.ranked(wanted)
+
+
+def _sample(
+    model: GRULanguageModel,
+    state: State,
+    logits: torch.Tensor,
+    search: _Search,
+    options: DecodeOptions,
+    interrupt: Interrupt,
+) -> list[Candidate]:
+    generator = torch.Generator().manual_seed(
+        options.seed if options.seed is not None else torch.seed()
+    )
+    results = _Results(search, options.length_penalty)
+    n = options.num_candidates
+    live = [_Hypothesis() for _ in range(n)]
+    rows = torch.zeros(n, dtype=torch.long)
+    logits, state = logits.expand(n, -1), _select_state(state, rows)
+    table = search.index.token_bytes
+    for _ in range(options.max_tokens + 1):
+        if interrupt.fired() or not live:
+            break
+        exact = _penalised_logprobs(logits, live, options.repetition_penalty)
+        tempered = _penalised_logprobs(
+            logits, live, options.repetition_penalty, options.temperature
+        )
+        next_live, parents = [], []
+        for row, hyp in enumerate(live):
+            allowed = search.continuations(hyp)
+            weights = torch.cat(
+                [
+                    tempered[row].masked_fill(~allowed, NEG_INF),
+                    torch.tensor([search.end_logprob(hyp, tempered[row])]),
+                ]
+            )
+            choice = _draw(weights, options.top_k, options.top_p, generator)
+            if choice is None:
+                continue
+            if choice == len(allowed):
+                results.add(hyp, hyp.logprob + search.end_logprob(hyp, exact[row]), True)
+                continue
+            child = _Hypothesis(
+                [*hyp.tokens, choice],
+                hyp.logprob + float(exact[row, choice]),
+                hyp.text + table[choice],
+            )
+            if search.stop is StopAt.BLOCK and (cut := search.block_end(child)) is not None:
+                results.add(child, child.logprob, True, cut)
+                continue
+            next_live.append(child)
+            parents.append(row)
+        live = next_live
+        if not live or len(live[0].tokens) > options.max_tokens - 1:
+            break
+        step_tokens = torch.tensor([[h.tokens[-1]] for h in live])
+        logits, state = model.step(step_tokens, _select_state(state, torch.tensor(parents)))
+    for hyp in live:
+        if not hyp.remaining(search.prefix) and search.after_prefix(hyp).strip():
+            results.add(hyp, hyp.logprob, False)
+    return results.ranked(n)
+
+
+def _draw(
+    logweights: torch.Tensor, top_k: int, top_p: float, generator: torch.Generator
+) -> int | None:
+    """Sample an index from log-weights after top-k and nucleus filtering; None if all -inf."""
+    if not torch.isfinite(logweights).any():
+        return None
+    probs = torch.softmax(logweights, dim=0)
+    if top_k:
+        kth = torch.topk(probs, min(top_k, probs.numel())).values[-1]
+        probs = torch.where(probs >= kth, probs, 0.0)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, 0) - sorted_probs < top_p * probs.sum()
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
+    return int(torch.multinomial(probs, 1, generator=generator))

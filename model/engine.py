@@ -1,0 +1,138 @@
+"""The completion engine: text before the cursor + options -> ranked word and line candidates.
+
+This is the one entry point the CLI and the language server call. It heals the prompt (see
+`prefix_constraint`), runs the model over the context (or takes a state the caller cached),
+and decodes twice: the word being typed (or the attribute after `.`) and the rest of the line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from .checkpoint import Checkpoint, load_checkpoint
+from .decoding import Candidate, DecodeOptions, Interrupt, StopAt, decode
+from .lm import State, quantize_for_cpu
+from .prefix_constraint import HealedPrompt, VocabularyIndex, heal_prompt
+
+PRECISIONS = ("int8", "fp32")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    label: str  # what a user sees: the whole word, or the whole line from its start
+    insert: str  # text to insert at the cursor
+    probability: float
+    complete: bool = True  # False when cut short by max tokens, deadline or cancel
+
+
+@dataclass
+class Completions:
+    typed: str  # identifier characters before the cursor, which `words` all start with
+    words: list[Suggestion] = field(default_factory=list)
+    lines: list[Suggestion] = field(default_factory=list)
+
+
+class CompletionEngine:
+    """A loaded model ready to complete; safe to share, each call owns its own state."""
+
+    def __init__(self, checkpoint: Checkpoint, precision: str = "int8") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        self.checkpoint = checkpoint
+        self.tokenizer = checkpoint.tokenizer
+        model = checkpoint.model.eval()
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        self.model = quantize_for_cpu(model) if precision == "int8" and on_cpu else model
+        self.device = next(checkpoint.model.parameters()).device
+        self.index = VocabularyIndex(self.tokenizer)
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | os.PathLike[str] | None = None,
+        precision: str = "int8",
+        device: str = "cpu",
+    ) -> CompletionEngine:
+        return cls(load_checkpoint(model_dir, device=device), precision)
+
+    def heal(self, text_before_cursor: str) -> HealedPrompt:
+        return heal_prompt(self.tokenizer, text_before_cursor)
+
+    def prompt_ids(self, context: str) -> list[int]:
+        """The ids fed for `context`: a document boundary, then the text's tokens."""
+        return [self.tokenizer.boundary_id, *self.tokenizer.encode(context)]
+
+    def advance(self, ids: list[int], state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Run the model over `ids` from `state` (default: a fresh one); logits (1, V)."""
+        if state is None:
+            state = self.model.initial_state(1, self.device)
+        tokens = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, T)
+        return self.model.step(tokens, state)
+
+    def complete(
+        self,
+        text_before_cursor: str,
+        options: DecodeOptions | None = None,
+        *,
+        lines: bool = True,
+        interrupt: Interrupt | None = None,
+    ) -> Completions:
+        healed = self.heal(text_before_cursor)
+        logits, state = self.advance(self.prompt_ids(healed.context))
+        return self.complete_from(healed, state, logits, options, lines=lines, interrupt=interrupt)
+
+    def complete_from(
+        self,
+        healed: HealedPrompt,
+        state: State,
+        logits: torch.Tensor,
+        options: DecodeOptions | None = None,
+        *,
+        lines: bool = True,
+        interrupt: Interrupt | None = None,
+    ) -> Completions:
+        """Decode from a state the caller computed for `healed.context`."""
+        options = options or DecodeOptions()
+        result = Completions(healed.typed)
+        common = dict(typed=healed.typed, interrupt=interrupt)
+        words = decode(
+            self.model,
+            state,
+            logits,
+            self.index,
+            healed.removed,
+            StopAt.IDENTIFIER,
+            options,
+            **common,
+        )
+        result.words = [self._word(healed, c) for c in words]
+        if lines and not (interrupt and interrupt.fired()):
+            found = decode(
+                self.model,
+                state,
+                logits,
+                self.index,
+                healed.removed,
+                StopAt.LINE,
+                options,
+                **common,
+            )
+            before = healed.context + healed.removed
+            typed_line = before[before.rfind("\n") + 1 :]
+            result.lines = [self._line(healed, typed_line, c) for c in found]
+        return result
+
+    @staticmethod
+    def _word(healed: HealedPrompt, candidate: Candidate) -> Suggestion:
+        insert = candidate.text[len(healed.removed) :]
+        return Suggestion(healed.typed + insert, insert, candidate.probability, candidate.complete)
+
+    @staticmethod
+    def _line(healed: HealedPrompt, typed_line: str, candidate: Candidate) -> Suggestion:
+        insert = candidate.text[len(healed.removed) :]
+        return Suggestion(
+            (typed_line + insert).strip(), insert, candidate.probability, candidate.complete
+        )

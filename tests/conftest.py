@@ -1,0 +1,85 @@
+"""Shared fixtures: a tiny model overfit to a repetitive toy corpus, trained once per session.
+
+Unit tests never depend on the bundled model: the tiny one trains in seconds and its answers
+on the toy corpus are certain enough to assert exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from grucomplete.model.engine import CompletionEngine
+from grucomplete.model.lm import GRUConfig
+from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
+from grucomplete.training.config import TrainConfig
+from grucomplete.training.trainer import train
+
+TOY_SOURCES = [
+    "import os\nimport sys\n\n\ndef main():\n    path = os.path.join(root, name)\n"
+    "    print(path)\n    return sys.exit(0)\n",
+    "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.y = y\n\n"
+    "    def norm(self):\n        return self.x * self.x + self.y * self.y\n",
+    "def total(values):\n    result = 0\n    for value in values:\n        result += value\n"
+    "    return result\n",
+]
+
+
+def toy_documents(count: int = 300, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [rng.choice(TOY_SOURCES) for _ in range(count)]
+
+
+@pytest.fixture(scope="session")
+def toy_tokenizer() -> CodeTokenizer:
+    return train_tokenizer(iter(toy_documents()), vocab_size=400)
+
+
+def _stream(tokenizer: CodeTokenizer, documents: list[str]) -> torch.Tensor:
+    ids: list[int] = []
+    for doc in documents:
+        ids += [*tokenizer.encode(doc), tokenizer.boundary_id]
+    return torch.tensor(ids, dtype=torch.int32)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, toy_tokenizer: CodeTokenizer) -> Path:
+    """A checkpoint directory of a 1-layer, 96-unit GRU that has memorised the toy corpus."""
+    logging.getLogger("grucomplete").setLevel(logging.WARNING)
+    out = tmp_path_factory.mktemp("tiny-model")
+    model_config = GRUConfig(
+        vocab_size=toy_tokenizer.vocab_size,
+        embed_dim=32,
+        hidden_size=96,
+        num_layers=1,
+        dropout=0.0,
+    )
+    train_config = TrainConfig(
+        batch_size=8,
+        window=32,
+        lr=1e-2,
+        warmup_steps=20,
+        max_steps=1000,
+        eval_every=1000,
+        eval_windows=4,
+        progress=False,
+        device="cpu",
+    )
+    train(
+        _stream(toy_tokenizer, toy_documents(300, seed=0)),
+        _stream(toy_tokenizer, toy_documents(20, seed=1)),
+        toy_tokenizer,
+        model_config,
+        train_config,
+        out,
+        {"purpose": "tests"},
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_dir: Path) -> CompletionEngine:
+    return CompletionEngine.load(tiny_model_dir, precision="fp32")
