@@ -108,7 +108,8 @@ class CompletionEngine:
             options,
             **common,
         )
-        result.words = [self._word(healed, c) for c in words]
+        # A word cannot start with a digit; the model may still put mass on number tokens.
+        result.words = [w for c in words if not (w := self._word(healed, c)).label[:1].isdigit()]
         if lines and not (interrupt and interrupt.fired()):
             found = decode(
                 self.model,
