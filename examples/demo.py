@@ -6,7 +6,7 @@ import sys
 
 def list_python_files(root):
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
             if name.endswith(".py"):
                 found.append(os.path.join(dirpath, name))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import GRUConfig
 from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer

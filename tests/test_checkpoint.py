@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from grucomplete.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from grucomplete.model.tokenizer import train_tokenizer
 

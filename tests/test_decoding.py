@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+
 from grucomplete.model.decoding import DecodeOptions, Interrupt, StopAt, decode
 from grucomplete.model.engine import CompletionEngine
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from grucomplete.model.tokenizer import GPT2_PATTERN, CodeTokenizer, train_tokenizer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from grucomplete.model.tokenizer import GPT2_PATTERN, CodeTokenizer, train_tokenizer
 
 CODE_ALPHABET = st.sampled_from(
     list("abcxyz_019 .()[]:=+-*/#'\"\\\t\n\r") + ["é", "😀", "\x00", "ß", "\u2028", "<|endoftext|>"]

@@ -1,0 +1,98 @@
+"""Inference speed on this CPU: one model step (batch 1 and batch = beam) and a whole completion.
+
+    python benchmarks/decode_speed.py [--model DIR] [--repeats 200]
+
+Prints medians for fp32 and int8 weights and their ratio, measured in the same run, so the
+numbers compare on a noisy shared machine. A "line completion" is what the editor asks for:
+heal the prompt, then a 5-beam, 16-token search for the word and for the rest of the line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from grucomplete.model.checkpoint import load_checkpoint
+from grucomplete.model.decoding import DecodeOptions, StopAt, decode
+from grucomplete.model.engine import CompletionEngine
+
+PROMPT = '''import os
+import sys
+
+
+def find_sources(root):
+    """Yield the Python files under root."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if name.endswith(".py"):
+                yield os.path.'''
+
+
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    for _ in range(max(3, repeats // 10)):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def measure(engine: CompletionEngine, beam: int, repeats: int) -> dict[str, float]:
+    model = engine.model
+    healed = engine.heal(PROMPT)
+    logits, state = engine.advance(engine.prompt_ids(healed.context))
+    one = torch.tensor([[engine.tokenizer.encode(" x")[0]]])
+    many = one.expand(beam, 1).contiguous()
+    state_many = (
+        state.expand(-1, beam, -1).contiguous()
+        if not isinstance(state, tuple)
+        else (
+            state[0].expand(-1, beam, -1).contiguous(),
+            state[1].expand(-1, beam, -1).contiguous(),
+        )
+    )
+    options = DecodeOptions(beam_width=beam, max_tokens=16, length_penalty=1.0)
+
+    def line() -> object:
+        # length_penalty != 0 turns off early stopping: always the full 16 steps.
+        return decode(model, state, logits, engine.index, healed.removed, StopAt.LINE, options)
+
+    return {
+        "step_b1_ms": median_ms(lambda: model.step(one, state), repeats),
+        f"step_b{beam}_ms": median_ms(lambda: model.step(many, state_many), repeats),
+        "line_16_tokens_ms": median_ms(line, max(10, repeats // 10)),
+        "complete_ms": median_ms(lambda: engine.complete(PROMPT), max(10, repeats // 10)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default", help="checkpoint directory")
+    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--beam", type=int, default=5)
+    args = parser.parse_args()
+
+    checkpoint = load_checkpoint(args.model)
+    params = checkpoint.model.num_parameters()
+    print(
+        f"model: {checkpoint.path} ({params / 1e6:.1f}M parameters, "
+        f"{checkpoint.model.config}), torch threads: {torch.get_num_threads()}"
+    )
+    results = {}
+    for precision in ("fp32", "int8"):
+        engine = CompletionEngine(load_checkpoint(args.model), precision=precision)
+        results[precision] = measure(engine, args.beam, args.repeats)
+    print(f"{'median':<20}{'fp32':>10}{'int8':>10}{'fp32/int8':>11}")
+    for key in results["fp32"]:
+        a, b = results["fp32"][key], results["int8"][key]
+        print(f"{key:<20}{a:>10.3f}{b:>10.3f}{a / b:>10.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Training configuration: one dataclass whose fields are also the `grucomplete train` flags.
+
+Model shape is not here: it comes from `GRUConfig`, and the checkpoint stores both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32  # parallel lanes of the token stream
+    window: int = 128  # tokens per TBPTT window: how far back gradients flow
+    lr: float = 5e-3  # peak learning rate, reached after warmup
+    min_lr_ratio: float = 0.1  # the cosine decay ends at this fraction of lr
+    weight_decay: float = 0.01  # AdamW decay of weight matrices (not biases)
+    warmup_steps: int = 100  # linear warmup from 0 to lr
+    max_steps: int | None = 2000  # stop after this many steps ("none": time budget only)
+    time_budget_minutes: float | None = None  # stop after this long, whichever comes first
+    grad_clip: float = 1.0  # clip the global gradient norm to this (0: no clipping)
+    eval_every: int = 200  # steps between validations (and best-checkpoint saves)
+    eval_windows: int = 50  # windows per periodic validation; the final one reads all
+    log_every: int = 20  # steps between metrics.jsonl lines and progress updates
+    seed: int = 0  # seeds weight init and dropout
+    device: str = "auto"  # "auto" (CUDA if present), "cpu" or "cuda"
+    vocab_size: int = 8192  # tokenizer size when train_from_directory trains one
+    val_fraction: float = 0.02  # share of files held out for validation
+    max_files: int | None = None  # train on at most this many files (a sample of the tree)
+    max_file_bytes: int = 1_000_000  # skip larger files: generated code or data
+    save_dtype: str = "float32"  # weights on disk; "float16" halves a shipped model
+    progress: bool = True  # show a progress bar on stderr
+
+    def __post_init__(self) -> None:
+        positive = ("batch_size", "window", "eval_every", "eval_windows", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.max_steps is None and self.time_budget_minutes is None:
+            raise ValueError("set max_steps or time_budget_minutes (or both)")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, not {self.max_steps}")
+        if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
+            raise ValueError("time_budget_minutes must be positive")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be between 0 and 1, not {self.val_fraction}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', not {self.device!r}")
+        if self.save_dtype not in DTYPES:
+            raise ValueError(f"save_dtype must be one of {sorted(DTYPES)}")
