@@ -46,7 +46,7 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
 def measure(engine: CompletionEngine, beam: int, repeats: int) -> dict[str, float]:
     model = engine.model
     healed = engine.heal(PROMPT)
-    logits, state = engine.advance(engine.prompt_ids(healed.context))
+    logits, state = engine.prompt_state(engine.prompt_ids(healed.context))
     one = torch.tensor([[engine.tokenizer.encode(" x")[0]]])
     many = one.expand(beam, 1).contiguous()
     state_many = (

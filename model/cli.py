@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 SUBCOMMANDS = {
     "complete": ("grucomplete.model.complete_command", "print completions at FILE:LINE:COL"),
+    "serve": ("grucomplete.server.cli", "run the language server (stdio; --tcp for debugging)"),
     "train": ("grucomplete.training.cli", "train a model on a directory of Python code"),
     "fetch-corpus": ("grucomplete.training.manifest", "download the pinned training corpus"),
 }

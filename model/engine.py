@@ -18,6 +18,10 @@ from .lm import State, quantize_for_cpu
 from .prefix_constraint import HealedPrompt, VocabularyIndex, heal_prompt
 
 PRECISIONS = ("int8", "fp32")
+# The prompt is fed in chunks ending on multiples of CHUNK tokens. int8 dynamic quantisation
+# scales activations per call, so a fixed chunking makes every caller (the CLI, the server's
+# per-document cache) compute bitwise the same states for the same text.
+CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,19 @@ class CompletionEngine:
         return [self.tokenizer.boundary_id, *self.tokenizer.encode(context)]
 
     def advance(self, ids: list[int], state: State | None = None) -> tuple[torch.Tensor, State]:
-        """Run the model over `ids` from `state` (default: a fresh one); logits (1, V)."""
+        """Run the model over `ids` in one call from `state` (default: fresh); logits (1, V)."""
         if state is None:
             state = self.model.initial_state(1, self.device)
         tokens = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, T)
         return self.model.step(tokens, state)
+
+    def prompt_state(self, ids: list[int]) -> tuple[torch.Tensor, State]:
+        """Logits (1, V) and state after `ids`, fed from scratch in CHUNK-aligned pieces."""
+        logits, state = None, None
+        for start in range(0, len(ids), CHUNK):
+            logits, state = self.advance(ids[start : start + CHUNK], state)
+        assert logits is not None and state is not None, "a prompt has at least the boundary"
+        return logits, state
 
     def complete(
         self,
@@ -81,7 +93,7 @@ class CompletionEngine:
         interrupt: Interrupt | None = None,
     ) -> Completions:
         healed = self.heal(text_before_cursor)
-        logits, state = self.advance(self.prompt_ids(healed.context))
+        logits, state = self.prompt_state(self.prompt_ids(healed.context))
         return self.complete_from(healed, state, logits, options, lines=lines, interrupt=interrupt)
 
     def complete_from(

@@ -16,7 +16,7 @@ POINT = "class Point:\n    def __init__(self, x, y):\n"
 
 def run(engine: CompletionEngine, text: str, stop: StopAt, **kwargs):
     healed = engine.heal(text)
-    logits, state = engine.advance(engine.prompt_ids(healed.context))
+    logits, state = engine.prompt_state(engine.prompt_ids(healed.context))
     options = kwargs.pop("options", DecodeOptions())
     return decode(
         engine.model,

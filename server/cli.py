@@ -1,0 +1,74 @@
+"""`grucomplete serve`: run the language server over stdio (or TCP, for debugging)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+class _LogToClient(logging.Handler):
+    """Forward our log records to the editor as window/logMessage."""
+
+    def __init__(self, server: object) -> None:
+        super().__init__()
+        self.server = server
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from lsprotocol import types
+
+        levels = {
+            logging.ERROR: types.MessageType.Error,
+            logging.WARNING: types.MessageType.Warning,
+            logging.INFO: types.MessageType.Info,
+        }
+        kind = levels.get(record.levelno, types.MessageType.Log)
+        try:
+            self.server.window_log_message(types.LogMessageParams(kind, self.format(record)))
+        except Exception:  # no client connected yet: the log file still has it
+            pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="grucomplete serve", description=__doc__)
+    p.add_argument(
+        "--tcp",
+        metavar="[HOST:]PORT",
+        help="listen on TCP instead of stdio (host defaults to 127.0.0.1)",
+    )
+    p.add_argument("--model", help="checkpoint directory (overrides the editor's setting)")
+    p.add_argument("--log-file", help="also write logs to this file")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    host, port = "127.0.0.1", None
+    if args.tcp:
+        host_part, _, port_part = args.tcp.rpartition(":")
+        if not port_part.isdigit():
+            print(f"grucomplete serve: error: bad --tcp {args.tcp!r}", file=sys.stderr)
+            return 2
+        host, port = host_part or host, int(port_part)
+
+    from .language_server import server
+
+    level = logging.DEBUG if args.verbose else logging.INFO
+    logger = logging.getLogger("grucomplete")
+    logger.setLevel(level)
+    client_handler = _LogToClient(server)
+    client_handler.setLevel(logging.INFO)
+    logger.addHandler(client_handler)
+    if args.log_file:
+        handler = logging.FileHandler(args.log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        logging.getLogger().setLevel(level)
+    if args.model:
+        server.defaults.model = args.model
+    if port is None:
+        server.start_io()
+    else:
+        server.start_tcp(host, port)
+    return 0

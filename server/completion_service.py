@@ -1,0 +1,198 @@
+"""The completion service: the model, the open documents' sessions, and the one worker thread.
+
+Everything that touches tensors runs on a single worker thread, in submission order, so
+sessions need no locks and edits are never raced. The LSP handlers stay on the event loop and
+only read text snapshots and await the worker. This module knows nothing of LSP: it is tested
+directly, and the handlers in `language_server.py` are thin.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from grucomplete.model.checkpoint import (
+    CONFIG_FILE,
+    TOKENIZER_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    load_checkpoint,
+    resolve_model_dir,
+)
+from grucomplete.model.decoding import Interrupt
+from grucomplete.model.engine import CompletionEngine, Completions
+
+from .document_state import DocumentSession
+from .options import ServerOptions
+
+log = logging.getLogger("grucomplete.server")
+
+Signature = tuple[tuple[int, int], ...] | None
+
+
+def model_signature(directory: Path) -> Signature:
+    """What identifies the files of a checkpoint on disk (None while any is missing)."""
+    try:
+        return tuple(
+            (s.st_mtime_ns, s.st_size)
+            for s in ((directory / n).stat() for n in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE))
+        )
+    except OSError:
+        return None
+
+
+class CompletionService:
+    def __init__(
+        self, options: ServerOptions, notify: Callable[[str, bool], None] | None = None
+    ) -> None:
+        self.options = options
+        # notify(message, is_error) reaches the user (window/showMessage in the server).
+        self.notify = notify or (lambda message, is_error: None)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grucomplete-model")
+        self.engine: CompletionEngine | None = None
+        self.model_error: str | None = None
+        self.sessions: OrderedDict[str, DocumentSession] = OrderedDict()
+        self._cancels: dict[str, threading.Event] = {}
+        self._loaded_signature: Signature = None
+        self._loading: Future[None] | None = None
+        self._stop = threading.Event()
+
+    # --- the model -------------------------------------------------------------------------
+
+    @property
+    def model_dir(self) -> Path:
+        return resolve_model_dir(self.options.model)
+
+    def load_model(self) -> Future[None]:
+        """Load the configured model in the background; completions wait for it."""
+        self._loading = self.executor.submit(self._load)
+        return self._loading
+
+    def _load(self) -> None:
+        directory = self.model_dir
+        signature = model_signature(directory)
+        try:
+            checkpoint = load_checkpoint(directory, device=self.options.device)
+            engine = CompletionEngine(checkpoint, precision=self.options.precision)
+        except (CheckpointError, RuntimeError, ValueError) as e:
+            self.engine, self.sessions = None, OrderedDict()
+            self._loaded_signature = signature
+            if str(e) != self.model_error:
+                self.model_error = str(e)
+                self.notify(f"grucomplete: cannot load the model: {e}", True)
+            log.error("cannot load model %s: %s", directory, e)
+            return
+        recovered = self.model_error is not None
+        # Swap atomically on the worker: no completion runs half on the old model.
+        self.engine, self.model_error = engine, None
+        self.sessions = OrderedDict()  # states of the old model mean nothing to the new one
+        self._loaded_signature = signature
+        log.info("loaded model %s (%s)", directory, self.options.precision)
+        if recovered:
+            self.notify(f"grucomplete: model loaded from {directory}", False)
+
+    def watch_model(self, interval_s: float = 2.0) -> threading.Thread:
+        """Reload when the model directory's files change on disk (e.g. `grucomplete train`)."""
+
+        def poll() -> None:
+            while not self._stop.wait(interval_s):
+                loading = self._loading
+                if loading is not None and not loading.done():
+                    continue
+                if model_signature(self.model_dir) != self._loaded_signature:
+                    log.info("model files changed on disk; reloading")
+                    self.load_model()
+
+        thread = threading.Thread(target=poll, name="grucomplete-model-watch", daemon=True)
+        thread.start()
+        return thread
+
+    def reconfigure(self, options: ServerOptions) -> None:
+        reload = (options.model, options.device, options.precision) != (
+            self.options.model,
+            self.options.device,
+            self.options.precision,
+        )
+        self.options = options
+        if reload:
+            self.load_model()
+        else:
+            self.executor.submit(self._trim)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        for event in self._cancels.values():
+            event.set()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- documents -------------------------------------------------------------------------
+
+    def _session(self, uri: str) -> DocumentSession | None:
+        if self.engine is None:
+            return None
+        session = self.sessions.get(uri)
+        if session is None or session.engine is not self.engine:
+            session = DocumentSession(self.engine, self.options.cache.max_checkpoints)
+            self.sessions[uri] = session
+        self.sessions.move_to_end(uri)
+        self._trim()
+        return session
+
+    def _trim(self) -> None:
+        while len(self.sessions) > self.options.cache.max_documents:
+            self.sessions.popitem(last=False)
+
+    def prefill(self, uri: str, text: str) -> Future[None]:
+        """Warm a document's state in the background, so its first completion is fast."""
+
+        def run() -> None:
+            session = self._session(uri)
+            if session is not None:
+                session.prompt(session.engine.heal(text).context)
+
+        return self.executor.submit(run)
+
+    def close(self, uri: str) -> None:
+        if (event := self._cancels.pop(uri, None)) is not None:
+            event.set()
+        self.executor.submit(self.sessions.pop, uri, None)
+
+    def supersede(self, uri: str) -> threading.Event:
+        """A new request for `uri` cancels the one in flight: return the new request's flag."""
+        event = threading.Event()
+        if (previous := self._cancels.get(uri)) is not None:
+            previous.set()
+        self._cancels[uri] = event
+        return event
+
+    # --- completion (call on the worker) ---------------------------------------------------
+
+    def complete(
+        self,
+        uri: str,
+        text_before: str,
+        cancel: threading.Event | None = None,
+        lines: bool | None = None,
+    ) -> Completions | None:
+        """Candidates at the end of `text_before`; None without a model or when cancelled."""
+        if cancel is not None and cancel.is_set():
+            return None
+        session = self._session(uri)
+        if session is None:
+            return None
+        interrupt = Interrupt.after_ms(self.options.latency_budget_ms, cancel)
+        healed = session.engine.heal(text_before)
+        prompt = session.prompt(healed.context)
+        want_lines = self.options.line_completions if lines is None else lines
+        return session.engine.complete_from(
+            healed,
+            prompt.state,
+            prompt.logits,
+            self.options.decode_options(),
+            lines=want_lines,
+            interrupt=interrupt,
+        )

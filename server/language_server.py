@@ -1,0 +1,189 @@
+"""The LSP surface: pygls handlers, each a few lines, over the `CompletionService`.
+
+Handlers run on the event loop and never touch the model: they snapshot the text before the
+cursor, await the service's worker thread, and turn candidates into LSP items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from grucomplete.model.cli import package_version
+from grucomplete.model.engine import Completions
+
+from .completion_service import CompletionService
+from .options import ServerOptions, parse_options
+from .positions import column_of, offset_at
+
+log = logging.getLogger("grucomplete.server")
+
+EMPTY = types.CompletionList(is_incomplete=False, items=[])
+
+
+class GruCompleteServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("grucomplete", package_version())
+        self.defaults = ServerOptions()  # what settings start from (`serve --model` changes it)
+        self.service = CompletionService(ServerOptions(), self.show)
+
+    def show(self, message: str, is_error: bool) -> None:
+        kind = types.MessageType.Error if is_error else types.MessageType.Info
+        self.window_show_message(types.ShowMessageParams(kind, message))
+
+    def apply_options(self, raw: Any) -> ServerOptions:
+        options, problems = parse_options(raw, self.defaults)
+        for problem in problems:
+            self.show(f"grucomplete settings: {problem}", True)
+        return options
+
+    @property
+    def encoding(self) -> str:
+        kind = self.workspace.position_encoding or types.PositionEncodingKind.Utf16
+        return str(kind.value if hasattr(kind, "value") else kind)
+
+    def text_before(self, uri: str, position: types.Position) -> tuple[str, str] | None:
+        """The document's text and the text before `position`; None if unknown or out of range."""
+        document = self.workspace.text_documents.get(uri)
+        if document is None:
+            return None
+        source = document.source
+        offset = offset_at(source, position.line, position.character, self.encoding)
+        return None if offset is None else (source, source[:offset])
+
+    async def complete(
+        self, uri: str, position: types.Position, lines: bool | None = None
+    ) -> tuple[str, int, Completions] | None:
+        snapshot = self.text_before(uri, position)
+        if snapshot is None:
+            return None
+        source, before = snapshot
+        cancel = self.service.supersede(uri)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(
+                self.service.executor, self.service.complete, uri, before, cancel, lines
+            )
+        except asyncio.CancelledError:
+            cancel.set()  # $/cancelRequest: stop the worker within one decoding step
+            raise
+        return None if result is None else (source, len(before), result)
+
+
+server = GruCompleteServer()
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: GruCompleteServer, params: types.InitializeParams) -> None:
+    ls.service.options = ls.apply_options(params.initialization_options)
+
+
+@server.feature(types.INITIALIZED)
+def initialized(ls: GruCompleteServer, params: types.InitializedParams) -> None:
+    ls.service.load_model()  # off the critical path of initialize
+    ls.service.watch_model()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+def did_change_configuration(
+    ls: GruCompleteServer, params: types.DidChangeConfigurationParams
+) -> None:
+    settings = params.settings
+    if isinstance(settings, dict) and "grucomplete" in settings:
+        settings = settings["grucomplete"]
+    ls.service.reconfigure(ls.apply_options(settings))
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: GruCompleteServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.service.prefill(params.text_document.uri, params.text_document.text)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: GruCompleteServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.service.close(params.text_document.uri)
+
+
+@server.feature(types.SHUTDOWN)
+def shutdown(ls: GruCompleteServer, params: Any) -> None:
+    ls.service.shutdown()
+
+
+def _edit_range(source: str, cursor: int, typed: str, encoding: str) -> types.Range:
+    start = column_of(source, cursor - len(typed), encoding)
+    end = column_of(source, cursor, encoding)
+    return types.Range(types.Position(*start), types.Position(*end))
+
+
+def completion_items(
+    source: str, cursor: int, result: Completions, encoding: str
+) -> list[types.CompletionItem]:
+    """Words ranked by the model, plus the best whole line when it adds more than a word.
+
+    The line goes first when it begins with the best word (accepting it is then strictly more
+    useful), otherwise right after the best word.
+    """
+    edit_range = _edit_range(source, cursor, result.typed, encoding)
+    items = [
+        types.CompletionItem(
+            label=word.label,
+            kind=types.CompletionItemKind.Variable,
+            detail=f"{word.probability:.1%} · grucomplete",
+            filter_text=word.label,
+            text_edit=types.TextEdit(edit_range, word.label),
+        )
+        for word in result.words
+    ]
+    best_word = result.words[0].label if result.words else result.typed
+    for line in result.lines[:1]:
+        text = result.typed + line.insert
+        if text.rstrip() == best_word or "\n" in text:
+            continue
+        first_word = re.match(r"\w*", text).group()
+        items.insert(
+            0 if first_word == best_word else 1,
+            types.CompletionItem(
+                label=line.label,
+                kind=types.CompletionItemKind.Snippet,
+                detail=f"{line.probability:.1%} line · grucomplete",
+                filter_text=text,
+                text_edit=types.TextEdit(edit_range, text),
+            ),
+        )
+    for rank, item in enumerate(items):
+        item.sort_text = f"{rank:04d}"  # keep the model's ranking; editors sort by this
+    return items
+
+
+@server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."]))
+async def completion(ls: GruCompleteServer, params: types.CompletionParams) -> types.CompletionList:
+    found = await ls.complete(params.text_document.uri, params.position)
+    if found is None:
+        return EMPTY
+    source, cursor, result = found
+    # Incomplete: the editor asks again as the word grows, and we re-rank from the new state.
+    return types.CompletionList(
+        is_incomplete=True, items=completion_items(source, cursor, result, ls.encoding)
+    )
+
+
+@server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+async def inline_completion(
+    ls: GruCompleteServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList:
+    found = await ls.complete(params.text_document.uri, params.position, lines=True)
+    if found is None:
+        return types.InlineCompletionList(items=[])
+    source, cursor, result = found
+    here = types.Position(*column_of(source, cursor, ls.encoding))
+    items = [
+        types.InlineCompletionItem(insert_text=line.insert, range=types.Range(here, here))
+        for line in result.lines
+        if line.insert.strip()
+    ]
+    return types.InlineCompletionList(items=items)

@@ -1,0 +1,118 @@
+"""Server options: what editors send as `initializationOptions` or settings section `grucomplete`.
+
+Names are camelCase on the wire (`beamWidth`) and snake_case here. Parsing never fails: a bad
+value is reported and replaced by its default, so a typo in settings cannot stop completion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import cattrs
+
+from grucomplete.model.decoding import STRATEGIES, DecodeOptions
+from grucomplete.model.engine import PRECISIONS
+
+_converter = cattrs.Converter()
+
+
+@dataclass
+class CacheOptions:
+    max_documents: int = 50  # open documents whose model state is kept (least recent dropped)
+    max_checkpoints: int = 512  # hidden-state checkpoints kept per document
+
+
+@dataclass
+class ServerOptions:
+    model: str = "default"  # checkpoint directory, or "default" for the bundled model
+    device: str = "cpu"  # "cpu" or "cuda"
+    precision: str = "int8"  # "int8" (fast on CPU) or "fp32"
+    strategy: str = "beam"  # "beam", "greedy" or "sample"
+    beam_width: int = 5  # hypotheses kept per decoding step
+    num_candidates: int = 10  # words (and lines) offered per request
+    max_tokens: int = 16  # tokens generated per candidate
+    temperature: float = 1.0  # sampling temperature (strategy "sample")
+    latency_budget_ms: float = 80.0  # answer with what was found by then
+    line_completions: bool = True  # offer whole-line completions besides words
+    cache: CacheOptions = field(default_factory=CacheOptions)
+
+    def decode_options(self) -> DecodeOptions:
+        return DecodeOptions(
+            strategy=self.strategy,
+            beam_width=self.beam_width,
+            num_candidates=self.num_candidates,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+        )
+
+
+_CHOICES = {"device": ("cpu", "cuda"), "precision": PRECISIONS, "strategy": STRATEGIES}
+_POSITIVE = {
+    "beam_width",
+    "num_candidates",
+    "max_tokens",
+    "temperature",
+    "latency_budget_ms",
+    "max_documents",
+    "max_checkpoints",
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _check(name: str, value: Any) -> str | None:
+    if name in _CHOICES and value not in _CHOICES[name]:
+        return f"must be one of {', '.join(_CHOICES[name])}"
+    if name in _POSITIVE and value <= 0:
+        return "must be positive"
+    return None
+
+
+def _parse_into(target: Any, raw: Any, path: str, problems: list[str]) -> None:
+    if not isinstance(raw, dict):
+        problems.append(f"{path or 'options'}: expected an object, got {type(raw).__name__}")
+        return
+    by_wire = {_camel(f.name): f for f in fields(target)}
+    for key, value in raw.items():
+        spec = by_wire.get(key)
+        where = f"{path}{key}"
+        if spec is None:
+            problems.append(f"{where}: unknown setting, ignored")
+            continue
+        current = getattr(target, spec.name)
+        if hasattr(current, "__dataclass_fields__"):
+            _parse_into(current, value, f"{where}.", problems)
+            continue
+        kind = type(current)
+        # JSON has no int/float distinction worth failing on; bools are not numbers here.
+        if isinstance(value, bool) != (kind is bool) or (
+            kind in (int, float) and not isinstance(value, (int, float))
+        ):
+            problems.append(f"{where}: expected {kind.__name__}, got {value!r}; using {current!r}")
+            continue
+        try:
+            parsed = _converter.structure(value, kind)
+        except Exception:  # cattrs reports many error types; any means "not this type"
+            problems.append(f"{where}: expected {kind.__name__}, got {value!r}; using {current!r}")
+            continue
+        if (reason := _check(spec.name, parsed)) is not None:
+            problems.append(f"{where}: {reason}, got {value!r}; using {current!r}")
+            continue
+        setattr(target, spec.name, parsed)
+
+
+def parse_options(raw: Any, base: ServerOptions | None = None) -> tuple[ServerOptions, list[str]]:
+    """Options from editor JSON (None means none given), plus a message per rejected value."""
+    options = (
+        ServerOptions()
+        if base is None
+        else _converter.structure(_converter.unstructure(base), ServerOptions)
+    )
+    problems: list[str] = []
+    if raw is not None:
+        _parse_into(options, raw, "", problems)
+    return options, problems

@@ -1,0 +1,57 @@
+"""LSP positions <-> text offsets, in the negotiated encoding (UTF-16 by default, or UTF-8/32).
+
+LSP lines end at `\\n`, `\\r\\n` or `\\r` only (not at the other characters `str.splitlines`
+knows), and a column counts code units of the encoding. A column inside a character (half a
+surrogate pair) snaps to that character's start; a position past the end of a line or the
+document is out of range, and the caller answers with nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _units(ch: str, encoding: str) -> int:
+    if encoding == "utf-8":
+        return len(ch.encode("utf-8", errors="surrogatepass"))
+    if encoding == "utf-16":
+        return 2 if ord(ch) > 0xFFFF else 1
+    return 1
+
+
+def line_bounds(source: str, line: int) -> tuple[int, int] | None:
+    """Start and end offsets of line `line` (without its line break), or None if absent."""
+    if line < 0:
+        return None
+    start = breaks = 0
+    for match in _LINE_BREAK.finditer(source):
+        if breaks == line:
+            return start, match.start()
+        start, breaks = match.end(), breaks + 1
+    return (start, len(source)) if line == breaks else None
+
+
+def offset_at(source: str, line: int, character: int, encoding: str = "utf-16") -> int | None:
+    """Index into `source` of an LSP position, or None when it is out of range."""
+    bounds = line_bounds(source, line)
+    if bounds is None or character < 0:
+        return None
+    start, end = bounds
+    units = 0
+    for index in range(start, end):
+        if units >= character:
+            return index
+        units += _units(source[index], encoding)
+        if units > character:  # the column falls inside this character
+            return index
+    return end if units == character else None
+
+
+def column_of(source: str, offset: int, encoding: str = "utf-16") -> tuple[int, int]:
+    """The LSP (line, character) of an index into `source`."""
+    line = len(_LINE_BREAK.findall(source, 0, offset))
+    # A "\r\n" split by the offset counts its "\r" as a finished line break.
+    line_start = max(source.rfind("\n", 0, offset), source.rfind("\r", 0, offset)) + 1
+    return line, sum(_units(ch, encoding) for ch in source[line_start:offset])
