@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 
@@ -23,10 +24,9 @@ class _LogToClient(logging.Handler):
             logging.INFO: types.MessageType.Info,
         }
         kind = levels.get(record.levelno, types.MessageType.Log)
-        try:
+        # Before a client is connected this fails; the log file still has the record.
+        with contextlib.suppress(Exception):
             self.server.window_log_message(types.LogMessageParams(kind, self.format(record)))
-        except Exception:  # no client connected yet: the log file still has it
-            pass
 
 
 def _parser() -> argparse.ArgumentParser:
