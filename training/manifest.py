@@ -1,33 +1,25 @@
-"""The pinned corpus behind the bundled model: a TOML manifest of PyPI sdists, fetched safely.
+"""The corpus manifest: the pinned PyPI sdists behind the bundled model, and `fetch-corpus`.
 
 `grucomplete fetch-corpus DEST` downloads each pinned source distribution, checks its sha256,
 and copies only its `.py` files into `DEST/<name>-<version>/`, next to the running
 interpreter's standard library in `DEST/cpython-stdlib-<major>.<minor>/`. Training on `DEST`
 then reproduces the default model's data.
 
-Fetched code is only ever read as bytes: nothing is imported, built or run. That is why this
-does not use `pip download`: for an sdist pip prepares metadata, which runs the package's build
-backend (`setup.py egg_info` or a PEP 517 hook, after installing its build requirements), even
-with `--no-deps`. Instead the file is found through PyPI's JSON simple API (PEP 691, the index
-pip itself reads) and downloaded directly.
+Parsing checks every entry strictly (exact versions, permissive licenses, safe `exclude`
+paths) so a bad manifest fails before anything is downloaded. Downloading and extraction live
+in `sdist.py`; this module decides what goes where and records it.
 """
 
 from __future__ import annotations
 
 import argparse
-import email.parser
-import hashlib
+import functools
 import json
 import os
 import re
 import shutil
-import stat
 import sys
 import sysconfig
-import tarfile
-import urllib.parse
-import urllib.request
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -37,10 +29,22 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - the same parser, published for older Pythons
     import tomli as tomllib
 
+from .sdist import (
+    MAX_FILE_BYTES,
+    PYPI_SIMPLE,
+    FetchError,
+    canonical_name,
+    download_sdist,
+    extract_python_files,
+    file_sha256,
+    safe_member_path,
+    text_chars,
+    write_capped,
+)
+
 PROG = "grucomplete fetch-corpus"
 DEFAULT_MANIFEST = Path(__file__).resolve().with_name("default_corpus.toml")
 HELDOUT_MANIFEST = Path(__file__).resolve().with_name("heldout_packages.toml")
-PYPI_SIMPLE = "https://pypi.org/simple/"
 
 # SPDX identifiers we may train on and ship weights from. Every identifier in a license
 # expression must be here, so no choice of terms can bring copyleft code in.
@@ -61,31 +65,10 @@ PERMISSIVE_LICENSES = frozenset(
         "Zlib",
     }
 )
-# Directories holding copies of other projects (and any whose name starts "vendored" or
-# "_vendor", such as numpy's vendored-meson). Skipping them keeps one package's code from
-# entering the corpus under another's name (pip vendors rich, setuptools vendors packaging),
-# which would leak held-out packages into training and ignore the manifest's licenses.
-# Copies under other names (typer/_click) are left out by a package's `exclude` list.
-VENDORED_DIRS = frozenset(
-    {
-        "_vendor",
-        "vendor",
-        "vendored",
-        "_vendored",
-        "third_party",
-        "third-party",
-        "thirdparty",
-        "extern",
-        "externals",
-        "subprojects",
-    }
-)
 # Relative to the standard library's root: its own regression suite, generated data, installed
 # packages, and lib2to3, whose fork (blib2to3) is part of the held-out package black.
 STDLIB_SKIPPED = frozenset({"test", "site-packages", "dist-packages", "pydoc_data", "lib2to3"})
-MAX_FILE_BYTES = 1_000_000  # larger .py files are generated code or data
 MARKER = ".complete"  # written last: an entry without it is redone
-SDIST_SUFFIXES = (".tar.gz", ".zip")  # preferred first
 
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _VERSION = re.compile(r"[0-9][A-Za-z0-9.+!_]*")
@@ -95,10 +78,6 @@ _MANIFEST_KEYS = {"stdlib", "stdlib_max_chars", "max_chars_per_package", "packag
 
 class ManifestError(ValueError):
     """The manifest is malformed; the message names the file and the entry."""
-
-
-class FetchError(RuntimeError):
-    """A source could not be downloaded, verified or extracted."""
 
 
 @dataclass(frozen=True)
@@ -131,11 +110,6 @@ class CorpusManifest:
     def entries(self) -> list[str]:
         """Directory names under DEST, in manifest order."""
         return ([stdlib_entry()] if self.stdlib else []) + [p.entry for p in self.packages]
-
-
-def canonical_name(name: str) -> str:
-    """PEP 503 normalization: `Django`, `django_x` and `django.x` name the same project."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def stdlib_entry() -> str:
@@ -226,143 +200,7 @@ def load_manifest(path: Path = DEFAULT_MANIFEST) -> CorpusManifest:
     return parse_manifest(data, str(path))
 
 
-# --- archives ---------------------------------------------------------------------------------
-
-
-def safe_member_path(name: str) -> PurePosixPath | None:
-    """An archive member's relative path, or None if it could land outside the target."""
-    name = name.replace("\\", "/")
-    if name.startswith("/") or re.match(r"[A-Za-z]:", name) or "\0" in name:
-        return None
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
-        return None
-    return PurePosixPath(*parts)
-
-
-def _wanted(path: PurePosixPath, exclude: tuple[str, ...] = ()) -> bool:
-    """A `.py` file outside vendored, hidden, cache and `exclude`d directories."""
-    dirs = path.parts[:-1]
-    return (
-        path.suffix == ".py"
-        and not any(is_vendored(d) or d.startswith(".") or d == "__pycache__" for d in dirs)
-        and not any(path.is_relative_to(e) for e in exclude)
-    )
-
-
-def is_vendored(directory: str) -> bool:
-    name = directory.lower()
-    return name in VENDORED_DIRS or name.startswith(("vendored", "_vendor"))
-
-
-def _archive_files(archive: Path) -> tuple[list[PurePosixPath], dict[PurePosixPath, bytes]]:
-    """The safe paths of an archive's regular files, and the contents of its `.py` files and
-    PKG-INFO (the rest of an sdist, often C sources and data, is never read).
-
-    Nothing is extracted by the archive library: only regular members are read, so symlinks,
-    hard links and devices never reach the disk, and `safe_member_path` rejects traversal.
-    """
-    names: list[PurePosixPath] = []
-    files: dict[PurePosixPath, bytes] = {}
-
-    def keep(path: PurePosixPath, size: int) -> bool:
-        names.append(path)
-        wanted = path.suffix == ".py" or (path.name == "PKG-INFO" and len(path.parts) <= 2)
-        return wanted and size <= MAX_FILE_BYTES
-
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    # The Unix file type, when the zip records one (often it does not).
-                    kind = stat.S_IFMT(info.external_attr >> 16)
-                    path = safe_member_path(info.filename)
-                    if path is None or info.is_dir() or kind not in (0, stat.S_IFREG):
-                        continue
-                    if keep(path, info.file_size):
-                        with zf.open(info) as f:
-                            files[path] = f.read(MAX_FILE_BYTES + 1)  # in case the size lies
-            return names, files
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
-                path = safe_member_path(member.name)
-                if path is None or not member.isreg():
-                    continue
-                f = tar.extractfile(member) if keep(path, member.size) else None
-                if f is not None:
-                    files[path] = f.read(MAX_FILE_BYTES + 1)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
-        raise FetchError(f"{archive.name}: not a readable tar or zip archive ({e})") from None
-    return names, files
-
-
-def _strip_top_directory(
-    names: list[PurePosixPath], files: dict[PurePosixPath, bytes]
-) -> dict[PurePosixPath, bytes]:
-    """Drop the `name-version/` directory every sdist wraps its contents in."""
-    if len({p.parts[0] for p in names}) == 1 and all(len(p.parts) > 1 for p in names):
-        return {PurePosixPath(*p.parts[1:]): data for p, data in files.items()}
-    return files
-
-
-def _declared_license(files: dict[PurePosixPath, bytes]) -> str:
-    """What the sdist's PKG-INFO says about its license, for checking the manifest by eye."""
-    data = files.get(PurePosixPath("PKG-INFO"))
-    if data is None:
-        return "no PKG-INFO"
-    meta = email.parser.BytesParser().parsebytes(data, headersonly=True)
-    found = (
-        [f"License-Expression: {meta['License-Expression']}"] if meta["License-Expression"] else []
-    )
-    if meta["License"] and meta["License"].strip() not in ("", "UNKNOWN"):
-        found.append("License: " + meta["License"].strip().splitlines()[0][:60])
-    found += [c for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
-    return "; ".join(found) or "not declared"
-
-
-def extract_python_files(
-    archive: Path, out: Path, max_chars: int | None = None, exclude: tuple[str, ...] = ()
-) -> dict:
-    """Write the archive's wanted `.py` files under `out`; returns files, chars and license.
-
-    Paths are relative to the sdist's top directory, as are those in `exclude`.
-    """
-    files = _strip_top_directory(*_archive_files(archive))
-    declared = _declared_license(files)
-    wanted = {
-        p: data for p, data in files.items() if _wanted(p, exclude) and len(data) <= MAX_FILE_BYTES
-    }
-    return {**_write_capped(wanted, out, max_chars), "declared_license": declared}
-
-
-def _chars(data: bytes) -> int:
-    try:
-        return len(data.decode("utf-8-sig"))
-    except UnicodeDecodeError:  # written anyway: the corpus reader counts and skips it
-        return 0
-
-
-def _write_capped(files: dict[PurePosixPath, bytes], out: Path, max_chars: int | None) -> dict:
-    """Write files in path-hash order until `max_chars`: a capped package is a sample spread
-    over its whole tree, not its alphabetically first directories."""
-    out.mkdir(parents=True, exist_ok=True)
-    root = out.resolve()
-    order = sorted(files, key=lambda p: hashlib.sha1(p.as_posix().encode()).digest())
-    written = chars = 0
-    for path in order:
-        if max_chars is not None and chars >= max_chars:
-            break
-        target = root.joinpath(*path.parts)
-        if not target.resolve().is_relative_to(root):  # unreachable after safe_member_path
-            raise FetchError(f"refusing to write outside {out}: {path}")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(files[path])
-        except (FileExistsError, NotADirectoryError, IsADirectoryError):
-            continue  # a file and a directory of the same name; keep the first
-        written += 1
-        chars += _chars(files[path])
-    return {"files": written, "chars": chars}
+# --- the corpus directory ---------------------------------------------------------------------
 
 
 def _stdlib_files() -> dict[PurePosixPath, bytes]:
@@ -388,87 +226,6 @@ def _stdlib_files() -> dict[PurePosixPath, bytes]:
     return files
 
 
-# --- downloading ------------------------------------------------------------------------------
-
-
-def _sdist_version(filename: str, name: str) -> str | None:
-    """The version in an sdist file name if it belongs to project `name`."""
-    for suffix in SDIST_SUFFIXES:
-        if filename.endswith(suffix):
-            project, _, version = filename[: -len(suffix)].rpartition("-")
-            if canonical_name(project) == canonical_name(name):
-                return version
-    return None
-
-
-def _find_sdist(spec: PackageSpec, index_url: str) -> tuple[str, str, str]:
-    """(file name, URL, sha256) of the pinned sdist, from the PEP 691 JSON simple API."""
-    url = urllib.parse.urljoin(index_url, canonical_name(spec.name) + "/")
-    request = urllib.request.Request(
-        url, headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": PROG}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            listing = json.load(response)
-    except (OSError, ValueError) as e:
-        raise FetchError(f"{spec.name}: cannot read the index at {url}: {e}") from None
-    matches = [
-        f
-        for f in listing.get("files", [])
-        if _sdist_version(f["filename"], spec.name) == spec.version and "sha256" in f["hashes"]
-    ]
-    if not matches:
-        raise FetchError(f"{spec.name}=={spec.version}: no source distribution on {url}")
-    best = min(
-        matches, key=lambda f: [f["filename"].endswith(s) for s in SDIST_SUFFIXES].index(True)
-    )
-    return best["filename"], urllib.parse.urljoin(url, best["url"]), best["hashes"]["sha256"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def download_sdist(spec: PackageSpec, cache: Path, index_url: str = PYPI_SIMPLE) -> Path:
-    """The pinned sdist in `cache`, downloaded unless a copy with the pinned digest is there."""
-    cache.mkdir(parents=True, exist_ok=True)
-    if spec.sha256 is not None:  # offline when the digest is pinned and the file is cached
-        for path in sorted(cache.iterdir()):
-            if (
-                _sdist_version(path.name, spec.name) == spec.version
-                and _sha256(path) == spec.sha256
-            ):
-                return path
-    filename, url, index_sha256 = _find_sdist(spec, index_url)
-    expected = spec.sha256 or index_sha256
-    if expected != index_sha256:
-        raise FetchError(f"{filename}: the index's sha256 {index_sha256} is not the pinned one")
-    path = cache / filename
-    if path.is_file() and _sha256(path) == expected:
-        return path
-    partial = path.with_name(path.name + ".part")
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": PROG})
-        with urllib.request.urlopen(request, timeout=120) as response, open(partial, "wb") as f:
-            shutil.copyfileobj(response, f, 1 << 20)
-    except OSError as e:
-        partial.unlink(missing_ok=True)
-        raise FetchError(f"{filename}: download failed: {e}") from None
-    actual = _sha256(partial)
-    if actual != expected:
-        partial.unlink()
-        raise FetchError(f"{filename}: sha256 is {actual}, expected {expected}")
-    partial.replace(path)
-    return path
-
-
-# --- the corpus directory ---------------------------------------------------------------------
-
-
 def _read_marker(entry_dir: Path) -> dict | None:
     try:
         return json.loads((entry_dir / MARKER).read_text(encoding="utf-8"))
@@ -484,6 +241,11 @@ def _build_entry(dest: Path, entry: str, marker: dict, fill: Callable[[Path], di
     (staging / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(dest / entry, ignore_errors=True)
     staging.rename(dest / entry)
+
+
+def _is_current(entry_dir: Path, wanted: dict) -> bool:
+    marker = _read_marker(entry_dir)
+    return marker is not None and all(marker.get(k) == v for k, v in wanted.items())
 
 
 def fetch(
@@ -517,7 +279,7 @@ def fetch(
                 dest,
                 stdlib_entry(),
                 marker,
-                lambda out: _write_capped(_stdlib_files(), out, manifest.cap()),
+                lambda out: write_capped(_stdlib_files(), out, manifest.cap()),
             )
     for spec in manifest.packages:
         marker = {
@@ -530,22 +292,13 @@ def fetch(
         if _is_current(dest / spec.entry, marker):
             continue
         log(f"fetching {spec.name} {spec.version}")
-        sdist = download_sdist(spec, cache, index_url)
-        marker |= {"sdist": sdist.name, "sha256": _sha256(sdist)}
-        _build_entry(
-            dest,
-            spec.entry,
-            marker,
-            lambda out, sdist=sdist, spec=spec: extract_python_files(
-                sdist, out, manifest.cap(spec), spec.exclude
-            ),
+        sdist = download_sdist(spec.name, spec.version, cache, spec.sha256, index_url)
+        marker |= {"sdist": sdist.name, "sha256": file_sha256(sdist)}
+        extract = functools.partial(
+            extract_python_files, sdist, max_chars=manifest.cap(spec), exclude=spec.exclude
         )
+        _build_entry(dest, spec.entry, marker, extract)
     return dest
-
-
-def _is_current(entry_dir: Path, wanted: dict) -> bool:
-    marker = _read_marker(entry_dir)
-    return marker is not None and all(marker.get(k) == v for k, v in wanted.items())
 
 
 def data_card(dest: Path, manifest: CorpusManifest) -> dict:
@@ -565,7 +318,7 @@ def data_card(dest: Path, manifest: CorpusManifest) -> dict:
         source = {k: marker[k] for k in ("name", "version", "license")}
         source |= {
             "files": len(paths),
-            "chars": sum(map(_chars, contents)),
+            "chars": sum(map(text_chars, contents)),
             "bytes": sum(map(len, contents)),
         }
         source |= {k: marker[k] for k in ("sha256", "declared_license") if k in marker}
