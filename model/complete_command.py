@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+
 from .checkpoint import CheckpointError
 from .decoding import STRATEGIES, DecodeOptions
 from .engine import PRECISIONS, CompletionEngine, Completions
@@ -47,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--precision", choices=PRECISIONS, default="int8", help="int8 (fast on CPU) or fp32 weights"
     )
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
 
@@ -134,6 +137,7 @@ def run(args: argparse.Namespace) -> str:
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
+    torch.set_num_threads(max(1, args.threads))
     try:
         engine = CompletionEngine.load(args.model, precision=args.precision)
     except CheckpointError as e:

@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", help="checkpoint directory (overrides the editor's setting)")
     p.add_argument("--log-file", help="also write logs to this file")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for the model (default 1: batch-1 steps are too small to "
+        "share, and spinning threads collapse when the editor also needs the CPU)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -52,6 +59,9 @@ def main(argv: list[str]) -> int:
             return 2
         host, port = host_part or host, int(port_part)
 
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     from .language_server import server
 
     level = logging.DEBUG if args.verbose else logging.INFO

@@ -1,0 +1,222 @@
+"""The language server end to end: a real `grucomplete serve` subprocess driven over LSP."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+SERVER = [sys.executable, "-m", "grucomplete.model", "serve"]
+URI = "file:///tmp/grucomplete-test/main.py"
+MAIN = "import os\nimport sys\n\n\ndef main():\n    path = os."
+
+
+async def start(model: Path, encodings: list[str] | None = None, **options) -> LanguageClient:
+    client = await ClientServerConfig(server_command=SERVER).start()
+    capabilities = types.ClientCapabilities(
+        general=types.GeneralClientCapabilities(position_encodings=encodings) if encodings else None
+    )
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities,
+            initialization_options={
+                "model": str(model),
+                "precision": "fp32",
+                "latencyBudgetMs": 10_000,
+                **options,
+            },
+        )
+    )
+    return client
+
+
+def open_doc(client: LanguageClient, text: str, uri: str = URI) -> None:
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+        )
+    )
+
+
+def complete(client: LanguageClient, line: int, character: int, uri: str = URI):
+    return client.text_document_completion_async(
+        types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri),
+            position=types.Position(line, character),
+        )
+    )
+
+
+def labels(result: types.CompletionList) -> list[str]:
+    return [item.label for item in sorted(result.items, key=lambda i: i.sort_text)]
+
+
+@pytest_asyncio.fixture()
+async def client(tiny_model_dir: Path):
+    client = await start(tiny_model_dir)
+    yield client
+    await client.shutdown_session()
+
+
+async def test_initialize_reports_server_info_and_capabilities(tiny_model_dir: Path) -> None:
+    client = await ClientServerConfig(server_command=SERVER).start()
+    result = await client.initialize_session(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            initialization_options={"model": str(tiny_model_dir)},
+        )
+    )
+    assert result.server_info.name == "grucomplete"
+    caps = result.capabilities
+    assert list(caps.completion_provider.trigger_characters) == ["."]
+    assert caps.inline_completion_provider
+    assert caps.text_document_sync.change == types.TextDocumentSyncKind.Incremental
+    await client.shutdown_session()
+
+
+async def test_completion_after_open_and_edits(client: LanguageClient) -> None:
+    open_doc(client, "import os\nimport sys\n\n\ndef main():\n    path = ")
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(version=2, uri=URI),
+            [
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(types.Position(5, 11), types.Position(5, 11)), text="os.pa"
+                )
+            ],
+        )
+    )
+    result = await complete(client, 5, 16)
+    assert result.is_incomplete
+    words = [i for i in result.items if i.kind == types.CompletionItemKind.Variable]
+    best = min(words, key=lambda i: i.sort_text)
+    assert best.label == "path"
+    assert best.text_edit.new_text == "path"
+    assert best.text_edit.range == types.Range(types.Position(5, 14), types.Position(5, 16))
+    assert "%" in best.detail
+    line = [i for i in result.items if i.kind == types.CompletionItemKind.Snippet]
+    assert line and line[0].text_edit.new_text == "path.join(root, name)"
+
+
+async def test_inline_completion_gives_the_rest_of_the_line(client: LanguageClient) -> None:
+    open_doc(client, MAIN)
+    result = await client.text_document_inline_completion_async(
+        types.InlineCompletionParams(
+            context=types.InlineCompletionContext(types.InlineCompletionTriggerKind.Automatic),
+            text_document=types.TextDocumentIdentifier(URI),
+            position=types.Position(5, 14),
+        )
+    )
+    assert result.items[0].insert_text == "path.join(root, name)"
+
+
+async def test_unknown_document_and_out_of_range_positions_get_empty_results(
+    client: LanguageClient,
+) -> None:
+    assert (await complete(client, 0, 0, "file:///nowhere.py")).items == ()
+    open_doc(client, MAIN)
+    assert (await complete(client, 99, 0)).items == ()
+    assert (await complete(client, 0, 500)).items == ()
+    assert labels(await complete(client, 5, 14))[0].startswith("path")  # still serving
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
+async def test_columns_after_an_emoji_follow_the_negotiated_encoding(
+    tiny_model_dir: Path, encoding: str
+) -> None:
+    client = await start(tiny_model_dir, encodings=[encoding])
+    text = "import os\nimport sys\n\n\ndef main():\n    s = '😀'; path = os.pa"
+    open_doc(client, text)
+    column = len(
+        "    s = '😀'; path = os.pa".encode("utf-16-le" if encoding == "utf-16" else "utf-8")
+    ) // (2 if encoding == "utf-16" else 1)
+    result = await complete(client, 5, column)
+    best = next(i for i in result.items if i.label == "path")
+    assert best.text_edit.range.start.character == column - 2
+    await client.shutdown_session()
+
+
+async def test_invalid_settings_are_reported_and_defaults_used(tiny_model_dir: Path) -> None:
+    client = await start(tiny_model_dir, beamWidth="wide")
+    open_doc(client, MAIN)
+    assert labels(await complete(client, 5, 14))[0].startswith("path")
+    assert any("beamWidth" in m.message for m in client.messages)
+    await client.shutdown_session()
+
+
+async def test_configuration_change_turns_line_completions_off(
+    client: LanguageClient, tiny_model_dir: Path
+) -> None:
+    open_doc(client, MAIN)
+    kinds = {i.kind for i in (await complete(client, 5, 14)).items}
+    assert types.CompletionItemKind.Snippet in kinds
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={
+                "grucomplete": {
+                    "model": str(tiny_model_dir),
+                    "precision": "fp32",
+                    "lineCompletions": False,
+                }
+            }
+        )
+    )
+    kinds = {i.kind for i in (await complete(client, 5, 14)).items}
+    assert kinds == {types.CompletionItemKind.Variable}
+
+
+async def test_model_missing_then_appearing_is_picked_up(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    client = await start(model)
+    open_doc(client, MAIN)
+    assert (await complete(client, 5, 14)).items == ()
+    for _ in range(50):
+        if client.messages:
+            break
+        await asyncio.sleep(0.1)
+    assert "cannot load the model" in client.messages[0].message
+    shutil.copytree(tiny_model_dir, model)  # e.g. `grucomplete train` just finished
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if (await complete(client, 5, 14)).items:
+            break
+    assert labels(await complete(client, 5, 14))[0].startswith("path")
+    await client.shutdown_session()
+
+
+async def test_cancelled_request_gets_request_cancelled(client: LanguageClient) -> None:
+    # A huge document's prefill keeps the worker busy; the request on another waits behind it.
+    open_doc(client, "x = 1\n" * 300_000, uri="file:///tmp/grucomplete-test/huge.py")
+    open_doc(client, MAIN)
+    await asyncio.sleep(1.0)  # let the big didOpen finish crossing the pipe
+    params = types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(URI), position=types.Position(5, 14)
+    )
+    # send_request (not _async) writes at once, so the cancel cannot overtake the request.
+    pending = asyncio.wrap_future(
+        client.protocol.send_request(types.TEXT_DOCUMENT_COMPLETION, params, msg_id="to-cancel")
+    )
+    await asyncio.sleep(0.3)
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="to-cancel"))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await pending
+    # The server is still healthy and answers the next request.
+    assert labels(await complete(client, 5, 14))[0].startswith("path")
+
+
+async def test_a_new_request_supersedes_the_one_in_flight(client: LanguageClient) -> None:
+    open_doc(client, MAIN + "path.join(root, name)\n" + "x = 1\n" * 200_000)
+    first = complete(client, 200_006, 0)
+    second = complete(client, 5, 14)
+    stale, fresh = await asyncio.gather(first, second)
+    assert labels(fresh)[0].startswith("path")
+    assert not stale.items  # superseded before it ran: nothing computed for it
