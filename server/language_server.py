@@ -125,9 +125,12 @@ def completion_items(
 ) -> list[types.CompletionItem]:
     """Words ranked by the model, plus the best whole line when it adds more than a word.
 
-    The line goes first when it begins with the best word (accepting it is then strictly more
-    useful), otherwise right after the best word.
+    The line goes first at the start of a line (nothing typed yet, so a whole line is what is
+    wanted) or when it begins with the best word (accepting it is then strictly more useful);
+    otherwise right after the best word.
     """
+    line_start = source.rfind("\n", 0, cursor) + 1
+    at_line_start = not source[line_start:cursor].strip()
     edit_range = _edit_range(source, cursor, result.typed, encoding)
     items = [
         types.CompletionItem(
@@ -146,7 +149,7 @@ def completion_items(
             continue
         first_word = re.match(r"\w*", text).group()
         items.insert(
-            0 if first_word == best_word else 1,
+            0 if at_line_start or first_word == best_word else 1,
             types.CompletionItem(
                 label=line.label,
                 kind=types.CompletionItemKind.Snippet,
