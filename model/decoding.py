@@ -274,14 +274,14 @@ def _beam(
         if interrupt.fired():
             break
         logprobs = _penalised_logprobs(logits, live, options.repetition_penalty)  # (B, V)
-        scores = torch.full_like(logprobs, NEG_INF)
-        ends = []
-        for row, hyp in enumerate(live):
-            allowed = search.continuations(hyp)
-            scores[row, allowed] = hyp.logprob + logprobs[row, allowed]
-            ends.append(hyp.logprob + search.end_logprob(hyp, logprobs[row]))
+        allowed = torch.stack([search.continuations(hyp) for hyp in live])  # (B, V)
+        so_far = torch.tensor([[hyp.logprob] for hyp in live])  # (B, 1)
+        scores = torch.where(allowed, logprobs + so_far, NEG_INF)  # (B, V)
+        ends = [
+            h.logprob + search.end_logprob(h, row) for h, row in zip(live, logprobs, strict=True)
+        ]
         flat = torch.cat([scores.flatten(), torch.tensor(ends)])
-        k = min(2 * width, int(torch.isfinite(flat).sum()))
+        k = min(2 * width, int(allowed.sum()) + sum(e > NEG_INF for e in ends))
         if k == 0:
             break
         top = torch.topk(flat, k)
