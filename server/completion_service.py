@@ -184,9 +184,11 @@ class CompletionService:
         session = self._session(uri)
         if session is None:
             return None
-        interrupt = Interrupt.after_ms(self.options.latency_budget_ms, cancel)
         healed = session.engine.heal(text_before)
         prompt = session.prompt(healed.context)
+        # The budget bounds decoding; the state must be computed whatever it costs, or a big
+        # edit would leave nothing to decode from and every budget would end empty-handed.
+        interrupt = Interrupt.after_ms(self.options.latency_budget_ms, cancel)
         want_lines = self.options.line_completions if lines is None else lines
         return session.engine.complete_from(
             healed,

@@ -33,7 +33,7 @@ class ServerOptions:
     num_candidates: int = 10  # words (and lines) offered per request
     max_tokens: int = 16  # tokens generated per candidate
     temperature: float = 1.0  # sampling temperature (strategy "sample")
-    latency_budget_ms: float = 80.0  # answer with what was found by then
+    latency_budget_ms: float = 80.0  # decoding time allowed once the document state is ready
     line_completions: bool = True  # offer whole-line completions besides words
     cache: CacheOptions = field(default_factory=CacheOptions)
 
