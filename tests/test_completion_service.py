@@ -1,0 +1,77 @@
+"""The completion service without LSP: memory bounds, document lifetime, model failures."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from grucomplete.server.completion_service import CompletionService
+from grucomplete.server.options import CacheOptions, ServerOptions
+
+from .conftest import TOY_SOURCES
+
+MAIN = "import os\nimport sys\n\n\ndef main():\n    path = os."
+
+
+def service_for(model: Path, **cache: int) -> CompletionService:
+    options = ServerOptions(
+        model=str(model), precision="fp32", latency_budget_ms=10_000, cache=CacheOptions(**cache)
+    )
+    service = CompletionService(options)
+    service.load_model().result()
+    return service
+
+
+def complete(service: CompletionService, uri: str, text: str):
+    return service.executor.submit(service.complete, uri, text).result()
+
+
+def test_least_recently_used_documents_are_dropped(tiny_model_dir: Path) -> None:
+    service = service_for(tiny_model_dir, max_documents=3)
+    for n in range(5):
+        complete(service, f"file:///doc{n}.py", MAIN)
+    assert list(service.sessions) == ["file:///doc2.py", "file:///doc3.py", "file:///doc4.py"]
+    assert complete(service, "file:///doc0.py", MAIN).words[0].label == "path"  # rebuilt
+    service.shutdown()
+
+
+def test_close_frees_the_documents_state(tiny_model_dir: Path) -> None:
+    service = service_for(tiny_model_dir)
+    service.prefill("file:///a.py", "".join(TOY_SOURCES) * 5).result()
+    assert "file:///a.py" in service.sessions
+    service.close("file:///a.py")
+    service.executor.submit(lambda: None).result()  # closing runs in order on the worker
+    assert service.sessions == {}
+    service.shutdown()
+
+
+def test_missing_model_gives_no_completions_then_recovers(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    messages: list[tuple[str, bool]] = []
+    options = ServerOptions(model=str(tmp_path / "model"), precision="fp32")
+    service = CompletionService(options, lambda text, error: messages.append((text, error)))
+    service.load_model().result()
+    assert complete(service, "file:///a.py", MAIN) is None
+    assert messages and messages[0][1] and "model directory not found" in messages[0][0]
+    shutil.copytree(tiny_model_dir, tmp_path / "model")
+    service.load_model().result()
+    assert complete(service, "file:///a.py", MAIN).words[0].label == "path"
+    assert messages[-1] == (f"grucomplete: model loaded from {tmp_path / 'model'}", False)
+    service.shutdown()
+
+
+def test_corrupt_model_is_reported_once_and_keeps_serving_nothing(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    model = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    (model / "model.safetensors").write_bytes(b"garbage")
+    messages: list[tuple[str, bool]] = []
+    service = CompletionService(
+        ServerOptions(model=str(model)), lambda t, e: messages.append((t, e))
+    )
+    service.load_model().result()
+    service.load_model().result()
+    assert len(messages) == 1 and "unreadable weights" in messages[0][0]
+    assert complete(service, "file:///a.py", MAIN) is None
+    service.shutdown()
