@@ -11,13 +11,12 @@ flag between steps and returns the best candidates found so far when either fire
 from __future__ import annotations
 
 import math
-import threading
-import time
 from dataclasses import dataclass, field
 from enum import Enum
 
 import torch
 
+from .interrupt import Interrupt
 from .lm import GRULanguageModel, State
 from .prefix_constraint import VocabularyIndex
 
@@ -74,23 +73,6 @@ class Candidate:
     @property
     def probability(self) -> float:
         return math.exp(self.logprob)
-
-
-@dataclass
-class Interrupt:
-    """When to give up and return what was found: a monotonic deadline and/or a cancel flag."""
-
-    deadline: float | None = None
-    cancel: threading.Event | None = None
-
-    @classmethod
-    def after_ms(cls, ms: float | None, cancel: threading.Event | None = None) -> Interrupt:
-        return cls(None if ms is None else time.monotonic() + ms / 1000, cancel)
-
-    def fired(self) -> bool:
-        if self.cancel is not None and self.cancel.is_set():
-            return True
-        return self.deadline is not None and time.monotonic() >= self.deadline
 
 
 @dataclass

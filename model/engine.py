@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .decoding import Candidate, DecodeOptions, Interrupt, StopAt, decode
+from .decoding import Candidate, DecodeOptions, StopAt, decode
+from .interrupt import Interrupt
 from .lm import State, quantize_for_cpu
 from .prefix_constraint import HealedPrompt, VocabularyIndex, heal_prompt
 

@@ -23,8 +23,8 @@ from grucomplete.model.checkpoint import (
     load_checkpoint,
     resolve_model_dir,
 )
-from grucomplete.model.decoding import Interrupt
 from grucomplete.model.engine import CompletionEngine, Completions
+from grucomplete.model.interrupt import Interrupt
 
 from .document_state import DocumentSession
 from .options import ServerOptions

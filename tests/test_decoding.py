@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from grucomplete.model.decoding import DecodeOptions, Interrupt, StopAt, decode
+from grucomplete.model.decoding import DecodeOptions, StopAt, decode
 from grucomplete.model.engine import CompletionEngine
+from grucomplete.model.interrupt import Interrupt
 
 MAIN = "import os\nimport sys\n\n\ndef main():\n    path = os."
 POINT = "class Point:\n    def __init__(self, x, y):\n"
