@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError
-from .decoding import STRATEGIES, DecodeOptions
+from .decoding_flags import add_decoding_flags, decode_options_from
 from .engine import PRECISIONS, CompletionEngine, Completions
 
 PROG = "grucomplete complete"
@@ -26,7 +26,6 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    d = DecodeOptions()
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Print ranked completions (the word being typed and the rest of the line) "
@@ -36,21 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--line", type=int, help="1-based line, when reading stdin")
     p.add_argument("--col", type=int, help="1-based column in characters, when reading stdin")
     p.add_argument("--model", default="default", help="checkpoint directory (default: bundled)")
-    p.add_argument("--strategy", choices=STRATEGIES, default=d.strategy)
-    p.add_argument("--beam", type=int, default=d.beam_width, help="beam width")
-    p.add_argument("-n", "--num", type=int, default=d.num_candidates, help="candidates to show")
-    p.add_argument("--max-tokens", type=int, default=d.max_tokens)
-    p.add_argument("--temperature", type=float, default=d.temperature)
-    p.add_argument("--top-k", type=int, default=d.top_k)
-    p.add_argument("--top-p", type=float, default=d.top_p)
-    p.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty)
-    p.add_argument("--length-penalty", type=float, default=d.length_penalty)
-    p.add_argument("--seed", type=int, default=None, help="sampling seed")
     p.add_argument(
         "--precision", choices=PRECISIONS, default="int8", help="int8 (fast on CPU) or fp32 weights"
     )
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_decoding_flags(p)
     return p
 
 
@@ -123,18 +113,7 @@ def run(args: argparse.Namespace) -> str:
     path, line, col = _parse_target(args)
     prefix = text_before(_read_source(path), line, col, "<stdin>" if path == "-" else path)
     try:
-        options = DecodeOptions(
-            strategy=args.strategy,
-            beam_width=args.beam,
-            num_candidates=args.num,
-            max_tokens=args.max_tokens,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            repetition_penalty=args.repetition_penalty,
-            length_penalty=args.length_penalty,
-            seed=args.seed,
-        )
+        options = decode_options_from(args)
     except ValueError as e:
         raise UsageError(str(e)) from None
     torch.set_num_threads(max(1, args.threads))

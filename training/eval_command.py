@@ -21,7 +21,8 @@ from typing import Any
 import torch
 
 from grucomplete.model.checkpoint import CheckpointError
-from grucomplete.model.decoding import STRATEGIES, DecodeOptions
+from grucomplete.model.decoding import DecodeOptions
+from grucomplete.model.decoding_flags import add_decoding_flags, decode_options_from
 from grucomplete.model.engine import PRECISIONS, CompletionEngine
 
 from .eval_model import ModelReport, evaluate_model
@@ -66,7 +67,7 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    d, s = DecodeOptions(), SampleConfig()
+    s = SampleConfig()
     p = argparse.ArgumentParser(
         prog=PROG, description="Measure a model on held-out Python files (not trained on)."
     )
@@ -83,15 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     # One thread: the batch-1 recurrence does not parallelise, and on busy cores two threads
     # made a file pass 3 to over 100 times slower than one (2 shared cores, default model).
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--strategy", choices=STRATEGIES, default=d.strategy)
-    p.add_argument("--beam", type=int, default=d.beam_width, help="beam width")
-    p.add_argument("-n", "--num", type=int, default=d.num_candidates, help="candidates per query")
-    p.add_argument("--max-tokens", type=int, default=d.max_tokens)
-    p.add_argument("--temperature", type=float, default=d.temperature)
-    p.add_argument("--top-k", type=int, default=d.top_k)
-    p.add_argument("--top-p", type=float, default=d.top_p)
-    p.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty)
-    p.add_argument("--length-penalty", type=float, default=d.length_penalty)
+    add_decoding_flags(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
@@ -106,18 +99,7 @@ def _configs(args: argparse.Namespace) -> tuple[SampleConfig, DecodeOptions]:
         args.max_files, args.queries, args.typing_lines, args.max_chars_per_file, args.seed
     )
     try:
-        decode = DecodeOptions(
-            strategy=args.strategy,
-            beam_width=args.beam,
-            num_candidates=args.num,
-            max_tokens=args.max_tokens,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            repetition_penalty=args.repetition_penalty,
-            length_penalty=args.length_penalty,
-            seed=args.seed,  # sampling draws repeat, so a rerun gives the same numbers
-        )
+        decode = decode_options_from(args)  # the seed repeats sampling draws too
     except ValueError as e:
         raise UsageError(str(e)) from None
     return sample, decode
