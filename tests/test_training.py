@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import math
-import random
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,15 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from grucomplete.model.checkpoint import load_checkpoint
-from grucomplete.model.lm import GRUConfig
+from grucomplete.model.lm import GRUConfig, GRULanguageModel
 from grucomplete.model.tokenizer import train_tokenizer
-from grucomplete.training.cli import main
+from grucomplete.training.cli import build_parser, main
 from grucomplete.training.config import TrainConfig
 from grucomplete.training.corpus import load_corpus
-from grucomplete.training.data import IGNORE_INDEX, WindowBatcher, encode_documents
+from grucomplete.training.data import IGNORE_INDEX, WindowBatcher, encode_documents, rank_share
 from grucomplete.training.evaluation import evaluate, validation_batcher
+from grucomplete.training.plot import CURVE_FILE, plot_training_curve
+from grucomplete.training.scheduled_sampling import mix_in_predictions, sampling_probability
 from grucomplete.training.trainer import (
     TrainingError,
     learning_rate,
@@ -28,39 +31,9 @@ from grucomplete.training.trainer import (
     train_from_directory,
 )
 
-NAMES = ["alpha", "beta", "gamma", "delta", "count", "total", "value", "item"]
-TINY_MODEL = GRUConfig(embed_dim=64, hidden_size=64, num_layers=1, dropout=0.0)
+from .toy_runs import TINY_MODEL, one_torch_thread, tiny_train_config, write_toy_project
 
-
-def tiny_train_config(**overrides: object) -> TrainConfig:
-    settings: dict[str, object] = dict(
-        batch_size=8, window=32, lr=1e-2, warmup_steps=10, max_steps=200, eval_every=100,
-        eval_windows=10, log_every=10, vocab_size=300, val_fraction=0.1, progress=False,
-        device="cpu",  # the same numbers on every machine; the CUDA test asks for cuda
-    )  # fmt: skip
-    settings.update(overrides)
-    return TrainConfig(**settings)  # type: ignore[arg-type]
-
-
-def write_toy_project(root: Path, files: int = 30) -> Path:
-    """Repetitive toy Python: predictable once a model has learned the pattern."""
-    rng = random.Random(0)
-    for f in range(files):
-        lines = []
-        for k in range(8):
-            a, b = rng.sample(NAMES, 2)
-            lines += [
-                f"def {a}_{k}({b}, n):",
-                f"    {a} = {b} + n",
-                "    for i in range(n):",
-                f"        {a} += i",
-                f"    return {a}",
-                "",
-            ]
-        path = root / f"pkg{f % 3}" / f"mod{f:02d}.py"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines), encoding="utf-8")
-    return root
+one_thread = pytest.fixture(autouse=True, scope="module")(one_torch_thread)
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +81,16 @@ def test_batcher_resumes_at_a_saved_position() -> None:
     resumed = WindowBatcher(stream, 4, 16, position=first.position)
     assert torch.equal(next(resumed)[0], next(first)[0])
     assert resumed.epoch == 23 // len(first)
+
+
+@given(length=st.integers(2, 300), world=st.integers(1, 4))
+def test_ranks_share_the_stream_in_disjoint_equal_parts(length: int, world: int) -> None:
+    stream = torch.arange(length, dtype=torch.int32)
+    shares = [rank_share(stream, rank, world) for rank in range(world)]
+    assert len({s.numel() for s in shares}) == 1  # the same windows per epoch on every rank
+    pairs = [(int(a), int(b)) for s in shares for a, b in zip(s[:-1], s[1:], strict=True)]
+    assert len(pairs) == len(set(pairs))  # no (input, target) pair is read by two ranks
+    assert len(pairs) >= length - world  # at most world - 1 pairs left over at the end
 
 
 def test_token_stream_ends_every_document_with_the_boundary() -> None:
@@ -208,6 +191,65 @@ def test_training_on_cuda_gives_a_checkpoint_that_works_on_cpu(tmp_path: Path) -
     assert result.loss == pytest.approx(checkpoint.metadata["val"]["loss"], rel=0.05)
 
 
+def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path: Path) -> None:
+    source = write_toy_project(tmp_path / "toy", files=6)
+    # At learning rate 0 nothing changes, so no validation after the first is an improvement.
+    frozen = tiny_train_config(lr=0.0, max_steps=100, eval_every=5, patience=2)
+    out = train_from_directory(source, tmp_path / "a", frozen, TINY_MODEL)
+    assert load_checkpoint(out).metadata["steps"] == 15  # best at 5, then 2 without progress
+    assert load_checkpoint(out / "best").metadata["best_val"]["step"] == 5
+    summary = (out / "metrics.jsonl").read_text().splitlines()[-1]
+    assert json.loads(summary)["stopped_by"] == "early_stopping"
+    patient = tiny_train_config(lr=0.0, max_steps=30, eval_every=5, patience=0)
+    out = train_from_directory(source, tmp_path / "b", patient, TINY_MODEL)
+    assert load_checkpoint(out).metadata["steps"] == 30
+
+
+def test_scheduled_sampling_feeds_back_the_models_own_guesses() -> None:
+    torch.manual_seed(0)
+    model = GRULanguageModel(GRUConfig(vocab_size=50, embed_dim=8, hidden_size=16, num_layers=1))
+    inputs = torch.randint(0, 50, (4, 12))
+    rng = torch.get_rng_state()
+    assert mix_in_predictions(model, inputs, None, 0.0) is inputs
+    assert torch.equal(torch.get_rng_state(), rng)  # off: not even a random number is drawn
+
+    mixed = mix_in_predictions(model, inputs, None, 1.0)
+    with torch.no_grad():
+        guesses = model.eval()(inputs)[0].argmax(-1)
+    assert torch.equal(mixed[:, 0], inputs[:, 0])  # nothing before it to predict it from
+    assert torch.equal(mixed[:, 1:], guesses[:, :-1])
+    assert not torch.equal(mixed, inputs)
+    half = mix_in_predictions(model, inputs, None, 0.5)
+    assert ((half == inputs) | (half == mixed)).all() and not torch.equal(half, mixed)
+    assert sampling_probability(0.4, 0.0) == 0.0 and sampling_probability(0.4, 0.5) == 0.2
+
+
+def test_scheduled_sampling_changes_training_and_still_learns(tmp_path: Path) -> None:
+    source = write_toy_project(tmp_path / "toy", files=6)
+    runs = {}
+    for p in (0.0, 0.5):
+        config = tiny_train_config(max_steps=60, eval_every=60, scheduled_sampling=p)
+        runs[p] = load_checkpoint(
+            train_from_directory(source, tmp_path / str(p), config, TINY_MODEL)
+        )
+    assert not torch.equal(runs[0.0].model.embed.weight, runs[0.5].model.embed.weight)
+    uniform = math.log(runs[0.5].tokenizer.vocab_size)
+    assert runs[0.5].metadata["val"]["loss"] < 0.6 * uniform
+
+
+def test_training_curve_is_drawn_when_matplotlib_is_installed(
+    trained: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="grucomplete.training")
+    curve = plot_training_curve(trained / "metrics.jsonl", tmp_path / CURVE_FILE)
+    if importlib.util.find_spec("matplotlib") is None:
+        assert curve is None and not (trained / CURVE_FILE).exists()
+        assert "matplotlib is not installed" in caplog.text
+    else:
+        assert (trained / CURVE_FILE).read_bytes().startswith(b"\x89PNG")
+        assert curve is not None and curve.read_bytes().startswith(b"\x89PNG")
+
+
 # --- the command line --------------------------------------------------------------------
 
 
@@ -240,3 +282,26 @@ def test_cli_flags_reach_the_checkpoint(tmp_path: Path) -> None:
     assert checkpoint.model.config.hidden_size == 24
     assert checkpoint.metadata["steps"] == 5
     assert checkpoint.metadata["train_config"]["save_dtype"] == "float16"
+
+
+def test_cli_exposes_resume_finetune_and_stopping_flags(tmp_path: Path) -> None:
+    args = build_parser().parse_args(
+        ["src", "--resume", "--from", "default", "--checkpoint-every", "7", "--patience", "3",
+         "--scheduled-sampling", "0.25", "--max-epochs", "2"]
+    )  # fmt: skip
+    assert (args.resume, args.init_from, args.checkpoint_every) == (True, "default", 7)
+    assert (args.patience, args.scheduled_sampling, args.max_epochs) == (3, 0.25, 2.0)
+
+    source = write_toy_project(tmp_path / "toy", files=6)
+    out = tmp_path / "model"
+    argv = [str(source), "--out", str(out), "--max-epochs", "1", "--batch-size", "4",
+            "--window", "16", "--hidden-size", "16", "--embed-dim", "8", "--num-layers", "1",
+            "--vocab-size", "280", "--checkpoint-every", "3", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    meta = load_checkpoint(out).metadata
+    assert meta["train_config"]["max_steps"] is None  # naming one limit replaces the default
+    windows = meta["data"]["tokens"]["train"] // (4 * 16)  # about; the tail is dropped
+    assert windows - 1 <= meta["steps"] <= windows
+    assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["stopped_by"] == (
+        "max_epochs"
+    )

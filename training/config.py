@@ -1,6 +1,7 @@
 """Training configuration: one dataclass whose fields are also the `grucomplete train` flags.
 
 Model shape is not here: it comes from `GRUConfig`, and the checkpoint stores both.
+`TrainingError` lives here too, beside the settings whose misuse it usually reports.
 """
 
 from __future__ import annotations
@@ -10,6 +11,12 @@ from dataclasses import dataclass
 import torch
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# The limits that end a run; naming any of them on the command line replaces all the others.
+STOP_LIMITS = ("max_steps", "time_budget_minutes", "max_epochs")
+
+
+class TrainingError(Exception):
+    """A problem with the user's input (no sources, too little data); the message says which."""
 
 
 @dataclass
@@ -20,12 +27,17 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # the cosine decay ends at this fraction of lr
     weight_decay: float = 0.01  # AdamW decay of weight matrices (not biases)
     warmup_steps: int = 100  # linear warmup from 0 to lr
-    max_steps: int | None = 2000  # stop after this many steps ("none": time budget only)
+    max_steps: int | None = 2000  # stop after this many steps ("none": the other limits only)
     time_budget_minutes: float | None = None  # stop after this long, whichever comes first
+    max_epochs: float | None = None  # stop after this many passes over the training data
     grad_clip: float = 1.0  # clip the global gradient norm to this (0: no clipping)
     eval_every: int = 200  # steps between validations (and best-checkpoint saves)
     eval_windows: int = 50  # windows per periodic validation; the final one reads all
     log_every: int = 20  # steps between metrics.jsonl lines and progress updates
+    patience: int = 5  # stop after this many validations without a new best (0: never)
+    checkpoint_every: int = 500  # steps between resume states in OUT/resume (0: only at the end)
+    scheduled_sampling: float = 0.0  # feed the model its own guesses for up to this share of inputs
+    init_from: str | None = None  # fine-tune this checkpoint ("default": the bundled model)
     seed: int = 0  # seeds weight init and dropout
     device: str = "auto"  # "auto" (CUDA if present), "cpu" or "cuda"
     vocab_size: int = 8192  # tokenizer size when train_from_directory trains one
@@ -40,12 +52,20 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.max_steps is None and self.time_budget_minutes is None:
-            raise ValueError("set max_steps or time_budget_minutes (or both)")
+        if all(getattr(self, name) is None for name in STOP_LIMITS):
+            raise ValueError("set max_steps, time_budget_minutes or max_epochs")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, not {self.max_steps}")
-        if self.time_budget_minutes is not None and self.time_budget_minutes <= 0:
-            raise ValueError("time_budget_minutes must be positive")
+        for name in ("time_budget_minutes", "max_epochs"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("patience", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)}")
+        if not 0.0 <= self.scheduled_sampling <= 1.0:
+            raise ValueError(
+                f"scheduled_sampling must be between 0 and 1, not {self.scheduled_sampling}"
+            )
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be between 0 and 1, not {self.val_fraction}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -4,7 +4,8 @@ A split becomes one long stream, each document's ids followed by the boundary id
 learns where files end and, carrying its state across the boundary, to start the next one
 afresh. `WindowBatcher` cuts the stream into B contiguous lanes and walks them T tokens at a
 time: row i of window k+1 continues row i of window k, which is what lets the trainer carry the
-hidden state from one window to the next (truncated backpropagation through time).
+hidden state from one window to the next (truncated backpropagation through time). Under
+data-parallel training each rank walks its own lanes of `rank_share` of the stream.
 """
 
 from __future__ import annotations
@@ -122,3 +123,16 @@ class WindowBatcher:
         batch = self[self.position % self.windows_per_epoch]
         self.position += 1
         return batch
+
+
+def rank_share(stream: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+    """Rank `rank`'s contiguous share of `stream`, for data-parallel training.
+
+    Shares overlap by one token (the last target of one is the first input of the next) and
+    are of equal length, so every rank's batcher has the same number of windows per epoch and
+    the ranks' lanes are disjoint: together they cover the stream once.
+    """
+    if world_size == 1:
+        return stream
+    pairs = max(stream.numel() - 1, 0) // world_size
+    return stream[rank * pairs : rank * pairs + pairs + 1]

@@ -1,68 +1,79 @@
 """The training loop: TBPTT over a token stream with AdamW, warmup + cosine, periodic validation.
 
 `train` takes pre-tokenized streams (what tests and GPU scripts call); `train_from_directory`
-walks a source tree, trains a tokenizer on the training split, and calls `train`. The output
-directory is a loadable checkpoint (the final weights), with `best/` (the best validation loss
-seen at an evaluation) and `metrics.jsonl` (one JSON object per log line) beside it.
+reads a source tree through the token cache and calls `train`, from scratch or fine-tuning a
+base model. The output directory is a loadable checkpoint (the final weights), with `best/`
+(the best validation loss seen), `metrics.jsonl` (one JSON object per log line), `resume/` (the
+exact state to continue from), `data/` (the token cache) and, with matplotlib,
+`training_curve.png` beside it.
+
+A run stops at the first of max_steps, the time budget, max_epochs, `patience` validations
+without a new best, or SIGINT/SIGTERM (between two steps). Under torchrun each process trains
+its own lanes through DistributedDataParallel; rank 0 alone validates and writes files.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import platform
-import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from grucomplete.model.checkpoint import save_checkpoint
-from grucomplete.model.lm import GRUConfig, GRULanguageModel, State
-from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
+from grucomplete.model.checkpoint import TOKENIZER_FILE
+from grucomplete.model.lm import GRUConfig, GRULanguageModel
+from grucomplete.model.tokenizer import CodeTokenizer
 
-from .config import DTYPES, TrainConfig
-from .corpus import load_corpus
-from .data import WindowBatcher, encode_documents
-from .evaluation import (
-    EvalResult,
-    autocast_for,
-    detach_state,
-    evaluate,
-    validation_batcher,
+from . import distributed
+from .config import TrainConfig, TrainingError
+from .data import WindowBatcher, rank_share
+from .finetune import check_model_settings, load_base_model, with_config
+from .graceful_stop import StopRequest
+from .plot import CURVE_FILE, plot_training_curve
+from .resume import (
+    check_compatible,
+    read_resume_state,
+    resume_dir,
+    saved_run,
+    stream_fingerprint,
 )
+from .run import BEST_DIR, METRICS_FILE, TrainingRun, device_name
+from .token_cache import CACHE_DIR, TokenData, prepare_tokens, read_cache
+
+__all__ = [
+    "BEST_DIR", "METRICS_FILE", "TrainingError", "learning_rate", "train", "train_from_directory",
+]  # fmt: skip
 
 log = logging.getLogger("grucomplete.training")
-
-BEST_DIR = "best"
-METRICS_FILE = "metrics.jsonl"
-
-
-class TrainingError(Exception):
-    """A problem with the user's input (no sources, too little data); the message says which."""
 
 
 def learning_rate(config: TrainConfig, step: int, progress: float) -> float:
     """Linear warmup over steps, times a cosine over `progress` (0 -> 1) down to min_lr_ratio.
 
-    `progress` is the further along of steps/max_steps and elapsed/time budget, so a
-    time-budgeted run reaches its floor exactly when the budget runs out, on any machine,
-    without estimating its speed first. (The price: a time-bound run is not bit-reproducible.)
+    `progress` is the furthest along of steps/max_steps, elapsed/time budget and epochs/
+    max_epochs, so a time-budgeted run reaches its floor exactly when the budget runs out, on
+    any machine, without estimating its speed first. (The price: a time-bound run is not
+    bit-reproducible.)
     """
     warmup = min(1.0, (step + 1) / max(config.warmup_steps, 1))
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
     return config.lr * warmup * (config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine)
 
 
-def _progress(config: TrainConfig, step: int, elapsed_s: float) -> float:
-    by_steps = step / config.max_steps if config.max_steps else 0.0
-    by_time = elapsed_s / (config.time_budget_minutes * 60) if config.time_budget_minutes else 0.0
-    return max(by_steps, by_time)
+def _limits(config: TrainConfig, step: int, elapsed_s: float, windows: int) -> dict[str, float]:
+    """How far the run is toward each limit it has (1.0: reached)."""
+    fractions = {}
+    if config.max_steps:
+        fractions["max_steps"] = step / config.max_steps
+    if config.max_epochs:
+        fractions["max_epochs"] = step / (config.max_epochs * windows)
+    if config.time_budget_minutes:
+        fractions["time_budget"] = elapsed_s / (config.time_budget_minutes * 60)
+    return fractions
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -73,24 +84,6 @@ def _resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
-def _optimizer(
-    model: GRULanguageModel, config: TrainConfig, device: torch.device
-) -> torch.optim.AdamW:
-    # Decay weight matrices only: shrinking biases or gains toward zero has no regularising use.
-    params = list(model.parameters())  # the tied embedding/output matrix appears once
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=config.lr, fused=device.type == "cuda")
-
-
 def train(
     train_ids: torch.Tensor,
     val_ids: torch.Tensor,
@@ -99,226 +92,208 @@ def train(
     train_config: TrainConfig,
     out_dir: Path,
     metadata: dict[str, Any] | None = None,
+    *,
+    base_model: GRULanguageModel | None = None,
+    resume: bool = False,
+    stop: StopRequest | None = None,
 ) -> dict[str, Any]:
-    """Train a new model on `train_ids`, validate on `val_ids`, save checkpoints in `out_dir`.
+    """Train on `train_ids`, validate on `val_ids`, save checkpoints in `out_dir`.
 
-    Returns a summary: steps, tokens_seen, train_seconds, stopped_by, val (the final model over
-    the whole validation stream) and best_val (the best periodic validation, saved in best/).
+    The model starts from `base_model`'s weights (fine-tuning; same config) or from a fresh
+    initialisation; with `resume`, it continues the run whose state is in `out_dir/resume`
+    exactly where it stopped. `stop` is checked before every step (by default a SIGINT or
+    SIGTERM sets it). Returns a summary: steps, tokens_seen, train_seconds, stopped_by, val
+    (the final model over the whole validation stream) and best_val (the best validation, the
+    model saved in best/).
     """
     cfg = train_config
+    stop = stop or StopRequest()
     if model_config.vocab_size != tokenizer.vocab_size:
         raise TrainingError(
             f"model vocab_size {model_config.vocab_size} does not match the tokenizer's "
             f"{tokenizer.vocab_size}"
         )
+    if base_model is not None and base_model.config.to_dict() != model_config.to_dict():
+        raise TrainingError("the base model's config differs from the model config to train")
     device = _resolve_device(cfg.device)
+    ddp = distributed.from_environment(device.type)
+    if device.type == "cuda":
+        device = torch.device("cuda", ddp.local_rank if ddp.enabled else 0)
     # Streams live on the device (int32: 400 MB per 100M tokens), so no step waits on a copy.
-    batcher = WindowBatcher(train_ids.to(device), cfg.batch_size, cfg.window)
+    share = rank_share(train_ids, ddp.rank, ddp.world_size)
+    batcher = WindowBatcher(share.to(device), cfg.batch_size, cfg.window)
     if len(batcher) == 0:
         raise TrainingError(
             f"the training split has {train_ids.numel()} tokens, too few for one batch "
             f"(--batch-size {cfg.batch_size} x --window {cfg.window} needs "
-            f"{cfg.batch_size * cfg.window + 1}); add sources or lower either flag"
+            f"{cfg.batch_size * cfg.window * ddp.world_size + 1}"
+            + (f" across {ddp.world_size} processes" if ddp.enabled else "")
+            + "); add sources or lower either flag"
         )
     if val_ids.numel() < 2:
         raise TrainingError("the validation split is empty; add more source files")
-    val_batcher = validation_batcher(val_ids.to(device), cfg.batch_size, cfg.window)
-    val_chars = len(tokenizer.decode(val_ids.tolist()))  # the boundary decodes to nothing
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    model = GRULanguageModel(model_config).to(device)
-    model.train()
-    optimizer = _optimizer(model, cfg, device)
+    model = GRULanguageModel(model_config)
+    if base_model is not None:
+        model.load_state_dict(base_model.state_dict())
+    if ddp.enabled:
+        torch.manual_seed(cfg.seed + ddp.rank)  # the same initial weights, own dropout masks
+    run = TrainingRun(
+        model.to(device),
+        tokenizer,
+        cfg,
+        batcher,
+        val_ids if ddp.is_main else None,
+        Path(out_dir),
+        dict(metadata or {}),
+        ddp,
+        device,
+        stream_fingerprint(train_ids),
+    )
+    if resume:
+        checkpoint, saved = read_resume_state(run.out_dir)
+        check_compatible(
+            run.out_dir, saved, cfg, model_config, tokenizer, run.data_fingerprint, ddp.world_size
+        )
+        run.restore(checkpoint.model, saved)
+        window = batcher.position % len(batcher)
+        log.info(
+            f"resuming at step {run.pos.step} (epoch {batcher.epoch}, window {window} of "
+            f"{len(batcher)})"
+        )
+    else:
+        run.start_fresh()
     log.info(
-        f"training {model.num_parameters() / 1e6:.2f}M parameters on {_device_name(device)}: "
-        f"{train_ids.numel():,} train tokens ({len(batcher)} windows per epoch), "
+        f"training {model.num_parameters() / 1e6:.2f}M parameters on {device_name(device)}"
+        + (f" x {ddp.world_size} processes" if ddp.enabled else "")
+        + f": {train_ids.numel():,} train tokens ({len(batcher)} windows per epoch), "
         f"{val_ids.numel():,} val tokens"
     )
 
-    metrics_path = out_dir / METRICS_FILE
-    metrics_path.write_text("", encoding="utf-8")  # a new run starts a new log
-    summary: dict[str, Any] = {"best_val": None}
-    best_loss = math.inf
-
-    def record(kind: str, **values: Any) -> None:
-        # Appending line by line lets `tail -f metrics.jsonl` follow a run as it goes.
-        with metrics_path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"kind": kind, **values}) + "\n")
-
-    def save(directory: Path, val: dict[str, Any], best: dict[str, Any] | None) -> None:
-        card = {
-            **(metadata or {}),
-            "steps": step,
-            "tokens_seen": tokens_seen,
-            "train_seconds": round((end or time.perf_counter()) - start, 1),
-            "device": _device_name(device),
-            "val": val,
-            "best_val": best,
-            "train_config": asdict(cfg),
-        }
-        save_checkpoint(directory, model, tokenizer, card, dtype=DTYPES[cfg.save_dtype])
-
-    def validate(max_windows: int | None) -> EvalResult:
-        result = evaluate(model, val_batcher, val_chars, max_windows, device)
-        record(
-            "val", step=step, tokens_seen=tokens_seen, full=max_windows is None, **result.to_dict()
-        )
-        log.info(
-            f"step {step}: val loss {result.loss:.4f}, perplexity {result.perplexity:.2f}, "
-            f"{result.bits_per_char:.3f} bits/char"
-        )
-        return result
-
-    def validate_and_keep_best() -> None:
-        nonlocal best_loss
-        result = validate(cfg.eval_windows)
-        if result.loss < best_loss:
-            best_loss = result.loss
-            summary["best_val"] = {"step": step, **result.to_dict()}
-            save(out_dir / BEST_DIR, summary["best_val"], summary["best_val"])
-
-    step = tokens_seen = 0
-    end: float | None = None  # when the training loop stopped
-    state: State | None = None
+    pos = run.pos
     stopped_by = "max_steps"
-    start = last_log = time.perf_counter()
-    loss_sum = torch.zeros((), device=device)
     bar_format = "train {percentage:3.0f}%|{bar:20}| [{elapsed}<{remaining}{postfix}]"
-    bar = tqdm(total=1000, bar_format=bar_format, disable=not cfg.progress, leave=True)
-    try:
-        with logging_redirect_tqdm():
-            while True:
-                progress = _progress(cfg, step, time.perf_counter() - start)
-                if progress >= 1.0:
-                    stopped_by = "max_steps" if cfg.max_steps == step else "time_budget"
-                    bar.update(bar.total - bar.n)
-                    break
-                bar.update(int(progress * 1000) - bar.n)
-                lr = learning_rate(cfg, step, progress)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                if batcher.at_epoch_start:
-                    state = None  # lanes restart; the old state belongs to the lane's end
-                inputs, targets = (t.to(device, non_blocking=True) for t in next(batcher))
-                with autocast_for(device):
-                    logits, state = model(inputs, state)  # (B, T, V)
-                loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                state = detach_state(state)
-                step += 1
-                tokens_seen += batcher.tokens_per_window
-                loss_sum += loss.detach()  # summed on the device: no sync every step
-
-                if step % cfg.log_every == 0:
-                    now = time.perf_counter()
-                    train_loss = loss_sum.item() / cfg.log_every
-                    speed = cfg.log_every * batcher.tokens_per_window / (now - last_log)
-                    loss_sum.zero_()
-                    last_log = now
-                    record(
-                        "train",
-                        step=step,
-                        tokens_seen=tokens_seen,
-                        loss=train_loss,
-                        lr=lr,
-                        tokens_per_s=round(speed),
-                        elapsed_s=round(now - start, 2),
-                    )
-                    bar.set_postfix_str(
-                        f"step {step}, {speed:,.0f} tok/s, loss {train_loss:.3f}", refresh=False
-                    )
-                if step % cfg.eval_every == 0:
-                    validate_and_keep_best()
-    except KeyboardInterrupt:
-        stopped_by = "interrupted"
-        log.warning("interrupted at step %d; validating and saving what was learned", step)
-    finally:
-        bar.close()
-        end = time.perf_counter()
-
-    if step > 0 and step % cfg.eval_every != 0:
-        validate_and_keep_best()  # the same windows as the periodic ones, comparable to them
-    final = validate(None)
-    summary.update(
-        steps=step,
-        tokens_seen=tokens_seen,
-        train_seconds=round(end - start, 1),
-        stopped_by=stopped_by,
-        val=final.to_dict(),
-        checkpoint=str(out_dir),
-        best_checkpoint=str(out_dir / BEST_DIR) if summary["best_val"] else None,
+    bar = tqdm(
+        total=1000, bar_format=bar_format, disable=not (cfg.progress and ddp.is_main), leave=True
     )
-    save(out_dir, summary["val"], summary["best_val"])
-    record("summary", **summary)
+    with stop.handling_signals():
+        try:
+            with logging_redirect_tqdm():
+                while True:
+                    elapsed, stopping = ddp.agree(run.elapsed(), stop.should_stop(pos.step))
+                    limits = _limits(cfg, pos.step, elapsed, len(batcher))
+                    progress = max(limits.values())
+                    if progress >= 1.0:
+                        stopped_by = next(k for k, v in limits.items() if v >= 1.0)
+                        bar.update(bar.total - bar.n)
+                        break
+                    if stopping:
+                        stopped_by = stop.reason
+                        log.info(f"stopped at step {pos.step} ({stop.reason})")
+                        break
+                    bar.update(int(progress * 1000) - bar.n)
+                    run.train_step(learning_rate(cfg, pos.step, progress), progress)
+                    if pos.step % cfg.log_every == 0 and ddp.is_main:
+                        bar.set_postfix_str(run.log_training(), refresh=False)
+                    if pos.step % cfg.eval_every == 0 and run.scheduled_validation():
+                        stopped_by = "early_stopping"
+                        log.info(f"no better validation in {cfg.patience} tries: stopping early")
+                        break
+                    if cfg.checkpoint_every and pos.step % cfg.checkpoint_every == 0:
+                        run.write_resume_state()
+        finally:
+            bar.close()
+            run.stop_clock()
+        # Written before the end-of-run validations: those are not part of the schedule, so
+        # a resumed run must not count them for early stopping.
+        run.write_resume_state()
+        summary = run.finish(stopped_by)
+    if ddp.is_main:
+        plot_training_curve(run.out_dir / METRICS_FILE, run.out_dir / CURVE_FILE)
     return summary
+
+
+def _shared_tokens(
+    source: Path, cache_dir: Path, config: TrainConfig, tokenizer: CodeTokenizer | None
+) -> TokenData:
+    """Rank 0 reads or builds the token cache; the other ranks wait, then read it."""
+    ddp = distributed.from_environment(_resolve_device(config.device).type)
+    data: TokenData | None = None
+    error: TrainingError | None = None
+    if ddp.is_main:
+        try:
+            data = prepare_tokens(source, cache_dir, config, tokenizer)
+        except TrainingError as e:
+            error = e
+    if ddp.broadcast(0.0 if error else 1.0) == 0.0:  # every rank reaches it: also the barrier
+        raise error or TrainingError("rank 0 could not prepare the training data")
+    if data is None:
+        cached = read_cache(cache_dir)
+        if cached is None:
+            raise TrainingError(f"{cache_dir}: rank 0 wrote no readable token cache")
+        data = cached[1]
+    return data
 
 
 def train_from_directory(
     source: Path,
     out_dir: Path,
     train_config: TrainConfig,
-    model_config: GRUConfig,
+    model_config: GRUConfig | None = None,
     tokenizer: CodeTokenizer | None = None,
+    *,
+    resume: bool = False,
+    stop: StopRequest | None = None,
 ) -> Path:
     """Train on the Python files under `source`; returns the checkpoint directory `out_dir`.
 
-    Without `tokenizer`, a new one is trained on the training split. The model's vocab_size
-    always follows the tokenizer (the caller's `model_config` is left unchanged).
+    With `train_config.init_from`, fine-tunes that checkpoint: its tokenizer and model config
+    are kept (a `model_config` that changes the shape is an error). Otherwise a new tokenizer
+    is trained on the training split unless `tokenizer` is given, and the model's vocab_size
+    follows the tokenizer. With `resume`, continues the run saved in `out_dir` (its settings
+    must match; see resume.py). Tokenized data is cached in `out_dir/data`.
     """
-    source = Path(source)
-    if not source.is_dir():
-        raise TrainingError(f"{source}: not a directory")
     cfg = train_config
-    log.info("reading Python sources under %s", source)
-    corpus = load_corpus(source, cfg.val_fraction, cfg.max_file_bytes, cfg.max_files)
-    stats = corpus.stats
-    if stats.files == 0:
-        raise TrainingError(f"{source}: no Python source files to train on")
-    if not corpus.val:
-        raise TrainingError(
-            f"{source}: only one usable Python file; training needs at least two "
-            "(one is held out for validation)"
-        )
-    log.info(
-        f"{stats.files} files ({len(corpus.train)} train, {len(corpus.val)} val), "
-        f"{stats.chars / 1e6:.1f}M characters; skipped {stats.duplicates} duplicate, "
-        f"{stats.skipped_large} large, {stats.skipped_binary} binary, "
-        f"{stats.skipped_undecodable} undecodable"
-    )
-    if tokenizer is None:
-        log.info("training a %d-token BPE tokenizer on the training split", cfg.vocab_size)
-        tokenizer = train_tokenizer((d.text for d in corpus.train), cfg.vocab_size)
-    model_config = replace(model_config, vocab_size=tokenizer.vocab_size)
-    train_ids = encode_documents(tokenizer, (d.text for d in corpus.train))
-    val_ids = encode_documents(tokenizer, (d.text for d in corpus.val))
-    data_card = {
-        "source": source.resolve().name,
-        "files": {"train": len(corpus.train), "val": len(corpus.val)},
-        "chars": {
-            "train": sum(len(d.text) for d in corpus.train),
-            "val": sum(len(d.text) for d in corpus.val),
-        },
-        "tokens": {"train": train_ids.numel(), "val": val_ids.numel()},
-        "duplicates_removed": stats.duplicates,
-        "skipped": {
-            "undecodable": stats.skipped_undecodable,
-            "large": stats.skipped_large,
-            "binary": stats.skipped_binary,
-            "empty": stats.skipped_empty,
-        },
-    }
+    out_dir = Path(out_dir)
+    metadata: dict[str, Any] = {}
+    base_model = None
+    if resume:
+        _, saved_model, saved_metadata = saved_run(out_dir)
+        model_config = model_config or GRUConfig.from_dict(saved_model)
+        tokenizer = tokenizer or CodeTokenizer.load(Path(resume_dir(out_dir)) / TOKENIZER_FILE)
+        if "base_model" in saved_metadata:
+            metadata["base_model"] = saved_metadata["base_model"]
+    elif cfg.init_from:
+        base = load_base_model(cfg.init_from)
+        if tokenizer is not None and tokenizer.fingerprint != base.checkpoint.tokenizer.fingerprint:
+            raise TrainingError(f"fine-tuning {cfg.init_from} keeps its own tokenizer")
+        tokenizer = base.checkpoint.tokenizer
+        requested = {} if model_config is None else model_config.to_dict()
+        requested.pop("vocab_size", None)
+        model_config = check_model_settings(base.checkpoint.model.config, requested, cfg.init_from)
+        base_model = with_config(base.checkpoint.model, model_config)
+        metadata["base_model"] = base.record
+        log.info(f"fine-tuning {cfg.init_from} ({base.record['path']})")
+    data = _shared_tokens(Path(source), out_dir / CACHE_DIR, cfg, tokenizer)
+    model_config = replace(model_config or GRUConfig(), vocab_size=data.tokenizer.vocab_size)
+    metadata["data"] = data.card
     summary = train(
-        train_ids, val_ids, tokenizer, model_config, cfg, Path(out_dir), {"data": data_card}
+        data.train,
+        data.val,
+        data.tokenizer,
+        model_config,
+        cfg,
+        out_dir,
+        metadata,
+        base_model=base_model,
+        resume=resume,
+        stop=stop,
     )
-    val = summary["val"]
-    log.info(
-        f"saved {out_dir}: val loss {val['loss']:.4f}, {val['bits_per_char']:.3f} bits/char "
-        f"after {summary['steps']} steps ({summary['stopped_by']})"
-    )
-    return Path(out_dir)
+    if "val" in summary:
+        val = summary["val"]
+        log.info(
+            f"saved {out_dir}: val loss {val['loss']:.4f}, {val['bits_per_char']:.3f} bits/char "
+            f"after {summary['steps']} steps ({summary['stopped_by']})"
+        )
+    return out_dir
