@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -129,6 +130,10 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         print(run(args))
+    except BrokenPipeError:  # `| head` closed the pipe: the reader has what it wanted
+        # The interpreter's final flush would fail on the closed pipe too: point it elsewhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

