@@ -106,9 +106,14 @@ class CompletionEngine:
         *,
         lines: bool = True,
         interrupt: Interrupt | None = None,
+        line_options: DecodeOptions | None = None,
     ) -> Completions:
-        """Decode from a state the caller computed for `healed.context`."""
+        """Decode from a state the caller computed for `healed.context`.
+
+        `line_options` (default: `options`) lets lines be ranked differently from words.
+        """
         options = options or DecodeOptions()
+        line_options = line_options or options
         result = Completions(healed.typed)
         common = dict(typed=healed.typed, interrupt=interrupt)
         words = decode(
@@ -131,7 +136,7 @@ class CompletionEngine:
                 self.index,
                 healed.removed,
                 StopAt.LINE,
-                options,
+                line_options,
                 **common,
             )
             before = healed.context + healed.removed

@@ -197,4 +197,5 @@ class CompletionService:
             self.options.decode_options(),
             lines=want_lines,
             interrupt=interrupt,
+            line_options=self.options.line_decode_options(),
         )

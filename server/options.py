@@ -6,7 +6,7 @@ value is reported and replaced by its default, so a typo in settings cannot stop
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import cattrs
@@ -35,7 +35,16 @@ class ServerOptions:
     temperature: float = 1.0  # sampling temperature (strategy "sample")
     latency_budget_ms: float = 80.0  # decoding time allowed once the document state is ready
     line_completions: bool = True  # offer whole-line completions besides words
+    line_max_tokens: int = 16  # tokens generated for a whole line
+    line_length_penalty: float = 0.0  # rank lines by logprob / length**this (0: probability)
     cache: CacheOptions = field(default_factory=CacheOptions)
+
+    def line_decode_options(self) -> DecodeOptions:
+        return replace(
+            self.decode_options(),
+            max_tokens=self.line_max_tokens,
+            length_penalty=self.line_length_penalty,
+        )
 
     def decode_options(self) -> DecodeOptions:
         return DecodeOptions(
