@@ -68,7 +68,7 @@ _POSITIVE = {
 }
 
 
-def _camel(name: str) -> str:
+def camel_case(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 
@@ -85,7 +85,7 @@ def _parse_into(target: Any, raw: Any, path: str, problems: list[str]) -> None:
     if not isinstance(raw, dict):
         problems.append(f"{path or 'options'}: expected an object, got {type(raw).__name__}")
         return
-    by_wire = {_camel(f.name): f for f in fields(target)}
+    by_wire = {camel_case(f.name): f for f in fields(target)}
     for key, value in raw.items():
         spec = by_wire.get(key)
         where = f"{path}{key}"

@@ -41,3 +41,35 @@ def test_vsix_holds_the_bundled_extension(installed: None) -> None:
     names = zipfile.ZipFile(vsix).namelist()
     assert "extension/dist/extension.js" in names
     assert "extension/package.json" in names
+
+
+def test_extension_declares_every_server_setting_with_the_servers_default() -> None:
+    """The settings UI must offer exactly what the server accepts, with the same defaults."""
+    import json
+    from dataclasses import fields, is_dataclass
+
+    from grucomplete.server.options import ServerOptions, camel_case
+
+    def flatten(options: object, prefix: str = "") -> dict[str, object]:
+        out: dict[str, object] = {}
+        for f in fields(options):
+            value = getattr(options, f.name)
+            key = prefix + camel_case(f.name)
+            out.update(flatten(value, key + ".") if is_dataclass(value) else {key: value})
+        return out
+
+    manifest = json.loads((EXTENSION / "package.json").read_text())
+    declared = manifest["contributes"]["configuration"]["properties"]
+    client_only = {
+        "serverPath",
+        "pythonPath",
+        "serverArgs",
+        "inlineCompletions",
+        "popupCompletions",
+    }
+    server_side = {
+        k.removeprefix("grucomplete."): v["default"]
+        for k, v in declared.items()
+        if k.removeprefix("grucomplete.") not in client_only
+    }
+    assert server_side == flatten(ServerOptions())

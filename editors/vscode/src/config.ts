@@ -13,6 +13,8 @@ export const SERVER_DEFAULTS = {
   temperature: 1.0,
   latencyBudgetMs: 80,
   lineCompletions: true,
+  lineMaxTokens: 16,
+  lineLengthPenalty: 0.0,
   cache: { maxDocuments: 50, maxCheckpoints: 512 },
 } as const;
 
@@ -36,6 +38,8 @@ export interface ServerOptions {
   temperature?: number;
   latencyBudgetMs?: number;
   lineCompletions?: boolean;
+  lineMaxTokens?: number;
+  lineLengthPenalty?: number;
   cache?: { maxDocuments?: number; maxCheckpoints?: number };
 }
 
