@@ -14,6 +14,7 @@ import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
 from .decoding import Candidate, DecodeOptions, StopAt, decode
+from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
 from .lm import State, quantize_for_cpu
 from .prefix_constraint import HealedPrompt, VocabularyIndex, heal_prompt
@@ -107,10 +108,12 @@ class CompletionEngine:
         lines: bool = True,
         interrupt: Interrupt | None = None,
         line_options: DecodeOptions | None = None,
+        cache_weight: float = 0.0,
     ) -> Completions:
         """Decode from a state the caller computed for `healed.context`.
 
-        `line_options` (default: `options`) lets lines be ranked differently from words.
+        `line_options` (default: `options`) lets lines be ranked differently from words;
+        `cache_weight` mixes in the names already used in the document (see identifier_cache).
         """
         options = options or DecodeOptions()
         line_options = line_options or options
@@ -128,6 +131,8 @@ class CompletionEngine:
         )
         # A word cannot start with a digit; the model may still put mass on number tokens.
         result.words = [w for c in words if not (w := self._word(healed, c)).label[:1].isdigit()]
+        if cache_weight > 0:
+            result.words = self._with_cache(healed, result.words, cache_weight, options)
         if lines and not (interrupt and interrupt.fired()):
             found = decode(
                 self.model,
@@ -143,6 +148,17 @@ class CompletionEngine:
             typed_line = before[before.rfind("\n") + 1 :]
             result.lines = [self._line(healed, typed_line, c) for c in found]
         return result
+
+    @staticmethod
+    def _with_cache(
+        healed: HealedPrompt, words: list[Suggestion], weight: float, options: DecodeOptions
+    ) -> list[Suggestion]:
+        cache = cache_distribution(healed.context + healed.removed, healed.typed)
+        ranked = mix({w.label: w.probability for w in words}, cache, weight)
+        return [
+            Suggestion(name, name[len(healed.typed) :], p)
+            for name, p in ranked[: options.num_candidates]
+        ]
 
     @staticmethod
     def _word(healed: HealedPrompt, candidate: Candidate) -> Suggestion:

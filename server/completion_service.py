@@ -198,4 +198,5 @@ class CompletionService:
             lines=want_lines,
             interrupt=interrupt,
             line_options=self.options.line_decode_options(),
+            cache_weight=self.options.identifier_cache,
         )

@@ -34,6 +34,7 @@ class ServerOptions:
     max_tokens: int = 16  # tokens generated per candidate
     temperature: float = 1.0  # sampling temperature (strategy "sample")
     latency_budget_ms: float = 80.0  # decoding time allowed once the document state is ready
+    identifier_cache: float = 0.85  # weight of names already in the document (0: model only)
     line_completions: bool = True  # offer whole-line completions besides words
     line_max_tokens: int = 16  # tokens generated for a whole line
     line_length_penalty: float = 0.0  # rank lines by logprob / length**this (0: probability)
@@ -57,6 +58,7 @@ class ServerOptions:
 
 
 _CHOICES = {"device": ("cpu", "cuda"), "precision": PRECISIONS, "strategy": STRATEGIES}
+_UNIT_INTERVAL = {"identifier_cache"}
 _POSITIVE = {
     "beam_width",
     "num_candidates",
@@ -78,6 +80,8 @@ def _check(name: str, value: Any) -> str | None:
         return f"must be one of {', '.join(_CHOICES[name])}"
     if name in _POSITIVE and value <= 0:
         return "must be positive"
+    if name in _UNIT_INTERVAL and not 0 <= value <= 1:
+        return "must be between 0 and 1"
     return None
 
 

@@ -12,6 +12,7 @@ export const SERVER_DEFAULTS = {
   maxTokens: 16,
   temperature: 1.0,
   latencyBudgetMs: 80,
+  identifierCache: 0.85,
   lineCompletions: true,
   lineMaxTokens: 16,
   lineLengthPenalty: 0.0,
@@ -37,6 +38,7 @@ export interface ServerOptions {
   maxTokens?: number;
   temperature?: number;
   latencyBudgetMs?: number;
+  identifierCache?: number;
   lineCompletions?: boolean;
   lineMaxTokens?: number;
   lineLengthPenalty?: number;
