@@ -17,11 +17,14 @@ from collections import Counter
 _NAME = re.compile(r"[^\W\d]\w*")
 _RECEIVER = re.compile(r"([^\W\d]\w*)\s*\.\s*$")
 RECENT_CHARS = 3000  # names in this many characters before the cursor count double
+SCAN_CHARS = 100_000  # only this much text before the cursor is read: bounded time per request
 
 
 def cache_distribution(text_before: str, typed: str) -> dict[str, float]:
     """P_cache over identifiers starting with `typed`, from the text before the word."""
-    head = text_before[: len(text_before) - len(typed)]
+    head = text_before[
+        max(0, len(text_before) - len(typed) - SCAN_CHARS) : len(text_before) - len(typed)
+    ]
     receiver_match = _RECEIVER.search(head)
     member = head.rstrip().endswith(".")
     counts: Counter[str] = Counter()
