@@ -33,7 +33,7 @@ def cache_distribution(text_before: str, typed: str) -> dict[str, float]:
         name = match.group()
         if not name.startswith(typed) or keyword.iskeyword(name):
             continue
-        before = head[: match.start()].rstrip()
+        before = head[max(0, match.start() - 80) : match.start()].rstrip()
         if member and not before.endswith("."):
             continue
         weight = 2.0 if match.start() >= recent_from else 1.0
