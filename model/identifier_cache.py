@@ -17,7 +17,7 @@ from collections import Counter
 _NAME = re.compile(r"[^\W\d]\w*")
 _RECEIVER = re.compile(r"([^\W\d]\w*)\s*\.\s*$")
 RECENT_CHARS = 3000  # names in this many characters before the cursor count double
-SCAN_CHARS = 100_000  # only this much text before the cursor is read: bounded time per request
+SCAN_CHARS = 30_000  # only this much text before the cursor is read: bounded time per request
 
 
 def cache_distribution(text_before: str, typed: str) -> dict[str, float]:
