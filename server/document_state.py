@@ -54,10 +54,12 @@ class IncrementalTokens:
     text: str = ""
     ids: list[int] = field(default_factory=list)  # without the leading document boundary
     byte_ends: list[int] = field(default_factory=list)  # UTF-8 offset where each token ends
+    unchanged: int = 0  # leading ids the last update kept without re-tokenizing
 
     def update(self, text: str) -> list[int]:
         changed = _common_prefix_length(self.text, text)
         if changed == len(self.text) == len(text):
+            self.unchanged = len(self.ids)
             return self.ids
         # Back off to the start of the line break before the change: a token boundary in both.
         safe = max(text.rfind("\n", 0, changed), 0)
@@ -73,6 +75,7 @@ class IncrementalTokens:
             offset += len(table[token])
             ends.append(offset)
         self.text, self.ids, self.byte_ends = text, self.ids[:keep] + tail, ends
+        self.unchanged = keep
         return self.ids
 
 
@@ -93,9 +96,13 @@ class HiddenStateCache:
         self.checkpoints: dict[int, State] = {0: engine.model.initial_state(1, engine.device)}
         self.stride = CHUNK  # kept checkpoints are multiples of this; doubles when thinned
 
-    def state_after(self, ids: list[int]) -> PromptState:
-        """Logits and state after `ids`, advancing from the best cached checkpoint."""
-        common = _common_ids(self.ids, ids)
+    def state_after(self, ids: list[int], known_common: int = 0) -> PromptState:
+        """Logits and state after `ids`, advancing from the best cached checkpoint.
+
+        `known_common` leading ids are known to equal the cached ones (the tokenizer kept them),
+        so the comparison, a Python loop, starts there instead of at the top of the file.
+        """
+        common = _common_ids(self.ids, ids, min(known_common, len(self.ids), len(ids)))
         if common < len(ids):  # a new sequence: checkpoints past the divergence are stale
             self.ids = list(ids)
             for pos in [p for p in self.checkpoints if p > common]:
@@ -139,4 +146,6 @@ class DocumentSession:
     def prompt(self, context: str) -> PromptState:
         """The model's state after `context` (text before the cursor, healed)."""
         ids = self.tokens.update(context)
-        return self.states.state_after([self.engine.tokenizer.boundary_id, *ids])
+        # The boundary, then the ids the tokenizer kept: these cannot differ from the cache's.
+        known = 1 + self.tokens.unchanged
+        return self.states.state_after([self.engine.tokenizer.boundary_id, *ids], known)
