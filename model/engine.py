@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .decoding import Candidate, DecodeOptions, StopAt, decode
+from .decode_options import PRECISIONS, Candidate, DecodeOptions, StopAt
+from .decoding import decode
 from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
 from .lm import State, quantize_for_cpu
 from .prefix_constraint import HealedPrompt, VocabularyIndex, heal_prompt
 
-PRECISIONS = ("int8", "fp32")
 # The prompt is fed in chunks ending on multiples of CHUNK tokens. int8 dynamic quantisation
 # scales activations per call, so a fixed chunking makes every caller (the CLI, the server's
 # per-document cache) compute bitwise the same states for the same text.

@@ -59,10 +59,9 @@ def main(argv: list[str]) -> int:
             return 2
         host, port = host_part or host, int(port_part)
 
-    import torch
-
-    torch.set_num_threads(max(1, args.threads))
     from .language_server import server
+
+    server.service.threads = max(1, args.threads)
 
     level = logging.DEBUG if args.verbose else logging.INFO
     logger = logging.getLogger("grucomplete")

@@ -14,20 +14,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from grucomplete.model.checkpoint import (
-    CONFIG_FILE,
-    TOKENIZER_FILE,
-    WEIGHTS_FILE,
-    CheckpointError,
-    load_checkpoint,
-    resolve_model_dir,
-)
-from grucomplete.model.engine import CompletionEngine, Completions
 from grucomplete.model.interrupt import Interrupt
 
-from .document_state import DocumentSession
 from .options import ServerOptions
+
+if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
+    from grucomplete.model.engine import CompletionEngine, Completions
+
+    from .document_state import DocumentSession
 
 log = logging.getLogger("grucomplete.server")
 
@@ -36,6 +32,8 @@ Signature = tuple[tuple[int, int], ...] | None
 
 def model_signature(directory: Path) -> Signature:
     """What identifies the files of a checkpoint on disk (None while any is missing)."""
+    from grucomplete.model.checkpoint import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
+
     try:
         return tuple(
             (s.st_mtime_ns, s.st_size)
@@ -53,6 +51,9 @@ class CompletionService:
         # notify(message, is_error) reaches the user (window/showMessage in the server).
         self.notify = notify or (lambda message, is_error: None)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grucomplete-model")
+        # One thread: batch-1 steps are too small to share, and spinning threads collapse
+        # when the editor also needs the CPU (`grucomplete serve --threads` changes it).
+        self.threads = 1
         self.engine: CompletionEngine | None = None
         self.model_error: str | None = None
         self.sessions: OrderedDict[str, DocumentSession] = OrderedDict()
@@ -65,6 +66,8 @@ class CompletionService:
 
     @property
     def model_dir(self) -> Path:
+        from grucomplete.model.checkpoint import resolve_model_dir
+
         return resolve_model_dir(self.options.model)
 
     def load_model(self) -> Future[None]:
@@ -73,6 +76,12 @@ class CompletionService:
         return self._loading
 
     def _load(self) -> None:
+        import torch
+
+        from grucomplete.model.checkpoint import CheckpointError, load_checkpoint
+        from grucomplete.model.engine import CompletionEngine
+
+        torch.set_num_threads(self.threads)
         directory = self.model_dir
         signature = model_signature(directory)
         try:
@@ -132,6 +141,8 @@ class CompletionService:
     # --- documents -------------------------------------------------------------------------
 
     def _session(self, uri: str) -> DocumentSession | None:
+        from .document_state import DocumentSession
+
         if self.engine is None:
             return None
         session = self.sessions.get(uri)

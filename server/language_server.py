@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from grucomplete.model.cli import package_version
-from grucomplete.model.engine import Completions
 
 from .completion_service import CompletionService
 from .options import ServerOptions, parse_options
 from .positions import column_of, offset_at
+
+if TYPE_CHECKING:
+    from grucomplete.model.engine import Completions
 
 log = logging.getLogger("grucomplete.server")
 

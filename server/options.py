@@ -11,8 +11,7 @@ from typing import Any
 
 import cattrs
 
-from grucomplete.model.decoding import STRATEGIES, DecodeOptions
-from grucomplete.model.engine import PRECISIONS
+from grucomplete.model.decode_options import PRECISIONS, STRATEGIES, DecodeOptions
 
 _converter = cattrs.Converter()
 
