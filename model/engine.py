@@ -50,9 +50,9 @@ class CompletionEngine:
         self.checkpoint = checkpoint
         self.tokenizer = checkpoint.tokenizer
         model = checkpoint.model.eval()
-        on_cpu = next(model.parameters()).device.type == "cpu"
+        self.device = next(model.parameters()).device
+        on_cpu = self.device.type == "cpu"
         self.model = quantize_for_cpu(model) if precision == "int8" and on_cpu else model
-        self.device = next(checkpoint.model.parameters()).device
         self.index = VocabularyIndex(self.tokenizer)
 
     @classmethod
@@ -155,8 +155,9 @@ class CompletionEngine:
     ) -> list[Suggestion]:
         cache = cache_distribution(healed.context + healed.removed, healed.typed)
         ranked = mix({w.label: w.probability for w in words}, cache, weight)
+        complete = {w.label: w.complete for w in words}  # names only from the cache are whole
         return [
-            Suggestion(name, name[len(healed.typed) :], p)
+            Suggestion(name, name[len(healed.typed) :], p, complete.get(name, True))
             for name, p in ranked[: options.num_candidates]
         ]
 
