@@ -128,11 +128,6 @@ class HiddenStateCache:
             self.stride *= 2
             self.checkpoints = {p: s for p, s in self.checkpoints.items() if p % self.stride == 0}
 
-    def nbytes(self) -> int:
-        one = self.checkpoints[0]
-        tensors = one if isinstance(one, tuple) else (one,)
-        return len(self.checkpoints) * sum(t.numel() * t.element_size() for t in tensors)
-
 
 class DocumentSession:
     """Everything cached for one open document: its tokens and its model states."""
