@@ -172,6 +172,12 @@ class _Results:
             complete, length = complete or old[1], min(length, old[2])
         self.by_text[text] = (logprob, complete, length)
 
+    def add_unfinished(self, live: list[_Hypothesis]) -> None:
+        """Out of tokens or time: keep what the live hypotheses have, marked incomplete."""
+        for hyp in live:
+            if not hyp.remaining(self.search.prefix) and self.search.after_prefix(hyp).strip():
+                self.add(hyp, hyp.logprob, False)
+
     def complete_logprobs(self) -> list[float]:
         return sorted((lp for lp, done, _ in self.by_text.values() if done), reverse=True)
 
@@ -248,9 +254,7 @@ def _beam(
         rows = torch.tensor(parents)
         step_tokens = torch.tensor([[h.tokens[-1]] for h in live])
         logits, state = model.step(step_tokens, _select_state(state, rows))
-    for hyp in live:  # out of tokens or time: keep what is there, marked incomplete
-        if not hyp.remaining(search.prefix) and search.after_prefix(hyp).strip():
-            results.add(hyp, hyp.logprob, False)
+    results.add_unfinished(live)
     return results.ranked(wanted)
 
 
@@ -308,9 +312,7 @@ def _sample(
             break
         step_tokens = torch.tensor([[h.tokens[-1]] for h in live])
         logits, state = model.step(step_tokens, _select_state(state, torch.tensor(parents)))
-    for hyp in live:
-        if not hyp.remaining(search.prefix) and search.after_prefix(hyp).strip():
-            results.add(hyp, hyp.logprob, False)
+    results.add_unfinished(live)
     return results.ranked(n)
 
 
