@@ -18,7 +18,7 @@ from grucomplete.model.cli import package_version
 
 from .completion_service import CompletionService
 from .options import ServerOptions, parse_options
-from .positions import column_of, offset_at
+from .positions import character_at, offset_at
 
 if TYPE_CHECKING:
     from grucomplete.model.engine import Completions
@@ -116,14 +116,13 @@ def shutdown(ls: GruCompleteServer, params: Any) -> None:
     ls.service.shutdown()
 
 
-def _edit_range(source: str, cursor: int, typed: str, encoding: str) -> types.Range:
-    start = column_of(source, cursor - len(typed), encoding)
-    end = column_of(source, cursor, encoding)
-    return types.Range(types.Position(*start), types.Position(*end))
+def _position(source: str, line: int, offset: int, encoding: str) -> types.Position:
+    # The request named the line: only the column is computed, from that line's text.
+    return types.Position(line, character_at(source, offset, encoding))
 
 
 def completion_items(
-    source: str, cursor: int, result: Completions, encoding: str
+    source: str, line: int, cursor: int, result: Completions, encoding: str
 ) -> list[types.CompletionItem]:
     """Words ranked by the model, plus the best whole line when it adds more than a word.
 
@@ -133,7 +132,10 @@ def completion_items(
     """
     line_start = source.rfind("\n", 0, cursor) + 1
     at_line_start = not source[line_start:cursor].strip()
-    edit_range = _edit_range(source, cursor, result.typed, encoding)
+    edit_range = types.Range(  # the typed part of the word (identifiers never span lines)
+        _position(source, line, cursor - len(result.typed), encoding),
+        _position(source, line, cursor, encoding),
+    )
     items = [
         types.CompletionItem(
             label=word.label,
@@ -173,7 +175,8 @@ async def completion(ls: GruCompleteServer, params: types.CompletionParams) -> t
     source, cursor, result = found
     # Incomplete: the editor asks again as the word grows, and we re-rank from the new state.
     return types.CompletionList(
-        is_incomplete=True, items=completion_items(source, cursor, result, ls.encoding)
+        is_incomplete=True,
+        items=completion_items(source, params.position.line, cursor, result, ls.encoding),
     )
 
 
@@ -185,7 +188,7 @@ async def inline_completion(
     if found is None:
         return types.InlineCompletionList(items=[])
     source, cursor, result = found
-    here = types.Position(*column_of(source, cursor, ls.encoding))
+    here = _position(source, params.position.line, cursor, ls.encoding)
     items = [
         types.InlineCompletionItem(insert_text=line.insert, range=types.Range(here, here))
         for line in result.lines

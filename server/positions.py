@@ -49,9 +49,13 @@ def offset_at(source: str, line: int, character: int, encoding: str = "utf-16") 
     return end if units == character else None
 
 
-def column_of(source: str, offset: int, encoding: str = "utf-16") -> tuple[int, int]:
-    """The LSP (line, character) of an index into `source`."""
-    line = len(_LINE_BREAK.findall(source, 0, offset))
+def character_at(source: str, offset: int, encoding: str = "utf-16") -> int:
+    """The LSP character (column) of an index into `source`; reads only its line."""
     # A "\r\n" split by the offset counts its "\r" as a finished line break.
     line_start = max(source.rfind("\n", 0, offset), source.rfind("\r", 0, offset)) + 1
-    return line, sum(_units(ch, encoding) for ch in source[line_start:offset])
+    return sum(_units(ch, encoding) for ch in source[line_start:offset])
+
+
+def column_of(source: str, offset: int, encoding: str = "utf-16") -> tuple[int, int]:
+    """The LSP (line, character) of an index into `source`."""
+    return len(_LINE_BREAK.findall(source, 0, offset)), character_at(source, offset, encoding)
