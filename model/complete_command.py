@@ -17,13 +17,20 @@ import torch
 
 from .checkpoint import CheckpointError
 from .decoding_flags import add_decoding_flags, decode_options_from
-from .engine import PRECISIONS, CompletionEngine, Completions
+from .engine import CHUNK, CONTEXT_TOKENS, PRECISIONS, CompletionEngine, Completions
 
 PROG = "grucomplete complete"
 
 
 class UsageError(Exception):
     """Bad input from the user; the message is shown as is."""
+
+
+def _context_tokens(value: str) -> int:
+    tokens = int(value)
+    if tokens < 2 * CHUNK:
+        raise argparse.ArgumentTypeError(f"must be at least {2 * CHUNK}")
+    return tokens
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         "--precision", choices=PRECISIONS, default="int8", help="int8 (fast on CPU) or fp32 weights"
     )
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the model")
+    p.add_argument(
+        "--context-tokens",
+        type=_context_tokens,
+        default=CONTEXT_TOKENS,
+        help=f"tokens before the cursor the model reads, at most (default {CONTEXT_TOKENS})",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_decoding_flags(p)
     return p
@@ -119,7 +132,9 @@ def run(args: argparse.Namespace) -> str:
         raise UsageError(str(e)) from None
     torch.set_num_threads(max(1, args.threads))
     try:
-        engine = CompletionEngine.load(args.model, precision=args.precision)
+        engine = CompletionEngine.load(
+            args.model, args.precision, context_tokens=args.context_tokens
+        )
     except CheckpointError as e:
         raise UsageError(f"cannot load model: {e}") from None
     result = engine.complete(prefix, options)

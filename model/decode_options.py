@@ -12,6 +12,11 @@ from enum import Enum
 
 PRECISIONS = ("int8", "fp32")
 
+# The model reads at most this many tokens before the cursor (about 250 lines of Python): a
+# GRU's memory is far shorter, names from further up reach completions through the identifier
+# cache, and it bounds the work of opening or jumping around a huge file.
+CONTEXT_TOKENS = 2048
+
 
 class StopAt(str, Enum):
     IDENTIFIER = "identifier"  # the word being typed, or the attribute after `.`

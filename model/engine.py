@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .decode_options import PRECISIONS, Candidate, DecodeOptions, StopAt
+from .decode_options import CONTEXT_TOKENS, PRECISIONS, Candidate, DecodeOptions, StopAt
 from .decoding import decode
 from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
@@ -22,8 +22,9 @@ from .prefix_constraint import HealedPrompt, VocabularyIndex, heal_prompt
 
 # The prompt is fed in chunks ending on multiples of CHUNK tokens. int8 dynamic quantisation
 # scales activations per call, so a fixed chunking makes every caller (the CLI, the server's
-# per-document cache) compute bitwise the same states for the same text.
-CHUNK = 64
+# per-document cache) compute bitwise the same states for the same text. Past 8 tokens a call
+# costs the same per token, so a small chunk only shortens what a keystroke re-feeds.
+CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,14 @@ class Completions:
 class CompletionEngine:
     """A loaded model ready to complete; safe to share, each call owns its own state."""
 
-    def __init__(self, checkpoint: Checkpoint, precision: str = "int8") -> None:
+    def __init__(
+        self, checkpoint: Checkpoint, precision: str = "int8", context_tokens: int = CONTEXT_TOKENS
+    ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        if context_tokens < 2 * CHUNK:
+            raise ValueError(f"context_tokens must be at least {2 * CHUNK}")
+        self.context_tokens = context_tokens
         self.checkpoint = checkpoint
         self.tokenizer = checkpoint.tokenizer
         model = checkpoint.model.eval()
@@ -61,15 +67,36 @@ class CompletionEngine:
         model_dir: str | os.PathLike[str] | None = None,
         precision: str = "int8",
         device: str = "cpu",
+        context_tokens: int = CONTEXT_TOKENS,
     ) -> CompletionEngine:
-        return cls(load_checkpoint(model_dir, device=device), precision)
+        return cls(load_checkpoint(model_dir, device=device), precision, context_tokens)
 
     def heal(self, text_before_cursor: str) -> HealedPrompt:
         return heal_prompt(self.tokenizer, text_before_cursor)
 
     def prompt_ids(self, context: str) -> list[int]:
-        """The ids fed for `context`: a document boundary, then the text's tokens."""
-        return [self.tokenizer.boundary_id, *self.tokenizer.encode(context)]
+        """The ids fed for `context`: a document boundary, then its tokens in the window."""
+        ids = self.tokenizer.encode(context)
+        return [self.tokenizer.boundary_id, *ids[self.window_start(ids) :]]
+
+    def window_start(self, ids: list[int]) -> int:
+        """Where the model starts reading a context of `ids`: at most `context_tokens` back.
+
+        The start moves in steps of half a window, so typing re-feeds the window only every
+        `context_tokens / 2` tokens, and then begins at a line break: the model reads lines
+        whole, as after a document boundary. It depends on `ids` alone, so every caller (CLI,
+        server cache, eval) feeds the same tokens for the same text.
+        """
+        excess = len(ids) - self.context_tokens
+        if excess <= 0:
+            return 0
+        step = self.context_tokens // 2
+        start = -(-excess // step) * step  # the first multiple of `step` at or after `excess`
+        starts_line = self.index.starts_line
+        for pos in range(start, min(len(ids), start + step // 2)):
+            if starts_line[ids[pos]]:
+                return pos
+        return start
 
     def advance(self, ids: list[int], state: State | None = None) -> tuple[torch.Tensor, State]:
         """Run the model over `ids` in one call from `state` (default: fresh); logits (1, V)."""

@@ -91,6 +91,7 @@ class VocabularyIndex:
         self.line_continues = torch.from_numpy(nonempty & (self.newline_at == self.lengths))
         self.line_ends = torch.from_numpy(~nonempty | (self.newline_at == 0))
         self.any_token = torch.from_numpy(nonempty)
+        self.starts_line: list[bool] = (nonempty & (self.newline_at == 0)).tolist()
 
     def consistent_with(self, remaining: bytes) -> np.ndarray:
         """Ids of tokens that start with `remaining` or are a proper prefix of it."""

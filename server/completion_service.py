@@ -86,7 +86,9 @@ class CompletionService:
         signature = model_signature(directory)
         try:
             checkpoint = load_checkpoint(directory, device=self.options.device)
-            engine = CompletionEngine(checkpoint, precision=self.options.precision)
+            engine = CompletionEngine(
+                checkpoint, self.options.precision, self.options.context_tokens
+            )
         except (CheckpointError, RuntimeError, ValueError) as e:
             self.engine, self.sessions = None, OrderedDict()
             self._loaded_signature = signature
@@ -121,11 +123,10 @@ class CompletionService:
         return thread
 
     def reconfigure(self, options: ServerOptions) -> None:
-        reload = (options.model, options.device, options.precision) != (
-            self.options.model,
-            self.options.device,
-            self.options.precision,
-        )
+        def engine_options(o: ServerOptions) -> tuple[str, str, str, int]:
+            return o.model, o.device, o.precision, o.context_tokens
+
+        reload = engine_options(options) != engine_options(self.options)
         self.options = options
         if reload:
             self.load_model()

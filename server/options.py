@@ -11,7 +11,7 @@ from typing import Any
 
 import cattrs
 
-from grucomplete.model.decode_options import PRECISIONS, STRATEGIES, DecodeOptions
+from grucomplete.model.decode_options import CONTEXT_TOKENS, PRECISIONS, STRATEGIES, DecodeOptions
 
 _converter = cattrs.Converter()
 
@@ -32,6 +32,7 @@ class ServerOptions:
     num_candidates: int = 10  # words (and lines) offered per request
     max_tokens: int = 16  # tokens generated per candidate
     temperature: float = 1.0  # sampling temperature (strategy "sample")
+    context_tokens: int = CONTEXT_TOKENS  # tokens before the cursor the model reads, at most
     latency_budget_ms: float = 80.0  # decoding time allowed once the document state is ready
     identifier_cache: float = 0.85  # weight of names already in the document (0: model only)
     line_completions: bool = True  # offer whole-line completions besides words
@@ -64,6 +65,7 @@ _POSITIVE = {
     "max_tokens",
     "temperature",
     "latency_budget_ms",
+    "context_tokens",
     "max_documents",
     "max_checkpoints",
 }

@@ -25,6 +25,13 @@ def line_bounds(source: str, line: int) -> tuple[int, int] | None:
     """Start and end offsets of line `line` (without its line break), or None if absent."""
     if line < 0:
         return None
+    if source.count("\r") == source.count("\r\n"):  # no lone "\r": lines end at "\n"
+        start = _nth_line_start(source, line)
+        if start is None:
+            return None
+        end = source.find("\n", start)
+        end = len(source) if end < 0 else end
+        return start, end - 1 if end > start and source[end - 1] == "\r" else end
     start = breaks = 0
     for match in _LINE_BREAK.finditer(source):
         if breaks == line:
@@ -33,12 +40,28 @@ def line_bounds(source: str, line: int) -> tuple[int, int] | None:
     return (start, len(source)) if line == breaks else None
 
 
+def _nth_line_start(source: str, line: int) -> int | None:
+    """Offset where line `line` starts when lines end at "\n"; C-speed splits, no Python loop.
+
+    Splitting from whichever end is nearer costs time in the distance from it, so a cursor
+    near the end of a 20,000-line file costs what it costs in a short one.
+    """
+    total = source.count("\n")
+    if line > total:
+        return None
+    if line <= total - line:
+        return len(source) - len(source.split("\n", line)[-1])
+    return len(source.rsplit("\n", total - line + 1)[0]) + 1 if line else 0
+
+
 def offset_at(source: str, line: int, character: int, encoding: str = "utf-16") -> int | None:
     """Index into `source` of an LSP position, or None when it is out of range."""
     bounds = line_bounds(source, line)
     if bounds is None or character < 0:
         return None
     start, end = bounds
+    if source[start:end].isascii():  # one unit per character in every encoding
+        return start + character if character <= end - start else None
     units = 0
     for index in range(start, end):
         if units >= character:

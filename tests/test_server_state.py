@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grucomplete.model.engine import CompletionEngine
+from grucomplete.model.engine import CHUNK, CompletionEngine
 from grucomplete.server.document_state import DocumentSession, IncrementalTokens
 from grucomplete.server.options import ServerOptions, parse_options
-from grucomplete.server.positions import column_of, offset_at
+from grucomplete.server.positions import column_of, line_bounds, offset_at
 
 from .conftest import TOY_SOURCES
 
@@ -74,24 +77,42 @@ def test_incremental_tokens_equal_a_fresh_tokenization(
         assert tokens.update(text[:cursor]) == tiny_engine.tokenizer.encode(text[:cursor])
 
 
+@pytest.fixture(scope="module")
+def small_window_engine(tiny_engine: CompletionEngine) -> CompletionEngine:
+    """The tiny model reading at most 2 chunks, so edits keep moving the context window."""
+    return CompletionEngine(tiny_engine.checkpoint, "fp32", context_tokens=2 * CHUNK)
+
+
+def check_cache_equals_cold_runs(engine: CompletionEngine, script: list) -> None:
+    session = DocumentSession(engine, max_checkpoints=4)
+    text = TOY_SOURCES[0] * 3  # long enough for several checkpoints
+    session.prompt(engine.heal(text).context)
+    for edit in script:
+        text, cursor = apply(text, edit)
+        healed = engine.heal(text[:cursor])
+        warm = session.prompt(healed.context)
+        cold_logits, cold_state = engine.prompt_state(engine.prompt_ids(healed.context))
+        assert torch.allclose(warm.state, cold_state, atol=1e-5)
+        assert torch.allclose(warm.logits, cold_logits, atol=1e-5)
+    # And so the completions are those of a cold server.
+    warm_result = engine.complete_from(healed, warm.state, warm.logits)
+    assert warm_result == engine.complete(text[:cursor])
+
+
 @settings(max_examples=15, deadline=None)
 @given(edit_scripts())
 def test_cached_state_equals_a_cold_run_after_any_edits(
     tiny_engine: CompletionEngine, script: list
 ) -> None:
-    session = DocumentSession(tiny_engine, max_checkpoints=4)
-    text = TOY_SOURCES[0] * 3  # long enough for several checkpoints
-    session.prompt(tiny_engine.heal(text).context)
-    for edit in script:
-        text, cursor = apply(text, edit)
-        healed = tiny_engine.heal(text[:cursor])
-        warm = session.prompt(healed.context)
-        cold_logits, cold_state = tiny_engine.prompt_state(tiny_engine.prompt_ids(healed.context))
-        assert torch.allclose(warm.state, cold_state, atol=1e-5)
-        assert torch.allclose(warm.logits, cold_logits, atol=1e-5)
-    # And so the completions are those of a cold server.
-    warm_result = tiny_engine.complete_from(healed, warm.state, warm.logits)
-    assert warm_result == tiny_engine.complete(text[:cursor])
+    check_cache_equals_cold_runs(tiny_engine, script)
+
+
+@settings(max_examples=15, deadline=None)
+@given(edit_scripts())
+def test_cached_state_equals_a_cold_run_as_the_context_window_moves(
+    small_window_engine: CompletionEngine, script: list
+) -> None:
+    check_cache_equals_cold_runs(small_window_engine, script)
 
 
 def test_a_keystroke_feeds_only_the_last_chunk(tiny_engine: CompletionEngine) -> None:
@@ -100,7 +121,33 @@ def test_a_keystroke_feeds_only_the_last_chunk(tiny_engine: CompletionEngine) ->
     first = session.prompt(text)
     assert first.tokens_fed > 500
     typed = session.prompt(text + "x = 1\n")
-    assert typed.tokens_fed <= 64 + 8
+    assert typed.tokens_fed <= CHUNK + 8
+
+
+def test_the_context_window_bounds_the_work_on_a_huge_file(tiny_engine: CompletionEngine) -> None:
+    session = DocumentSession(tiny_engine)
+    text = "".join(TOY_SOURCES) * 200  # far longer than the window
+    ids = tiny_engine.tokenizer.encode(text)
+    assert len(ids) > 10 * tiny_engine.context_tokens
+    opened = session.prompt(text)
+    assert opened.tokens_fed <= tiny_engine.context_tokens + 1
+    typed = session.prompt(text + "x = 1\n")
+    assert typed.tokens_fed <= CHUNK + 8
+
+
+def test_the_window_moves_in_half_windows_and_starts_at_a_line(
+    small_window_engine: CompletionEngine,
+) -> None:
+    engine = small_window_engine
+    ids = engine.tokenizer.encode("".join(TOY_SOURCES) * 4)
+    starts = [engine.window_start(ids[:n]) for n in range(len(ids) + 1)]
+    size = engine.context_tokens
+    assert starts[size] == 0 and starts[-1] > 0
+    for n, start in enumerate(starts):
+        assert n - start <= size  # never reads more than the window
+        assert start == 0 or engine.index.starts_line[ids[start]] or start % (size // 2) == 0
+    # Typing forward moves the start rarely: once per half window at most.
+    assert len(set(starts)) <= 2 + 2 * len(ids) // size
 
 
 def test_checkpoints_are_capped(tiny_engine: CompletionEngine) -> None:
@@ -149,3 +196,17 @@ def test_positions_count_code_units_of_the_negotiated_encoding() -> None:
     assert offset_at(source, -1, 0) is None
     assert column_of(source, after_emoji, "utf-16") == (0, 7)
     assert column_of(source, source.index("x"), "utf-8") == (1, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "é", "😀", "\n", "\r\n", "\r", " "]), max_size=30), st.data())
+def test_line_bounds_follow_the_lsp_line_breaks(pieces: list[str], data: st.DataObject) -> None:
+    source = "".join(pieces)
+    lines = re.split(r"\r\n|\r|\n", source)  # the LSP spec's line breaks, nothing else
+    line = data.draw(st.integers(-1, len(lines)))
+    bounds = line_bounds(source, line)
+    if not 0 <= line < len(lines):
+        assert bounds is None
+    else:
+        start, end = bounds
+        assert source[start:end] == lines[line]

@@ -108,7 +108,8 @@ class FilePrompts:
         ids = self.context_ids.get(len(context))
         if ids is None:
             ids = self.engine.tokenizer.encode(context)
-        if ids != self.ids[: len(ids)]:
+        if ids != self.ids[: len(ids)] or self.engine.window_start(ids) > 0:
+            # Not a prefix of the file, or past the context window: the pass does not apply.
             self.from_scratch += 1
             return self.engine.prompt_state(self.engine.prompt_ids(context))
         prompt_len = 1 + len(ids)
