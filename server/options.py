@@ -59,13 +59,13 @@ class ServerOptions:
 
 _CHOICES = {"device": ("cpu", "cuda"), "precision": PRECISIONS, "strategy": STRATEGIES}
 _UNIT_INTERVAL = {"identifier_cache"}
+_AT_LEAST = {"context_tokens": 64}  # two of the engine's chunks
 _POSITIVE = {
     "beam_width",
     "num_candidates",
     "max_tokens",
     "temperature",
     "latency_budget_ms",
-    "context_tokens",
     "max_documents",
     "max_checkpoints",
 }
@@ -81,6 +81,8 @@ def _check(name: str, value: Any) -> str | None:
         return f"must be one of {', '.join(_CHOICES[name])}"
     if name in _POSITIVE and value <= 0:
         return "must be positive"
+    if name in _AT_LEAST and value < _AT_LEAST[name]:
+        return f"must be at least {_AT_LEAST[name]}"
     if name in _UNIT_INTERVAL and not 0 <= value <= 1:
         return "must be between 0 and 1"
     return None
