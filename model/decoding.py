@@ -72,22 +72,25 @@ class _Search:
 
     def end_logprob(self, hyp: _Hypothesis, logprobs: torch.Tensor) -> float:
         """Log-probability that the candidate ends right after this hypothesis."""
+        return self.end_logprobs([hyp], logprobs[None])[0]
+
+    def end_logprobs(self, live: list[_Hypothesis], logprobs: torch.Tensor) -> list[float]:
+        """`end_logprob` of each hypothesis, from its row of `logprobs` (B, V), in one pass."""
+        if self.stop is StopAt.BLOCK:
+            mass = logprobs[:, self.index.boundary_id]
+        else:
+            ends = self.index.word_ends if self.stop is StopAt.IDENTIFIER else self.index.line_ends
+            mass = torch.logsumexp(logprobs[:, ends], dim=1)  # (B,)
+        masses = mass.tolist()
+        return [m if self._can_end(h) else NEG_INF for h, m in zip(live, masses, strict=True)]
+
+    def _can_end(self, hyp: _Hypothesis) -> bool:
         if hyp.remaining(self.prefix):
-            return NEG_INF
+            return False
         rest = self.after_prefix(hyp)
         if self.stop is StopAt.IDENTIFIER:
-            if self.typed_len + len(rest) == 0:
-                return NEG_INF
-            ends = self.index.word_ends
-        elif self.stop is StopAt.LINE:
-            if not rest.strip():
-                return NEG_INF
-            ends = self.index.line_ends
-        else:
-            if not rest.strip():
-                return NEG_INF
-            return float(logprobs[self.index.boundary_id])
-        return float(torch.logsumexp(logprobs[ends], 0))
+            return self.typed_len + len(rest) > 0
+        return bool(rest.strip())
 
     def block_end(self, hyp: _Hypothesis) -> bytes | None:
         """For block stops: the text up to a line indented below the block, once one appears."""
@@ -214,7 +217,7 @@ def _beam(
         so_far = torch.tensor([[hyp.logprob] for hyp in live])  # (B, 1)
         scores = torch.where(allowed, logprobs + so_far, NEG_INF)  # (B, V)
         ends = [
-            h.logprob + search.end_logprob(h, row) for h, row in zip(live, logprobs, strict=True)
+            h.logprob + e for h, e in zip(live, search.end_logprobs(live, logprobs), strict=True)
         ]
         flat = torch.cat([scores.flatten(), torch.tensor(ends)])
         k = min(2 * width, int(allowed.sum()) + sum(e > NEG_INF for e in ends))

@@ -109,40 +109,72 @@ class PromptState:
 
 
 class HiddenStateCache:
-    """Model states of one document's context window, for the last sequence it saw."""
+    """Model states along one document, at CHUNK-th tokens of a chain that starts at `origin`.
+
+    A chain is the model run over a boundary and then the document's tokens from `origin`:
+    from its start while the document fits the context window. Typing extends the chain, so
+    the model keeps reading the whole history at no cost; only when a query would feed more
+    than the window (a document opened or a jump far down it) does a new chain start, at the
+    window the engine would read cold. The model forgets fast (past 1,000 tokens the two next-
+    token distributions differ by ~0.004 nats KL), so this bounds work without losing context.
+    """
 
     def __init__(self, engine: CompletionEngine, max_checkpoints: int = 512) -> None:
         self.engine = engine
         self.max_checkpoints = max_checkpoints
-        self.ids: list[int] = []  # the boundary, then the document's tokens
-        self.checkpoints: dict[int, State] = {0: engine.model.initial_state(1, engine.device)}
+        self.origin = 0  # document token the chain starts at, after a boundary
+        self.ids: list[int] = []  # the chain: the boundary, then document tokens from origin
+        self.checkpoints: dict[int, State] = {}  # chain position -> state after that many ids
         self.stride = CHUNK  # kept checkpoints are multiples of this; doubles when thinned
 
-    def state_after(self, ids: list[int], known_common: int = 0) -> PromptState:
-        """Logits and state after `ids`, advancing from the best cached checkpoint.
+    def state_after(self, doc_ids: list[int], known_common: int = 0) -> PromptState:
+        """Logits and state after the document tokens `doc_ids`, advancing the cached chain.
 
         `known_common` leading ids are known to equal the cached ones (the tokenizer kept them),
         so the comparison, a Python loop, starts there instead of at the top of the file.
         """
-        common = _common_ids(self.ids, ids, min(known_common, len(self.ids), len(ids)))
-        if common < len(ids):  # a new sequence: checkpoints past the divergence are stale
-            self.ids = list(ids)
-            for pos in [p for p in self.checkpoints if p > common]:
-                del self.checkpoints[pos]
+        common = self._follow(doc_ids, known_common)
         # Restore a checkpoint strictly before the end so there are logits to return.
-        start = max(p for p in self.checkpoints if p <= common and p < len(ids))
+        start = max((p for p in self.checkpoints if p <= common and p < len(self.ids)), default=0)
+        if len(self.ids) - start > self.engine.context_tokens or not self.checkpoints:
+            self._restart(doc_ids)
+            start = 0
         state = self.checkpoints[start]
         logits = None
         pos = start
-        while pos < len(ids):
-            end = min((pos // CHUNK + 1) * CHUNK, len(ids))
-            logits, state = self.engine.advance(ids[pos:end], state)
+        while pos < len(self.ids):
+            end = min((pos // CHUNK + 1) * CHUNK, len(self.ids))
+            logits, state = self.engine.advance(self.ids[pos:end], state)
             pos = end
             if pos % self.stride == 0 and pos not in self.checkpoints:
                 self.checkpoints[pos] = state
-        self._thin(len(ids))
-        assert logits is not None  # len(ids) >= 1: the boundary is always there
-        return PromptState(logits, state, len(ids) - start)
+        self._thin(len(self.ids))
+        assert logits is not None  # the chain holds at least the boundary
+        return PromptState(logits, state, len(self.ids) - start)
+
+    def _follow(self, doc_ids: list[int], known_common: int) -> int:
+        """Make the chain end where `doc_ids` ends; return how many chain ids were kept."""
+        origin, chain = self.origin, self.ids
+        if not chain or origin > self.engine.window_start(doc_ids):
+            self._restart(doc_ids)  # the cursor moved up: read at least what a cold run reads
+            return 1
+        n = min(len(chain), len(doc_ids) - origin + 1)
+        i = min(max(known_common - origin, 0) + 1, n)
+        while i < n and chain[i] == doc_ids[origin + i - 1]:
+            i += 1
+        if i < len(chain) or len(chain) < len(doc_ids) - origin + 1:
+            # In place: copying the chain of a 20,000-line file would cost more than a keystroke.
+            del chain[i:]
+            chain.extend(doc_ids[origin + i - 1 :])
+            for pos in [p for p in self.checkpoints if p > i]:
+                del self.checkpoints[pos]  # states past the divergence are stale
+        return i
+
+    def _restart(self, doc_ids: list[int]) -> None:
+        self.origin = self.engine.window_start(doc_ids)
+        self.ids = [self.engine.tokenizer.boundary_id, *doc_ids[self.origin :]]
+        self.checkpoints = {0: self.engine.model.initial_state(1, self.engine.device)}
+        self.stride = CHUNK
 
     def _thin(self, end: int) -> None:
         """Bound memory: sparse checkpoints far from `end`; over the cap, every other one."""
@@ -162,15 +194,10 @@ class DocumentSession:
         self.engine = engine
         self.tokens = IncrementalTokens(engine)
         self.states = HiddenStateCache(engine, max_checkpoints)
-        self.window = 0  # where the context window of the last query started
         self.version: int | None = None
 
     def prompt(self, context: str) -> PromptState:
         """The model's state after `context` (text before the cursor, healed)."""
         ids = self.tokens.update(context)
-        start = self.engine.window_start(ids)
-        # The boundary, then the ids the tokenizer kept: in the same window these cannot
-        # differ from the cache's. A moved window starts a new sequence.
-        known = 1 + max(self.tokens.unchanged - start, 0) if start == self.window else 0
-        self.window = start
-        return self.states.state_after([self.engine.tokenizer.boundary_id, *ids[start:]], known)
+        # The ids the tokenizer kept cannot differ from those the chain was fed.
+        return self.states.state_after(ids, self.tokens.unchanged)

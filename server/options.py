@@ -15,6 +15,10 @@ from grucomplete.model.decode_options import CONTEXT_TOKENS, PRECISIONS, STRATEG
 
 _converter = cattrs.Converter()
 
+# Whole lines offered: the completion list shows the best, inline completion lets one cycle
+# through these. Asking for fewer lets beam search stop as soon as they cannot change.
+LINE_CANDIDATES = 3
+
 
 @dataclass
 class CacheOptions:
@@ -43,6 +47,7 @@ class ServerOptions:
     def line_decode_options(self) -> DecodeOptions:
         return replace(
             self.decode_options(),
+            num_candidates=min(self.num_candidates, LINE_CANDIDATES),
             max_tokens=self.line_max_tokens,
             length_penalty=self.line_length_penalty,
         )
