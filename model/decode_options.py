@@ -12,10 +12,11 @@ from enum import Enum
 
 PRECISIONS = ("int8", "fp32")
 
-# The model reads at most this many tokens before the cursor (about 250 lines of Python): a
-# GRU's memory is far shorter, names from further up reach completions through the identifier
-# cache, and it bounds the work of opening or jumping around a huge file.
-CONTEXT_TOKENS = 2048
+# A query feeds the model at most this many tokens (about 120 lines of Python): opening a file
+# or jumping far down it starts reading this far back, while typing extends what was read.
+# A GRU's memory is far shorter, and names from further up still reach completions through the
+# identifier cache.
+CONTEXT_TOKENS = 1024
 
 
 class StopAt(str, Enum):
