@@ -58,7 +58,10 @@ class CompletionEngine:
         model = checkpoint.model.eval()
         self.device = next(model.parameters()).device
         on_cpu = self.device.type == "cpu"
-        self.model = quantize_for_cpu(model) if precision == "int8" and on_cpu else model
+        # In place: the float weights are not kept beside the int8 ones (the checkpoint's
+        # model becomes the int8 one).
+        int8 = precision == "int8" and on_cpu
+        self.model = quantize_for_cpu(model, inplace=True) if int8 else model
         self.index = VocabularyIndex(self.tokenizer)
 
     @classmethod
