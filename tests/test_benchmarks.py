@@ -1,0 +1,32 @@
+"""The benchmarks still run: a smoke run of each on the tiny model, so they cannot rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import TOY_SOURCES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_server_speed_benchmark_runs_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, source in enumerate(TOY_SOURCES):
+        (corpus / f"m{i}.py").write_text(source * (2_500 // len(source) + 1))
+    server = f"{sys.executable} -m grucomplete.model serve --model {tiny_model_dir}"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/server_speed.py"), "--corpus", str(corpus)]
+        + ["--server", server, "--reference", "", "--files", "2", "--queries", "6"]
+        + ["--open-lines", "300", "--sizes", "50,600", "--open-documents", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    table = dict(line.split(" | ")[:2] for line in run.stdout.splitlines()[1:])
+    assert float(table["errors"]) == 0
+    assert float(table["completion p50 (ms)"]) > 0
+    assert float(table["peak RSS, 3 documents open (MB)"]) > 0
