@@ -52,17 +52,17 @@ def resolve_model_dir(name: str | os.PathLike[str] | None) -> Path:
     return Path(name).expanduser()
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same directory, then rename over `path`."""
+def _staged_write(path: Path, write: Any) -> Path:
+    """Write through a temporary file beside `path`; returns it (the caller renames it)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
         os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a model is meant to be shared
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
 
 
 def save_checkpoint(
@@ -72,7 +72,7 @@ def save_checkpoint(
     metadata: dict[str, Any] | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> Path:
-    """Write the three files atomically (weights first, config last: config marks it complete)."""
+    """Write the three files, then rename them into place (weights first, config last)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     # The output layer is tied to the embedding; store the shared tensor once.
@@ -87,11 +87,22 @@ def save_checkpoint(
         "tokenizer_fingerprint": tokenizer.fingerprint,
         "metadata": metadata or {},
     }
-    _atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p)))
-    _atomic_write(directory / TOKENIZER_FILE, tokenizer.save)
-    _atomic_write(
-        directory / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2) + "\n")
-    )
+    writers = [
+        (WEIGHTS_FILE, lambda p: save_file(tensors, str(p))),
+        (TOKENIZER_FILE, tokenizer.save),
+        (CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2) + "\n")),
+    ]
+    # All three are written before any is replaced: a full disk or a failed write leaves the
+    # previous checkpoint whole, never new weights beside an old config.
+    staged: list[Path] = []
+    try:
+        for name, write in writers:
+            staged.append(_staged_write(directory / name, write))
+        for tmp, (name, _) in zip(staged, writers, strict=True):
+            os.replace(tmp, directory / name)
+    finally:
+        for tmp in staged:
+            tmp.unlink(missing_ok=True)  # only the ones not renamed are still there
     return directory
 
 
@@ -150,8 +161,14 @@ def load_checkpoint(
                 f"{weights_path}: tensor {name} has shape {tuple(tensors[name].shape)}, "
                 f"the config needs {tuple(shape)}"
             )
-        if not torch.isfinite(tensors[name]).all():
-            raise CheckpointError(f"{weights_path}: tensor {name} holds NaN or infinite values")
-    model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+    # Copied into the model's own tensors one at a time (fp16 -> fp32 on the fly), so no
+    # float copy of the whole file is ever made: loading peaks near the model's size.
+    parameters = dict(model.state_dict(keep_vars=True))
+    with torch.no_grad():
+        for name in list(tensors):
+            target = parameters[name]
+            target.copy_(tensors.pop(name))
+            if not torch.isfinite(target).all():
+                raise CheckpointError(f"{weights_path}: tensor {name} holds NaN or infinite values")
     model.to(device).eval()
     return Checkpoint(model, tokenizer, raw.get("metadata", {}), directory)

@@ -7,8 +7,9 @@ new run, from `FINETUNE_DEFAULTS` over them with `--from`, and from the saved ru
 `--resume`. Naming any limit (--max-steps, --time-budget-minutes, --max-epochs) replaces the
 limits not named.
 
-Exit status: 0 when done, 2 for a usage or input error, 130/143 when SIGINT/SIGTERM stopped
-the run (after saving it: `--resume` continues it).
+Exit status: 0 when done, 1 when a file could not be written (a full disk: the last saved
+state is kept), 2 for a usage or input error, 130/143 when SIGINT/SIGTERM stopped the run
+(after saving it: `--resume` continues it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from . import distributed
 from .config import STOP_LIMITS, TrainConfig
 from .finetune import FINETUNE_DEFAULTS, check_model_settings
 from .graceful_stop import StopRequest
-from .resume import FIXED_SETTINGS, saved_run
+from .resume import FIXED_SETTINGS, resume_dir, saved_run
 from .trainer import TrainingError, train_from_directory
 
 PROG = "grucomplete train"
@@ -211,6 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before training started, or a second Ctrl-C during it
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a full disk, a lost mount: saves are atomic, so nothing is torn
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        if main_rank and resume_dir(out_dir) is not None:
+            print(
+                f"{PROG}: the last saved state in {out_dir} is intact. Continue it with: "
+                f"grucomplete train {source} --out {out_dir} --resume",
+                file=sys.stderr,
+            )
+        return 1
     finally:
         distributed.shutdown()
     if stop.signum is not None:

@@ -8,7 +8,9 @@ with `torch.load(weights_only=True)`, which cannot run code from the file.
 
 A new state is written to a temporary directory and swapped in by two renames (the old one is
 moved to resume.old/ first). Whenever a write fails, one complete state is left: the reader
-falls back to resume.old/ when resume/ is missing.
+falls back to resume.old/ when resume/ is missing. A process killed mid-write leaves its
+temporaries behind (a resume state's is as large as the model and optimizer together); the
+next run removes them with `remove_interrupted_writes`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import math
 import os
 import pickle
 import random
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -49,6 +52,14 @@ FIXED_SETTINGS = (
     "batch_size", "window", "seed", "vocab_size", "val_fraction", "max_files",
     "max_file_bytes", "init_from",
 )  # fmt: skip
+
+
+# The temporaries of our atomic writes: mkdtemp's ".resume-XXXXXXXX.tmp" directories, and
+# mkstemp's ".NAME.XXXXXXXX.tmp" files for the checkpoint's and the token cache's files.
+_TEMPORARY = re.compile(
+    r"\.(resume-|(model\.safetensors|tokenizer\.json|config\.json|manifest\.json"
+    r"|tokens-\w+\.npy)\.)\w+\.tmp"
+)
 
 
 @dataclass
@@ -135,6 +146,23 @@ def read_resume_state(out_dir: Path) -> tuple[Checkpoint, dict[str, Any]]:
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         raise TrainingError(f"{directory / STATE_FILE}: not a resume state this version writes")
     return checkpoint, state
+
+
+def remove_interrupted_writes(directory: Path) -> list[str]:
+    """Delete what writes killed halfway left in `directory`; returns the names removed.
+
+    Only for a directory no other process is writing to: the run's own, before it starts.
+    """
+    try:
+        entries = [e for e in os.scandir(directory) if _TEMPORARY.fullmatch(e.name)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            Path(entry.path).unlink(missing_ok=True)
+    return sorted(e.name for e in entries)
 
 
 def discard_resume_state(out_dir: Path) -> None:

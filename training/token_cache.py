@@ -32,6 +32,7 @@ from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
 from .config import TrainConfig, TrainingError
 from .corpus import Corpus, load_corpus
 from .data import encode_documents
+from .resume import remove_interrupted_writes
 
 log = logging.getLogger("grucomplete.training")
 
@@ -183,6 +184,8 @@ def prepare_tokens(
         raise TrainingError(f"{source}: not a directory")
     corpus = _load_sources(source, config)
     key = corpus_key(corpus, config)
+    if removed := remove_interrupted_writes(cache_dir):
+        log.info("%s: removed what an interrupted write left: %s", cache_dir, removed)
     requested = None if tokenizer is not None else config.vocab_size
     cached = read_cache(cache_dir)
     if cached is not None:

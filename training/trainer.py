@@ -37,6 +37,7 @@ from .plot import CURVE_FILE, plot_training_curve
 from .resume import (
     check_compatible,
     read_resume_state,
+    remove_interrupted_writes,
     resume_dir,
     saved_run,
     stream_fingerprint,
@@ -151,6 +152,10 @@ def train(
         device,
         stream_fingerprint(train_ids),
     )
+    if ddp.is_main:
+        for directory in (run.out_dir, run.out_dir / BEST_DIR):
+            if removed := remove_interrupted_writes(directory):
+                log.info(f"{directory}: removed what an interrupted save left: {removed}")
     if resume:
         checkpoint, saved = read_resume_state(run.out_dir)
         check_compatible(
