@@ -48,6 +48,8 @@ class _Search:
         self.index, self.prefix, self.stop = index, prefix, stop
         self.typed_len = len(typed)
         self.block_indent = block_indent
+        ends = index.word_ends if stop is StopAt.IDENTIFIER else index.line_ends
+        self.end_weights = ends.to(torch.float32)  # (V,) 1 where a token ends the candidate
 
     def after_prefix(self, hyp: _Hypothesis) -> bytes:
         return hyp.text[len(self.prefix) :]
@@ -78,9 +80,8 @@ class _Search:
         """`end_logprob` of each hypothesis, from its row of `logprobs` (B, V), in one pass."""
         if self.stop is StopAt.BLOCK:
             mass = logprobs[:, self.index.boundary_id]
-        else:
-            ends = self.index.word_ends if self.stop is StopAt.IDENTIFIER else self.index.line_ends
-            mass = torch.logsumexp(logprobs[:, ends], dim=1)  # (B,)
+        else:  # summed as probabilities: one matrix-vector product, no gather
+            mass = torch.mv(logprobs.exp(), self.end_weights).log()  # (B,)
         masses = mass.tolist()
         return [m if self._can_end(h) else NEG_INF for h, m in zip(live, masses, strict=True)]
 
@@ -220,13 +221,13 @@ def _beam(
             h.logprob + e for h, e in zip(live, search.end_logprobs(live, logprobs), strict=True)
         ]
         flat = torch.cat([scores.flatten(), torch.tensor(ends)])
-        k = min(2 * width, int(allowed.sum()) + sum(e > NEG_INF for e in ends))
-        if k == 0:
-            break
-        top = torch.topk(flat, k)
+        top = torch.topk(flat, min(2 * width, flat.numel()))
         vocab = logprobs.shape[1]
         next_live, parents = [], []
-        pairs = zip(top.values.tolist(), top.indices.tolist(), strict=True)
+        found = zip(top.values.tolist(), top.indices.tolist(), strict=True)
+        pairs = [(score, pos) for score, pos in found if score > NEG_INF]
+        if not pairs:
+            break
         for rank, (score, pos) in enumerate(pairs):
             if pos >= scores.numel():
                 if rank < width:  # an end only counts where beam search would have kept it

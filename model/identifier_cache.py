@@ -68,6 +68,6 @@ def mix(model: dict[str, float], cache: dict[str, float], weight: float) -> list
     model = {n: p / total for n, p in model.items()} if total > 0 else {}
     # Trust the cache less when the model is sure: a confident model is usually right.
     weight *= 1.0 - max(model.values(), default=0.0)
-    names = set(model) | set(cache)
+    names = dict.fromkeys([*model, *cache])  # ordered, so ties rank the same in every run
     mixed = {n: (1 - weight) * model.get(n, 0.0) + weight * cache.get(n, 0.0) for n in names}
     return sorted(mixed.items(), key=lambda kv: -kv[1])
