@@ -161,8 +161,14 @@ def load_checkpoint(
                 f"{weights_path}: tensor {name} has shape {tuple(tensors[name].shape)}, "
                 f"the config needs {tuple(shape)}"
             )
-        if not torch.isfinite(tensors[name]).all():
-            raise CheckpointError(f"{weights_path}: tensor {name} holds NaN or infinite values")
-    model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+    # Copied into the model's own tensors one at a time (fp16 -> fp32 on the fly), so no
+    # float copy of the whole file is ever made: loading peaks near the model's size.
+    parameters = dict(model.state_dict(keep_vars=True))
+    with torch.no_grad():
+        for name in list(tensors):
+            target = parameters[name]
+            target.copy_(tensors.pop(name))
+            if not torch.isfinite(target).all():
+                raise CheckpointError(f"{weights_path}: tensor {name} holds NaN or infinite values")
     model.to(device).eval()
     return Checkpoint(model, tokenizer, raw.get("metadata", {}), directory)
