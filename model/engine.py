@@ -24,7 +24,7 @@ from .prefix_constraint import HealedPrompt, VocabularyIndex, heal_prompt
 # scales activations per call, so a fixed chunking makes every caller (the CLI, the server's
 # per-document cache) compute bitwise the same states for the same text. Past 8 tokens a call
 # costs the same per token, so a small chunk only shortens what a keystroke re-feeds.
-CHUNK = 32
+CHUNK = 16
 
 
 @dataclass(frozen=True)

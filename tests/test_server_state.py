@@ -152,7 +152,7 @@ def test_the_context_window_bounds_the_work_on_a_huge_file(tiny_engine: Completi
     # Typing on for many windows never re-reads one: the chain grows from where it started.
     for i in range(40):
         text += f"value_{i} = compute(value, {i})\n"
-        assert session.prompt(text).tokens_fed <= 2 * CHUNK  # the last chunk and the line
+        assert session.prompt(text).tokens_fed <= CHUNK + 32  # the last chunk and the line
 
 
 def test_the_window_moves_in_half_windows_and_starts_at_a_line(
