@@ -133,9 +133,42 @@ def decode(
     search = _Search(index, prefix.encode("utf-8"), stop, typed, block_indent)
     if options.strategy == "sample":
         return _sample(model, state, logits, search, options, interrupt)
-    width = 1 if options.strategy == "greedy" else options.beam_width
-    wanted = 1 if options.strategy == "greedy" else options.num_candidates
-    return _beam(model, state, logits, search, options, interrupt, width, wanted)
+    return _run_beams(model, state, logits, [_beam_search(search, options)], interrupt)[0]
+
+
+def decode_together(
+    model: GRULanguageModel,
+    state: State,
+    logits: torch.Tensor,
+    index: VocabularyIndex,
+    prefix: str,
+    requests: list[tuple[StopAt, DecodeOptions]],
+    *,
+    typed: str = "",
+    interrupt: Interrupt | None = None,
+) -> list[list[Candidate]]:
+    """`decode` for several stops of one prompt (the word and the line), sharing model steps.
+
+    A step for all their beams at once costs little more than one search's step (each step
+    reads every weight once, whatever the batch), so a word and a line cost about a line.
+    """
+    interrupt = interrupt or Interrupt()
+    searches = [
+        (_Search(index, prefix.encode("utf-8"), stop, typed, 0), options)
+        for stop, options in requests
+    ]
+    beams = [_beam_search(s, o) for s, o in searches if o.strategy != "sample"]
+    found = iter(_run_beams(model, state, logits, beams, interrupt))
+    return [
+        _sample(model, state, logits, s, o, interrupt) if o.strategy == "sample" else next(found)
+        for s, o in searches
+    ]
+
+
+def _beam_search(search: _Search, options: DecodeOptions) -> _BeamSearch:
+    greedy = options.strategy == "greedy"
+    width = 1 if greedy else options.beam_width
+    return _BeamSearch(search, options, width, 1 if greedy else options.num_candidates)
 
 
 def _penalised_logprobs(
@@ -197,23 +230,22 @@ class _Results:
         return out
 
 
-def _beam(
-    model: GRULanguageModel,
-    state: State,
-    logits: torch.Tensor,
-    search: _Search,
-    options: DecodeOptions,
-    interrupt: Interrupt,
-    width: int,
-    wanted: int,
-) -> list[Candidate]:
-    results = _Results(search, options.length_penalty)
-    live = [_Hypothesis()]
-    table = search.index.token_bytes
-    for _ in range(options.max_tokens + 1):
-        if interrupt.fired():
-            break
-        logprobs = _penalised_logprobs(logits, live, options.repetition_penalty)  # (B, V)
+class _BeamSearch:
+    """One beam search, advanced a step at a time so several can share each model call."""
+
+    def __init__(self, search: _Search, options: DecodeOptions, width: int, wanted: int) -> None:
+        self.search, self.options, self.width, self.wanted = search, options, width, wanted
+        self.results = _Results(search, options.length_penalty)
+        self.live = [_Hypothesis()]
+
+    def expand(self, logits: torch.Tensor) -> list[int] | None:
+        """Pick the next hypotheses from `logits` (B, V), one row per live one.
+
+        Returns the rows the new hypotheses extend (the states to step), or None when the
+        search is over.
+        """
+        search, live, width = self.search, self.live, self.width
+        logprobs = _penalised_logprobs(logits, live, self.options.repetition_penalty)  # (B, V)
         allowed = torch.stack([search.continuations(hyp) for hyp in live])  # (B, V)
         so_far = torch.tensor([[hyp.logprob] for hyp in live])  # (B, 1)
         scores = torch.where(allowed, logprobs + so_far, NEG_INF)  # (B, V)
@@ -222,17 +254,16 @@ def _beam(
         ]
         flat = torch.cat([scores.flatten(), torch.tensor(ends)])
         top = torch.topk(flat, min(2 * width, flat.numel()))
-        vocab = logprobs.shape[1]
-        next_live, parents = [], []
         found = zip(top.values.tolist(), top.indices.tolist(), strict=True)
         pairs = [(score, pos) for score, pos in found if score > NEG_INF]
         if not pairs:
-            break
+            return None
+        vocab, table = logprobs.shape[1], search.index.token_bytes
+        next_live, parents = [], []
         for rank, (score, pos) in enumerate(pairs):
             if pos >= scores.numel():
                 if rank < width:  # an end only counts where beam search would have kept it
-                    hyp = live[pos - scores.numel()]
-                    results.add(hyp, score, True)
+                    self.results.add(live[pos - scores.numel()], score, True)
                 continue
             if len(next_live) == width:
                 continue
@@ -240,26 +271,59 @@ def _beam(
             parent = live[row]
             child = _Hypothesis([*parent.tokens, token], score, parent.text + table[token])
             if search.stop is StopAt.BLOCK and (cut := search.block_end(child)) is not None:
-                results.add(child, score, True, cut)
+                self.results.add(child, score, True, cut)
                 continue
             next_live.append(child)
             parents.append(row)
-        live = next_live
-        done = results.complete_logprobs()
-        if not live or (
-            options.length_penalty == 0
-            and len(done) >= wanted
-            and max(h.logprob for h in live) <= done[wanted - 1]
+        self.live = next_live
+        done = self.results.complete_logprobs()
+        if not next_live or (
+            self.options.length_penalty == 0
+            and len(done) >= self.wanted
+            and max(h.logprob for h in next_live) <= done[self.wanted - 1]
         ):
-            live = []  # nothing left can enter the top `wanted`
+            self.live = []  # nothing left can enter the top `wanted`
+            return None
+        if len(next_live[0].tokens) >= self.options.max_tokens:
+            return None
+        return parents
+
+    def candidates(self) -> list[Candidate]:
+        self.results.add_unfinished(self.live)
+        return self.results.ranked(self.wanted)
+
+
+def _run_beams(
+    model: GRULanguageModel,
+    state: State,
+    logits: torch.Tensor,
+    beams: list[_BeamSearch],
+    interrupt: Interrupt,
+) -> list[list[Candidate]]:
+    """Run beam searches from one prompt, all live hypotheses in one batched step each time."""
+    pending = [(beam, logits, state) for beam in beams]
+    while pending and not interrupt.fired():
+        stepping = []
+        for beam, beam_logits, beam_state in pending:
+            parents = beam.expand(beam_logits)
+            if parents is not None:
+                stepping.append((beam, _select_state(beam_state, torch.tensor(parents))))
+        if not stepping:
             break
-        if len(live[0].tokens) > options.max_tokens - 1:
-            break
-        rows = torch.tensor(parents)
-        step_tokens = torch.tensor([[h.tokens[-1]] for h in live])
-        logits, state = model.step(step_tokens, _select_state(state, rows))
-    results.add_unfinished(live)
-    return results.ranked(wanted)
+        tokens = torch.tensor([[h.tokens[-1]] for beam, _ in stepping for h in beam.live])
+        logits, state = model.step(tokens, _concat_states([s for _, s in stepping]))
+        pending, start = [], 0
+        for beam, _ in stepping:
+            rows = torch.arange(start, start + len(beam.live))
+            pending.append((beam, logits[rows], _select_state(state, rows)))
+            start += len(beam.live)
+    return [beam.candidates() for beam in beams]
+
+
+def _concat_states(states: list[State]) -> State:
+    if isinstance(states[0], tuple):
+        return (torch.cat([s[0] for s in states], 1), torch.cat([s[1] for s in states], 1))
+    return torch.cat(states, 1)  # (L, B, H)
 
 
 def _sample(

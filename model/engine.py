@@ -14,7 +14,7 @@ import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
 from .decode_options import CONTEXT_TOKENS, PRECISIONS, Candidate, DecodeOptions, StopAt
-from .decoding import decode
+from .decoding import decode_together
 from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
 from .lm import State, quantize_for_cpu
@@ -146,37 +146,28 @@ class CompletionEngine:
         `cache_weight` mixes in the names already used in the document (see identifier_cache).
         """
         options = options or DecodeOptions()
-        line_options = line_options or options
-        result = Completions(healed.typed)
-        common = dict(typed=healed.typed, interrupt=interrupt)
-        words = decode(
+        requests = [(StopAt.IDENTIFIER, options)]
+        if lines:
+            requests.append((StopAt.LINE, line_options or options))
+        words, *found_lines = decode_together(
             self.model,
             state,
             logits,
             self.index,
             healed.removed,
-            StopAt.IDENTIFIER,
-            options,
-            **common,
+            requests,
+            typed=healed.typed,
+            interrupt=interrupt,
         )
+        result = Completions(healed.typed)
         # A word cannot start with a digit; the model may still put mass on number tokens.
         result.words = [w for c in words if not (w := self._word(healed, c)).label[:1].isdigit()]
         if cache_weight > 0:
             result.words = self._with_cache(healed, result.words, cache_weight, options)
-        if lines and not (interrupt and interrupt.fired()):
-            found = decode(
-                self.model,
-                state,
-                logits,
-                self.index,
-                healed.removed,
-                StopAt.LINE,
-                line_options,
-                **common,
-            )
+        if found_lines:
             before = healed.context + healed.removed
             typed_line = before[before.rfind("\n") + 1 :]
-            result.lines = [self._line(healed, typed_line, c) for c in found]
+            result.lines = [self._line(healed, typed_line, c) for c in found_lines[0]]
         return result
 
     @staticmethod
