@@ -1,10 +1,15 @@
-"""`grucomplete serve`: run the language server over stdio (or TCP, for debugging)."""
+"""`grucomplete serve`: run the language server over stdio (or TCP, for debugging).
+
+Exit codes follow the LSP spec: 0 after `shutdown` then `exit` (or the client closing the
+stream after `shutdown`), 1 when the server stops without a `shutdown` first, 2 for bad flags.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
+import os
 import sys
 
 
@@ -51,13 +56,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    host, port = "127.0.0.1", None
+    host, port = "127.0.0.1", None  # never all interfaces unless asked: no auth on the socket
     if args.tcp:
         host_part, _, port_part = args.tcp.rpartition(":")
-        if not port_part.isdigit():
+        if not port_part.isdigit() or int(port_part) > 65535:
             print(f"grucomplete serve: error: bad --tcp {args.tcp!r}", file=sys.stderr)
             return 2
-        host, port = host_part or host, int(port_part)
+        host, port = host_part.strip("[]") or host, int(port_part)
 
     from .language_server import server
 
@@ -76,8 +81,17 @@ def main(argv: list[str]) -> int:
         logging.getLogger().setLevel(level)
     if args.model:
         server.defaults.model = args.model
-    if port is None:
-        server.start_io()
-    else:
-        server.start_tcp(host, port)
-    return 0
+    # pygls' `exit` handler raises SystemExit; over stdio pygls catches it itself.
+    with contextlib.suppress(SystemExit, KeyboardInterrupt):
+        if port is None:
+            server.start_io()
+        else:
+            server.start_tcp(host, port)
+    code = 0 if server.protocol.shutdown_requested else 1
+    # Exit now: the model worker may be in the middle of a long prefill that nobody wants,
+    # and interpreter shutdown would wait for it (and flush a stdout pygls already closed).
+    server.service.shutdown()
+    logging.shutdown()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    os._exit(code)

@@ -1,7 +1,8 @@
 """The LSP surface: pygls handlers, each a few lines, over the `CompletionService`.
 
 Handlers run on the event loop and never touch the model: they snapshot the text before the
-cursor, await the service's worker thread, and turn candidates into LSP items.
+cursor, await the service's worker thread, and turn candidates into LSP items. Malformed
+messages are answered by `protocol_guard.GuardedProtocol` before any handler runs.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ import asyncio
 import logging
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
 from grucomplete.model.cli import package_version
 
 from .completion_service import CompletionService
+from .memory_release import ReleaseAfterCloses, release_freed_memory
 from .options import ServerOptions, parse_options
-from .positions import character_at, offset_at
+from .positions import character_at, offset_at, replace_lone_surrogates
+from .protocol_guard import GuardedProtocol
 
 if TYPE_CHECKING:
     from grucomplete.model.engine import Completions
@@ -29,10 +34,23 @@ EMPTY = types.CompletionList(is_incomplete=False, items=[])
 
 
 class GruCompleteServer(LanguageServer):
+    protocol: GuardedProtocol
+
     def __init__(self) -> None:
-        super().__init__("grucomplete", package_version())
+        super().__init__("grucomplete", package_version(), protocol_cls=GuardedProtocol)
         self.defaults = ServerOptions()  # what settings start from (`serve --model` changes it)
         self.service = CompletionService(ServerOptions(), self.show)
+        self.model_started = False  # `initialized` loads the model and starts its watcher
+        # After closes, free memory on the worker: behind the session drops queued there.
+        self.memory = ReleaseAfterCloses(lambda: self.service.executor.submit(release_freed_memory))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # The reader reports with source JsonRpcException only what it could not decode (the
+        # protocol itself never raises): answer it, instead of a popup in the user's editor.
+        if source is JsonRpcException:
+            self.protocol.answer_parse_error(error)
+            return
+        super().report_server_error(error, source)
 
     def show(self, message: str, is_error: bool) -> None:
         kind = types.MessageType.Error if is_error else types.MessageType.Info
@@ -51,12 +69,12 @@ class GruCompleteServer(LanguageServer):
 
     def text_before(self, uri: str, position: types.Position) -> tuple[str, str] | None:
         """The document's text and the text before `position`; None if unknown or out of range."""
-        document = self.workspace.text_documents.get(uri)
+        document = self.workspace.text_documents.get(unquote(uri))  # pygls keys, unquoted
         if document is None:
             return None
         source = document.source
         offset = offset_at(source, position.line, position.character, self.encoding)
-        return None if offset is None else (source, source[:offset])
+        return None if offset is None else (source, replace_lone_surrogates(source[:offset]))
 
     async def complete(
         self, uri: str, position: types.Position, lines: bool | None = None
@@ -87,6 +105,9 @@ def initialize(ls: GruCompleteServer, params: types.InitializeParams) -> None:
 
 @server.feature(types.INITIALIZED)
 def initialized(ls: GruCompleteServer, params: types.InitializedParams) -> None:
+    if ls.model_started:  # a client that says it twice gets one model and one watcher
+        return
+    ls.model_started = True
     ls.service.load_model()  # off the critical path of initialize
     ls.service.watch_model()
 
@@ -103,12 +124,14 @@ def did_change_configuration(
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: GruCompleteServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.service.prefill(params.text_document.uri, params.text_document.text)
+    text = replace_lone_surrogates(params.text_document.text)
+    ls.service.prefill(params.text_document.uri, text)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: GruCompleteServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.service.close(params.text_document.uri)
+    ls.memory.document_closed()
 
 
 @server.feature(types.SHUTDOWN)
