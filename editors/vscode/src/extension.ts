@@ -6,7 +6,6 @@ import {
   DidChangeConfigurationNotification,
   LanguageClient,
   State,
-  TransportKind,
   type LanguageClientOptions,
   type ServerOptions as ProcessOptions,
 } from "vscode-languageclient/node";
@@ -184,7 +183,8 @@ async function start(): Promise<void> {
   const processOptions: ProcessOptions = {
     command: serve.command,
     args: serve.args,
-    transport: TransportKind.stdio,
+    // No `transport`: stdio all the same, but TransportKind.stdio would append `--stdio` to the
+    // command line, which `grucomplete serve` rejects (found by the code-server e2e test).
     options: { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath },
   };
   sentOptions = serverOptions(explicitSettings());
