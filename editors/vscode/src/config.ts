@@ -11,6 +11,7 @@ export const SERVER_DEFAULTS = {
   numCandidates: 10,
   maxTokens: 16,
   temperature: 1.0,
+  contextTokens: 1024,
   latencyBudgetMs: 80,
   identifierCache: 0.85,
   lineCompletions: true,
@@ -37,6 +38,7 @@ export interface ServerOptions {
   numCandidates?: number;
   maxTokens?: number;
   temperature?: number;
+  contextTokens?: number;
   latencyBudgetMs?: number;
   identifierCache?: number;
   lineCompletions?: boolean;
