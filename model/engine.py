@@ -8,6 +8,7 @@ and decodes twice: the word being typed (or the attribute after `.`) and the res
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +26,29 @@ from .prefix_constraint import HealedPrompt, VocabularyIndex, heal_prompt
 # per-document cache) compute bitwise the same states for the same text. Past 8 tokens a call
 # costs the same per token, so a small chunk only shortens what a keystroke re-feeds.
 CHUNK = 16
+
+
+# Text further back than this is never tokenized: far more than any window needs (a token is
+# at least one byte), and it bounds the work of a 5 MB file to what a 128 KB one costs.
+CONTEXT_CHARS = 128 * 1024
+
+
+def text_origin(text: str) -> int:
+    """Where tokenizing the text before the cursor starts: 0, or a line start near the end.
+
+    The origin moves in steps of half of CONTEXT_CHARS, so typing rarely moves it, and it sits
+    at a line break, where a token always starts: the ids of `text[origin:]` are then those of
+    `text` past that point.
+    """
+    excess = len(text) - CONTEXT_CHARS
+    if excess <= 0:
+        return 0
+    step = CONTEXT_CHARS // 2
+    start = -(-excess // step) * step
+    line = text.find("\n", start, start + step // 2)
+    if line < 0:
+        return start
+    return line - 1 if text[line - 1] == "\r" else line
 
 
 @dataclass(frozen=True)
@@ -79,10 +103,10 @@ class CompletionEngine:
 
     def prompt_ids(self, context: str) -> list[int]:
         """The ids fed for `context`: a document boundary, then its tokens in the window."""
-        ids = self.tokenizer.encode(context)
+        ids = self.tokenizer.encode(context[text_origin(context) :])
         return [self.tokenizer.boundary_id, *ids[self.window_start(ids) :]]
 
-    def window_start(self, ids: list[int]) -> int:
+    def window_start(self, ids: Sequence[int]) -> int:
         """Where the model starts reading a context of `ids`: at most `context_tokens` back.
 
         The start moves in steps of half a window, so typing re-feeds the window only every

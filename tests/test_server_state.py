@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grucomplete.model.engine import CHUNK, CompletionEngine
+from grucomplete.model.engine import CHUNK, CONTEXT_CHARS, CompletionEngine, text_origin
 from grucomplete.server.document_state import DocumentSession, IncrementalTokens
 from grucomplete.server.options import ServerOptions, parse_options
 from grucomplete.server.positions import column_of, line_bounds, offset_at
@@ -74,7 +74,7 @@ def test_incremental_tokens_equal_a_fresh_tokenization(
     tokens.update(text)
     for edit in script:
         text, cursor = apply(text, edit)
-        assert tokens.update(text[:cursor]) == tiny_engine.tokenizer.encode(text[:cursor])
+        assert list(tokens.update(text[:cursor])) == tiny_engine.tokenizer.encode(text[:cursor])
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +153,21 @@ def test_the_context_window_bounds_the_work_on_a_huge_file(tiny_engine: Completi
     for i in range(40):
         text += f"value_{i} = compute(value, {i})\n"
         assert session.prompt(text).tokens_fed <= CHUNK + 32  # the last chunk and the line
+
+
+def test_a_huge_text_is_tokenized_only_near_the_cursor(tiny_engine: CompletionEngine) -> None:
+    tokens = IncrementalTokens(tiny_engine)
+    text = "".join(TOY_SOURCES) * (3 * CONTEXT_CHARS // len("".join(TOY_SOURCES)))
+    for typed in ("", "x = 1\n", "\n" * 5, "y"):  # typing on; one step moves the origin
+        text += typed + "".join(TOY_SOURCES) * 40 * (typed == "\n" * 5)
+        origin = text_origin(text)
+        assert 0 < len(text) - origin <= CONTEXT_CHARS
+        assert list(tokens.update(text)) == tiny_engine.tokenizer.encode(text[origin:])
+    # The model then reads what a cold engine reads.
+    session = DocumentSession(tiny_engine)
+    warm = session.prompt(text)
+    cold_logits, _ = tiny_engine.prompt_state(tiny_engine.prompt_ids(text))
+    assert torch.allclose(warm.logits, cold_logits, atol=1e-5)
 
 
 def test_the_window_moves_in_half_windows_and_starts_at_a_line(

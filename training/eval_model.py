@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from grucomplete.model.decoding import DecodeOptions
-from grucomplete.model.engine import CHUNK, CompletionEngine, Completions
+from grucomplete.model.engine import CHUNK, CompletionEngine, Completions, text_origin
 from grucomplete.model.lm import State
 
 from .eval_queries import KINDS, Query, QueryPlan, SourceFile, TypingLine
@@ -108,7 +108,7 @@ class FilePrompts:
         ids = self.context_ids.get(len(context))
         if ids is None:
             ids = self.engine.tokenizer.encode(context)
-        if ids != self.ids[: len(ids)] or self.engine.window_start(ids) > 0:
+        if ids != self.ids[: len(ids)] or self.engine.window_start(ids) or text_origin(context):
             # Not a prefix of the file, or past the context window: the pass does not apply.
             self.from_scratch += 1
             return self.engine.prompt_state(self.engine.prompt_ids(context))
