@@ -24,6 +24,7 @@ from .memory_release import ReleaseAfterCloses, release_freed_memory
 from .options import ServerOptions, parse_options
 from .positions import character_at, offset_at, replace_lone_surrogates
 from .protocol_guard import GuardedProtocol
+from .text_document import LspWorkspace
 
 if TYPE_CHECKING:
     from grucomplete.model.engine import Completions
@@ -101,6 +102,8 @@ server = GruCompleteServer()
 @server.feature(types.INITIALIZE)
 def initialize(ls: GruCompleteServer, params: types.InitializeParams) -> None:
     ls.service.options = ls.apply_options(params.initialization_options)
+    # pygls made the workspace a moment ago; ours applies edits right and in O(edit).
+    ls.protocol._workspace = LspWorkspace.like(ls.workspace)
 
 
 @server.feature(types.INITIALIZED)
