@@ -81,6 +81,20 @@ async def test_initialize_reports_server_info_and_capabilities(tiny_model_dir: P
     await client.shutdown_session()
 
 
+async def test_edits_follow_lsp_lines_past_a_form_feed(client: LanguageClient) -> None:
+    # str.splitlines breaks at \x0c (pygls's own documents do): the edit would land a line off.
+    open_doc(client, "import os\x0c\nimport sys\n")
+    here = types.Position(2, 0)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(version=2, uri=URI),
+            [types.TextDocumentContentChangePartial(range=types.Range(here, here), text="os.pa")],
+        )
+    )
+    found = labels(await complete(client, 2, 5))
+    assert found[0].startswith("os.path") and "path" in found  # the line, then the word
+
+
 async def test_completion_after_open_and_edits(client: LanguageClient) -> None:
     open_doc(client, "import os\nimport sys\n\n\ndef main():\n    path = ")
     client.text_document_did_change(
