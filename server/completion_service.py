@@ -57,7 +57,7 @@ class CompletionService:
         self.engine: CompletionEngine | None = None
         self.model_error: str | None = None
         self.sessions: OrderedDict[str, DocumentSession] = OrderedDict()
-        self._cancels: dict[str, threading.Event] = {}
+        self._cancels: dict[tuple[str, str], threading.Event] = {}  # (uri, kind)
         self._loaded_signature: Signature = None
         self._loading: Future[None] | None = None
         self._stop = threading.Event()
@@ -169,16 +169,20 @@ class CompletionService:
         return self.executor.submit(run)
 
     def close(self, uri: str) -> None:
-        if (event := self._cancels.pop(uri, None)) is not None:
-            event.set()
+        for key in [key for key in self._cancels if key[0] == uri]:
+            self._cancels.pop(key).set()
         self.executor.submit(self.sessions.pop, uri, None)
 
-    def supersede(self, uri: str) -> threading.Event:
-        """A new request for `uri` cancels the one in flight: return the new request's flag."""
+    def supersede(self, uri: str, kind: str = "completion") -> threading.Event:
+        """A new request of `kind` for `uri` cancels the one of that kind in flight.
+
+        Returns the new request's cancel flag. Kinds do not cancel each other: VS Code asks for
+        the popup and for ghost text on the same keystroke, and wants both answered.
+        """
         event = threading.Event()
-        if (previous := self._cancels.get(uri)) is not None:
+        if (previous := self._cancels.get((uri, kind))) is not None:
             previous.set()
-        self._cancels[uri] = event
+        self._cancels[(uri, kind)] = event
         return event
 
     # --- completion (call on the worker) ---------------------------------------------------
@@ -196,13 +200,18 @@ class CompletionService:
         session = self._session(uri)
         if session is None:
             return None
+        want_lines = self.options.line_completions if lines is None else lines
+        # An editor asks for the popup and the ghost text of one keystroke one after the
+        # other: the second gets the first's answer when it covers what it asks for.
+        last = session.last_answer
+        if last and (last[0], last[2]) == (text_before, self.options) and last[1] >= want_lines:
+            return last[3]
         healed = session.engine.heal(text_before)
         prompt = session.prompt(healed.context)
         # The budget bounds decoding; the state must be computed whatever it costs, or a big
         # edit would leave nothing to decode from and every budget would end empty-handed.
         interrupt = Interrupt.after_ms(self.options.latency_budget_ms, cancel)
-        want_lines = self.options.line_completions if lines is None else lines
-        return session.engine.complete_from(
+        result = session.engine.complete_from(
             healed,
             prompt.state,
             prompt.logits,
@@ -212,3 +221,6 @@ class CompletionService:
             line_options=self.options.line_decode_options(),
             cache_weight=self.options.identifier_cache,
         )
+        if not interrupt.fired():  # a cut-short answer is not worth repeating
+            session.last_answer = (text_before, want_lines, self.options, result)
+        return result

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from grucomplete.model.engine import CHUNK, CompletionEngine, text_origin
+from grucomplete.model.engine import CHUNK, CompletionEngine, Completions, text_origin
 from grucomplete.model.lm import State
+
+from .options import ServerOptions
 
 # Typing happens at the end of the cached sequence: keep every checkpoint there, and only every
 # FAR_STRIDE-th further back, where only a jump up the file needs one.
@@ -201,6 +203,8 @@ class DocumentSession:
         self.tokens = IncrementalTokens(engine)
         self.states = HiddenStateCache(engine, max_checkpoints)
         self.version: int | None = None
+        # (text before the cursor, lines asked for, options, the answer) of the last request
+        self.last_answer: tuple[str, bool, ServerOptions, Completions] | None = None
 
     def prompt(self, context: str) -> PromptState:
         """The model's state after `context` (text before the cursor, healed)."""

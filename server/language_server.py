@@ -84,7 +84,7 @@ class GruCompleteServer(LanguageServer):
         if snapshot is None:
             return None
         source, before = snapshot
-        cancel = self.service.supersede(uri)
+        cancel = self.service.supersede(uri, "inline" if lines else "completion")
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(

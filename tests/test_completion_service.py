@@ -75,3 +75,28 @@ def test_corrupt_model_is_reported_once_and_keeps_serving_nothing(
     assert len(messages) == 1 and "unreadable weights" in messages[0][0]
     assert complete(service, "file:///a.py", MAIN) is None
     service.shutdown()
+
+
+def test_the_popup_and_the_ghost_text_of_one_keystroke_do_not_cancel_each_other(
+    tiny_model_dir: Path,
+) -> None:
+    service = service_for(tiny_model_dir)
+    popup = service.supersede("file:///a.py", "completion")
+    ghost = service.supersede("file:///a.py", "inline")
+    assert not popup.is_set() and not ghost.is_set()
+    assert service.supersede("file:///a.py", "completion") and popup.is_set()  # same kind
+    service.close("file:///a.py")
+    assert ghost.is_set()  # closing cancels every kind
+    service.shutdown()
+
+
+def test_the_second_request_of_a_keystroke_reuses_the_first_answer(tiny_model_dir: Path) -> None:
+    service = service_for(tiny_model_dir)
+    first = complete(service, "file:///a.py", MAIN)
+    fed = service.sessions["file:///a.py"].states.ids[:]  # what the model has read
+    again = service.executor.submit(service.complete, "file:///a.py", MAIN, None, True).result()
+    assert again is first
+    typed = complete(service, "file:///a.py", MAIN + "p")  # a new keystroke computes anew
+    assert typed is not first and typed.words[0].label == "path"
+    assert service.sessions["file:///a.py"].states.ids[: len(fed)] == fed
+    service.shutdown()
