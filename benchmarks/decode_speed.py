@@ -5,6 +5,8 @@
 Prints medians for fp32 and int8 weights and their ratio, measured in the same run, so the
 numbers compare on a noisy shared machine. A "line completion" is what the editor asks for:
 heal the prompt, then a 5-beam, 16-token search for the word and for the rest of the line.
+Last, how far an int8 beam step is from this CPU's limit (weight bytes over the measured
+bandwidth, multiply-adds over the measured int8 peak).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from grucomplete.model.checkpoint import load_checkpoint
 from grucomplete.model.decoding import DecodeOptions, StopAt, decode
 from grucomplete.model.engine import CompletionEngine
+from grucomplete.model.lm import GRUConfig
 
 PROMPT = '''import os
 import sys
@@ -71,6 +74,44 @@ def measure(engine: CompletionEngine, beam: int, repeats: int) -> dict[str, floa
     }
 
 
+def physical_limits(config: GRUConfig, step_ms: float, beam: int, repeats: int) -> None:
+    """How close an int8 beam step is to what this CPU can do: bytes over bandwidth, ops over peak.
+
+    A step reads every weight once (int8: one byte each) and does one multiply-add per weight
+    and beam row. Bandwidth is measured by summing a buffer the size of the weights (it stays
+    in cache, as the weights do between steps) and one far larger than any cache; the int8
+    peak by a quantized matrix product big enough to be compute-bound.
+    """
+    e, h, v = config.embed_dim, config.hidden_size, config.vocab_size
+    gates = 3 if config.cell == "gru" else 4
+    weights = gates * h * (e + h) + (config.num_layers - 1) * gates * h * 2 * h + h * e + v * e
+    ops = 2 * weights * beam  # one multiply-add per weight and beam row
+
+    def gb_per_s(nbytes: int) -> float:
+        buffer = torch.ones(nbytes // 4)
+        return nbytes / median_ms(buffer.sum, max(10, repeats // 10)) / 1e6
+
+    in_cache, in_memory = gb_per_s(weights), gb_per_s(1 << 30)
+    big = torch.ao.nn.quantized.dynamic.Linear(h, gates * h)
+    x = torch.randn(512, h)
+    peak_gops = 2 * 512 * h * gates * h / median_ms(lambda: big(x), max(10, repeats // 10)) / 1e6
+    floor_ms = max(weights / in_cache / 1e6, ops / peak_gops / 1e6)
+    print(f"\nphysical limit of an int8 {beam}-beam step ({weights / 1e6:.1f} MB of weights):")
+    print(
+        f"  bandwidth summing {weights / 1e6:.0f} MB (cache): {in_cache:.0f} GB/s; 1 GB: "
+        f"{in_memory:.0f} GB/s"
+    )
+    print(f"  int8 matrix product: {peak_gops:.0f} GOP/s")
+    print(
+        f"  weights / cache bandwidth: {weights / in_cache / 1e6:.3f} ms; "
+        f"ops / peak: {ops / peak_gops / 1e6:.3f} ms"
+    )
+    print(
+        f"  measured step: {step_ms:.3f} ms = {step_ms / floor_ms:.1f}x the limit "
+        f"({floor_ms:.3f} ms)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="checkpoint directory")
@@ -92,6 +133,8 @@ def main() -> None:
     for key in results["fp32"]:
         a, b = results["fp32"][key], results["int8"][key]
         print(f"{key:<20}{a:>10.3f}{b:>10.3f}{a / b:>10.1f}x")
+    step = results["int8"][f"step_b{args.beam}_ms"]
+    physical_limits(checkpoint.model.config, step, args.beam, args.repeats)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ over a gloo group, so agreeing never waits on the GPU stream.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from dataclasses import dataclass
@@ -104,6 +105,11 @@ def shutdown() -> None:
     """Leave the process group, if this process joined one."""
     global _context
     if _context is not None and _context.enabled and dist.is_initialized():
+        # DDP's reducer must go before its process group, or its threads abort the process at
+        # exit ("terminate called without an active exception"); and no rank may tear down
+        # while another still talks to it.
+        gc.collect()
+        dist.barrier(group=_context.group)
         dist.destroy_process_group()
     _context = None
 
