@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+from grucomplete.model.checkpoint import load_checkpoint, save_checkpoint
+from grucomplete.model.lm import GRULanguageModel
+from grucomplete.model.tokenizer import train_tokenizer
 from grucomplete.server.completion_service import CompletionService
 from grucomplete.server.options import CacheOptions, ServerOptions
 
@@ -99,4 +105,38 @@ def test_the_second_request_of_a_keystroke_reuses_the_first_answer(tiny_model_di
     typed = complete(service, "file:///a.py", MAIN + "p")  # a new keystroke computes anew
     assert typed is not first and typed.words[0].label == "path"
     assert service.sessions["file:///a.py"].states.ids[: len(fed)] == fed
+    service.shutdown()
+
+
+def test_a_model_swapped_while_running_for_another_vocabulary(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A retrained model is picked up; a half-swapped one is refused, then recovered from."""
+    model = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    messages: list[tuple[str, bool]] = []
+    options = ServerOptions(model=str(model), precision="fp32", latency_budget_ms=10_000)
+    service = CompletionService(options, lambda t, e: messages.append((t, e)))
+    service.load_model().result()
+    service.watch_model(interval_s=0.05)
+    assert complete(service, "file:///a.py", MAIN).words[0].label == "path"
+
+    def wait_for(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 20
+        while not condition():
+            assert time.monotonic() < deadline, messages
+            time.sleep(0.05)
+
+    # Only the tokenizer of another model lands (a copy caught half way): refused, no garbage.
+    other = train_tokenizer(iter(["something else entirely = 1\n"] * 50), vocab_size=300)
+    other.save(model / "tokenizer.json")
+    wait_for(lambda: bool(messages) and messages[-1][1])
+    assert "tokenizer.json: does not match" in messages[-1][0]
+    assert complete(service, "file:///a.py", MAIN) is None  # empty, never the old states
+    # The whole retrained model (another vocabulary) lands: it is loaded and used.
+    checkpoint = load_checkpoint(tiny_model_dir)
+    fresh = GRULanguageModel(replace(checkpoint.model.config, vocab_size=other.vocab_size))
+    save_checkpoint(model, fresh, other, {"purpose": "retrained"})
+    wait_for(lambda: not messages[-1][1])
+    result = complete(service, "file:///a.py", MAIN)
+    assert result is not None and service.engine.tokenizer.vocab_size == other.vocab_size
     service.shutdown()
