@@ -117,7 +117,9 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="checkpoint directory")
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="as the server runs (serve)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     checkpoint = load_checkpoint(args.model)
     params = checkpoint.model.num_parameters()
