@@ -15,9 +15,10 @@ from grucomplete.model.decode_options import CONTEXT_TOKENS, PRECISIONS, STRATEG
 
 _converter = cattrs.Converter()
 
-# Whole lines offered: the completion list shows the best, inline completion lets one cycle
-# through these. Asking for fewer lets beam search stop as soon as they cannot change.
-LINE_CANDIDATES = 3
+# Whole lines offered: the best one, in the completion list and as ghost text. Asking for one
+# lets beam search stop as soon as it cannot change: 5 steps instead of 7 for 3 lines, 13 for
+# 10 (held-out gauge p50 15.8 -> 14.3 ms, same edit similarity).
+LINE_CANDIDATES = 1
 
 
 @dataclass

@@ -11,7 +11,7 @@ export const SERVER_DEFAULTS = {
   numCandidates: 10,
   maxTokens: 16,
   temperature: 1.0,
-  contextTokens: 1024,
+  contextTokens: 512,
   latencyBudgetMs: 80,
   identifierCache: 0.85,
   lineCompletions: true,
