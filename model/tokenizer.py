@@ -16,6 +16,7 @@ text, however odd, can ever be encoded as it: `decode(encode(s)) == s` for every
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +37,19 @@ PYTHON_PATTERN = (
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 DOCUMENT_BOUNDARY = "<|endoftext|>"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> str:
+    """`text` with each lone surrogate (legal in JSON and Python, not in UTF-8) as U+FFFD.
+
+    U+FFFD is one code point and three UTF-8 bytes, as a lone surrogate is (surrogatepass),
+    so character and byte offsets into the original text stay valid. ASCII text, known to be
+    ASCII in O(1), is returned as is.
+    """
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _pre_tokenizer(pattern: str) -> pre_tokenizers.PreTokenizer:
@@ -86,10 +100,11 @@ class CodeTokenizer:
         return hashlib.sha256(self.hf.to_str().encode()).hexdigest()[:16]
 
     def encode(self, text: str) -> list[int]:
-        return self.hf.encode(text, add_special_tokens=False).ids
+        return self.hf.encode(_encodable(text), add_special_tokens=False).ids
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [e.ids for e in self.hf.encode_batch(texts, add_special_tokens=False)]
+        encoded = self.hf.encode_batch([_encodable(t) for t in texts], add_special_tokens=False)
+        return [e.ids for e in encoded]
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         table = self.token_bytes
@@ -100,7 +115,7 @@ class CodeTokenizer:
 
     def pre_tokenize(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the pre-tokens of `text`: BPE never merges across them."""
-        spans = self.hf.pre_tokenizer.pre_tokenize_str(text)
+        spans = self.hf.pre_tokenizer.pre_tokenize_str(_encodable(text))
         # Offsets come back in characters of `text` (HF converts byte offsets for Python).
         return [span for _, span in spans]
 

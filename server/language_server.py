@@ -22,7 +22,7 @@ from grucomplete.model.cli import package_version
 from .completion_service import CompletionService
 from .memory_release import ReleaseAfterCloses, release_freed_memory
 from .options import ServerOptions, parse_options
-from .positions import character_at, offset_at, replace_lone_surrogates
+from .positions import character_at, offset_at
 from .protocol_guard import GuardedProtocol
 from .text_document import LspWorkspace
 
@@ -75,7 +75,7 @@ class GruCompleteServer(LanguageServer):
             return None
         source = document.source
         offset = offset_at(source, position.line, position.character, self.encoding)
-        return None if offset is None else (source, replace_lone_surrogates(source[:offset]))
+        return None if offset is None else (source, source[:offset])
 
     async def complete(
         self, uri: str, position: types.Position, lines: bool | None = None
@@ -127,8 +127,7 @@ def did_change_configuration(
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: GruCompleteServer, params: types.DidOpenTextDocumentParams) -> None:
-    text = replace_lone_surrogates(params.text_document.text)
-    ls.service.prefill(params.text_document.uri, text)
+    ls.service.prefill(params.text_document.uri, params.text_document.text)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)

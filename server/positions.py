@@ -11,19 +11,6 @@ from __future__ import annotations
 import re
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-# In a Python str decoded from JSON, a surrogate code point can only be a lone one: json joins
-# a valid "\\ud83d\\ude00" pair into one character.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def replace_lone_surrogates(text: str) -> str:
-    """`text` with each lone surrogate (legal in JSON, not in UTF-8) replaced by U+FFFD.
-
-    The tokenizer cannot encode lone surrogates. U+FFFD takes the same room in every position
-    encoding (one UTF-16 unit, three UTF-8 bytes, one code point), so offsets and LSP positions
-    computed on the original text stay valid on the result.
-    """
-    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _units(ch: str, encoding: str) -> int:

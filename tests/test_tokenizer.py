@@ -64,3 +64,13 @@ def test_token_bytes_rebuild_multibyte_characters_split_across_tokens(
 ) -> None:
     ids = toy_tokenizer.encode("naïve 😀")
     assert b"".join(toy_tokenizer.token_bytes[i] for i in ids) == "naïve 😀".encode()
+
+
+def test_lone_surrogates_encode_as_replacement_characters_of_the_same_width(
+    toy_tokenizer: CodeTokenizer,
+) -> None:
+    # Legal in JSON and in a Python str (an editor can send one), not in UTF-8.
+    text = "x = '\ud800' + '\udfff'\n"
+    ids = toy_tokenizer.encode(text)
+    assert toy_tokenizer.decode(ids) == text.replace("\ud800", "\ufffd").replace("\udfff", "\ufffd")
+    assert len(toy_tokenizer.decode_bytes(ids)) == len(text.encode("utf-8", "surrogatepass"))
