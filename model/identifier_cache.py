@@ -30,7 +30,7 @@ def cache_distribution(text_before: str, typed: str) -> dict[str, float]:
     member = head.rstrip().endswith(".")
     recent_from = len(head) - RECENT_CHARS
     counts = _tally(_names_starting_with(typed, "." if member else ""), head, recent_from)
-    if member and (receiver := _RECEIVER.search(head)):
+    if member and (receiver := _RECEIVER.search(head[-200:])):  # right before the cursor
         # The same receiver (`self.` attributes for `self.`) counts four times in all.
         same = _tally(_names_starting_with(typed, receiver.group(1) + "."), head, recent_from)
         counts.update({name: 3 * c for name, c in same.items()})

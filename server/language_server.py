@@ -22,7 +22,7 @@ from grucomplete.model.cli import package_version
 from .completion_service import CompletionService
 from .memory_release import ReleaseAfterCloses, release_freed_memory
 from .options import ServerOptions, parse_options
-from .positions import character_at, offset_at
+from .positions import character_at
 from .protocol_guard import GuardedProtocol
 from .text_document import LspWorkspace
 
@@ -74,7 +74,7 @@ class GruCompleteServer(LanguageServer):
         if document is None:
             return None
         source = document.source
-        offset = offset_at(source, position.line, position.character, self.encoding)
+        offset = document.offset_at(position)  # an LspTextDocument: near the last edit, O(1)
         return None if offset is None else (source, source[:offset])
 
     async def complete(

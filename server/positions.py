@@ -21,10 +21,25 @@ def _units(ch: str, encoding: str) -> int:
     return 1
 
 
-def line_bounds(source: str, line: int) -> tuple[int, int] | None:
-    """Start and end offsets of line `line` (without its line break), or None if absent."""
+# A known line start this close before the wanted line is walked from, line by line.
+NEARBY_LINES = 64
+
+
+def line_bounds(source: str, line: int, known: tuple[int, int] = (0, 0)) -> tuple[int, int] | None:
+    """Start and end offsets of line `line` (without its line break), or None if absent.
+
+    `known` is a (line, offset where it starts) pair of `source`; when it is a few lines
+    before `line`, the search walks from there instead of counting the whole document.
+    """
     if line < 0:
         return None
+    known_line, start = known
+    if 0 <= line - known_line <= NEARBY_LINES:
+        for _ in range(line - known_line):
+            start = _next_line_start(source, start)
+            if start < 0:
+                return None
+        return start, _line_end(source, start)
     if source.count("\r") == source.count("\r\n"):  # no lone "\r": lines end at "\n"
         start = _nth_line_start(source, line)
         if start is None:
@@ -38,6 +53,22 @@ def line_bounds(source: str, line: int) -> tuple[int, int] | None:
             return start, match.start()
         start, breaks = match.end(), breaks + 1
     return (start, len(source)) if line == breaks else None
+
+
+def _next_line_start(source: str, pos: int) -> int:
+    """The offset just past the first line break at or after `pos` (-1 if there is none)."""
+    newline = source.find("\n", pos)
+    cr = source.find("\r", pos, len(source) if newline < 0 else newline)
+    if cr >= 0:
+        return cr + 2 if source.startswith("\n", cr + 1) else cr + 1
+    return -1 if newline < 0 else newline + 1
+
+
+def _line_end(source: str, start: int) -> int:
+    newline = source.find("\n", start)
+    end = len(source) if newline < 0 else newline
+    cr = source.find("\r", start, end)
+    return end if cr < 0 else cr
 
 
 def _nth_line_start(source: str, line: int) -> int | None:
@@ -54,9 +85,18 @@ def _nth_line_start(source: str, line: int) -> int | None:
     return len(source.rsplit("\n", total - line + 1)[0]) + 1 if line else 0
 
 
-def offset_at(source: str, line: int, character: int, encoding: str = "utf-16") -> int | None:
-    """Index into `source` of an LSP position, or None when it is out of range."""
-    bounds = line_bounds(source, line)
+def offset_at(
+    source: str,
+    line: int,
+    character: int,
+    encoding: str = "utf-16",
+    known: tuple[int, int] = (0, 0),
+) -> int | None:
+    """Index into `source` of an LSP position, or None when it is out of range.
+
+    `known` is a (line, offset where it starts) hint, as for `line_bounds`.
+    """
+    bounds = line_bounds(source, line, known)
     if bounds is None or character < 0:
         return None
     start, end = bounds

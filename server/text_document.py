@@ -17,21 +17,51 @@ from .positions import line_bounds, offset_at
 
 
 class LspTextDocument(TextDocument):
+    # (line, offset where it starts) of the last position looked up: typing stays near it, so
+    # the next lookup walks a line or two from there instead of counting the whole document.
+    _known = (0, 0)
+
+    def offset_at(self, position: types.Position) -> int | None:
+        """Index into the text of an LSP position, or None when it is out of range."""
+        source, line = self.source, position.line
+        bounds = line_bounds(source, line, self._known)
+        if bounds is None:
+            return None
+        self._known = (line, bounds[0])
+        return offset_at(source, line, position.character, self.encoding, self._known)
+
+    @property
+    def encoding(self) -> str:
+        kind = self.position_codec.encoding or types.PositionEncodingKind.Utf16
+        return str(getattr(kind, "value", kind))
+
     def _apply_incremental_change(self, change: types.TextDocumentContentChangePartial) -> None:
         source = self.source
-        start = self._offset(source, change.range.start)
-        end = max(self._offset(source, change.range.end), start)  # a reversed range: insert
+        start = self._clamped_offset(change.range.start)
+        end = max(self._clamped_offset(change.range.end), start)  # a reversed range: insert
         self._source = source[:start] + change.text + source[end:]
+        known_line, known_start = self._known
+        # The known line start stays one if nothing before it changed (and no "\r" before it
+        # met a "\n" inserted at it, which would merge two line breaks into one).
+        if start < known_start or (
+            start == known_start > 0
+            and source[known_start - 1] == "\r"
+            and change.text.startswith("\n")
+        ):
+            self._known = (0, 0)
 
-    def _offset(self, source: str, position: types.Position) -> int:
+    def _apply_full_change(self, change: types.TextDocumentContentChangeEvent) -> None:
+        super()._apply_full_change(change)
+        self._known = (0, 0)
+
+    def _clamped_offset(self, position: types.Position) -> int:
         """The index of `position`; past the end of its line or the document, the end of it."""
-        encoding = self.position_codec.encoding or types.PositionEncodingKind.Utf16
-        line, character = max(position.line, 0), max(position.character, 0)
-        offset = offset_at(source, line, character, encoding)
+        line = max(position.line, 0)
+        offset = self.offset_at(types.Position(line, max(position.character, 0)))
         if offset is not None:
             return offset
-        bounds = line_bounds(source, line)
-        return len(source) if bounds is None else bounds[1]  # past the last line: the end
+        bounds = line_bounds(self.source, line, self._known)
+        return len(self.source) if bounds is None else bounds[1]  # past the last line: the end
 
 
 class LspWorkspace(Workspace):
