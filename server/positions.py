@@ -114,9 +114,12 @@ def offset_at(
 
 def character_at(source: str, offset: int, encoding: str = "utf-16") -> int:
     """The LSP character (column) of an index into `source`; reads only its line."""
-    # A "\r\n" split by the offset counts its "\r" as a finished line break.
-    line_start = max(source.rfind("\n", 0, offset), source.rfind("\r", 0, offset)) + 1
-    return sum(_units(ch, encoding) for ch in source[line_start:offset])
+    # A "\r\n" split by the offset counts its "\r" as a finished line break. The "\r" is
+    # looked for after the last "\n" only: a file without one is not searched to its top.
+    newline = source.rfind("\n", 0, offset)
+    line_start = max(newline, source.rfind("\r", newline + 1, offset)) + 1
+    text = source[line_start:offset]
+    return len(text) if text.isascii() else sum(_units(ch, encoding) for ch in text)
 
 
 def column_of(source: str, offset: int, encoding: str = "utf-16") -> tuple[int, int]:
