@@ -71,28 +71,35 @@ def lines_of(texts: list[str], count: int) -> str:
     return "".join(lines[:count])
 
 
-def end_position(text: str) -> types.Position:
-    lines = text.split("\n")  # corpus texts are ASCII-heavy; columns in UTF-16 units
-    return types.Position(len(lines) - 1, len(lines[-1].encode("utf-16-le")) // 2)
+def end_position(text: str, start: types.Position | None = None) -> types.Position:
+    """Where `text` ends, in UTF-16 columns; after `start` when it continues from there."""
+    line, column = (start.line, start.character) if start else (0, 0)
+    breaks = text.count("\n")
+    last = text[text.rfind("\n") + 1 :]
+    width = len(last.encode("utf-16-le")) // 2
+    return types.Position(line + breaks, width if breaks else column + width)
 
 
 class Session:
-    """One running server and the documents it has open."""
+    """One running server and the documents it has open, with where each one ends."""
 
     def __init__(self, client: LanguageClient) -> None:
-        self.client, self.versions = client, {}
+        self.client = client
+        self.versions: dict[str, int] = {}
+        self.ends: dict[str, types.Position] = {}  # kept up to date: no re-reading a big text
 
     def open(self, uri: str, text: str) -> None:
-        self.versions[uri] = 1
+        self.versions[uri], self.ends[uri] = 1, end_position(text)
         self.client.text_document_did_open(
             types.DidOpenTextDocumentParams(
                 types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
             )
         )
 
-    def append(self, uri: str, old: str, added: str) -> None:
+    def append(self, uri: str, added: str) -> None:
         self.versions[uri] += 1
-        end = end_position(old)
+        end = self.ends[uri]
+        self.ends[uri] = end_position(added, end)
         self.client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 types.VersionedTextDocumentIdentifier(version=self.versions[uri], uri=uri),
@@ -100,11 +107,11 @@ class Session:
             )
         )
 
-    async def complete_ms(self, uri: str, text: str) -> float:
+    async def complete_ms(self, uri: str) -> float:
         params = types.CompletionParams(
-            text_document=types.TextDocumentIdentifier(uri), position=end_position(text)
+            text_document=types.TextDocumentIdentifier(uri), position=self.ends[uri]
         )
-        start = time.perf_counter()  # the client's own work on a big text is not timed
+        start = time.perf_counter()
         await self.client.text_document_completion_async(params)
         return (time.perf_counter() - start) * 1000
 
@@ -130,7 +137,7 @@ async def measure(name: str, command: str, texts: list[str], args: argparse.Name
         for i, text in enumerate((texts * args.open_documents)[: args.open_documents]):
             uri = f"file:///bench/open_{i}.py"
             session.open(uri, text)
-            await session.complete_ms(uri, text)
+            await session.complete_ms(uri)
         report.peak_rss_mb = _peak_rss_mb(process.pid)
     finally:
         await client.shutdown_async(None)
@@ -149,7 +156,7 @@ async def _warm_up(session: Session) -> None:
     text = "import os\n\nos."
     session.open("file:///bench/warmup.py", text)
     for _ in range(3):
-        await session.complete_ms("file:///bench/warmup.py", text)
+        await session.complete_ms("file:///bench/warmup.py")
 
 
 async def _typing(session: Session, texts: list[str], args, report: Report) -> None:
@@ -162,10 +169,10 @@ async def _typing(session: Session, texts: list[str], args, report: Report) -> N
         session.open(uri, "")
         typed = ""
         for cursor in cursors:
-            session.append(uri, typed, text[len(typed) : cursor])
+            session.append(uri, text[len(typed) : cursor])
             typed = text[:cursor]
             try:
-                report.typing_ms.append(await session.complete_ms(uri, typed))
+                report.typing_ms.append(await session.complete_ms(uri))
             except Exception:  # an error answer counts, and the run goes on
                 report.errors += 1
         session.client.text_document_did_close(
@@ -176,16 +183,15 @@ async def _typing(session: Session, texts: list[str], args, report: Report) -> N
 async def _file_sizes(session: Session, texts: list[str], args, report: Report) -> None:
     opened = lines_of(texts, args.open_lines)
     session.open("file:///bench/opened.py", opened)
-    report.first_after_open_ms = await session.complete_ms("file:///bench/opened.py", opened)
+    report.first_after_open_ms = await session.complete_ms("file:///bench/opened.py")
     for lines in args.sizes:
-        uri, text = f"file:///bench/size_{lines}.py", lines_of(texts, lines)
-        session.open(uri, text)
-        await session.complete_ms(uri, text)  # the first prefill is not what is compared
+        uri = f"file:///bench/size_{lines}.py"
+        session.open(uri, lines_of(texts, lines))
+        await session.complete_ms(uri)  # the first prefill is not what is compared
         times = []
         for ch in TYPED_LINE:
-            session.append(uri, text, ch)
-            text += ch
-            times.append(await session.complete_ms(uri, text))
+            session.append(uri, ch)
+            times.append(await session.complete_ms(uri))
         report.keystroke_ms[lines] = statistics.median(times)
 
 
@@ -222,7 +228,7 @@ def print_table(reports: list[Report], args: argparse.Namespace) -> None:
     header = ["", *(r.name for r in reports)] + (["ours / reference"] if len(reports) > 1 else [])
     print(" | ".join(header))
     for key in table[0]:
-        cells = [key, *(f"{t[key]:.1f}" for t in table)]
+        cells = [key, *(f"{t[key]:.2f}" if "/" in key else f"{t[key]:.1f}" for t in table)]
         if len(table) > 1:
             ratio = table[0][key] / table[1][key] if table[1][key] else float("nan")
             cells.append(f"{ratio:.2f}x")
