@@ -116,14 +116,14 @@ class PromptState:
 
 
 class HiddenStateCache:
-    """Model states along one document, at CHUNK-th tokens of a chain that starts at `origin`.
+    """Model states along one document's context window, at CHUNK-th tokens of it.
 
-    A chain is the model run over a boundary and then the document's tokens from `origin`:
-    from its start while the document fits the context window. Typing extends the chain, so
-    the model keeps reading the whole history at no cost; only when a query would feed more
-    than the window (a document opened or a jump far down it) does a new chain start, at the
-    window the engine would read cold. The model forgets fast (past 1,000 tokens the two next-
-    token distributions differ by ~0.004 nats KL), so this bounds work without losing context.
+    The window is the engine's (`CompletionEngine.window_start`): at most `context_tokens`
+    tokens, starting at a line, moving in half-window steps. Typing extends the cached chain
+    of states; an edit restores the nearest checkpoint before it; when the window moves (every
+    half window typed, or a jump) the chain starts anew where a cold run starts. The states
+    are therefore bitwise those of a cold run over the same text, and no query feeds the model
+    more than a window.
     """
 
     def __init__(self, engine: CompletionEngine, max_checkpoints: int = 512) -> None:
@@ -135,17 +135,14 @@ class HiddenStateCache:
         self.stride = CHUNK  # kept checkpoints are multiples of this; doubles when thinned
 
     def state_after(self, doc_ids: Sequence[int], known_common: int = 0) -> PromptState:
-        """Logits and state after the document tokens `doc_ids`, advancing the cached chain.
+        """Logits and state after the window of `doc_ids`, advancing the cached chain.
 
         `known_common` leading ids are known to equal the cached ones (the tokenizer kept them),
         so the comparison, a Python loop, starts there instead of at the top of the file.
         """
         common = self._follow(doc_ids, known_common)
         # Restore a checkpoint strictly before the end so there are logits to return.
-        start = max((p for p in self.checkpoints if p <= common and p < len(self.ids)), default=0)
-        if len(self.ids) - start > self.engine.context_tokens or not self.checkpoints:
-            self._restart(doc_ids)
-            start = 0
+        start = max(p for p in self.checkpoints if p <= common and p < len(self.ids))
         state = self.checkpoints[start]
         logits = None
         pos = start
@@ -162,8 +159,8 @@ class HiddenStateCache:
     def _follow(self, doc_ids: Sequence[int], known_common: int) -> int:
         """Make the chain end where `doc_ids` ends; return how many chain ids were kept."""
         origin, chain = self.origin, self.ids
-        if not chain or origin > self.engine.window_start(doc_ids):
-            self._restart(doc_ids)  # the cursor moved up: read at least what a cold run reads
+        if not chain or origin != self.engine.window_start(doc_ids):
+            self._restart(doc_ids)  # the window moved: read what a cold run reads
             return 1
         n = min(len(chain), len(doc_ids) - origin + 1)
         i = min(max(known_common - origin, 0) + 1, n)

@@ -109,26 +109,10 @@ def test_cached_state_equals_a_cold_run_after_any_edits(
 
 @settings(max_examples=15, deadline=None)
 @given(edit_scripts())
-def test_past_the_window_the_cache_runs_the_model_over_a_bounded_chain(
+def test_cached_state_equals_a_cold_run_as_the_context_window_moves(
     small_window_engine: CompletionEngine, script: list
 ) -> None:
-    """Past the window, a query feeds at most a window, and the model has read at least one."""
-    engine = small_window_engine
-    session = DocumentSession(engine, max_checkpoints=4)
-    text = TOY_SOURCES[0] * 3
-    for edit in [(1.0, 0, "", 1.0), *script]:
-        text, cursor = apply(text, edit)
-        context = engine.heal(text[:cursor]).context
-        warm = session.prompt(context)
-        assert warm.tokens_fed <= engine.context_tokens + CHUNK
-        ids = engine.tokenizer.encode(context)
-        chain = session.states
-        assert chain.origin <= engine.window_start(ids)
-        cold_logits, cold_state = engine.prompt_state(
-            [engine.tokenizer.boundary_id, *ids[chain.origin :]]
-        )
-        assert torch.allclose(warm.state, cold_state, atol=1e-5)
-        assert torch.allclose(warm.logits, cold_logits, atol=1e-5)
+    check_cache_equals_cold_runs(small_window_engine, script)
 
 
 def test_a_keystroke_feeds_only_the_last_chunk(tiny_engine: CompletionEngine) -> None:
@@ -149,10 +133,16 @@ def test_the_context_window_bounds_the_work_on_a_huge_file(tiny_engine: Completi
     assert opened.tokens_fed <= tiny_engine.context_tokens + 1
     typed = session.prompt(text + "x = 1\n")
     assert typed.tokens_fed <= CHUNK + 8
-    # Typing on for many windows never re-reads one: the chain grows from where it started.
+    # Typing on: a keystroke feeds its line, and a whole window only when the window moves.
+    fed, moves = [], 0
     for i in range(40):
         text += f"value_{i} = compute(value, {i})\n"
-        assert session.prompt(text).tokens_fed <= CHUNK + 32  # the last chunk and the line
+        start = session.states.origin
+        fed.append(session.prompt(text).tokens_fed)
+        moves += session.states.origin != start
+    assert max(fed) <= tiny_engine.context_tokens + 1
+    assert sorted(fed)[len(fed) * 3 // 4] <= CHUNK + 32  # the last chunk and the line
+    assert moves <= 1 + sum(fed) // (tiny_engine.context_tokens // 2)
 
 
 def test_a_huge_text_is_tokenized_only_near_the_cursor(tiny_engine: CompletionEngine) -> None:
