@@ -185,7 +185,12 @@ async function start(): Promise<void> {
     args: serve.args,
     // No `transport`: stdio all the same, but TransportKind.stdio would append `--stdio` to the
     // command line, which `grucomplete serve` rejects (found by the code-server e2e test).
-    options: { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath },
+    options: {
+      cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+      // `python -m` would put the workspace first on sys.path: a project file named like a
+      // module the server imports (even grucomplete.py) must never be imported or run.
+      env: { ...process.env, PYTHONSAFEPATH: "1" },
+    },
   };
   sentOptions = serverOptions(explicitSettings());
   const clientOptions: LanguageClientOptions = {
