@@ -167,8 +167,7 @@ class HiddenStateCache:
         while i < n and chain[i] == doc_ids[origin + i - 1]:
             i += 1
         if i < len(chain) or len(chain) < len(doc_ids) - origin + 1:
-            # In place: copying the chain of a 20,000-line file would cost more than a keystroke.
-            del chain[i:]
+            del chain[i:]  # from the first id that differs, the chain follows the document
             chain.extend(doc_ids[origin + i - 1 :])
             for pos in [p for p in self.checkpoints if p > i]:
                 del self.checkpoints[pos]  # states past the divergence are stale

@@ -40,7 +40,7 @@ class LspTextDocument(TextDocument):
         start = self._clamped_offset(change.range.start)
         end = max(self._clamped_offset(change.range.end), start)  # a reversed range: insert
         self._source = source[:start] + change.text + source[end:]
-        known_line, known_start = self._known
+        known_start = self._known[1]
         # The known line start stays one if nothing before it changed (and no "\r" before it
         # met a "\n" inserted at it, which would merge two line breaks into one).
         if start < known_start or (

@@ -46,13 +46,19 @@ def positions(draw: st.DrawFn, text: str) -> tuple[int, int]:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(PIECES, max_size=25).map("".join), st.data())
-def test_an_edit_replaces_exactly_its_range(text: str, data: st.DataObject) -> None:
+def test_edits_replace_exactly_their_ranges(text: str, data: st.DataObject) -> None:
     doc = document(text)
-    a, b = sorted([data.draw(positions(text)), data.draw(positions(text))])
-    inserted = data.draw(st.lists(PIECES, max_size=4).map("".join))
-    edit(doc, a, b, inserted)
-    start, end = reference_offset(text, *a), reference_offset(text, *b)
-    assert doc.source == text[:start] + inserted + text[end:]
+    for _ in range(data.draw(st.integers(1, 5))):  # in sequence: lookups walk from the last
+        a, b = sorted([data.draw(positions(text)), data.draw(positions(text))])
+        inserted = data.draw(st.lists(PIECES, max_size=4).map("".join))
+        edit(doc, a, b, inserted)
+        start, end = reference_offset(text, *a), reference_offset(text, *b)
+        text = text[:start] + inserted + text[end:]
+        assert doc.source == text
+        line, character = data.draw(positions(text))
+        assert doc.offset_at(types.Position(line, character)) == reference_offset(
+            text, line, character
+        )
 
 
 def test_a_form_feed_does_not_shift_lines() -> None:
