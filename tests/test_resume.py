@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +29,13 @@ from grucomplete.training.resume import (
 from grucomplete.training.token_cache import MANIFEST_FILE, prepare_tokens
 from grucomplete.training.trainer import train_from_directory
 
-from .toy_runs import TINY_MODEL, one_torch_thread, tiny_train_config, write_toy_project
+from .toy_runs import (
+    TINY_MODEL,
+    one_torch_thread,
+    tiny_train_config,
+    wait_for_file,
+    write_toy_project,
+)
 
 one_thread = pytest.fixture(autouse=True, scope="module")(one_torch_thread)
 
@@ -174,16 +179,6 @@ def test_signals_only_ask_to_stop_until_repeated() -> None:
     assert interrupted.exit_code == 130 and not StopRequest().should_stop(10**9)
 
 
-def _wait_for(path: Path, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            output = process.communicate()[1]
-            pytest.fail(f"{path} never appeared; exit {process.returncode}:\n{output[-2000:]}")
-        time.sleep(0.1)
-
-
 def test_sigterm_stops_cleanly_and_resume_continues(tmp_path: Path) -> None:
     source = write_toy_project(tmp_path / "toy", files=8)
     out = tmp_path / "run"
@@ -197,7 +192,7 @@ def test_sigterm_stops_cleanly_and_resume_continues(tmp_path: Path) -> None:
         [*command, "--max-steps", "1000000"], env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    _wait_for(out / RESUME_DIR / "resume.pt", process, timeout=60)
+    wait_for_file(out / RESUME_DIR / "resume.pt", process, timeout=60)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143, err

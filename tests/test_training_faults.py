@@ -30,7 +30,7 @@ from grucomplete.training.resume import read_resume_state
 from grucomplete.training.token_cache import MANIFEST_FILE, prepare_tokens
 
 from .test_security import TINY_FLAGS, python_train
-from .toy_runs import one_torch_thread, tiny_train_config, write_toy_project
+from .toy_runs import one_torch_thread, tiny_train_config, wait_for_file, write_toy_project
 
 one_thread = pytest.fixture(autouse=True, scope="module")(one_torch_thread)
 
@@ -51,16 +51,6 @@ def start_training(source: Path, out: Path, *flags: str) -> subprocess.Popen:
     )
 
 
-def wait_for(path: Path, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            output = process.communicate()[1]
-            pytest.fail(f"{path} never appeared; exit {process.returncode}:\n{output[-2000:]}")
-        time.sleep(0.05)
-
-
 def resume_to(source: Path, out: Path, steps: int) -> dict:
     """Continue the run in `out` to `steps` steps with the real CLI; its final metadata."""
     result = python_train(str(source), "--out", str(out), "--resume", "--max-steps", str(steps),
@@ -76,7 +66,7 @@ def test_ctrl_c_saves_a_consistent_run_that_resumes(tmp_path: Path) -> None:
     source = write_toy_project(tmp_path / "toy", files=8)
     out = tmp_path / "run"
     process = start_training(source, out, "--checkpoint-every", "5")
-    wait_for(out / "resume" / "resume.pt", process)
+    wait_for_file(out / "resume" / "resume.pt", process)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
@@ -94,7 +84,7 @@ def test_a_second_ctrl_c_while_saving_leaves_the_last_save_resumable(tmp_path: P
     source = write_toy_project(tmp_path / "toy", files=8)
     out = tmp_path / "run"
     process = start_training(source, out, "--checkpoint-every", "1")
-    wait_for(out / "resume" / "resume.pt", process)
+    wait_for_file(out / "resume" / "resume.pt", process)
     time.sleep(0.3)
     process.send_signal(signal.SIGINT)
     time.sleep(0.02)  # the first asks for a save; the second aborts wherever that save is
@@ -113,7 +103,7 @@ def test_kill_9_mid_run_loses_only_the_unsaved_steps(tmp_path: Path) -> None:
     source = write_toy_project(tmp_path / "toy", files=8)
     out = tmp_path / "run"
     process = start_training(source, out, "--checkpoint-every", "1")  # nearly always saving
-    wait_for(out / "resume" / "resume.pt", process)
+    wait_for_file(out / "resume" / "resume.pt", process)
     time.sleep(0.3)
     process.kill()
     process.communicate(timeout=60)

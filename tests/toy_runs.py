@@ -7,9 +7,12 @@ A run on these takes a second or two on a laptop CPU, and the code is repetitive
 from __future__ import annotations
 
 import random
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import torch
 
 from grucomplete.model.lm import GRUConfig
@@ -60,3 +63,14 @@ def write_toy_project(root: Path, files: int = 30, seed: int = 0) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines), encoding="utf-8")
     return root
+
+
+def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until a training subprocess has written `path`; or fail with its stderr."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            output = process.communicate()[1]
+            pytest.fail(f"{path} never appeared; exit {process.returncode}:\n{output[-2000:]}")
+        time.sleep(0.05)
