@@ -66,7 +66,7 @@ def write_toy_project(root: Path, files: int = 30, seed: int = 0) -> Path:
 
 
 def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 60) -> None:
-    """Wait until a training subprocess has written `path`; or fail with its stderr."""
+    """Wait until a training subprocess writes `path`, or fail with its stderr."""
     deadline = time.monotonic() + timeout
     while not path.exists():
         if process.poll() is not None or time.monotonic() > deadline:
