@@ -128,12 +128,18 @@ def decode(
     typed (it counts toward a non-empty word); `block_indent` is the indentation below which a
     block ends.
     """
-    options = options or DecodeOptions()
-    interrupt = interrupt or Interrupt()
-    search = _Search(index, prefix.encode("utf-8"), stop, typed, block_indent)
-    if options.strategy == "sample":
-        return _sample(model, state, logits, search, options, interrupt)
-    return _run_beams(model, state, logits, [_beam_search(search, options)], interrupt)[0]
+    requests = [(stop, options or DecodeOptions())]
+    return decode_together(
+        model,
+        state,
+        logits,
+        index,
+        prefix,
+        requests,
+        typed=typed,
+        block_indent=block_indent,
+        interrupt=interrupt,
+    )[0]
 
 
 def decode_together(
@@ -145,6 +151,7 @@ def decode_together(
     requests: list[tuple[StopAt, DecodeOptions]],
     *,
     typed: str = "",
+    block_indent: int = 0,
     interrupt: Interrupt | None = None,
 ) -> list[list[Candidate]]:
     """`decode` for several stops of one prompt (the word and the line), sharing model steps.
@@ -154,7 +161,7 @@ def decode_together(
     """
     interrupt = interrupt or Interrupt()
     searches = [
-        (_Search(index, prefix.encode("utf-8"), stop, typed, 0), options)
+        (_Search(index, prefix.encode("utf-8"), stop, typed, block_indent), options)
         for stop, options in requests
     ]
     beams = [_beam_search(s, o) for s, o in searches if o.strategy != "sample"]

@@ -42,11 +42,7 @@ def line_bounds(source: str, line: int, known: tuple[int, int] = (0, 0)) -> tupl
         return start, _line_end(source, start)
     if source.count("\r") == source.count("\r\n"):  # no lone "\r": lines end at "\n"
         start = _nth_line_start(source, line)
-        if start is None:
-            return None
-        end = source.find("\n", start)
-        end = len(source) if end < 0 else end
-        return start, end - 1 if end > start and source[end - 1] == "\r" else end
+        return None if start is None else (start, _line_end(source, start))
     start = breaks = 0
     for match in _LINE_BREAK.finditer(source):
         if breaks == line:
