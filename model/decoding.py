@@ -16,7 +16,7 @@ import torch
 
 from .decode_options import STRATEGIES, Candidate, DecodeOptions, StopAt
 from .interrupt import Interrupt
-from .lm import GRULanguageModel, State
+from .lm import GRULanguageModel, State, concat_states, select_state
 from .prefix_constraint import VocabularyIndex
 
 NEG_INF = float("-inf")
@@ -31,12 +31,6 @@ class _Hypothesis:
 
     def remaining(self, prefix: bytes) -> bytes:
         return prefix[len(self.text) :] if len(self.text) < len(prefix) else b""
-
-
-def _select_state(state: State, rows: torch.Tensor) -> State:
-    if isinstance(state, tuple):
-        return (state[0][:, rows], state[1][:, rows])
-    return state[:, rows]  # (L, B, H)
 
 
 class _Search:
@@ -314,23 +308,17 @@ def _run_beams(
         for beam, beam_logits, beam_state in pending:
             parents = beam.expand(beam_logits)
             if parents is not None:
-                stepping.append((beam, _select_state(beam_state, torch.tensor(parents))))
+                stepping.append((beam, select_state(beam_state, torch.tensor(parents))))
         if not stepping:
             break
         tokens = torch.tensor([[h.tokens[-1]] for beam, _ in stepping for h in beam.live])
-        logits, state = model.step(tokens, _concat_states([s for _, s in stepping]))
+        logits, state = model.step(tokens, concat_states([s for _, s in stepping]))
         pending, start = [], 0
         for beam, _ in stepping:
             rows = torch.arange(start, start + len(beam.live))
-            pending.append((beam, logits[rows], _select_state(state, rows)))
+            pending.append((beam, logits[rows], select_state(state, rows)))
             start += len(beam.live)
     return [beam.candidates() for beam in beams]
-
-
-def _concat_states(states: list[State]) -> State:
-    if isinstance(states[0], tuple):
-        return (torch.cat([s[0] for s in states], 1), torch.cat([s[1] for s in states], 1))
-    return torch.cat(states, 1)  # (L, B, H)
 
 
 def _sample(
@@ -348,7 +336,7 @@ def _sample(
     n = options.num_candidates
     live = [_Hypothesis() for _ in range(n)]
     rows = torch.zeros(n, dtype=torch.long)
-    logits, state = logits.expand(n, -1), _select_state(state, rows)
+    logits, state = logits.expand(n, -1), select_state(state, rows)
     table = search.index.token_bytes
     for _ in range(options.max_tokens + 1):
         if interrupt.fired() or not live:
@@ -386,7 +374,7 @@ def _sample(
         if not live or len(live[0].tokens) > options.max_tokens - 1:
             break
         step_tokens = torch.tensor([[h.tokens[-1]] for h in live])
-        logits, state = model.step(step_tokens, _select_state(state, torch.tensor(parents)))
+        logits, state = model.step(step_tokens, select_state(state, torch.tensor(parents)))
     results.add_unfinished(live)
     return results.ranked(n)
 

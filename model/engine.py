@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .candidate_scoring import word_probabilities
 from .checkpoint import Checkpoint, load_checkpoint
 from .decode_options import CONTEXT_TOKENS, PRECISIONS, Candidate, DecodeOptions, StopAt
 from .decoding import decode_together
@@ -163,11 +164,14 @@ class CompletionEngine:
         interrupt: Interrupt | None = None,
         line_options: DecodeOptions | None = None,
         cache_weight: float = 0.0,
+        known_words: Sequence[str] | None = None,
     ) -> Completions:
         """Decode from a state the caller computed for `healed.context`.
 
         `line_options` (default: `options`) lets lines be ranked differently from words;
         `cache_weight` mixes in the names already used in the document (see identifier_cache).
+        `known_words` are the names static analysis says exist at the cursor: when some start
+        with what is typed, they are scored by the model too, and only they are offered.
         """
         options = options or DecodeOptions()
         requests = [(StopAt.IDENTIFIER, options)]
@@ -186,8 +190,23 @@ class CompletionEngine:
         result = Completions(healed.typed)
         # A word cannot start with a digit; the model may still put mass on number tokens.
         result.words = [w for c in words if not (w := self._word(healed, c)).label[:1].isdigit()]
-        if cache_weight > 0:
-            result.words = self._with_cache(healed, result.words, cache_weight, options)
+        known = [n for n in known_words or () if n.startswith(healed.typed) and n.isidentifier()]
+        if cache_weight > 0 or known:
+            scored = {}
+            if known:
+                scored = word_probabilities(
+                    self.model,
+                    self.tokenizer,
+                    self.index,
+                    healed,
+                    state,
+                    logits,
+                    known,
+                    interrupt=interrupt,
+                )
+            result.words = self._rank_words(
+                healed, result.words, cache_weight, scored, set(known), options
+            )
         if found_lines:
             before = healed.context + healed.removed
             typed_line = before[before.rfind("\n") + 1 :]
@@ -195,12 +214,30 @@ class CompletionEngine:
         return result
 
     @staticmethod
-    def _with_cache(
-        healed: HealedPrompt, words: list[Suggestion], weight: float, options: DecodeOptions
+    def _rank_words(
+        healed: HealedPrompt,
+        words: list[Suggestion],
+        cache_weight: float,
+        scored: dict[str, float],
+        known: set[str],
+        options: DecodeOptions,
     ) -> list[Suggestion]:
-        cache = cache_distribution(healed.context + healed.removed, healed.typed)
-        ranked = mix({w.label: w.probability for w in words}, cache, weight)
-        complete = {w.label: w.complete for w in words}  # names only from the cache are whole
+        """The beam's words and the scored known names, mixed with the document cache.
+
+        With `known` names, the rest are dropped: static analysis is sure they do not exist
+        here (an attribute the receiver's type lacks, a name not in scope).
+        """
+        model = {w.label: w.probability for w in words}
+        for name, p in scored.items():  # the beam sums all spellings; scoring takes one
+            model[name] = max(model.get(name, 0.0), p)
+        cache = {}
+        if cache_weight > 0:
+            cache = cache_distribution(healed.context + healed.removed, healed.typed)
+        if known:
+            model = {n: p for n, p in model.items() if n in known}
+            cache = {n: p for n, p in cache.items() if n in known}
+        ranked = mix(model, cache, cache_weight)
+        complete = {w.label: w.complete for w in words}  # names from elsewhere are whole
         return [
             Suggestion(name, name[len(healed.typed) :], p, complete.get(name, True))
             for name, p in ranked[: options.num_candidates]

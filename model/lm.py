@@ -94,6 +94,20 @@ class GRULanguageModel(nn.Module):
         return logits, state
 
 
+def select_state(state: State, rows: torch.Tensor) -> State:
+    """The batch rows `rows` of a state (repeats allowed: one state can seed several)."""
+    if isinstance(state, tuple):
+        return (state[0][:, rows], state[1][:, rows])
+    return state[:, rows]  # (L, B, H)
+
+
+def concat_states(states: list[State]) -> State:
+    """States side by side in one batch, in order."""
+    if isinstance(states[0], tuple):
+        return (torch.cat([s[0] for s in states], 1), torch.cat([s[1] for s in states], 1))
+    return torch.cat(states, 1)  # (L, B, H)
+
+
 def quantize_for_cpu(model: GRULanguageModel, inplace: bool = False) -> GRULanguageModel:
     """int8 dynamic quantisation of the recurrent and linear layers (inference on CPU only).
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import string
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -17,9 +18,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pygls import uris
+
 from grucomplete.model.interrupt import Interrupt
 
 from .options import ServerOptions
+from .static_analysis import PendingNames, StaticAnalyzer
 
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
     from grucomplete.model.engine import CompletionEngine, Completions
@@ -29,6 +33,13 @@ if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answ
 log = logging.getLogger("grucomplete.server")
 
 Signature = tuple[tuple[int, int], ...] | None
+# The typed part of a name is the run of these before the cursor (ASCII: the engine, which
+# knows Unicode identifiers, imports torch, and a non-ASCII name merely goes without jedi).
+_IDENTIFIER_CHARS = "_" + string.ascii_letters + string.digits
+
+
+def _static_options(options: ServerOptions) -> tuple[bool, str]:
+    return options.static_analysis, options.static_python
 
 
 def model_signature(directory: Path) -> Signature:
@@ -62,6 +73,8 @@ class CompletionService:
         self._loaded_signature: Signature = None
         self._loading: Future[None] | None = None
         self._stop = threading.Event()
+        self.workspace_root: str | None = None  # where static analysis resolves imports from
+        self.static: StaticAnalyzer | None = None
 
     # --- the model -------------------------------------------------------------------------
 
@@ -134,7 +147,10 @@ class CompletionService:
             return o.model, o.device, o.precision, o.context_tokens
 
         reload = engine_options(options) != engine_options(self.options)
+        restart_static = _static_options(options) != _static_options(self.options)
         self.options = options
+        if restart_static and self._loading is not None:  # i.e. after `initialized`
+            self.start_static_analysis()
         if reload:
             self.load_model()
         else:
@@ -142,9 +158,37 @@ class CompletionService:
 
     def shutdown(self) -> None:
         self._stop.set()
+        if self.static is not None:
+            self.static.close()
         for event in self._cancels.values():
             event.set()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- static analysis -------------------------------------------------------------------
+
+    def start_static_analysis(self) -> None:
+        """(Re)start the static-analysis worker the options ask for, or stop it."""
+        if self.static is not None:
+            self.static.close()
+            self.static = None
+        if self.options.static_analysis:
+            self.static = StaticAnalyzer(self.workspace_root, self.options.static_python)
+            self.static.start()
+
+    def static_names(self, uri: str, source: str, before: str) -> PendingNames | None:
+        """Ask static analysis for the names at the end of `before`, where a word is wanted:
+        after `.`, or once a name's first characters are typed (None elsewhere)."""
+        static = self.static
+        if static is None or static.disabled:
+            return None
+        typed = len(before) - len(before.rstrip(_IDENTIFIER_CHARS))
+        if typed and before[-typed].isdigit():
+            return None  # a number
+        if not typed and not before.rstrip(" \t").endswith("."):
+            return None  # the start of a line or an expression: lines, not names, are wanted
+        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        wait_s = self.options.static_wait_ms / 1000
+        return static.names_at(path, before, source[len(before) :], wait_s)
 
     # --- documents -------------------------------------------------------------------------
 
@@ -200,8 +244,13 @@ class CompletionService:
         text_before: str,
         cancel: threading.Event | None = None,
         lines: bool | None = None,
+        static: PendingNames | None = None,
     ) -> Completions | None:
-        """Candidates at the end of `text_before`; None without a model or when cancelled."""
+        """Candidates at the end of `text_before`; None without a model or when cancelled.
+
+        `static` (from `static_names`) is waited for after the document's state is ready,
+        until its deadline.
+        """
         if cancel is not None and cancel.is_set():
             return None
         session = self._session(uri)
@@ -217,6 +266,12 @@ class CompletionService:
         prompt = session.prompt(healed.context)
         # The budget bounds decoding; the state must be computed whatever it costs, or a big
         # edit would leave nothing to decode from and every budget would end empty-handed.
+        known_words = None
+        if static is not None:
+            known_words = static.result()
+            log.debug(
+                "static analysis: %s names", "no" if known_words is None else len(known_words)
+            )
         interrupt = Interrupt.after_ms(self.options.latency_budget_ms, cancel)
         result = session.engine.complete_from(
             healed,
@@ -227,6 +282,7 @@ class CompletionService:
             interrupt=interrupt,
             line_options=self.options.line_decode_options(),
             cache_weight=self.options.identifier_cache,
+            known_words=known_words,
         )
         if not interrupt.fired():  # a cut-short answer is not worth repeating
             session.last_answer = (text_before, want_lines, self.options, result)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from lsprotocol import types
+from pygls import uris
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
@@ -85,10 +86,11 @@ class GruCompleteServer(LanguageServer):
             return None
         source, before = snapshot
         cancel = self.service.supersede(uri, "inline" if lines else "completion")
+        static = self.service.static_names(uri, source, before)  # jedi starts now, in parallel
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(
-                self.service.executor, self.service.complete, uri, before, cancel, lines
+                self.service.executor, self.service.complete, uri, before, cancel, lines, static
             )
         except asyncio.CancelledError:
             cancel.set()  # $/cancelRequest: stop the worker within one decoding step
@@ -99,9 +101,18 @@ class GruCompleteServer(LanguageServer):
 server = GruCompleteServer()
 
 
+def workspace_root(params: types.InitializeParams) -> str | None:
+    """The folder the client opened, as a path (the first one of several), if it says."""
+    uri = params.workspace_folders[0].uri if params.workspace_folders else params.root_uri
+    if uri and uri.startswith("file:"):
+        return uris.to_fs_path(uri)
+    return params.root_path or None
+
+
 @server.feature(types.INITIALIZE)
 def initialize(ls: GruCompleteServer, params: types.InitializeParams) -> None:
     ls.service.options = ls.apply_options(params.initialization_options)
+    ls.service.workspace_root = workspace_root(params)
     # pygls made the workspace a moment ago; ours applies edits right and in O(edit).
     ls.protocol._workspace = LspWorkspace.like(ls.workspace)
 
@@ -113,6 +124,7 @@ def initialized(ls: GruCompleteServer, params: types.InitializedParams) -> None:
     ls.model_started = True
     ls.service.load_model()  # off the critical path of initialize
     ls.service.watch_model()
+    ls.service.start_static_analysis()
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -1,0 +1,187 @@
+"""Static analysis for completion: which names exist at the cursor, from a jedi worker process.
+
+The model ranks well but invents attributes; jedi knows the members of a receiver's type and
+the names in scope but ranks them alphabetically. `StaticAnalyzer` asks jedi (in
+`static_worker`, a child process, so its pure-Python work neither blocks the model's thread
+nor shares its GIL) and hands back a future: the completion waits for it only as long as the
+`staticWaitMs` setting allows, then ranks what it has. jedi is an optional extra
+(`pip install 'grucomplete[static]'`): without it the analyzer reports once and stays off.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent import futures
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import IO, Any
+
+log = logging.getLogger("grucomplete.server")
+
+# Restarts allowed after the worker dies; past them static analysis stays off (a worker that
+# keeps dying would otherwise cost a process start per keystroke).
+MAX_RESTARTS = 3
+# Documents larger than this are not sent: jedi's time grows with the file, past any wait.
+MAX_DOCUMENT_CHARS = 1_000_000
+
+Names = list[str] | None  # None: no answer (error, skipped, worker gone)
+
+
+@dataclass(frozen=True)
+class PendingNames:
+    """Names on their way from the worker, and how long a completion may wait for them."""
+
+    future: Future[Names]
+    deadline: float  # time.monotonic() past which the completion goes on without them
+
+    def result(self) -> Names:
+        try:
+            return self.future.result(timeout=max(0.0, self.deadline - time.monotonic()))
+        except futures.TimeoutError:  # the builtin TimeoutError only from Python 3.11
+            return None
+
+
+class StaticAnalyzer:
+    """One jedi worker for one workspace; `names_at` is safe to call from any thread."""
+
+    def __init__(self, root: str | None, python: str = "") -> None:
+        self.root, self.python = root, python
+        self.disabled: str | None = None  # why static analysis is off for good
+        self._process: subprocess.Popen[str] | None = None
+        self._waiting: dict[int, Future[Names]] = {}
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._restarts = 0
+        self._last: tuple[tuple[str | None, str, str], Future[Names]] | None = None
+
+    def start(self) -> None:
+        """Start the worker now (it imports jedi in the background), so the first
+        completion does not wait for it."""
+        with self._lock:
+            self._ensure_process()
+
+    def names_at(self, path: str | None, before: str, after: str, wait_s: float) -> PendingNames:
+        """The names jedi completes at the end of `before` in a file `before + after`.
+
+        An editor asks twice per keystroke (the popup and the ghost text): the same question
+        gets the same pending answer, not a second run of jedi.
+        """
+        deadline = time.monotonic() + wait_s
+        question = (path, before, after)
+        last = self._last
+        if last is not None and last[0] == question:
+            return PendingNames(last[1], deadline)
+        future: Future[Names] = Future()
+        self._last = (question, future)
+        if len(before) + len(after) > MAX_DOCUMENT_CHARS:
+            future.set_result(None)
+        else:
+            self._send(future, {"path": path, "before": before, "after": after})
+        return PendingNames(future, deadline)
+
+    def _send(self, future: Future[Names], request: dict[str, Any]) -> None:
+        request.update(root=self.root, python=self.python or None)
+        with self._lock:
+            process = self._ensure_process()
+            if process is None:
+                future.set_result(None)
+                return
+            request["id"] = key = next(self._ids)
+            self._waiting[key] = future
+            try:
+                assert process.stdin is not None
+                process.stdin.write(json.dumps(request) + "\n")
+                process.stdin.flush()
+            except OSError:  # the worker died; the reader thread resolves what waits
+                self._waiting.pop(key, None)
+                future.set_result(None)
+
+    def close(self) -> None:
+        with self._lock:
+            process, self._process = self._process, None
+            self.disabled = self.disabled or "closed"
+        if process is not None:
+            process.kill()
+            process.wait()
+
+    # --- the worker process --------------------------------------------------------------
+
+    def _ensure_process(self) -> subprocess.Popen[str] | None:
+        """The running worker, started or restarted if needed (call with the lock held)."""
+        if self.disabled:
+            return None
+        if self._process is not None and self._process.poll() is None:
+            return self._process
+        if self._process is not None:
+            self._restarts += 1
+            if self._restarts > MAX_RESTARTS:
+                self._disable(f"its worker exited {self._restarts} times")
+                return None
+        env = {**os.environ, "PYTHONSAFEPATH": "1"}  # no workspace file shadows a module
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "grucomplete.server.static_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                env=env,
+                cwd=self.root if self.root and os.path.isdir(self.root) else None,
+            )
+        except OSError as e:
+            self._disable(f"cannot start its worker: {e}")
+            return None
+        assert self._process.stdout is not None
+        # Each worker answers only its own requests: a dead one's reader must not resolve
+        # what its successor was asked.
+        self._waiting = {}
+        threading.Thread(
+            target=self._read_answers,
+            args=(self._process, self._process.stdout, self._waiting),
+            name="grucomplete-static",
+            daemon=True,
+        ).start()
+        return self._process
+
+    def _read_answers(
+        self,
+        process: subprocess.Popen[str],
+        stdout: IO[str],
+        waiting: dict[int, Future[Names]],
+    ) -> None:
+        for line in stdout:
+            try:
+                answer: dict[str, Any] = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if answer.get("id") is None:  # the worker's own news: ready, or jedi missing
+                if "error" in answer:
+                    with self._lock:
+                        self._disable(answer["error"] + "; pip install 'grucomplete[static]'")
+                continue
+            with self._lock:
+                future = waiting.pop(answer["id"], None)
+            if future is not None:
+                if "error" in answer:
+                    log.debug("static analysis: %s", answer["error"])
+                future.set_result(answer.get("names"))
+        with self._lock:  # the worker is gone: nothing it had will be answered
+            unanswered = list(waiting.values())
+            waiting.clear()
+        for future in unanswered:
+            future.set_result(None)
+        process.wait()
+
+    def _disable(self, why: str) -> None:
+        if not self.disabled:
+            self.disabled = why
+            log.warning("static analysis is off: %s", why)

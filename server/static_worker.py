@@ -1,0 +1,100 @@
+"""The static-analysis worker: a child process that asks jedi which names exist at a cursor.
+
+jedi is pure Python and can take seconds on a cold import graph, so it runs here, on its own
+core and its own GIL, never in the server's process. Protocol: one JSON object per line on
+stdin, `{"id", "path", "before", "after", "root", "python"}`; one answer per line on stdout,
+`{"id", "names"}` or `{"id", "error"}`. Requests that queued up behind a slow one are answered
+`{"id", "skipped": true}` when a newer request for the same file is waiting: only the newest
+cursor matters. The worker exits when stdin closes (the server is gone).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+from typing import Any
+
+_EOF = None
+
+
+def _read_requests(lines: queue.Queue[dict[str, Any] | None]) -> None:
+    for line in sys.stdin:
+        try:
+            lines.put(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # the server only writes JSON; a torn line is not worth dying for
+    lines.put(_EOF)
+
+
+def _newest(pending: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The request to answer now (the oldest file's newest cursor) and the superseded ones."""
+    first = pending[0]
+    same_file = [r for r in pending if r.get("path") == first.get("path")]
+    return same_file[-1], same_file[:-1]
+
+
+class _Jedi:
+    def __init__(self) -> None:
+        import jedi  # imported here so a missing extra is reported as an answer, not a crash
+
+        self.jedi = jedi
+        self.projects: dict[tuple[str | None, str | None], Any] = {}
+
+    def project(self, root: str | None, python: str | None) -> Any:
+        key = (root, python)
+        if key not in self.projects:
+            if root is None:
+                self.projects[key] = None  # jedi then takes the file's own folder
+            else:
+                self.projects[key] = self.jedi.Project(root, environment_path=python or None)
+        return self.projects[key]
+
+    def names(self, request: dict[str, Any]) -> list[str]:
+        import parso
+
+        before, after = request["before"], request.get("after", "")
+        lines = parso.split_lines(before)  # the same line breaks jedi counts
+        script = self.jedi.Script(
+            code=before + after,
+            path=request.get("path"),
+            project=self.project(request.get("root"), request.get("python")),
+        )
+        return [c.name for c in script.complete(len(lines), len(lines[-1]))]
+
+
+def _answer(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    try:
+        analyzer = _Jedi()
+    except ImportError as e:
+        _answer({"id": None, "error": f"jedi is not installed ({e})"})
+        return 1
+    _answer({"id": None, "ready": True})
+    lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    threading.Thread(target=_read_requests, args=(lines,), daemon=True).start()
+    pending: list[dict[str, Any]] = []
+    while True:
+        if not pending:
+            pending.append(lines.get())
+        while not lines.empty():
+            pending.append(lines.get_nowait())
+        if _EOF in pending:
+            return 0
+        request, superseded = _newest(pending)
+        for old in superseded:
+            _answer({"id": old.get("id"), "skipped": True})
+        pending = [r for r in pending if r.get("path") != request.get("path")]
+        try:
+            _answer({"id": request.get("id"), "names": analyzer.names(request)})
+        except Exception as e:  # jedi has many failure modes on half-typed code; none is fatal
+            _answer({"id": request.get("id"), "error": f"{type(e).__name__}: {e}"})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Static candidates: jedi's names at the cursor, in a worker process, ranked by the model."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+
+from grucomplete.model.candidate_scoring import word_probabilities
+from grucomplete.model.engine import CompletionEngine
+from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer
+
+from .test_server_lsp import complete, open_doc, start
+
+CLASS_SOURCE = (
+    "class Foo:\n"
+    "    def __init__(self):\n"
+    "        self.alpha = 1\n"
+    "        self.beta_value = 2\n"
+    "\n"
+    "    def gamma(self):\n"
+    "        return self.alpha\n"
+    "\n"
+    "\n"
+    "foo = Foo()\n"
+    "foo."
+)
+
+
+def wait_until(condition, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture()
+def analyzer(tmp_path: Path):
+    analyzer = StaticAnalyzer(str(tmp_path))
+    yield analyzer
+    analyzer.close()
+
+
+def test_jedi_names_the_members_of_a_class_in_the_file(analyzer: StaticAnalyzer, tmp_path: Path):
+    names = analyzer.names_at(str(tmp_path / "m.py"), CLASS_SOURCE, "", wait_s=60).result()
+    assert {"alpha", "beta_value", "gamma"} <= set(names)
+    assert "path" not in names  # what a model might invent after a dot
+
+
+def test_code_after_the_cursor_counts(analyzer: StaticAnalyzer, tmp_path: Path) -> None:
+    # A function defined below the cursor is in scope where it is called.
+    after = "\n\n\ndef helper_below():\n    pass\n"
+    before = "def f():\n    return hel"
+    names = analyzer.names_at(str(tmp_path / "m.py"), before, after, wait_s=60).result()
+    assert "helper_below" in names
+
+
+def test_the_same_question_twice_runs_jedi_once(analyzer: StaticAnalyzer) -> None:
+    first = analyzer.names_at(None, "import os\nos.", "", wait_s=60)
+    second = analyzer.names_at(None, "import os\nos.", "", wait_s=60)
+    assert second.future is first.future
+    assert "path" in second.result()
+
+
+def test_a_killed_worker_is_restarted(analyzer: StaticAnalyzer) -> None:
+    assert "path" in analyzer.names_at(None, "import os\nos.", "", wait_s=60).result()
+    analyzer._process.kill()
+    analyzer._process.wait()
+    names = analyzer.names_at(None, "import sys\nsys.", "", wait_s=60).result()
+    assert "argv" in names
+    assert analyzer.disabled is None
+
+
+def test_without_jedi_static_analysis_is_off_with_a_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "site"
+    fake.mkdir()
+    (fake / "jedi.py").write_text("raise ImportError('No module named jedi')\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake))
+    analyzer = StaticAnalyzer(None)
+    try:
+        analyzer.start()
+        wait_until(lambda: analyzer.disabled is not None)
+        assert "grucomplete[static]" in analyzer.disabled
+        assert analyzer.names_at(None, "import os\nos.", "", wait_s=1).result() is None
+    finally:
+        analyzer.close()
+
+
+def test_huge_documents_are_not_analyzed(analyzer: StaticAnalyzer) -> None:
+    text = "x = 1\n" * 200_000 + "x."
+    started = time.monotonic()
+    assert analyzer.names_at(None, text, "", wait_s=60).result() is None
+    assert time.monotonic() - started < 1
+
+
+def test_a_late_answer_is_not_waited_for() -> None:
+    never: Future[list[str] | None] = Future()
+    started = time.monotonic()
+    assert PendingNames(never, time.monotonic() + 0.05).result() is None
+    assert 0.04 < time.monotonic() - started < 2
+
+
+# --- ranking with the model ------------------------------------------------------------------
+
+
+def test_static_names_are_ranked_by_the_model_and_nothing_else_is_offered(
+    tiny_engine: CompletionEngine,
+) -> None:
+    healed = tiny_engine.heal("import os\nimport sys\n\n\ndef main():\n    path = os.")
+    logits, state = tiny_engine.prompt_state(tiny_engine.prompt_ids(healed.context))
+    known = ["getcwd", "sep", "path"]  # alphabetical is not the model's order
+    words = tiny_engine.complete_from(healed, state, logits, lines=False, known_words=known).words
+    assert {w.label for w in words} == set(known)
+    assert words[0].label == "path"  # what the toy corpus always says after `os.`
+
+
+def test_a_scored_word_has_the_probability_beam_search_gives_it(
+    tiny_engine: CompletionEngine,
+) -> None:
+    healed = tiny_engine.heal("class Point:\n    def __init__(self, x, y):\n        self.")
+    logits, state = tiny_engine.prompt_state(tiny_engine.prompt_ids(healed.context))
+    words = tiny_engine.complete_from(healed, state, logits, lines=False).words
+    scored = word_probabilities(
+        tiny_engine.model,
+        tiny_engine.tokenizer,
+        tiny_engine.index,
+        healed,
+        state,
+        logits,
+        [w.label for w in words],
+    )
+    best = words[0]
+    # The beam adds up every spelling of a word; scoring takes the tokenizer's own one.
+    assert 0.5 * best.probability <= scored[best.label] <= best.probability * 1.001
+    assert sum(scored.values()) <= 1.0 + 1e-6
+
+
+def test_names_the_model_cannot_spell_after_the_typed_part_are_skipped(
+    tiny_engine: CompletionEngine,
+) -> None:
+    healed = tiny_engine.heal("import os\nos.pa")
+    logits, state = tiny_engine.prompt_state(tiny_engine.prompt_ids(healed.context))
+    args = (tiny_engine.model, tiny_engine.tokenizer, tiny_engine.index, healed, state, logits)
+    scored = word_probabilities(*args, ["path", "pardir", "sep"])
+    assert set(scored) == {"path", "pardir"}  # `sep` does not start with what is typed
+
+
+# --- in the language server ------------------------------------------------------------------
+
+
+async def _member_labels(model: Path, **options) -> list[str]:
+    client = await start(model, **options)
+    try:
+        open_doc(client, CLASS_SOURCE)
+        line = CLASS_SOURCE.count("\n")
+        result = await complete(client, line, len("foo."))
+        return [i.label for i in result.items if i.kind == types.CompletionItemKind.Variable]
+    finally:
+        await client.shutdown_session()
+
+
+async def test_the_server_offers_only_members_the_receiver_has(tiny_model_dir: Path) -> None:
+    labels = await _member_labels(tiny_model_dir, staticWaitMs=30_000)
+    members = {"alpha", "beta_value", "gamma"}
+    assert members <= set(labels)
+    assert all(label in members or label.startswith("__") for label in labels), labels
+
+
+async def test_static_analysis_can_be_turned_off(tiny_model_dir: Path) -> None:
+    labels = await _member_labels(tiny_model_dir, staticAnalysis=False)
+    # The toy model knows nothing of Foo: alone, it offers the attributes of its corpus.
+    assert not {"alpha", "beta_value", "gamma"} <= set(labels)
+
+
+def test_the_worker_never_imports_workspace_files(tmp_path: Path) -> None:
+    # A workspace `json.py` would shadow the worker's own imports if the cwd were on sys.path.
+    (tmp_path / "json.py").write_text("raise SystemExit('workspace code ran')\n")
+    analyzer = StaticAnalyzer(str(tmp_path))
+    try:
+        assert "path" in analyzer.names_at(None, "import os\nos.", "", wait_s=60).result()
+    finally:
+        analyzer.close()
