@@ -194,6 +194,9 @@ class CompletionEngine:
         if cache_weight > 0 or known:
             scored = {}
             if known:
+                # Every object has two dozen dunder members and people rarely type one after
+                # a dot; unless `_` is typed they are left to the beam, not scored.
+                wanted = known if healed.typed[:1] == "_" else [n for n in known if n[:2] != "__"]
                 scored = word_probabilities(
                     self.model,
                     self.tokenizer,
@@ -201,7 +204,7 @@ class CompletionEngine:
                     healed,
                     state,
                     logits,
-                    known,
+                    wanted,
                     interrupt=interrupt,
                 )
             result.words = self._rank_words(

@@ -177,18 +177,24 @@ class CompletionService:
 
     def static_names(self, uri: str, source: str, before: str) -> PendingNames | None:
         """Ask static analysis for the names at the end of `before`, where a word is wanted:
-        after `.`, or once a name's first characters are typed (None elsewhere)."""
+        after `.`, or once a name's first characters are typed (None elsewhere).
+
+        jedi is asked at the start of the word, not at the cursor: every keystroke of one
+        word asks the same question, and only the first runs jedi (the engine filters the
+        names by what is typed).
+        """
         static = self.static
         if static is None or static.disabled:
             return None
-        typed = len(before) - len(before.rstrip(_IDENTIFIER_CHARS))
-        if typed and before[-typed].isdigit():
+        tail = before[-256:]  # a word and its dot are near the cursor; the rest is not copied
+        typed = len(tail) - len(tail.rstrip(_IDENTIFIER_CHARS))
+        if typed and tail[-typed].isdigit():
             return None  # a number
-        if not typed and not before.rstrip(" \t").endswith("."):
+        if not typed and not tail.rstrip(" \t").endswith("."):
             return None  # the start of a line or an expression: lines, not names, are wanted
         path = uris.to_fs_path(uri) if uri.startswith("file:") else None
         wait_s = self.options.static_wait_ms / 1000
-        return static.names_at(path, before, source[len(before) :], wait_s)
+        return static.names_at(path, before[: len(before) - typed], source[len(before) :], wait_s)
 
     # --- documents -------------------------------------------------------------------------
 
