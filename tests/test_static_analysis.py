@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from grucomplete.model.candidate_scoring import word_probabilities
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer
 
+from .test_completion_service import service_for
 from .test_server_lsp import complete, open_doc, start
 
 CLASS_SOURCE = (
@@ -185,3 +187,26 @@ def test_the_worker_never_imports_workspace_files(tmp_path: Path) -> None:
         assert "path" in analyzer.names_at(None, "import os\nos.", "", wait_s=60).result()
     finally:
         analyzer.close()
+
+
+def test_one_word_asks_jedi_once_and_only_where_a_name_is_wanted(tiny_model_dir: Path) -> None:
+    service = service_for(tiny_model_dir)
+    service.options.static_wait_ms = 30_000  # a cold jedi takes longer than a keystroke's wait
+    service.start_static_analysis()
+    uri = "file:///tmp/grucomplete-test/m.py"
+    try:
+        first, second = "import os\nos.pa", "import os\nos.pat"
+        asked = service.static_names(uri, first, first)
+        assert service.static_names(uri, second, second).future is asked.future
+        assert service.static_names(uri, "x = 1\n", "x = 1\n") is None  # a line, not a name
+        assert service.static_names(uri, "x = 12", "x = 12") is None  # a number
+        pending = service.static_names(uri, second, second)
+        result = service.executor.submit(service.complete, uri, second, None, False, pending)
+        words = [w.label for w in result.result().words]
+        assert words and set(words) <= set(asked.future.result())
+        assert all(w.startswith("pat") for w in words)
+        service.reconfigure(replace(service.options, static_analysis=False))
+        assert service.static is None
+        assert service.static_names(uri, second, second) is None
+    finally:
+        service.shutdown()
