@@ -17,6 +17,9 @@ export const SERVER_DEFAULTS = {
   lineCompletions: true,
   lineMaxTokens: 16,
   lineLengthPenalty: 0.0,
+  staticAnalysis: true,
+  staticWaitMs: 50,
+  staticPython: "",
   cache: { maxDocuments: 50, maxCheckpoints: 512 },
 } as const;
 
@@ -44,6 +47,9 @@ export interface ServerOptions {
   lineCompletions?: boolean;
   lineMaxTokens?: number;
   lineLengthPenalty?: number;
+  staticAnalysis?: boolean;
+  staticWaitMs?: number;
+  staticPython?: string;
   cache?: { maxDocuments?: number; maxCheckpoints?: number };
 }
 
