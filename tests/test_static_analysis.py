@@ -14,6 +14,7 @@ from grucomplete.model.candidate_scoring import word_probabilities
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer
 
+from .raw_lsp import RawServer
 from .test_completion_service import service_for
 from .test_server_lsp import complete, open_doc, start
 
@@ -210,3 +211,29 @@ def test_one_word_asks_jedi_once_and_only_where_a_name_is_wanted(tiny_model_dir:
         assert service.static_names(uri, second, second) is None
     finally:
         service.shutdown()
+
+
+@pytest.mark.parametrize("ending", ["shutdown", "kill -9"])
+def test_the_worker_ends_with_the_server(tiny_model_dir: Path, ending: str) -> None:
+    server = RawServer()
+    try:
+        server.initialize(tiny_model_dir)
+        children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
+        wait_until(lambda: children.read_text().split())
+        worker = int(children.read_text().split()[0])
+        if ending == "shutdown":
+            server.close()
+        else:
+            server.proc.kill()
+            server.proc.wait()
+        wait_until(lambda: not _alive(worker), timeout_s=10)
+    finally:
+        server.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's wait is missing
