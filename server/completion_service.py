@@ -134,9 +134,14 @@ class CompletionService:
             return o.model, o.device, o.precision, o.context_tokens
 
         reload = engine_options(options) != engine_options(self.options)
+        # Sessions keep the neural cache's keys only while it is on: switching it on or off
+        # starts them anew, so no answer comes from a window whose keys are partly missing.
+        restart = (options.neural_cache > 0) != (self.options.neural_cache > 0)
         self.options = options
         if reload:
             self.load_model()
+        elif restart:
+            self.executor.submit(self.sessions.clear)
         else:
             self.executor.submit(self._trim)
 
@@ -155,7 +160,9 @@ class CompletionService:
             return None
         session = self.sessions.get(uri)
         if session is None or session.engine is not self.engine:
-            session = DocumentSession(self.engine, self.options.cache.max_checkpoints)
+            session = DocumentSession(
+                self.engine, self.options.cache.max_checkpoints, self.options.neural_cache > 0
+            )
             self.sessions[uri] = session
         self.sessions.move_to_end(uri)
         self._trim()
@@ -218,6 +225,11 @@ class CompletionService:
         # The budget bounds decoding; the state must be computed whatever it costs, or a big
         # edit would leave nothing to decode from and every budget would end empty-handed.
         interrupt = Interrupt.after_ms(self.options.latency_budget_ms, cancel)
+        memory = None
+        if prompt.outputs is not None and self.options.neural_cache > 0:
+            from grucomplete.model.neural_cache import NeuralCache
+
+            memory = NeuralCache(prompt.outputs, prompt.ids, self.options.neural_cache)
         result = session.engine.complete_from(
             healed,
             prompt.state,
@@ -227,6 +239,7 @@ class CompletionService:
             interrupt=interrupt,
             line_options=self.options.line_decode_options(),
             cache_weight=self.options.identifier_cache,
+            neural_cache=memory,
         )
         if not interrupt.fired():  # a cut-short answer is not worth repeating
             session.last_answer = (text_before, want_lines, self.options, result)
