@@ -59,23 +59,33 @@ class CacheConfig:
     lam: float  # weight of the cache distribution
     key: str = "h"  # "h": top-layer output; "cos": the same, unit length; "p": projected (E)
     steps: int = 0  # mix into this many decoding steps, the prompt's included (0: all)
+    skip_line: bool = False  # leave out the keys of the line being typed
+    gate: bool = False  # scale lam by 1 - the model's top probability, per step and beam
 
 
 class CachedStepper:
     """A model stand-in for decoding: `step` returns log p_mixed as logits."""
 
     def __init__(
-        self, model: torch.nn.Module, outputs: torch.Tensor, ids: list[int], cfg: CacheConfig
+        self,
+        model: torch.nn.Module,
+        outputs: torch.Tensor,
+        ids: list[int],
+        cfg: CacheConfig,
+        line_start: int,
     ) -> None:
         self.model, self.cfg = model, cfg
         self.stepped = 0
         keys = outputs[:-1].float()  # position i predicts ids[i + 1]; the last has no next yet
+        values = ids[1:]
+        if cfg.skip_line:
+            keys, values = keys[:line_start], values[:line_start]
         if cfg.key == "p":
             keys = model.proj(keys)
         if cfg.key == "cos":
             keys = torch.nn.functional.normalize(keys, dim=-1)
         self.keys = keys  # (N, H)
-        self.values = torch.tensor(ids[1:], dtype=torch.long)  # (N,)
+        self.values = torch.tensor(values, dtype=torch.long)  # (N,)
 
     def mixed(self, logits: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """log((1 - lam) softmax(logits) + lam p_cache(query)) for rows (B, V), query (B, H)."""
@@ -90,7 +100,10 @@ class CachedStepper:
             q = torch.nn.functional.normalize(q, dim=-1)
         weights = torch.softmax(cfg.theta * q @ self.keys.T, -1)  # (B, N)
         p_cache = torch.zeros_like(logp).index_add_(1, self.values, weights)  # (B, V)
-        return torch.log((1 - cfg.lam) * logp.exp() + cfg.lam * p_cache)
+        lam = cfg.lam
+        if cfg.gate:  # trust the cache less where the model is sure, as the identifier cache does
+            lam = cfg.lam * (1 - logp.max(-1, keepdim=True).values.exp())  # (B, 1)
+        return torch.log((1 - lam) * logp.exp() + lam * p_cache)
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         logits, state = self.model.step(tokens, state)
@@ -119,7 +132,9 @@ def run_query(
     healed, ids, logits, state, outputs = prepared
     model = engine.model
     if cfg is not None and cfg.lam > 0:
-        stepper = CachedStepper(engine.model, outputs, ids, cfg)
+        starts = engine.index.starts_line
+        line_start = max((i for i in range(len(ids)) if starts[ids[i]]), default=0)
+        stepper = CachedStepper(engine.model, outputs, ids, cfg, line_start)
         logits = stepper.mixed(logits, outputs[-1:])
         model = stepper
     stop = StopAt.LINE if kind == "line" else StopAt.IDENTIFIER
@@ -178,6 +193,8 @@ def main() -> None:
     ap.add_argument("--lam", type=float, nargs="+", default=[])
     ap.add_argument("--key", nargs="+", default=["h"])
     ap.add_argument("--steps", type=int, nargs="+", default=[0], help="steps mixed (0: all)")
+    ap.add_argument("--skip-line", action="store_true", help="also try without the line's keys")
+    ap.add_argument("--gate", action="store_true", help="also try lam * (1 - max p_model)")
     ap.add_argument("--id", type=float, nargs="+", default=[0.85], help="identifier cache weights")
     ap.add_argument("--no-lines", action="store_true", help="skip line positions (faster)")
     args = ap.parse_args()
@@ -198,11 +215,15 @@ def main() -> None:
         for theta in args.theta:
             for lam in args.lam:
                 for steps in args.steps:
-                    cfg = CacheConfig(theta, lam, key, steps)
-                    name = f"neural {key} theta={theta:g} lam={lam:g}"
-                    name += f" steps={steps}" if steps else ""
-                    configs.append((name + " alone", cfg, 0.0))
-                    configs += [(name + f" + id {w:g}", cfg, w) for w in args.id]
+                    for skip in (False, True) if args.skip_line else (False,):
+                        for gate in (False, True) if args.gate else (False,):
+                            cfg = CacheConfig(theta, lam, key, steps, skip, gate)
+                            name = f"neural {key} theta={theta:g} lam={lam:g}"
+                            name += f" steps={steps}" if steps else ""
+                            name += " -line" if skip else ""
+                            name += " gated" if gate else ""
+                            configs.append((name + " alone", cfg, 0.0))
+                            configs += [(name + f" + id {w:g}", cfg, w) for w in args.id]
     print(f"seed {args.seed}: {len(queries)} queries in {len(chosen)} files")
     header = f"{'ctx':>5} {'config':<44} {'mem1':>5} {'mem5':>5} {'id1':>5} {'id5':>5}"
     print(header + f" {'MRR':>6} {'lineES':>6} {'ms':>5}")
