@@ -61,6 +61,10 @@ class CacheConfig:
     steps: int = 0  # mix into this many decoding steps, the prompt's included (0: all)
     skip_line: bool = False  # leave out the keys of the line being typed
     gate: bool = False  # scale lam by 1 - the model's top probability, per step and beam
+    # Similarities in bfloat16: same rankings, and a fixed-shape product is 2.6x faster on
+    # AVX512-BF16, but oneDNN builds a kernel per new shape and the window grows every keystroke
+    # (0.75 ms per product against 0.14 in float32 when the length varies), so not in the product.
+    bf16: bool = False
 
 
 class CachedStepper:
@@ -84,7 +88,7 @@ class CachedStepper:
             keys = model.proj(keys)
         if cfg.key == "cos":
             keys = torch.nn.functional.normalize(keys, dim=-1)
-        self.keys = keys  # (N, H)
+        self.keys = keys.bfloat16() if cfg.bf16 else keys  # (N, H)
         self.values = torch.tensor(values, dtype=torch.long)  # (N,)
 
     def mixed(self, logits: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
@@ -98,7 +102,8 @@ class CachedStepper:
             q = self.model.proj(q)
         if cfg.key == "cos":
             q = torch.nn.functional.normalize(q, dim=-1)
-        weights = torch.softmax(cfg.theta * q @ self.keys.T, -1)  # (B, N)
+        scores = (q.to(self.keys.dtype) @ self.keys.T).float()
+        weights = torch.softmax(cfg.theta * scores, -1)  # (B, N)
         p_cache = torch.zeros_like(logp).index_add_(1, self.values, weights)  # (B, V)
         lam = cfg.lam
         if cfg.gate:  # trust the cache less where the model is sure, as the identifier cache does
@@ -195,6 +200,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[0], help="steps mixed (0: all)")
     ap.add_argument("--skip-line", action="store_true", help="also try without the line's keys")
     ap.add_argument("--gate", action="store_true", help="also try lam * (1 - max p_model)")
+    ap.add_argument("--bf16", action="store_true", help="also try bfloat16 similarities")
     ap.add_argument("--id", type=float, nargs="+", default=[0.85], help="identifier cache weights")
     ap.add_argument("--no-lines", action="store_true", help="skip line positions (faster)")
     args = ap.parse_args()
@@ -217,13 +223,15 @@ def main() -> None:
                 for steps in args.steps:
                     for skip in (False, True) if args.skip_line else (False,):
                         for gate in (False, True) if args.gate else (False,):
-                            cfg = CacheConfig(theta, lam, key, steps, skip, gate)
-                            name = f"neural {key} theta={theta:g} lam={lam:g}"
-                            name += f" steps={steps}" if steps else ""
-                            name += " -line" if skip else ""
-                            name += " gated" if gate else ""
-                            configs.append((name + " alone", cfg, 0.0))
-                            configs += [(name + f" + id {w:g}", cfg, w) for w in args.id]
+                            for bf16 in (False, True) if args.bf16 else (False,):
+                                cfg = CacheConfig(theta, lam, key, steps, skip, gate, bf16)
+                                name = f"neural {key} theta={theta:g} lam={lam:g}"
+                                name += f" steps={steps}" if steps else ""
+                                name += " -line" if skip else ""
+                                name += " gated" if gate else ""
+                                name += " bf16" if bf16 else ""
+                                configs.append((name + " alone", cfg, 0.0))
+                                configs += [(name + f" + id {w:g}", cfg, w) for w in args.id]
     print(f"seed {args.seed}: {len(queries)} queries in {len(chosen)} files")
     header = f"{'ctx':>5} {'config':<44} {'mem1':>5} {'mem5':>5} {'id1':>5} {'id5':>5}"
     print(header + f" {'MRR':>6} {'lineES':>6} {'ms':>5}")
