@@ -20,8 +20,9 @@ from collections.abc import Sequence
 
 import torch
 
+from .decoding import Stepper
 from .interrupt import Interrupt
-from .lm import GRULanguageModel, State, select_state
+from .lm import State, select_state
 from .prefix_constraint import HealedPrompt, VocabularyIndex
 from .tokenizer import CodeTokenizer
 
@@ -32,7 +33,7 @@ SCORED_NAMES = 16
 
 
 def word_probabilities(
-    model: GRULanguageModel,
+    model: Stepper,
     tokenizer: CodeTokenizer,
     index: VocabularyIndex,
     healed: HealedPrompt,

@@ -11,16 +11,23 @@ flag between steps and returns the best candidates found so far when either fire
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
 from .decode_options import STRATEGIES, Candidate, DecodeOptions, StopAt
 from .interrupt import Interrupt
-from .lm import GRULanguageModel, State, concat_states, select_state
+from .lm import State, concat_states, select_state
 from .prefix_constraint import VocabularyIndex
 
 NEG_INF = float("-inf")
 __all__ = ["STRATEGIES", "Candidate", "DecodeOptions", "StopAt", "decode"]
+
+
+class Stepper(Protocol):
+    """What decoding needs of a model: the GRU itself, or it with the neural cache mixed in."""
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]: ...
 
 
 @dataclass
@@ -103,7 +110,7 @@ class _Search:
 
 
 def decode(
-    model: GRULanguageModel,
+    model: Stepper,
     state: State,
     logits: torch.Tensor,
     index: VocabularyIndex,
@@ -137,7 +144,7 @@ def decode(
 
 
 def decode_together(
-    model: GRULanguageModel,
+    model: Stepper,
     state: State,
     logits: torch.Tensor,
     index: VocabularyIndex,
@@ -295,7 +302,7 @@ class _BeamSearch:
 
 
 def _run_beams(
-    model: GRULanguageModel,
+    model: Stepper,
     state: State,
     logits: torch.Tensor,
     beams: list[_BeamSearch],
@@ -322,7 +329,7 @@ def _run_beams(
 
 
 def _sample(
-    model: GRULanguageModel,
+    model: Stepper,
     state: State,
     logits: torch.Tensor,
     search: _Search,

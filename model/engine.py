@@ -20,6 +20,7 @@ from .decoding import decode_together
 from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
 from .lm import State, quantize_for_cpu
+from .neural_cache import CachedModel, NeuralCache
 from .prefix_constraint import HealedPrompt, VocabularyIndex, heal_prompt
 
 # The prompt is fed in chunks ending on multiples of CHUNK tokens. int8 dynamic quantisation
@@ -126,18 +127,32 @@ class CompletionEngine:
                 return pos
         return start
 
-    def advance(self, ids: list[int], state: State | None = None) -> tuple[torch.Tensor, State]:
-        """Run the model over `ids` in one call from `state` (default: fresh); logits (1, V)."""
+    def advance(
+        self,
+        ids: list[int],
+        state: State | None = None,
+        outputs: list[torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, State]:
+        """Run the model over `ids` in one call from `state` (default: fresh); logits (1, V).
+
+        With `outputs`, the top layer's output at each of the ids (T, H) is appended to it:
+        the keys of the neural cache.
+        """
         if state is None:
             state = self.model.initial_state(1, self.device)
         tokens = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, T)
-        return self.model.step(tokens, state)
+        logits, out, state = self.model.step_outputs(tokens, state)
+        if outputs is not None:
+            outputs.append(out[0])
+        return logits, state
 
-    def prompt_state(self, ids: list[int]) -> tuple[torch.Tensor, State]:
+    def prompt_state(
+        self, ids: list[int], outputs: list[torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, State]:
         """Logits (1, V) and state after `ids`, fed from scratch in CHUNK-aligned pieces."""
         logits, state = None, None
         for start in range(0, len(ids), CHUNK):
-            logits, state = self.advance(ids[start : start + CHUNK], state)
+            logits, state = self.advance(ids[start : start + CHUNK], state, outputs)
         assert logits is not None and state is not None, "a prompt has at least the boundary"
         return logits, state
 
@@ -148,10 +163,25 @@ class CompletionEngine:
         *,
         lines: bool = True,
         interrupt: Interrupt | None = None,
+        cache_weight: float = 0.0,
+        neural_cache: float = 0.0,
     ) -> Completions:
+        """Complete from scratch; the weights are those of `complete_from` and `NeuralCache`."""
         healed = self.heal(text_before_cursor)
-        logits, state = self.prompt_state(self.prompt_ids(healed.context))
-        return self.complete_from(healed, state, logits, options, lines=lines, interrupt=interrupt)
+        ids = self.prompt_ids(healed.context)
+        outputs: list[torch.Tensor] = []
+        logits, state = self.prompt_state(ids, outputs)
+        memory = NeuralCache(torch.cat(outputs), ids, neural_cache) if neural_cache > 0 else None
+        return self.complete_from(
+            healed,
+            state,
+            logits,
+            options,
+            lines=lines,
+            interrupt=interrupt,
+            cache_weight=cache_weight,
+            neural_cache=memory,
+        )
 
     def complete_from(
         self,
@@ -164,12 +194,14 @@ class CompletionEngine:
         interrupt: Interrupt | None = None,
         line_options: DecodeOptions | None = None,
         cache_weight: float = 0.0,
+        neural_cache: NeuralCache | None = None,
         known_words: Sequence[str] | None = None,
     ) -> Completions:
         """Decode from a state the caller computed for `healed.context`.
 
         `line_options` (default: `options`) lets lines be ranked differently from words;
-        `cache_weight` mixes in the names already used in the document (see identifier_cache).
+        `cache_weight` mixes in the names already used in the document (see identifier_cache);
+        `neural_cache`, built from the same window, mixes its next tokens into every step.
         `known_words` are the names static analysis says exist at the cursor: when some start
         with what is typed, they are scored by the model too, and only they are offered.
         """
@@ -177,8 +209,12 @@ class CompletionEngine:
         requests = [(StopAt.IDENTIFIER, options)]
         if lines:
             requests.append((StopAt.LINE, line_options or options))
+        model = self.model
+        if neural_cache is not None and neural_cache.weight > 0:
+            logits = neural_cache.mix(logits, neural_cache.query)
+            model = CachedModel(self.model, neural_cache)
         words, *found_lines = decode_together(
-            self.model,
+            model,
             state,
             logits,
             self.index,
@@ -198,7 +234,7 @@ class CompletionEngine:
                 # a dot; unless `_` is typed they are left to the beam, not scored.
                 wanted = known if healed.typed[:1] == "_" else [n for n in known if n[:2] != "__"]
                 scored = word_probabilities(
-                    self.model,
+                    model,
                     self.tokenizer,
                     self.index,
                     healed,

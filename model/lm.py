@@ -89,9 +89,20 @@ class GRULanguageModel(nn.Module):
     @torch.inference_mode()
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Advance states by `tokens` (B, T); return the next-token logits (B, V) and new state."""
+        logits, _, state = self.step_outputs(tokens, state)
+        return logits, state
+
+    @torch.inference_mode()
+    def step_outputs(
+        self, tokens: torch.Tensor, state: State
+    ) -> tuple[torch.Tensor, torch.Tensor, State]:
+        """`step`, also returning the top layer's output at every position (B, T, H).
+
+        The outputs are the keys and queries of the neural cache (`neural_cache`).
+        """
         out, state = self.rnn(self.embed(tokens), state)  # (B, T, H)
         logits = self.head(self.proj(out[:, -1]))  # (B, V)
-        return logits, state
+        return logits, out, state
 
 
 def select_state(state: State, rows: torch.Tensor) -> State:

@@ -148,11 +148,16 @@ class CompletionService:
 
         reload = engine_options(options) != engine_options(self.options)
         restart_static = _static_options(options) != _static_options(self.options)
+        # Sessions keep the neural cache's keys only while it is on: switching it on or off
+        # starts them anew, so no answer comes from a window whose keys are partly missing.
+        restart = (options.neural_cache > 0) != (self.options.neural_cache > 0)
         self.options = options
         if restart_static and self._loading is not None:  # i.e. after `initialized`
             self.start_static_analysis()
         if reload:
             self.load_model()
+        elif restart:
+            self.executor.submit(self.sessions.clear)
         else:
             self.executor.submit(self._trim)
 
@@ -205,7 +210,9 @@ class CompletionService:
             return None
         session = self.sessions.get(uri)
         if session is None or session.engine is not self.engine:
-            session = DocumentSession(self.engine, self.options.cache.max_checkpoints)
+            session = DocumentSession(
+                self.engine, self.options.cache.max_checkpoints, self.options.neural_cache > 0
+            )
             self.sessions[uri] = session
         self.sessions.move_to_end(uri)
         self._trim()
@@ -270,15 +277,20 @@ class CompletionService:
             return last[3]
         healed = session.engine.heal(text_before)
         prompt = session.prompt(healed.context)
-        # The budget bounds decoding; the state must be computed whatever it costs, or a big
-        # edit would leave nothing to decode from and every budget would end empty-handed.
         known_words = None
         if static is not None:
             known_words = static.result()
             log.debug(
                 "static analysis: %s names", "no" if known_words is None else len(known_words)
             )
+        # The budget bounds decoding; the state must be computed whatever it costs, or a big
+        # edit would leave nothing to decode from and every budget would end empty-handed.
         interrupt = Interrupt.after_ms(self.options.latency_budget_ms, cancel)
+        memory = None
+        if prompt.outputs is not None and self.options.neural_cache > 0:
+            from grucomplete.model.neural_cache import NeuralCache
+
+            memory = NeuralCache(prompt.outputs, prompt.ids, self.options.neural_cache)
         result = session.engine.complete_from(
             healed,
             prompt.state,
@@ -289,6 +301,7 @@ class CompletionService:
             line_options=self.options.line_decode_options(),
             cache_weight=self.options.identifier_cache,
             known_words=known_words,
+            neural_cache=memory,
         )
         if not interrupt.fired():  # a cut-short answer is not worth repeating
             session.last_answer = (text_before, want_lines, self.options, result)

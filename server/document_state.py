@@ -8,7 +8,9 @@ true:
   so the ids before that point are exactly those of a from-scratch tokenization.
 - `HiddenStateCache` keeps the model state after every `CHUNK`-th token of the context window
   (`CompletionEngine.window_start`). A query restores the nearest checkpoint at or before the
-  longest common token prefix and advances only the rest.
+  longest common token prefix and advances only the rest. With the neural cache on, it also
+  keeps the top layer's output at every position of the window (the cache's keys), so a
+  keystroke computes only the new ones.
 
 The model is always fed in chunks that end on multiples of `CHUNK` (as `CompletionEngine`
 does too), so a cached state is bitwise the one a cold start computes, int8 weights included:
@@ -26,6 +28,7 @@ import torch
 
 from grucomplete.model.engine import CHUNK, CompletionEngine, Completions, text_origin
 from grucomplete.model.lm import State
+from grucomplete.model.neural_cache import KEY_DTYPE
 
 from .options import ServerOptions
 
@@ -113,6 +116,8 @@ class PromptState:
     logits: torch.Tensor  # (1, V) next-token logits after the prompt
     state: State
     tokens_fed: int  # how many tokens this query had to run through the model
+    ids: Sequence[int] = ()  # the window fed: the boundary, then the document's tokens
+    outputs: torch.Tensor | None = None  # (len(ids), H) top-layer outputs, if kept
 
 
 class HiddenStateCache:
@@ -126,13 +131,20 @@ class HiddenStateCache:
     more than a window.
     """
 
-    def __init__(self, engine: CompletionEngine, max_checkpoints: int = 512) -> None:
+    def __init__(
+        self, engine: CompletionEngine, max_checkpoints: int = 512, keep_outputs: bool = False
+    ) -> None:
         self.engine = engine
         self.max_checkpoints = max_checkpoints
         self.origin = 0  # document token the chain starts at, after a boundary
         self.ids = array("i")  # the chain: the boundary, then document tokens from origin
         self.checkpoints: dict[int, State] = {}  # chain position -> state after that many ids
         self.stride = CHUNK  # kept checkpoints are multiples of this; doubles when thinned
+        self.keep_outputs = keep_outputs
+        # Row p: the top layer's output after chain id p (valid for rows < len(self.ids)).
+        # Grown by doubling up to a window (context_tokens + 1 rows), so memory is bounded
+        # and a keystroke writes only its new rows.
+        self.outputs = torch.empty(0, 0, dtype=KEY_DTYPE)
 
     def state_after(self, doc_ids: Sequence[int], known_common: int = 0) -> PromptState:
         """Logits and state after the window of `doc_ids`, advancing the cached chain.
@@ -146,15 +158,31 @@ class HiddenStateCache:
         state = self.checkpoints[start]
         logits = None
         pos = start
+        new_outputs: list[torch.Tensor] | None = [] if self.keep_outputs else None
         while pos < len(self.ids):
             end = min((pos // CHUNK + 1) * CHUNK, len(self.ids))
-            logits, state = self.engine.advance(self.ids[pos:end].tolist(), state)
+            logits, state = self.engine.advance(self.ids[pos:end].tolist(), state, new_outputs)
             pos = end
             if pos % self.stride == 0 and pos not in self.checkpoints:
                 self.checkpoints[pos] = state
         self._thin(len(self.ids))
         assert logits is not None  # the chain holds at least the boundary
-        return PromptState(logits, state, len(self.ids) - start)
+        outputs = None
+        if new_outputs is not None:
+            self._store_outputs(start, torch.cat(new_outputs))
+            outputs = self.outputs[: len(self.ids)]
+        return PromptState(logits, state, len(self.ids) - start, self.ids, outputs)
+
+    def _store_outputs(self, start: int, new: torch.Tensor) -> None:
+        """Write the outputs after chain ids start.. (rows before `start` are still valid)."""
+        end = start + len(new)
+        if self.outputs.shape[0] < end or self.outputs.shape[1] != new.shape[1]:
+            rows = max(end, min(2 * self.outputs.shape[0], self.engine.context_tokens + 1))
+            grown = torch.empty(rows, new.shape[1], dtype=KEY_DTYPE)
+            if self.outputs.shape[1] == new.shape[1]:
+                grown[:start] = self.outputs[:start]
+            self.outputs = grown
+        self.outputs[start:end] = new
 
     def _follow(self, doc_ids: Sequence[int], known_common: int) -> int:
         """Make the chain end where `doc_ids` ends; return how many chain ids were kept."""
@@ -194,10 +222,12 @@ class HiddenStateCache:
 class DocumentSession:
     """Everything cached for one open document: its tokens and its model states."""
 
-    def __init__(self, engine: CompletionEngine, max_checkpoints: int = 512) -> None:
+    def __init__(
+        self, engine: CompletionEngine, max_checkpoints: int = 512, keep_outputs: bool = False
+    ) -> None:
         self.engine = engine
         self.tokens = IncrementalTokens(engine)
-        self.states = HiddenStateCache(engine, max_checkpoints)
+        self.states = HiddenStateCache(engine, max_checkpoints, keep_outputs)
         self.version: int | None = None
         # (text before the cursor, lines asked for, options, the answer) of the last request
         self.last_answer: tuple[str, bool, ServerOptions, Completions] | None = None

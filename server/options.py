@@ -40,6 +40,7 @@ class ServerOptions:
     context_tokens: int = CONTEXT_TOKENS  # tokens before the cursor the model reads, at most
     latency_budget_ms: float = 80.0  # decoding time allowed once the document state is ready
     identifier_cache: float = 0.85  # weight of names already in the document (0: model only)
+    neural_cache: float = 0.35  # weight of the window's own next tokens, by similarity (0: off)
     line_completions: bool = True  # offer whole-line completions besides words
     line_max_tokens: int = 16  # tokens generated for a whole line
     line_length_penalty: float = 0.0  # rank lines by logprob / length**this (0: probability)
@@ -70,6 +71,8 @@ class ServerOptions:
 
 _CHOICES = {"device": ("cpu", "cuda"), "precision": PRECISIONS, "strategy": STRATEGIES}
 _UNIT_INTERVAL = {"identifier_cache"}
+# A cache weight of 1 would give every token the document never used probability 0.
+_BELOW_ONE = {"neural_cache"}
 _AT_LEAST = {"context_tokens": 64}  # two of the engine's chunks
 _POSITIVE = {
     "beam_width",
@@ -97,6 +100,8 @@ def _check(name: str, value: Any) -> str | None:
         return f"must be at least {_AT_LEAST[name]}"
     if name in _UNIT_INTERVAL and not 0 <= value <= 1:
         return "must be between 0 and 1"
+    if name in _BELOW_ONE and not 0 <= value < 1:
+        return "must be at least 0 and below 1"
     return None
 
 

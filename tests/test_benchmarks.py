@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import TOY_SOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,3 +32,25 @@ def test_server_speed_benchmark_runs_end_to_end(tiny_model_dir: Path, tmp_path: 
     assert float(table["errors"]) == 0
     assert float(table["completion p50 (ms)"]) > 0
     assert float(table["peak RSS, 3 documents open (MB)"]) > 0
+
+
+GAUGE = Path("/work/shared/gauge")
+
+
+@pytest.mark.skipif(not (GAUGE / "lsp_eval.py").exists(), reason="the shared gauge is not here")
+def test_context_levers_benchmark_runs(tiny_model_dir: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, source in enumerate(TOY_SOURCES):
+        (corpus / f"m{i}.py").write_text(source * 4)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/context_levers.py"), "--corpus", str(corpus)]
+        + ["--model", str(tiny_model_dir), "--files", "3", "--queries", "12", "--context", "64"]
+        + ["--theta", "1", "--lam", "0.35"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("   64 ")]
+    assert len(rows) == 4  # identifier cache, model only, neural alone, neural + identifiers

@@ -77,6 +77,10 @@ def nvim(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 "model": str(tiny_model_dir),
                 "precision": "fp32",
                 "latencyBudgetMs": 10000,
+                # The exact answers below are the tiny model's own. On this six-line buffer the
+                # neural cache matches the line being typed (`path` was followed by ` =`) and
+                # offers `path = os.path = x`; its ranking is tested in test_neural_cache.
+                "neuralCache": 0,
             },
         )
         editor.command(f"edit {source}")

@@ -30,6 +30,10 @@ async def start(model: Path, encodings: list[str] | None = None, **options) -> L
                 "model": str(model),
                 "precision": "fp32",
                 "latencyBudgetMs": 10_000,
+                # The exact lines asserted are the tiny model's own. On these six-line buffers
+                # the neural cache matches the line being typed (`path` was followed by ` =`)
+                # and offers `path = x`; its ranking is tested in test_neural_cache.
+                "neuralCache": 0,
                 **options,
             },
         )

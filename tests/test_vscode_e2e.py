@@ -73,7 +73,7 @@ def e2e(vsix: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
     done = run(
         [
             "node", "e2e.mjs", "--vsix", str(vsix), "--model", str(tiny_model_dir),
-            "--python", PYTHON, "--chromium", CHROMIUM,
+            "--python", PYTHON, "--chromium", CHROMIUM, "--neural-cache", "0",
             "--report", str(report), "--screenshot", str(out / "vscode.png"),
         ],
         E2E,

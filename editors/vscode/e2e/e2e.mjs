@@ -37,6 +37,9 @@ const { values: opts } = parseArgs({
     precision: { type: "string", default: "fp32" },
     // Generous by default, so a busy test machine still gets the tiny model's whole answer.
     "latency-budget-ms": { type: "string", default: "10000" },
+    // grucomplete.neuralCache, when given (default: the server's). The tiny model's test passes 0:
+    // on its six-line file the cache matches the line being typed and changes the exact answer.
+    "neural-cache": { type: "string", default: "" },
     source: { type: "string" }, // the file's text, up to the cursor (default: the toy prefix)
     "expect-top": { type: "string", default: "path" }, // a word among the popup's first two items
     "expect-ghost": { type: "string", default: "join(root, name)" }, // ghost text holds this
@@ -85,6 +88,7 @@ function prepare() {
     "grucomplete.model": opts.model === "default" ? "default" : path.resolve(opts.model),
     "grucomplete.precision": opts.precision,
     "grucomplete.latencyBudgetMs": Number(opts["latency-budget-ms"]),
+    ...(opts["neural-cache"] === "" ? {} : { "grucomplete.neuralCache": Number(opts["neural-cache"]) }),
     "grucomplete.serverArgs": ["--log-file", serverLog, "-v"],
     // Only our server may suggest, so whatever shows up came from it.
     "editor.wordBasedSuggestions": "off",

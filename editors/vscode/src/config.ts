@@ -14,6 +14,7 @@ export const SERVER_DEFAULTS = {
   contextTokens: 512,
   latencyBudgetMs: 80,
   identifierCache: 0.85,
+  neuralCache: 0.35,
   lineCompletions: true,
   lineMaxTokens: 16,
   lineLengthPenalty: 0.0,
@@ -44,6 +45,7 @@ export interface ServerOptions {
   contextTokens?: number;
   latencyBudgetMs?: number;
   identifierCache?: number;
+  neuralCache?: number;
   lineCompletions?: boolean;
   lineMaxTokens?: number;
   lineLengthPenalty?: number;

@@ -1,0 +1,112 @@
+"""The neural cache: what it offers, that it is the stated mixture, and that it stays exact."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+
+from grucomplete.model.engine import CHUNK, CompletionEngine
+from grucomplete.model.neural_cache import THETA, NeuralCache
+from grucomplete.server.completion_service import CompletionService
+from grucomplete.server.document_state import DocumentSession
+from grucomplete.server.options import ServerOptions, parse_options
+
+from .conftest import TOY_SOURCES
+from .test_server_state import apply, edit_scripts
+
+# The toy corpus always returns `result` here; this document returned `values` once already.
+VARIANT = TOY_SOURCES[2].replace("return result", "return values")
+SECOND_TIME = VARIANT + "\n\n" + VARIANT[: VARIANT.index("return values") + len("return ")]
+
+
+def words(engine: CompletionEngine, text: str, weight: float) -> dict[str, float]:
+    return {w.label: w.probability for w in engine.complete(text, neural_cache=weight).words}
+
+
+def test_what_followed_the_same_context_earlier_is_offered(tiny_engine: CompletionEngine) -> None:
+    plain = words(tiny_engine, SECOND_TIME, 0.0)
+    cached = words(tiny_engine, SECOND_TIME, 0.35)
+    assert max(plain, key=plain.get) == "result"
+    assert plain.get("values", 0.0) < 0.01  # the model alone has memorised `return result`
+    assert cached["values"] > 0.2
+    assert sorted(cached, key=cached.get, reverse=True)[:2] == ["result", "values"]
+
+
+def test_weight_zero_is_the_model_alone(tiny_engine: CompletionEngine) -> None:
+    assert tiny_engine.complete(SECOND_TIME, neural_cache=0.0) == tiny_engine.complete(SECOND_TIME)
+
+
+def test_the_mixture_is_the_interpolated_distribution() -> None:
+    torch.manual_seed(0)
+    outputs = torch.randn(40, 8)
+    ids = torch.randint(0, 30, (40,)).tolist()
+    cache = NeuralCache(outputs, ids, weight=0.35)
+    logits, queries = torch.randn(3, 30), torch.randn(3, 8)
+    mixed = torch.softmax(cache.mix(logits, queries), dim=-1)
+    keys = outputs.half().float()[:-1]
+    attention = torch.softmax(THETA * queries @ keys.T, dim=-1)
+    p_cache = torch.zeros(3, 30).index_add_(1, torch.tensor(ids[1:]), attention)
+    expected = 0.65 * torch.softmax(logits, dim=-1) + 0.35 * p_cache
+    assert torch.allclose(mixed, expected, atol=1e-6)
+
+
+def test_a_weight_of_one_is_refused() -> None:
+    with pytest.raises(ValueError):
+        NeuralCache(torch.zeros(2, 4), [1, 2], weight=1.0)
+    options, problems = parse_options({"neuralCache": 1.0})
+    assert options.neural_cache == ServerOptions().neural_cache and problems
+
+
+def check_warm_equals_cold(engine: CompletionEngine, script: list) -> None:
+    session = DocumentSession(engine, max_checkpoints=4, keep_outputs=True)
+    text = SECOND_TIME * 2
+    session.prompt(engine.heal(text).context)
+    for edit in script:
+        text, cursor = apply(text, edit)
+        healed = engine.heal(text[:cursor])
+        warm = session.prompt(healed.context)
+        assert warm.outputs is not None
+        memory = NeuralCache(warm.outputs, warm.ids, 0.35)
+        from_session = engine.complete_from(healed, warm.state, warm.logits, neural_cache=memory)
+        assert from_session == engine.complete(text[:cursor], neural_cache=0.35)
+
+
+@settings(max_examples=15, deadline=None)
+@given(edit_scripts())
+def test_a_document_edited_many_times_completes_as_a_fresh_one(
+    tiny_engine: CompletionEngine, script: list
+) -> None:
+    check_warm_equals_cold(tiny_engine, script)
+
+
+@pytest.fixture(scope="module")
+def small_window_engine(tiny_engine: CompletionEngine) -> CompletionEngine:
+    """The tiny model reading at most 2 chunks, so edits keep moving the context window."""
+    return CompletionEngine(tiny_engine.checkpoint, "fp32", context_tokens=2 * CHUNK)
+
+
+@settings(max_examples=15, deadline=None)
+@given(edit_scripts())
+def test_the_same_holds_as_the_context_window_moves(
+    small_window_engine: CompletionEngine, script: list
+) -> None:
+    check_warm_equals_cold(small_window_engine, script)
+
+
+def test_the_server_setting_turns_it_on_and_off(tiny_model_dir: Path) -> None:
+    options = ServerOptions(model=str(tiny_model_dir), precision="fp32", latency_budget_ms=10_000)
+    service = CompletionService(replace(options, neural_cache=0.0, identifier_cache=0.0))
+    service.load_model().result()
+
+    def offered(uri: str) -> list[str]:
+        result = service.executor.submit(service.complete, uri, SECOND_TIME).result()
+        return [w.label for w in result.words]
+
+    assert "values" not in offered("file:///a.py")[:2]
+    service.reconfigure(replace(service.options, neural_cache=0.35))
+    assert offered("file:///a.py")[:2] == ["result", "values"]  # the open document too
+    service.shutdown()
