@@ -43,6 +43,8 @@ class ServerOptions:
     line_completions: bool = True  # offer whole-line completions besides words
     line_max_tokens: int = 16  # tokens generated for a whole line
     line_length_penalty: float = 0.0  # rank lines by logprob / length**this (0: probability)
+    workspace_adaptation: bool = False  # fine-tune the model on the workspace in the background
+    adaptation_minutes: float = 10.0  # time budget of one background adaptation
     cache: CacheOptions = field(default_factory=CacheOptions)
 
     def line_decode_options(self) -> DecodeOptions:
@@ -72,6 +74,7 @@ _POSITIVE = {
     "max_tokens",
     "temperature",
     "latency_budget_ms",
+    "adaptation_minutes",
     "max_documents",
     "max_checkpoints",
 }

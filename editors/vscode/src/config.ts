@@ -17,6 +17,8 @@ export const SERVER_DEFAULTS = {
   lineCompletions: true,
   lineMaxTokens: 16,
   lineLengthPenalty: 0.0,
+  workspaceAdaptation: false,
+  adaptationMinutes: 10.0,
   cache: { maxDocuments: 50, maxCheckpoints: 512 },
 } as const;
 
@@ -44,6 +46,8 @@ export interface ServerOptions {
   lineCompletions?: boolean;
   lineMaxTokens?: number;
   lineLengthPenalty?: number;
+  workspaceAdaptation?: boolean;
+  adaptationMinutes?: number;
   cache?: { maxDocuments?: number; maxCheckpoints?: number };
 }
 
