@@ -43,7 +43,7 @@ class ServerOptions:
     line_completions: bool = True  # offer whole-line completions besides words
     line_max_tokens: int = 16  # tokens generated for a whole line
     line_length_penalty: float = 0.0  # rank lines by logprob / length**this (0: probability)
-    workspace_adaptation: bool = False  # fine-tune the model on the workspace in the background
+    workspace_adaptation: bool = True  # fine-tune the model on the workspace in the background
     adaptation_minutes: float = 10.0  # time budget of one background adaptation
     cache: CacheOptions = field(default_factory=CacheOptions)
 

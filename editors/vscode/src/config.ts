@@ -17,7 +17,7 @@ export const SERVER_DEFAULTS = {
   lineCompletions: true,
   lineMaxTokens: 16,
   lineLengthPenalty: 0.0,
-  workspaceAdaptation: false,
+  workspaceAdaptation: true,
   adaptationMinutes: 10.0,
   cache: { maxDocuments: 50, maxCheckpoints: 512 },
 } as const;
