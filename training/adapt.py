@@ -82,8 +82,14 @@ def _parser() -> argparse.ArgumentParser:
         "--exclude", action="append", default=[], metavar="GLOB",
         help="gitignore-style pattern of files not to learn from (repeatable)",
     )  # fmt: skip
-    p.add_argument("--time-budget-minutes", type=float, default=TIME_BUDGET_MINUTES)
-    p.add_argument("--max-files", type=int, default=MAX_FILES)
+    p.add_argument(
+        "--time-budget-minutes", type=float, default=TIME_BUDGET_MINUTES, metavar="N",
+        help=f"training time at most (default {TIME_BUDGET_MINUTES:g}); one pass at most anyway",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-files", type=int, default=MAX_FILES, metavar="N",
+        help=f"learn from a sample of at most N files (default {MAX_FILES})",
+    )  # fmt: skip
     p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     p.add_argument("--out", type=Path, help="the store (default: the workspace's in the cache)")
     p.add_argument("--force", action="store_true", help="adapt again even if up to date")
@@ -158,6 +164,8 @@ def adapt(
     stop = stop or StopRequest()
     run_dir = store / RUN_DIR
     started = time.monotonic()
+    # From here the old adaptation is invalid: it is replaced, or gone if this one stops.
+    (store / RECORD_FILE).unlink(missing_ok=True)
     train_from_directory(workspace, run_dir, config, stop=stop)
     if stop.signum is not None:
         return None
