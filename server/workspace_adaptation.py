@@ -2,9 +2,9 @@
 
 With `workspaceAdaptation` on and a workspace folder known, the server completes with the
 workspace's adapted model when its store holds a current one (it survives restarts), and
-otherwise starts `grucomplete adapt --background` on the workspace: a separate process (the
-server never imports training code) at the lowest CPU priority, on one thread, within
-`adaptationMinutes`. Completions carry on with the base model meanwhile; when the process
+otherwise starts `grucomplete adapt --background-for <its pid>` on the workspace: a separate
+process (the server never imports training code) at the lowest CPU priority, on one thread,
+within `adaptationMinutes`. Completions carry on with the base model meanwhile; when the process
 succeeds, the service switches models the way it does when a checkpoint changes on disk.
 
 The process is killed when the server shuts down, when the setting is turned off or the model
@@ -15,6 +15,7 @@ has lost its parent and ends itself. Everything it writes is atomic, so killing 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -98,7 +99,8 @@ class WorkspaceAdaptation:
         store.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "grucomplete.model", "adapt", str(self.workspace),
-            "--from", base, "--time-budget-minutes", str(minutes), "--background",
+            "--from", base, "--time-budget-minutes", str(minutes),
+            "--background-for", str(os.getpid()),
         ]  # fmt: skip
         with open(store / LOG_FILE, "wb") as output:
             # Its own session: a Ctrl-C meant for the server's terminal is not meant for it.

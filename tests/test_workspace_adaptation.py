@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -191,3 +194,30 @@ async def test_shutdown_kills_the_background_adaptation(
     else:
         pytest.fail(f"the adaptation process {pid} outlived the server")
     assert read_record(store_dir(workspace)) is None  # stopped: nothing half-done is kept
+
+
+def test_a_background_adaptation_ends_when_its_parent_dies(
+    tiny_model_dir: Path, workspace: Path, cache: Path
+) -> None:
+    # A parent that starts `adapt --background` and dies at once, as a killed server would.
+    launcher = (
+        "import os, subprocess, sys; print(subprocess.Popen([sys.executable, '-m', "
+        "'grucomplete.model', 'adapt', sys.argv[1], '--from', sys.argv[2], '--background-for', "
+        "str(os.getpid())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", launcher, str(workspace), str(tiny_model_dir)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    stat = Path(f"/proc/{int(out.stdout)}/stat")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] in "ZX":  # dead, not yet reaped
+                break
+        except OSError:
+            break  # dead and reaped
+        time.sleep(0.1)
+    else:
+        pytest.fail("the orphaned adaptation kept running")
+    assert read_record(store_dir(workspace)) is None  # and it kept nothing

@@ -8,7 +8,7 @@ time it took. The adapted model is kept only if it beats the base on the workspa
 validation files (the 2% held out by path hash); otherwise the record says so and the base
 stays in use.
 
-`--background` is how the language server runs it: lowest CPU priority, and a stop (saving
+`--background-for PID` is how the language server runs it: lowest CPU priority, and a stop (saving
 nothing) when the server that started it goes away, so no orphan keeps the CPU busy.
 
 Exit status: 0 when adapted or already up to date, 1 when a file could not be written, 2 for a
@@ -95,19 +95,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="adapt again even if up to date")
     p.add_argument("--reset", action="store_true", help="delete the adapted model and stop")
     p.add_argument(
-        "--background", action="store_true",
-        help="lowest CPU priority; stop when the parent process exits (the server uses this)",
+        "--background-for", type=int, metavar="PID",
+        help="run at the lowest CPU priority for process PID, our parent (the language "
+        "server), and end as soon as it is gone",
     )  # fmt: skip
     return p
 
 
-def _stop_with_parent() -> None:
+def _stop_with_parent(parent: int) -> None:
     """End once the parent is gone (we have been re-parented), as the parent would kill us.
 
-    At once: a graceful stop would first finish a step and validate, and nothing of a stopped
-    adaptation is kept anyway. Every file is written atomically, so nothing is left torn.
+    The parent names itself: one that died while we were still importing torch would
+    otherwise go unnoticed. We end at once: a graceful stop would first finish a step and
+    validate, and nothing of a stopped adaptation is kept anyway. Every file is written
+    atomically, so nothing is left torn.
     """
-    parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -221,10 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.workspace.is_dir():
         print(f"{PROG}: error: {args.workspace}: not a directory", file=sys.stderr)
         return 2
-    if args.background:
+    if args.background_for is not None:
         with contextlib.suppress(OSError):  # already at the lowest priority, or not allowed
             os.nice(19)
-        _stop_with_parent()
+        _stop_with_parent(args.background_for)
     torch.set_num_threads(max(1, args.threads))
     stop = StopRequest()
     try:
