@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "complete": ("grucomplete.model.complete_command", "print completions at FILE:LINE:COL"),
     "serve": ("grucomplete.server.cli", "run the language server (stdio; --tcp for debugging)"),
     "train": ("grucomplete.training.cli", "train a model on a directory of Python code"),
+    "adapt": ("grucomplete.training.adapt", "fine-tune a model on a workspace, in the background"),
     "eval": ("grucomplete.training.eval_command", "measure a model on held-out Python files"),
     "fetch-corpus": ("grucomplete.training.manifest", "download the pinned training corpus"),
 }

@@ -70,19 +70,39 @@ class CompletionService:
         self.model_error: str | None = None
         self.sessions: OrderedDict[str, DocumentSession] = OrderedDict()
         self._cancels: dict[tuple[str, str], threading.Event] = {}  # (uri, kind)
+        # `model` setting -> its adaptation to this workspace (workspace_adaptation.py).
+        self.adapted: dict[str, Path] = {}
         self._loaded_signature: Signature = None
         self._loading: Future[None] | None = None
         self._stop = threading.Event()
-        self.workspace_root: str | None = None  # where static analysis resolves imports from
+        self.workspace_root: Path | None = None  # where static analysis resolves imports from
         self.static: StaticAnalyzer | None = None
 
     # --- the model -------------------------------------------------------------------------
 
     @property
     def model_dir(self) -> Path:
+        return self._model_dir(self.options)
+
+    def _model_dir(self, options: ServerOptions) -> Path:
         from grucomplete.model.checkpoint import resolve_model_dir
 
-        return resolve_model_dir(self.options.model)
+        if options.workspace_adaptation and options.model in self.adapted:
+            return self.adapted[options.model]
+        return resolve_model_dir(options.model)
+
+    def set_adapted(self, base: str, directory: Path | None) -> None:
+        """Complete with `directory` where the `model` setting names `base` (None: the base).
+
+        Switches at once if a model is already loaded; the watcher then follows its files.
+        """
+        before = self.model_dir
+        if directory is None:
+            self.adapted.pop(base, None)
+        else:
+            self.adapted[base] = directory
+        if self._loading is not None and self.model_dir != before:
+            self.load_model()
 
     def load_model(self) -> Future[None]:
         """Load the configured model in the background; completions wait for it."""
@@ -143,8 +163,8 @@ class CompletionService:
         return thread
 
     def reconfigure(self, options: ServerOptions) -> None:
-        def engine_options(o: ServerOptions) -> tuple[str, str, str, int]:
-            return o.model, o.device, o.precision, o.context_tokens
+        def engine_options(o: ServerOptions) -> tuple[Path, str, str, int]:
+            return self._model_dir(o), o.device, o.precision, o.context_tokens
 
         reload = engine_options(options) != engine_options(self.options)
         restart_static = _static_options(options) != _static_options(self.options)
@@ -177,7 +197,8 @@ class CompletionService:
             self.static.close()
             self.static = None
         if self.options.static_analysis:
-            self.static = StaticAnalyzer(self.workspace_root, self.options.static_python)
+            root = str(self.workspace_root) if self.workspace_root else None
+            self.static = StaticAnalyzer(root, self.options.static_python)
             self.static.start()
 
     def static_names(self, uri: str, source: str, before: str) -> PendingNames | None:

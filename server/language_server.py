@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from lsprotocol import types
-from pygls import uris
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 
 from grucomplete.model.cli import package_version
 
@@ -26,6 +27,7 @@ from .options import ServerOptions, parse_options
 from .positions import character_at
 from .protocol_guard import GuardedProtocol
 from .text_document import LspWorkspace
+from .workspace_adaptation import RESET_COMMAND, WorkspaceAdaptation
 
 if TYPE_CHECKING:
     from grucomplete.model.engine import Completions
@@ -43,6 +45,7 @@ class GruCompleteServer(LanguageServer):
         self.defaults = ServerOptions()  # what settings start from (`serve --model` changes it)
         self.service = CompletionService(ServerOptions(), self.show)
         self.model_started = False  # `initialized` loads the model and starts its watcher
+        self.adaptation = WorkspaceAdaptation(self.service, self.show)
         # After closes, free memory on the worker: behind the session drops queued there.
         self.memory = ReleaseAfterCloses(lambda: self.service.executor.submit(release_freed_memory))
 
@@ -101,20 +104,12 @@ class GruCompleteServer(LanguageServer):
 server = GruCompleteServer()
 
 
-def workspace_root(params: types.InitializeParams) -> str | None:
-    """The folder the client opened, as a path (the first one of several), if it says."""
-    uri = params.workspace_folders[0].uri if params.workspace_folders else params.root_uri
-    if uri and uri.startswith("file:"):
-        return uris.to_fs_path(uri)
-    return params.root_path or None
-
-
 @server.feature(types.INITIALIZE)
 def initialize(ls: GruCompleteServer, params: types.InitializeParams) -> None:
     ls.service.options = ls.apply_options(params.initialization_options)
-    ls.service.workspace_root = workspace_root(params)
     # pygls made the workspace a moment ago; ours applies edits right and in O(edit).
     ls.protocol._workspace = LspWorkspace.like(ls.workspace)
+    ls.service.workspace_root = ls.adaptation.workspace = workspace_root(params)
 
 
 @server.feature(types.INITIALIZED)
@@ -122,6 +117,7 @@ def initialized(ls: GruCompleteServer, params: types.InitializedParams) -> None:
     if ls.model_started:  # a client that says it twice gets one model and one watcher
         return
     ls.model_started = True
+    ls.adaptation.reconfigure(ls.service.options)  # first: a stored adaptation is what loads
     ls.service.load_model()  # off the critical path of initialize
     ls.service.watch_model()
     ls.service.start_static_analysis()
@@ -134,7 +130,16 @@ def did_change_configuration(
     settings = params.settings
     if isinstance(settings, dict) and "grucomplete" in settings:
         settings = settings["grucomplete"]
-    ls.service.reconfigure(ls.apply_options(settings))
+    options = ls.apply_options(settings)
+    ls.adaptation.reconfigure(options)  # first, so that a changed model loads once
+    ls.service.reconfigure(options)
+
+
+@server.command(RESET_COMMAND)
+def reset_adaptation(ls: GruCompleteServer, *args: Any) -> str:
+    message = ls.adaptation.reset()
+    ls.show(message, False)
+    return message
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
@@ -150,7 +155,15 @@ def did_close(ls: GruCompleteServer, params: types.DidCloseTextDocumentParams) -
 
 @server.feature(types.SHUTDOWN)
 def shutdown(ls: GruCompleteServer, params: Any) -> None:
+    ls.adaptation.stop()
     ls.service.shutdown()
+
+
+def workspace_root(params: types.InitializeParams) -> Path | None:
+    """The folder the editor opened: the first workspace folder, else the root URI or path."""
+    uri = params.workspace_folders[0].uri if params.workspace_folders else params.root_uri
+    path = to_fs_path(uri) if uri and uri.startswith("file:") else params.root_path
+    return Path(path) if path else None
 
 
 def _position(source: str, line: int, offset: int, encoding: str) -> types.Position:

@@ -49,6 +49,8 @@ class ServerOptions:
     static_analysis: bool = True
     static_wait_ms: float = 50.0  # how long a completion waits for static analysis, at most
     static_python: str = ""  # the Python whose packages jedi sees ("": $VIRTUAL_ENV or ours)
+    workspace_adaptation: bool = True  # fine-tune the model on the workspace in the background
+    adaptation_minutes: float = 10.0  # time budget of one background adaptation
     cache: CacheOptions = field(default_factory=CacheOptions)
 
     def line_decode_options(self) -> DecodeOptions:
@@ -81,6 +83,7 @@ _POSITIVE = {
     "temperature",
     "latency_budget_ms",
     "static_wait_ms",
+    "adaptation_minutes",
     "max_documents",
     "max_checkpoints",
 }

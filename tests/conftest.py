@@ -7,7 +7,9 @@ on the toy corpus are certain enough to assert exactly.
 from __future__ import annotations
 
 import logging
+import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,20 @@ TOY_SOURCES = [
 def toy_documents(count: int = 300, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     return [rng.choice(TOY_SOURCES) for _ in range(count)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """$XDG_CACHE_HOME in a temporary folder for the whole session, servers included: a server
+    given a workspace adapts to it by default, and tests must not fill the user's cache."""
+    path = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
 
 
 @pytest.fixture(scope="session")

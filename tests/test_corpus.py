@@ -78,6 +78,21 @@ def test_walk_keeps_only_the_projects_own_python_files(tree: Path) -> None:
     ]
 
 
+def test_excluded_patterns_are_left_out_whatever_gitignore_says(tree: Path) -> None:
+    # vendor/.gitignore re-includes kept_generated.py; an exclusion still wins over that.
+    exclude = ["/app/util.py", "kept_generated.py", "tools/**/__init__.py"]
+    found = relative(list(iter_source_files(tree, max_bytes=1000, exclude=exclude)), tree)
+    assert found == [
+        "app/__init__.py",
+        "app/bom.py",
+        "app/copy_of_main.py",
+        "app/latin1.py",
+        "app/main.py",
+    ]
+    corpus = load_corpus(tree, val_fraction=0.5, max_bytes=1000, exclude=exclude)
+    assert "app/util.py" not in [d.path for d in corpus.train + corpus.val]
+
+
 def test_walk_order_is_deterministic(tree: Path) -> None:
     assert list(iter_source_files(tree)) == list(iter_source_files(tree))
 

@@ -90,6 +90,9 @@ def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, title: str)
         flag = FLAG_NAMES.get(f.name, "--" + f.name.replace("_", "-"))
         default = f.default if f.default is not MISSING else None
         help_text = f"{comments.get(f.name, '')} (default: {default})".strip()
+        if typing.get_origin(hints[f.name]) is tuple:  # a list: the flag may be repeated
+            group.add_argument(flag, dest=f.name, action="append", metavar="GLOB", help=help_text)
+            continue
         kind, optional = _value_parser(hints[f.name])
         if kind is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)

@@ -44,10 +44,12 @@ class TrainConfig:
     val_fraction: float = 0.02  # share of files held out for validation
     max_files: int | None = None  # train on at most this many files (a sample of the tree)
     max_file_bytes: int = 1_000_000  # skip larger files: generated code or data
+    exclude: tuple[str, ...] = ()  # gitignore-style patterns of files not to train on
     save_dtype: str = "float32"  # weights on disk; "float16" halves a shipped model
     progress: bool = True  # show a progress bar on stderr
 
     def __post_init__(self) -> None:
+        self.exclude = tuple(self.exclude)  # a saved run's JSON gives a list
         positive = ("batch_size", "window", "eval_every", "eval_windows", "log_every")
         for name in positive:
             if getattr(self, name) < 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -98,13 +98,19 @@ def _is_binary(path: str) -> bool:
 
 
 def iter_source_files(
-    root: Path, max_bytes: int = 1_000_000, stats: CorpusStats | None = None
+    root: Path,
+    max_bytes: int = 1_000_000,
+    stats: CorpusStats | None = None,
+    exclude: Sequence[str] = (),
 ) -> Iterator[Path]:
     """Python files under `root` worth training on, depth-first with names sorted.
 
-    Large and binary files are skipped and counted in `stats` when one is given.
+    Large and binary files are skipped and counted in `stats` when one is given. `exclude`
+    holds gitignore-style patterns relative to `root`, applied after every .gitignore so that
+    no negation in the tree can bring an excluded file back.
     """
     stats = stats if stats is not None else CorpusStats()
+    excluded = pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None
     root_str = os.fspath(root)
     real_root = Path(root).resolve()
     ignores_of: dict[str, _Ignores] = {}
@@ -123,13 +129,17 @@ def iter_source_files(
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if not _skip_dir(dirpath, d) and not _ignored(ignores, rel(d), is_dir=True)
+            if not _skip_dir(dirpath, d)
+            and not _ignored(ignores, rel(d), is_dir=True)
+            and not (excluded and excluded.match_file(rel(d) + "/"))
         )
         for d in dirnames:
             ignores_of[os.path.join(dirpath, d)] = ignores
 
         for name in sorted(filenames):
             if not name.endswith(".py") or _ignored(ignores, rel(name), is_dir=False):
+                continue
+            if excluded and excluded.match_file(rel(name)):
                 continue
             path = os.path.join(dirpath, name)
             try:
@@ -176,6 +186,7 @@ def load_corpus(
     val_fraction: float = 0.02,
     max_bytes: int = 1_000_000,
     max_files: int | None = None,
+    exclude: Sequence[str] = (),
 ) -> Corpus:
     """Read, de-duplicate and split the sources under `root`.
 
@@ -186,7 +197,7 @@ def load_corpus(
     corpus = Corpus()
     stats = corpus.stats
     root = Path(root)
-    paths = list(iter_source_files(root, max_bytes, stats))
+    paths = list(iter_source_files(root, max_bytes, stats, exclude))
     if max_files is not None:
         paths.sort(key=lambda p: _hash_fraction(p.relative_to(root).as_posix()))
 

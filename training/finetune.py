@@ -9,18 +9,17 @@ laptop. The new checkpoint records its base (`base_model` in config.json).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from grucomplete.model.checkpoint import (
-    WEIGHTS_FILE,
     Checkpoint,
     CheckpointError,
     load_checkpoint,
     resolve_model_dir,
 )
 from grucomplete.model.lm import GRUConfig, GRULanguageModel
+from grucomplete.model.workspace_store import weights_fingerprint
 
 from .config import TrainingError
 
@@ -52,14 +51,6 @@ class BaseModel:
     record: dict[str, Any]  # what the new checkpoint's metadata says about it
 
 
-def _file_fingerprint(path: Any) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def load_base_model(name: str) -> BaseModel:
     """The checkpoint `name` ("default": the bundled model) and its record for the metadata."""
     directory = resolve_model_dir(name)
@@ -77,7 +68,7 @@ def load_base_model(name: str) -> BaseModel:
     record = {
         "name": str(name),
         "path": str(directory.resolve()),
-        "fingerprint": _file_fingerprint(directory / WEIGHTS_FILE),
+        "fingerprint": weights_fingerprint(directory),
         "tokenizer_fingerprint": checkpoint.tokenizer.fingerprint,
         "model": checkpoint.model.config.to_dict(),
         "summary": summary,

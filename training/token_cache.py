@@ -137,7 +137,9 @@ def _save_array(path: Path, array: np.ndarray) -> None:
 
 def _load_sources(source: Path, config: TrainConfig) -> Corpus:
     log.info("reading Python sources under %s", source)
-    corpus = load_corpus(source, config.val_fraction, config.max_file_bytes, config.max_files)
+    corpus = load_corpus(
+        source, config.val_fraction, config.max_file_bytes, config.max_files, config.exclude
+    )
     stats = corpus.stats
     if stats.files == 0:
         raise TrainingError(f"{source}: no Python source files to train on")

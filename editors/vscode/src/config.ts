@@ -21,6 +21,8 @@ export const SERVER_DEFAULTS = {
   staticAnalysis: true,
   staticWaitMs: 50,
   staticPython: "",
+  workspaceAdaptation: true,
+  adaptationMinutes: 10.0,
   cache: { maxDocuments: 50, maxCheckpoints: 512 },
 } as const;
 
@@ -52,6 +54,8 @@ export interface ServerOptions {
   staticAnalysis?: boolean;
   staticWaitMs?: number;
   staticPython?: string;
+  workspaceAdaptation?: boolean;
+  adaptationMinutes?: number;
   cache?: { maxDocuments?: number; maxCheckpoints?: number };
 }
 
