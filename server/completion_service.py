@@ -324,6 +324,8 @@ class CompletionService:
             known_words=known_words,
             neural_cache=memory,
         )
+        if cancel is not None and cancel.is_set():
+            return None  # superseded or cancelled while it ran: nobody shows this answer
         if not interrupt.fired():  # a cut-short answer is not worth repeating
             session.last_answer = (text_before, want_lines, self.options, result)
         return result
