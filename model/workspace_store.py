@@ -27,8 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, resolve_model_dir
-
 MODEL_DIR = "model"
 RECORD_FILE = "adaptation.json"
 RUN_DIR = "run"
@@ -52,6 +50,10 @@ def store_dir(workspace: str | os.PathLike[str]) -> Path:
 
 def weights_fingerprint(model_dir: Path) -> str:
     """A short hash of a checkpoint's weights file: what identifies a base model's weights."""
+    # Imported here, as in every function below that needs it: `checkpoint` imports torch, and
+    # the server reads the store while answering `initialize`, before torch is loaded.
+    from .checkpoint import WEIGHTS_FILE
+
     digest = hashlib.sha256()
     with open(model_dir / WEIGHTS_FILE, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -70,6 +72,8 @@ def read_record(store: Path) -> dict[str, Any] | None:
 
 def is_current(store: Path, base: str) -> bool:
     """Whether the store holds an adaptation of `base` as it is now (a changed base: no)."""
+    from .checkpoint import resolve_model_dir
+
     record = read_record(store)
     if record is None:
         return False
@@ -86,6 +90,8 @@ def adapted_model(store: Path, base: str) -> Path | None:
     None also when the adaptation is current but did not beat the base on the workspace's
     validation files (`improved` false): then the base stays, and nothing is adapted again.
     """
+    from .checkpoint import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
+
     model = store / MODEL_DIR
     files = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
     if not is_current(store, base) or not (read_record(store) or {}).get("improved"):

@@ -239,3 +239,13 @@ async def test_a_new_request_supersedes_the_one_in_flight(client: LanguageClient
     stale, fresh = await asyncio.gather(first, second)
     assert labels(fresh)[0].startswith("path")
     assert not stale.items  # superseded before it ran: nothing computed for it
+
+
+def test_the_server_answers_initialize_before_importing_torch() -> None:
+    # torch takes most of a second to import: it loads on the worker, after `initialize`.
+    import subprocess
+
+    code = "import sys, grucomplete.server.cli, grucomplete.server.language_server; "
+    code += "print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
