@@ -8,7 +8,7 @@ and decodes twice: the word being typed (or the attribute after `.`) and the res
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -195,15 +195,16 @@ class CompletionEngine:
         line_options: DecodeOptions | None = None,
         cache_weight: float = 0.0,
         neural_cache: NeuralCache | None = None,
-        known_words: Sequence[str] | None = None,
+        known_words: Callable[[], Sequence[str] | None] | None = None,
     ) -> Completions:
         """Decode from a state the caller computed for `healed.context`.
 
         `line_options` (default: `options`) lets lines be ranked differently from words;
         `cache_weight` mixes in the names already used in the document (see identifier_cache);
         `neural_cache`, built from the same window, mixes its next tokens into every step.
-        `known_words` are the names static analysis says exist at the cursor: when some start
-        with what is typed, they are scored by the model too, and only they are offered.
+        `known_words()`, asked once decoding is done (so static analysis can run meanwhile),
+        gives the names static analysis says exist at the cursor: when some start with what is
+        typed, they are scored by the model too, and only they are offered.
         """
         options = options or DecodeOptions()
         requests = [(StopAt.IDENTIFIER, options)]
@@ -226,7 +227,8 @@ class CompletionEngine:
         result = Completions(healed.typed)
         # A word cannot start with a digit; the model may still put mass on number tokens.
         result.words = [w for c in words if not (w := self._word(healed, c)).label[:1].isdigit()]
-        known = [n for n in known_words or () if n.startswith(healed.typed) and n.isidentifier()]
+        names = known_words() if known_words is not None else None
+        known = [n for n in names or () if n.startswith(healed.typed) and n.isidentifier()]
         if cache_weight > 0 or known:
             scored = {}
             if known:

@@ -202,22 +202,21 @@ class CompletionService:
             self.static.start()
 
     def static_names(self, uri: str, source: str, before: str) -> PendingNames | None:
-        """Ask static analysis for the names at the end of `before`, where a word is wanted:
-        after `.`, or once a name's first characters are typed (None elsewhere).
+        """Ask static analysis for the members at the end of `before` when it is an attribute
+        (after `.`, typed characters and all); None elsewhere.
 
-        jedi is asked at the cursor, typed characters included: at the start of a word, with
-        nothing after the `if ` or `= ` yet, it loses the local names (held-out identifiers
-        found: 28 of 60 at the word start, 41 at the cursor).
+        Only members: there jedi knows what the model cannot (the receiver's type), and on
+        held-out code it lifts member top-1 from 0.26 to 0.34. For other names, the caches
+        already know the scope: with jedi, identifier top-1 went 0.62 -> 0.60, at twice the
+        latency.
         """
         static = self.static
         if static is None or static.disabled:
             return None
         tail = before[-256:]  # a word and its dot are near the cursor; the rest is not copied
         typed = len(tail) - len(tail.rstrip(_IDENTIFIER_CHARS))
-        if typed and tail[-typed].isdigit():
-            return None  # a number
-        if not typed and not tail.rstrip(" \t").endswith("."):
-            return None  # the start of a line or an expression: lines, not names, are wanted
+        if (typed and tail[-typed].isdigit()) or not tail[: len(tail) - typed].endswith("."):
+            return None  # a number, or not an attribute
         path = uris.to_fs_path(uri) if uri.startswith("file:") else None
         wait_s = self.options.static_wait_ms / 1000
         return static.names_at(path, before, source[len(before) :], wait_s)
@@ -282,8 +281,8 @@ class CompletionService:
     ) -> Completions | None:
         """Candidates at the end of `text_before`; None without a model or when cancelled.
 
-        `static` (from `static_names`) is waited for after the document's state is ready,
-        until its deadline.
+        `static` (from `static_names`) is waited for once decoding is done, until its
+        deadline: jedi and the model work at the same time.
         """
         if cancel is not None and cancel.is_set():
             return None
@@ -298,12 +297,6 @@ class CompletionService:
             return last[3]
         healed = session.engine.heal(text_before)
         prompt = session.prompt(healed.context)
-        known_words = None
-        if static is not None:
-            known_words = static.result()
-            log.debug(
-                "static analysis: %s names", "no" if known_words is None else len(known_words)
-            )
         # The budget bounds decoding; the state must be computed whatever it costs, or a big
         # edit would leave nothing to decode from and every budget would end empty-handed.
         interrupt = Interrupt.after_ms(self.options.latency_budget_ms, cancel)
@@ -321,7 +314,7 @@ class CompletionService:
             interrupt=interrupt,
             line_options=self.options.line_decode_options(),
             cache_weight=self.options.identifier_cache,
-            known_words=known_words,
+            known_words=None if static is None else static.result,
             neural_cache=memory,
         )
         if cancel is not None and cancel.is_set():

@@ -44,8 +44,8 @@ class ServerOptions:
     line_completions: bool = True  # offer whole-line completions besides words
     line_max_tokens: int = 16  # tokens generated for a whole line
     line_length_penalty: float = 0.0  # rank lines by logprob / length**this (0: probability)
-    # Names and members jedi knows at the cursor, ranked by the model; the model's own words
-    # that jedi says do not exist there are dropped (needs `pip install 'grucomplete[static]'`).
+    # After `.`, the members jedi knows the receiver has, ranked by the model; the model's own
+    # words that jedi says are not members are dropped (needs `pip install 'grucomplete[static]'`).
     static_analysis: bool = True
     static_wait_ms: float = 50.0  # how long a completion waits for static analysis, at most
     static_python: str = ""  # the Python whose packages jedi sees ("": $VIRTUAL_ENV or ours)

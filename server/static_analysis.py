@@ -43,9 +43,11 @@ class PendingNames:
 
     def result(self) -> Names:
         try:
-            return self.future.result(timeout=max(0.0, self.deadline - time.monotonic()))
+            names = self.future.result(timeout=max(0.0, self.deadline - time.monotonic()))
         except futures.TimeoutError:  # the builtin TimeoutError only from Python 3.11
-            return None
+            names = None
+        log.debug("static analysis: %s names", "no" if names is None else len(names))
+        return names
 
 
 class StaticAnalyzer:

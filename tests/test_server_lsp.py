@@ -18,14 +18,22 @@ URI = "file:///tmp/grucomplete-test/main.py"
 MAIN = "import os\nimport sys\n\n\ndef main():\n    path = os."
 
 
-async def start(model: Path, encodings: list[str] | None = None, **options) -> LanguageClient:
-    client = await ClientServerConfig(server_command=SERVER).start()
+async def start(
+    model: Path,
+    encodings: list[str] | None = None,
+    *,
+    root: Path | None = None,
+    env: dict[str, str] | None = None,
+    **options,
+) -> LanguageClient:
+    client = await ClientServerConfig(server_command=SERVER, server_env=env).start()
     capabilities = types.ClientCapabilities(
         general=types.GeneralClientCapabilities(position_encodings=encodings) if encodings else None
     )
     await client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities,
+            root_uri=root.as_uri() if root else None,
             initialization_options={
                 "model": str(model),
                 "precision": "fp32",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
 from grucomplete.model.checkpoint import load_checkpoint, save_checkpoint
 from grucomplete.model.workspace_store import (
@@ -26,7 +26,8 @@ from grucomplete.model.workspace_store import (
 )
 from grucomplete.training.adapt import main
 
-from .test_server_lsp import MAIN, SERVER, complete, labels, open_doc
+from .test_server_lsp import MAIN, complete, labels, open_doc
+from .test_server_lsp import start as start_server
 from .toy_runs import one_torch_thread, write_toy_project
 
 one_thread = pytest.fixture(autouse=True, scope="module")(one_torch_thread)
@@ -111,21 +112,7 @@ def test_too_little_code_is_a_usage_error(
 
 async def start(cache: Path, workspace: Path, model: Path, **options: object) -> LanguageClient:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    client = await ClientServerConfig(server_command=SERVER, server_env=env).start()
-    await client.initialize_session(
-        types.InitializeParams(
-            capabilities=types.ClientCapabilities(),
-            root_uri=workspace.as_uri(),
-            initialization_options={
-                "model": str(model),
-                "precision": "fp32",
-                "latencyBudgetMs": 10_000,
-                "adaptationMinutes": 0.5,
-                **options,
-            },
-        )
-    )
-    return client
+    return await start_server(model, root=workspace, env=env, adaptationMinutes=0.5, **options)
 
 
 async def wait_for(client: LanguageClient, text: str, timeout: float = 90) -> str:
