@@ -19,9 +19,9 @@ export const SERVER_DEFAULTS = {
   lineMaxTokens: 16,
   lineLengthPenalty: 0.0,
   staticAnalysis: true,
-  staticWaitMs: 50,
+  staticWaitMs: 40,
   staticPython: "",
-  workspaceAdaptation: true,
+  workspaceAdaptation: false,
   adaptationMinutes: 10.0,
   cache: { maxDocuments: 50, maxCheckpoints: 512 },
 } as const;
