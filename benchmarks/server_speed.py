@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import random
 import re
@@ -118,7 +119,9 @@ class Session:
         return (time.perf_counter() - start) * 1000
 
 
-async def measure(name: str, command: str, texts: list[str], args: argparse.Namespace) -> Report:
+async def measure(
+    name: str, command: str, texts: list[str], args: argparse.Namespace, options: object = None
+) -> Report:
     report = Report(name)
     client = LanguageClient("grucomplete-benchmark", "1")
     start = time.perf_counter()
@@ -127,7 +130,12 @@ async def measure(name: str, command: str, texts: list[str], args: argparse.Name
     drain = asyncio.create_task(_drain(process.stderr))
     root = Path(args.corpus).resolve().as_uri()
     await client.initialize_async(
-        types.InitializeParams(types.ClientCapabilities(), root_uri=root, process_id=None)
+        types.InitializeParams(
+            types.ClientCapabilities(),
+            root_uri=root,
+            process_id=None,
+            initialization_options=options,
+        )
     )
     report.init_ms = (time.perf_counter() - start) * 1000
     client.initialized(types.InitializedParams())
@@ -253,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", required=True, help="held-out Python files (not trained on)")
     p.add_argument("--server", default="grucomplete serve", help="our server's command line")
+    p.add_argument("--init-options", type=json.loads, help="our server's settings, as JSON")
     p.add_argument("--reference", default="jedi-language-server", help="'' for none")
     p.add_argument("--files", type=int, default=20)
     p.add_argument("--queries", type=int, default=300)
@@ -270,12 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     texts = python_files(Path(args.corpus), args.files, args.seed)
     if not texts:
         p.error(f"no Python files of 2-200 KB under {args.corpus}")
-    servers = [("grucomplete", args.server)]
+    servers = [("grucomplete", args.server, args.init_options)]
     if args.reference and shutil.which(shlex.split(args.reference)[0]):
-        servers.append((shlex.split(args.reference)[0], args.reference))
+        servers.append((shlex.split(args.reference)[0], args.reference, None))
     elif args.reference:
         print(f"reference {args.reference!r} not found; measuring ours alone", file=sys.stderr)
-    reports = [asyncio.run(measure(name, cmd, texts, args)) for name, cmd in servers]
+    reports = [asyncio.run(measure(name, cmd, texts, args, opt)) for name, cmd, opt in servers]
     print_table(reports, args)
     return 0
 

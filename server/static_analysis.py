@@ -62,6 +62,7 @@ class StaticAnalyzer:
         self._lock = threading.Lock()
         self._restarts = 0
         self._last: tuple[tuple[str | None, str, str], Future[Names]] | None = None
+        self._late: dict[str | None, bool] = {}  # file -> its last answer missed the wait
 
     def start(self) -> None:
         """Start the worker now (it imports jedi in the background), so the first
@@ -75,18 +76,26 @@ class StaticAnalyzer:
         An editor asks twice per keystroke (the popup and the ghost text): the same question
         gets the same pending answer, not a second run of jedi.
         """
-        deadline = time.monotonic() + wait_s
+        sent = time.monotonic()
+        # A file whose last answer came too late (a huge file jedi re-parses) is not waited
+        # for: its answers are still asked for, and used again once one is in time.
+        deadline = sent if self._late.get(path) else sent + wait_s
         question = (path, before, after)
         last = self._last
         if last is not None and last[0] == question:
             return PendingNames(last[1], deadline)
         future: Future[Names] = Future()
+        future.add_done_callback(lambda done: self._timed(path, done, sent, wait_s))
         self._last = (question, future)
         if len(before) + len(after) > MAX_DOCUMENT_CHARS:
             future.set_result(None)
         else:
             self._send(future, {"path": path, "before": before, "after": after})
         return PendingNames(future, deadline)
+
+    def _timed(self, path: str | None, done: Future[Names], sent: float, wait_s: float) -> None:
+        if done.result() is not None:  # an answer, not a skip, an error or a dead worker
+            self._late[path] = time.monotonic() - sent > wait_s
 
     def _send(self, future: Future[Names], request: dict[str, Any]) -> None:
         request.update(root=self.root, python=self.python or None)

@@ -241,3 +241,13 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"  # a zombie has exited; only its parent's wait is missing
+
+
+def test_a_file_whose_answers_come_late_is_not_waited_for(analyzer: StaticAnalyzer) -> None:
+    slow = analyzer.names_at("/tmp/big.py", "import os\nos.", "", wait_s=0.0)
+    assert slow.future.result(timeout=60) is not None  # it came, after a 0 ms wait
+    started = time.monotonic()
+    assert analyzer.names_at("/tmp/big.py", "import os\nos.pa", "", wait_s=60).result() is None
+    assert time.monotonic() - started < 1  # not waited for...
+    wait_until(lambda: analyzer._late["/tmp/big.py"] is False)  # ...until one is in time
+    assert "path" in analyzer.names_at("/tmp/big.py", "import os\nos.p", "", wait_s=60).result()
