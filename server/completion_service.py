@@ -205,10 +205,10 @@ class CompletionService:
         """Ask static analysis for the members at the end of `before` when it is an attribute
         (after `.`, typed characters and all); None elsewhere.
 
-        Only members: there jedi knows what the model cannot (the receiver's type), and on
-        held-out code it lifts member top-1 from 0.26 to 0.34. For other names, the caches
-        already know the scope: with jedi, identifier top-1 went 0.62 -> 0.60, at twice the
-        latency.
+        Only members: there jedi knows what the model cannot (the receiver's type); on
+        held-out code it lifts member top-1 from 0.26 to 0.30 within the default wait (0.34
+        given all the time it takes). For other names the caches already know the scope: with
+        jedi, identifier top-1 went 0.62 -> 0.60, at twice the latency.
         """
         static = self.static
         if static is None or static.disabled:
