@@ -48,7 +48,7 @@ class ServerOptions:
     # words that jedi says are not members are dropped (needs `pip install 'grucomplete[static]'`).
     static_analysis: bool = True
     static_wait_ms: float = 40.0  # how long a completion waits for static analysis, at most
-    static_python: str = ""  # the Python whose packages jedi sees ("": $VIRTUAL_ENV or ours)
+    static_python: str = ""  # Python or virtualenv whose packages jedi sees ("": $VIRTUAL_ENV)
     workspace_adaptation: bool = False  # fine-tune the model on the workspace in the background
     adaptation_minutes: float = 10.0  # time budget of one background adaptation
     cache: CacheOptions = field(default_factory=CacheOptions)

@@ -181,6 +181,9 @@ class StaticAnalyzer:
                 continue
             with self._lock:
                 future = waiting.pop(answer["id"], None)
+            if answer.get("environment"):
+                with self._lock:
+                    self._disable(f"staticPython {self.python!r}: {answer['error']}")
             if future is not None:
                 if "error" in answer:
                     log.debug("static analysis: %s", answer["error"])

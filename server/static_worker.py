@@ -11,6 +11,7 @@ cursor matters. The worker exits when stdin closes (the server is gone).
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sys
 import threading
@@ -42,13 +43,16 @@ class _Jedi:
         self.jedi = jedi
         self.projects: dict[tuple[str | None, str | None], Any] = {}
 
-    def project(self, root: str | None, python: str | None) -> Any:
+    def project(self, root: str | None, path: str | None, python: str | None) -> Any:
+        if root is None and python is None:
+            return None  # jedi finds the file's project itself, with the default Python
+        if root is None:  # no workspace folder, but a Python to use: the file's folder
+            root = os.path.dirname(path) if path else os.getcwd()
         key = (root, python)
         if key not in self.projects:
-            if root is None:
-                self.projects[key] = None  # jedi then takes the file's own folder
-            else:
-                self.projects[key] = self.jedi.Project(root, environment_path=python or None)
+            if python:
+                self.jedi.create_environment(python)  # a bad path fails here, with its reason
+            self.projects[key] = self.jedi.Project(root, environment_path=python or None)
         return self.projects[key]
 
     def names(self, request: dict[str, Any]) -> list[str]:
@@ -59,7 +63,7 @@ class _Jedi:
         script = self.jedi.Script(
             code=before + after,
             path=request.get("path"),
-            project=self.project(request.get("root"), request.get("python")),
+            project=self.project(request.get("root"), request.get("path"), request.get("python")),
         )
         return [c.name for c in script.complete(len(lines), len(lines[-1]))]
 
@@ -92,6 +96,8 @@ def main() -> int:
         pending = [r for r in pending if r.get("path") != request.get("path")]
         try:
             _answer({"id": request.get("id"), "names": analyzer.names(request)})
+        except analyzer.jedi.InvalidPythonEnvironment as e:  # the setting, not the code
+            _answer({"id": request.get("id"), "error": str(e), "environment": True})
         except Exception as e:  # jedi has many failure modes on half-typed code; none is fatal
             _answer({"id": request.get("id"), "error": f"{type(e).__name__}: {e}"})
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from concurrent.futures import Future
 from dataclasses import replace
@@ -251,3 +253,28 @@ def test_a_file_whose_answers_come_late_is_not_waited_for(analyzer: StaticAnalyz
     assert time.monotonic() - started < 1  # not waited for...
     wait_until(lambda: analyzer._late["/tmp/big.py"] is False)  # ...until one is in time
     assert "path" in analyzer.names_at("/tmp/big.py", "import os\nos.p", "", wait_s=60).result()
+
+
+def test_static_python_chooses_whose_packages_jedi_sees(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site,) = venv.glob("lib/python*/site-packages")
+    (site / "only_in_that_venv.py").write_text("def installed_there():\n    pass\n")
+    code = "import only_in_that_venv\nonly_in_that_venv."
+    for python, expected in ((str(venv / "bin" / "python"), True), ("", False)):
+        analyzer = StaticAnalyzer(None, python)
+        try:
+            names = analyzer.names_at(str(tmp_path / "m.py"), code, "", wait_s=60).result()
+            assert ("installed_there" in names) is expected
+        finally:
+            analyzer.close()
+
+
+def test_a_static_python_that_is_not_one_turns_static_analysis_off(tmp_path: Path) -> None:
+    analyzer = StaticAnalyzer(None, str(tmp_path / "no-python"))
+    try:
+        assert analyzer.names_at(None, "import os\nos.", "", wait_s=60).result() is None
+        wait_until(lambda: analyzer.disabled is not None)
+        assert "staticPython" in analyzer.disabled and "no-python" in analyzer.disabled
+    finally:
+        analyzer.close()
