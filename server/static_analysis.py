@@ -51,7 +51,7 @@ class PendingNames:
 
 
 class StaticAnalyzer:
-    """One jedi worker for one workspace; `names_at` is safe to call from any thread."""
+    """One jedi worker for one workspace; call `names_at` from one thread (the event loop)."""
 
     def __init__(self, root: str | None, python: str = "") -> None:
         self.root, self.python = root, python
