@@ -278,3 +278,23 @@ def test_a_static_python_that_is_not_one_turns_static_analysis_off(tmp_path: Pat
         assert "staticPython" in analyzer.disabled and "no-python" in analyzer.disabled
     finally:
         analyzer.close()
+
+
+def test_the_worker_forgets_parsed_modules_past_its_bound(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import parso.cache
+
+    from grucomplete.server import static_worker
+
+    jedi = static_worker._Jedi()
+    request = {"path": str(tmp_path / "m.py"), "before": "import json\njson.", "root": None}
+    assert "dumps" in jedi.names(request)
+    cached = sum(len(c) for c in parso.cache.parser_cache.values())
+    monkeypatch.setattr(static_worker, "MAX_MODULES", cached)
+    jedi.bound_memory()
+    assert sum(len(c) for c in parso.cache.parser_cache.values()) == cached  # within bound
+    monkeypatch.setattr(static_worker, "MAX_MODULES", cached - 1)
+    jedi.bound_memory()
+    assert sum(len(c) for c in parso.cache.parser_cache.values()) == 0
+    assert "dumps" in jedi.names(request)  # parsed again when needed
