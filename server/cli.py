@@ -90,8 +90,7 @@ def main(argv: list[str]) -> int:
     code = 0 if server.protocol.shutdown_requested else 1
     # Exit now: the model worker may be in the middle of a long prefill that nobody wants,
     # and interpreter shutdown would wait for it (and flush a stdout pygls already closed).
-    server.adaptation.stop()  # no orphan: a background adaptation ends with the server
-    server.service.shutdown()
+    server.stop_background_work()  # no orphan: adaptation and jedi end with the server
     logging.shutdown()
     with contextlib.suppress(Exception):
         sys.stderr.flush()

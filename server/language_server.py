@@ -49,6 +49,12 @@ class GruCompleteServer(LanguageServer):
         # After closes, free memory on the worker: behind the session drops queued there.
         self.memory = ReleaseAfterCloses(lambda: self.service.executor.submit(release_freed_memory))
 
+    def stop_background_work(self) -> None:
+        """Stop what runs beside the handlers: the model worker, jedi's process and a running
+        workspace adaptation (at `shutdown`, and again when the process exits)."""
+        self.adaptation.stop()
+        self.service.shutdown()
+
     def report_server_error(self, error: Exception, source: Any) -> None:
         # The reader reports with source JsonRpcException only what it could not decode (the
         # protocol itself never raises): answer it, instead of a popup in the user's editor.
@@ -155,8 +161,7 @@ def did_close(ls: GruCompleteServer, params: types.DidCloseTextDocumentParams) -
 
 @server.feature(types.SHUTDOWN)
 def shutdown(ls: GruCompleteServer, params: Any) -> None:
-    ls.adaptation.stop()
-    ls.service.shutdown()
+    ls.stop_background_work()
 
 
 def workspace_root(params: types.InitializeParams) -> Path | None:
