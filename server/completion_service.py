@@ -205,6 +205,10 @@ class CompletionService:
         """Ask static analysis for the members at the end of `before` when it is an attribute
         (after `.`, typed characters and all); None elsewhere.
 
+        jedi is asked at the dot, without the typed characters: the receiver's members do not
+        change while its name is typed, so the keystrokes after a `.` reuse the list the `.`
+        asked for (`names_at` answers the same question once) instead of running jedi again.
+
         Only members: there jedi knows what the model cannot (the receiver's type); on
         held-out code it lifts member top-1 from 0.26 to 0.30 within the default wait (0.34
         given all the time it takes). For other names the caches already know the scope: with
@@ -219,7 +223,8 @@ class CompletionService:
             return None  # a number, or not an attribute
         path = uris.to_fs_path(uri) if uri.startswith("file:") else None
         wait_s = self.options.static_wait_ms / 1000
-        return static.names_at(path, before, source[len(before) :], wait_s)
+        at_dot = before[: len(before) - typed]
+        return static.names_at(path, at_dot, source[len(before) :], wait_s)
 
     # --- documents -------------------------------------------------------------------------
 
