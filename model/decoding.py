@@ -51,6 +51,7 @@ class _Search:
         self.block_indent = block_indent
         ends = index.word_ends if stop is StopAt.IDENTIFIER else index.line_ends
         self.end_weights = ends.to(torch.float32)  # (V,) 1 where a token ends the candidate
+        self._open_bias = _bias(self._open_continuations())
 
     def after_prefix(self, hyp: _Hypothesis) -> bytes:
         return hyp.text[len(self.prefix) :]
@@ -60,9 +61,7 @@ class _Search:
         ix = self.index
         rem = hyp.remaining(self.prefix)
         if not rem:
-            if self.stop is StopAt.IDENTIFIER:
-                return ix.word_continues
-            return ix.line_continues if self.stop is StopAt.LINE else ix.any_token
+            return self._open_continuations()
         ids = ix.consistent_with(rem)
         overhang = ix.lengths[ids] - len(rem)  # bytes past the prefix (<= 0: still inside it)
         if self.stop is StopAt.IDENTIFIER:
@@ -72,6 +71,19 @@ class _Search:
         mask = torch.zeros(ix.vocab_size, dtype=torch.bool)
         mask[torch.from_numpy(ids)] = True
         return mask
+
+    def _open_continuations(self) -> torch.Tensor:
+        """The mask past the prefix: whatever continues the word, the line or anything."""
+        ix = self.index
+        if self.stop is StopAt.IDENTIFIER:
+            return ix.word_continues
+        return ix.line_continues if self.stop is StopAt.LINE else ix.any_token
+
+    def continuation_bias(self, hyp: _Hypothesis) -> torch.Tensor:
+        """`continuations` as (V,) additive log-weights: 0 where allowed, -inf elsewhere."""
+        if not hyp.remaining(self.prefix):
+            return self._open_bias
+        return _bias(self.continuations(hyp))
 
     def end_logprob(self, hyp: _Hypothesis, logprobs: torch.Tensor) -> float:
         """Log-probability that the candidate ends right after this hypothesis."""
@@ -107,6 +119,11 @@ class _Search:
             if len(line) - len(stripped) < self.block_indent:
                 return hyp.text[: len(self.prefix) + start]
         return None
+
+
+def _bias(allowed: torch.Tensor) -> torch.Tensor:
+    # Adding 0 / -inf is exact and ~7x faster than `torch.where` with a boolean mask here.
+    return torch.zeros(allowed.shape).masked_fill_(~allowed, NEG_INF)
 
 
 def decode(
@@ -254,9 +271,12 @@ class _BeamSearch:
         """
         search, live, width = self.search, self.live, self.width
         logprobs = _penalised_logprobs(logits, live, self.options.repetition_penalty)  # (B, V)
-        allowed = torch.stack([search.continuations(hyp) for hyp in live])  # (B, V)
+        biases = [search.continuation_bias(hyp) for hyp in live]
+        # Most steps, every hypothesis is past the prefix and shares one bias: broadcast it.
+        same = all(b is biases[0] for b in biases)
+        bias = biases[0][None] if same else torch.stack(biases)  # (1 or B, V)
         so_far = torch.tensor([[hyp.logprob] for hyp in live])  # (B, 1)
-        scores = torch.where(allowed, logprobs + so_far, NEG_INF)  # (B, V)
+        scores = (logprobs + bias).add_(so_far)  # (B, V), -inf where not allowed
         ends = [
             h.logprob + e for h, e in zip(live, search.end_logprobs(live, logprobs), strict=True)
         ]
