@@ -19,6 +19,7 @@ from .decode_options import CONTEXT_TOKENS, PRECISIONS, Candidate, DecodeOptions
 from .decoding import decode_together
 from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
+from .layer_pipeline import LayerPipeline, LayerStack, worth_threads
 from .lm import State, quantize_for_cpu
 from .neural_cache import CachedModel, NeuralCache
 from .prefix_constraint import HealedPrompt, VocabularyIndex, heal_prompt
@@ -72,8 +73,14 @@ class CompletionEngine:
     """A loaded model ready to complete; safe to share, each call owns its own state."""
 
     def __init__(
-        self, checkpoint: Checkpoint, precision: str = "int8", context_tokens: int = CONTEXT_TOKENS
+        self,
+        checkpoint: Checkpoint,
+        precision: str = "int8",
+        context_tokens: int = CONTEXT_TOKENS,
+        layer_threads: bool | None = None,
     ) -> None:
+        """`layer_threads`: feed long prompts with a thread per layer (`layer_pipeline`);
+        None: where that can help, a multi-layer model on a CPU with cores to spare."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if context_tokens < 2 * CHUNK:
@@ -84,10 +91,17 @@ class CompletionEngine:
         model = checkpoint.model.eval()
         self.device = next(model.parameters()).device
         on_cpu = self.device.type == "cpu"
+        # On a GPU one kernel call is already parallel; on a CPU a second core can take a layer.
+        if layer_threads is None:
+            layer_threads = on_cpu and worth_threads()
+        pipelined = layer_threads and model.config.num_layers > 1
+        if pipelined and not isinstance(model.rnn, LayerStack):
+            model.rnn = LayerStack.split(model.rnn)
         # In place: the float weights are not kept beside the int8 ones (the checkpoint's
         # model becomes the int8 one).
         int8 = precision == "int8" and on_cpu
         self.model = quantize_for_cpu(model, inplace=True) if int8 else model
+        self.pipeline = LayerPipeline(self.model) if pipelined else None
         self.index = VocabularyIndex(self.tokenizer)
 
     @classmethod
@@ -146,15 +160,39 @@ class CompletionEngine:
             outputs.append(out[0])
         return logits, state
 
+    def feed(
+        self,
+        chunks: Sequence[Sequence[int]],
+        state: State | None = None,
+        outputs: list[torch.Tensor] | None = None,
+        threads: bool = True,
+    ) -> tuple[torch.Tensor, list[State]]:
+        """`advance` over consecutive chunks: the logits (1, V) after the last, and the state
+        after each. Several chunks run through the layer pipeline when there is one and
+        `threads` allows (the same states, bitwise, sooner)."""
+        if state is None:
+            state = self.model.initial_state(1, self.device)
+        if self.pipeline is None or len(chunks) < 2 or not threads:
+            states = []
+            for ids in chunks:
+                logits, state = self.advance(list(ids), state, outputs)
+                states.append(state)
+            return logits, states
+        tokens = [torch.tensor([list(ids)], dtype=torch.long) for ids in chunks]  # (1, T) each
+        tops, states = self.pipeline.feed(tokens, state)
+        if outputs is not None:
+            outputs.extend(top[0] for top in tops)
+        with torch.inference_mode():
+            return self.model.next_logits(tops[-1]), states
+
     def prompt_state(
         self, ids: list[int], outputs: list[torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, State]:
         """Logits (1, V) and state after `ids`, fed from scratch in CHUNK-aligned pieces."""
-        logits, state = None, None
-        for start in range(0, len(ids), CHUNK):
-            logits, state = self.advance(ids[start : start + CHUNK], state, outputs)
-        assert logits is not None and state is not None, "a prompt has at least the boundary"
-        return logits, state
+        assert ids, "a prompt has at least the boundary"
+        chunks = [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+        logits, states = self.feed(chunks, None, outputs)
+        return logits, states[-1]
 
     def complete(
         self,

@@ -101,8 +101,11 @@ class GRULanguageModel(nn.Module):
         The outputs are the keys and queries of the neural cache (`neural_cache`).
         """
         out, state = self.rnn(self.embed(tokens), state)  # (B, T, H)
-        logits = self.head(self.proj(out[:, -1]))  # (B, V)
-        return logits, out, state
+        return self.next_logits(out), out, state
+
+    def next_logits(self, out: torch.Tensor) -> torch.Tensor:
+        """Logits (B, V) of the token after the last position of top-layer outputs (B, T, H)."""
+        return self.head(self.proj(out[:, -1]))
 
 
 def select_state(state: State, rows: torch.Tensor) -> State:

@@ -146,32 +146,31 @@ class HiddenStateCache:
         # and a keystroke writes only its new rows.
         self.outputs = torch.empty(0, 0, dtype=KEY_DTYPE)
 
-    def state_after(self, doc_ids: Sequence[int], known_common: int = 0) -> PromptState:
+    def state_after(
+        self, doc_ids: Sequence[int], known_common: int = 0, threads: bool = True
+    ) -> PromptState:
         """Logits and state after the window of `doc_ids`, advancing the cached chain.
 
         `known_common` leading ids are known to equal the cached ones (the tokenizer kept them),
         so the comparison, a Python loop, starts there instead of at the top of the file.
+        `threads`: whether a long feed may use the engine's layer threads.
         """
         common = self._follow(doc_ids, known_common)
         # Restore a checkpoint strictly before the end so there are logits to return.
         start = max(p for p in self.checkpoints if p <= common and p < len(self.ids))
-        state = self.checkpoints[start]
-        logits = None
-        pos = start
+        ends = [*range((start // CHUNK + 1) * CHUNK, len(self.ids), CHUNK), len(self.ids)]
+        chunks = [self.ids[a:b] for a, b in zip([start, *ends], ends, strict=False)]
         new_outputs: list[torch.Tensor] | None = [] if self.keep_outputs else None
-        while pos < len(self.ids):
-            end = min((pos // CHUNK + 1) * CHUNK, len(self.ids))
-            logits, state = self.engine.advance(self.ids[pos:end].tolist(), state, new_outputs)
-            pos = end
-            if pos % self.stride == 0 and pos not in self.checkpoints:
-                self.checkpoints[pos] = state
+        logits, states = self.engine.feed(chunks, self.checkpoints[start], new_outputs, threads)
+        for end, state in zip(ends, states, strict=True):
+            if end % self.stride == 0 and end not in self.checkpoints:
+                self.checkpoints[end] = state
         self._thin(len(self.ids))
-        assert logits is not None  # the chain holds at least the boundary
         outputs = None
         if new_outputs is not None:
             self._store_outputs(start, torch.cat(new_outputs))
             outputs = self.outputs[: len(self.ids)]
-        return PromptState(logits, state, len(self.ids) - start, self.ids, outputs)
+        return PromptState(logits, states[-1], len(self.ids) - start, self.ids, outputs)
 
     def _store_outputs(self, start: int, new: torch.Tensor) -> None:
         """Write the outputs after chain ids start.. (rows before `start` are still valid)."""
@@ -232,8 +231,8 @@ class DocumentSession:
         # (text before the cursor, lines asked for, options, the answer) of the last request
         self.last_answer: tuple[str, bool, ServerOptions, Completions] | None = None
 
-    def prompt(self, context: str) -> PromptState:
+    def prompt(self, context: str, threads: bool = True) -> PromptState:
         """The model's state after `context` (text before the cursor, healed)."""
         ids = self.tokens.update(context)
         # The ids the tokenizer kept cannot differ from those the chain was fed.
-        return self.states.state_after(ids, self.tokens.unchanged)
+        return self.states.state_after(ids, self.tokens.unchanged, threads)

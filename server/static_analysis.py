@@ -93,6 +93,11 @@ class StaticAnalyzer:
             self._send(future, {"path": path, "before": before, "after": after})
         return PendingNames(future, deadline)
 
+    @property
+    def busy(self) -> bool:
+        """Whether the worker has a question to answer (it is using a core)."""
+        return bool(self._waiting)
+
     def _timed(self, path: str | None, done: Future[Names], sent: float, wait_s: float) -> None:
         if done.result() is not None:  # an answer, not a skip, an error or a dead worker
             self._late[path] = time.monotonic() - sent > wait_s
