@@ -5,8 +5,9 @@
 Prints medians for fp32 and int8 weights and their ratio, measured in the same run, so the
 numbers compare on a noisy shared machine. A "line completion" is what the editor asks for:
 heal the prompt, then a 5-beam, 16-token search for the word and for the rest of the line.
-Last, how far an int8 beam step is from this CPU's limit (weight bytes over the measured
-bandwidth, multiply-adds over the measured int8 peak).
+Then how far an int8 beam step is from this CPU's limit (weight bytes over the measured
+bandwidth, multiply-adds over the measured int8 peak), and reading a whole 512-token window
+with the layers one after the other and on a thread each (`model/layer_pipeline.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -74,6 +76,36 @@ def measure(engine: CompletionEngine, beam: int, repeats: int) -> dict[str, floa
     }
 
 
+def cache_bandwidth(nbytes: int, repeats: int) -> float:
+    """GB/s summing a buffer of `nbytes` (in cache when it fits, as the weights do)."""
+    buffer = torch.ones(nbytes // 4)
+    return nbytes / median_ms(buffer.sum, max(10, repeats // 10)) / 1e6
+
+
+def window_reading(model_dir: str, repeats: int) -> None:
+    """A full window read (a file opened, a jump), and its limit: every token reads each
+    layer's int8 weights once, one layer after the other, or each layer on its own core."""
+    times = {}
+    for threads in (False, True):
+        engine = CompletionEngine(load_checkpoint(model_dir), "int8", layer_threads=threads)
+        ids = engine.prompt_ids(PROMPT * 40)
+        times[threads] = median_ms(partial(engine.prompt_state, ids), max(5, repeats // 20))
+    config = load_checkpoint(model_dir).model.config
+    gates = 3 if config.cell == "gru" else 4
+    h = config.hidden_size
+    layers = [
+        gates * h * ((config.embed_dim if i == 0 else h) + h) for i in range(config.num_layers)
+    ]
+    bandwidth = cache_bandwidth(sum(layers), repeats)
+    one, each = len(ids) * sum(layers), len(ids) * max(layers)
+    print(f"\nreading a {len(ids)}-token window (int8):")
+    print(
+        f"  one thread: {times[False]:.1f} ms (limit {one / bandwidth / 1e6:.1f} ms); a thread "
+        f"per layer: {times[True]:.1f} ms (limit {each / bandwidth / 1e6:.1f} ms): "
+        f"{times[False] / times[True]:.2f}x faster"
+    )
+
+
 def physical_limits(config: GRUConfig, step_ms: float, beam: int, repeats: int) -> None:
     """How close an int8 beam step is to what this CPU can do: bytes over bandwidth, ops over peak.
 
@@ -87,11 +119,7 @@ def physical_limits(config: GRUConfig, step_ms: float, beam: int, repeats: int) 
     weights = gates * h * (e + h) + (config.num_layers - 1) * gates * h * 2 * h + h * e + v * e
     ops = 2 * weights * beam  # one multiply-add per weight and beam row
 
-    def gb_per_s(nbytes: int) -> float:
-        buffer = torch.ones(nbytes // 4)
-        return nbytes / median_ms(buffer.sum, max(10, repeats // 10)) / 1e6
-
-    in_cache, in_memory = gb_per_s(weights), gb_per_s(1 << 30)
+    in_cache, in_memory = cache_bandwidth(weights, repeats), cache_bandwidth(1 << 30, repeats)
     big = torch.ao.nn.quantized.dynamic.Linear(h, gates * h)
     x = torch.randn(512, h)
     peak_gops = 2 * 512 * h * gates * h / median_ms(lambda: big(x), max(10, repeats // 10)) / 1e6
@@ -129,7 +157,8 @@ def main() -> None:
     )
     results = {}
     for precision in ("fp32", "int8"):
-        engine = CompletionEngine(load_checkpoint(args.model), precision=precision)
+        # One thread for both, as in the step they are compared on.
+        engine = CompletionEngine(load_checkpoint(args.model), precision, layer_threads=False)
         results[precision] = measure(engine, args.beam, args.repeats)
     print(f"{'median':<20}{'fp32':>10}{'int8':>10}{'fp32/int8':>11}")
     for key in results["fp32"]:
@@ -137,6 +166,7 @@ def main() -> None:
         print(f"{key:<20}{a:>10.3f}{b:>10.3f}{a / b:>10.1f}x")
     step = results["int8"][f"step_b{args.beam}_ms"]
     physical_limits(checkpoint.model.config, step, args.beam, args.repeats)
+    window_reading(args.model, args.repeats)
 
 
 if __name__ == "__main__":

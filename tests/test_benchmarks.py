@@ -54,3 +54,16 @@ def test_context_levers_benchmark_runs(tiny_model_dir: Path, tmp_path: Path) -> 
     assert run.returncode == 0, run.stderr
     rows = [line for line in run.stdout.splitlines() if line.startswith("   64 ")]
     assert len(rows) == 4  # identifier cache, model only, neural alone, neural + identifiers
+
+
+def test_decode_speed_benchmark_runs(tiny_model_dir: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/decode_speed.py"), "--model", str(tiny_model_dir)]
+        + ["--repeats", "10"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "x the limit" in run.stdout
+    assert "a thread per layer" in run.stdout
