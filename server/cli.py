@@ -47,8 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=1,
-        help="CPU threads for the model (default 1: batch-1 steps are too small to "
-        "share, and spinning threads collapse when the editor also needs the CPU)",
+        help="CPU threads inside each model kernel (default 1: batch-1 steps are too small "
+        "to share, and spinning threads collapse when the editor also needs the CPU); long "
+        "feeds also run each layer on a thread of its own where the process may use more than "
+        "one core (`taskset -c 0 grucomplete serve` keeps it to one)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from grucomplete.model.checkpoint import Checkpoint
 from grucomplete.model.engine import CHUNK, CompletionEngine
-from grucomplete.model.layer_pipeline import LayerStack
+from grucomplete.model.layer_pipeline import LayerStack, worth_threads
 from grucomplete.model.lm import GRUConfig, GRULanguageModel
 from grucomplete.model.tokenizer import CodeTokenizer
 from grucomplete.server.document_state import DocumentSession
@@ -81,3 +85,14 @@ def test_a_typed_document_on_threaded_layers_matches_a_cold_stacked_read(
         assert torch.equal(
             cached.outputs.float(), torch.cat(outputs).to(cached.outputs.dtype).float()
         )
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_a_process_kept_to_one_core_reads_on_one_thread() -> None:
+    check = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+        "from grucomplete.model.layer_pipeline import worth_threads; print(worth_threads())"
+    )
+    run = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"  # what `taskset -c 0 grucomplete serve` gets
+    assert worth_threads()
