@@ -15,6 +15,7 @@ bitwise those of the stacked module, threads or not (the server's cached states 
 from __future__ import annotations
 
 import os
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -112,16 +113,19 @@ class LayerPipeline:
     ) -> tuple[list[torch.Tensor], list[State]]:
         """The top layer's outputs (1, T, H) of each chunk (1, T) and the state after each."""
         self._states = [layer_state_of(state, i) for i in range(len(self.layers))]
-        rows = []  # per chunk: each layer's (output, state), as futures
-        for tokens in chunks:
-            with torch.inference_mode():
-                below: Future[tuple[torch.Tensor, State]] = _done(self._run_first(tokens))
-            row = [below]
-            for index, thread in enumerate(self._threads, start=1):
-                # One thread per layer runs its chunks in order, each after the layer below.
-                below = thread.submit(self._run_after, index, below)
-                row.append(below)
-            rows.append(row)
+        rows: list[list[Future[tuple[torch.Tensor, State]]]] = []  # per chunk, per layer
+        try:
+            for tokens in chunks:
+                with torch.inference_mode():
+                    below = _done(self._run_first(tokens))
+                row = [below]
+                for index, thread in enumerate(self._threads, start=1):
+                    # One thread per layer runs its chunks in order, each after the one below.
+                    below = thread.submit(self._run_after, index, below)
+                    row.append(below)
+                rows.append(row)
+        finally:  # nothing may still be writing a layer's state when the next feed starts
+            futures.wait([future for row in rows for future in row])
         outputs, states = [], []
         for row in rows:
             done = [future.result() for future in row]

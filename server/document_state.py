@@ -158,8 +158,9 @@ class HiddenStateCache:
         common = self._follow(doc_ids, known_common)
         # Restore a checkpoint strictly before the end so there are logits to return.
         start = max(p for p in self.checkpoints if p <= common and p < len(self.ids))
+        # Chunks end on multiples of CHUNK and at the end, where a cold run's chunks end.
         ends = [*range((start // CHUNK + 1) * CHUNK, len(self.ids), CHUNK), len(self.ids)]
-        chunks = [self.ids[a:b] for a, b in zip([start, *ends], ends, strict=False)]
+        chunks = [self.ids[a:b] for a, b in zip([start, *ends[:-1]], ends, strict=True)]
         new_outputs: list[torch.Tensor] | None = [] if self.keep_outputs else None
         logits, states = self.engine.feed(chunks, self.checkpoints[start], new_outputs, threads)
         for end, state in zip(ends, states, strict=True):
