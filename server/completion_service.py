@@ -301,9 +301,10 @@ class CompletionService:
         if last and (last[0], last[2]) == (text_before, self.options) and last[1] >= want_lines:
             return last[3]
         healed = session.engine.heal(text_before)
-        # While jedi works on the other core, the model's layers take turns on this one: a
-        # layer thread would slow jedi past its wait more often than it would save here.
-        jedi_busy = static is not None or (self.static is not None and self.static.busy)
+        # While jedi works on the other core (for this request or a late earlier one), the
+        # model's layers take turns on this one: a layer thread would slow jedi past its wait
+        # more often than it would save here.
+        jedi_busy = self.static is not None and self.static.busy
         prompt = session.prompt(healed.context, threads=not jedi_busy)
         # The budget bounds decoding; the state must be computed whatever it costs, or a big
         # edit would leave nothing to decode from and every budget would end empty-handed.
