@@ -150,7 +150,15 @@ def reset_adaptation(ls: GruCompleteServer, *args: Any) -> str:
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: GruCompleteServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.service.prefill(params.text_document.uri, params.text_document.text)
+    ls.service.opened(params.text_document.uri, params.text_document.text)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: GruCompleteServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    document = ls.workspace.text_documents.get(unquote(uri))  # already updated by pygls
+    if document is not None:
+        ls.service.edited(uri, document.source)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)

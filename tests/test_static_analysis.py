@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import Future
 from dataclasses import replace
@@ -301,3 +305,128 @@ def test_the_worker_forgets_parsed_modules_past_its_bound(
     jedi.bound_memory()
     assert sum(len(c) for c in parso.cache.parser_cache.values()) == 0
     assert "dumps" in jedi.names(request)  # parsed again when needed
+
+
+def test_warming_a_file_parses_the_modules_it_imports(tmp_path: Path) -> None:
+    import parso.cache
+
+    from grucomplete.server import static_worker
+
+    (tmp_path / "helpers_mod.py").write_text("class Tool:\n    def run(self):\n        pass\n")
+
+    def parsed() -> set[str]:
+        return {Path(p).name for cache in parso.cache.parser_cache.values() for p in cache}
+
+    jedi = static_worker._Jedi()
+    assert "helpers_mod.py" not in parsed()
+    source = "from helpers_mod import Tool\nimport json\n\ntool = Tool()\n"
+    jedi.warm({"path": str(tmp_path / "m.py"), "before": source, "root": str(tmp_path)})
+    assert {"helpers_mod.py", "m.py"} <= parsed()
+
+
+def test_questions_are_answered_before_warm_ups() -> None:
+    from grucomplete.server.static_worker import _newest
+
+    warm = {"id": 1, "path": "/a.py", "warm": True}
+    question, newer = {"id": 2, "path": "/b.py"}, {"id": 3, "path": "/b.py"}
+    assert _newest([warm, question, newer]) == (newer, [question])
+    assert _newest([warm]) == (warm, [])
+    # A question for the warmed file supersedes its warm-up: the question parses it anyway.
+    same_file = {"id": 4, "path": "/a.py"}
+    assert _newest([warm, same_file]) == (same_file, [warm])
+
+
+class _Recorder:
+    disabled = None
+
+    def __init__(self) -> None:
+        self.warmed: list[str] = []
+
+    def warm(self, path: str, text: str) -> None:
+        self.warmed.append(path)
+
+
+def test_an_opened_file_is_warmed_on_its_first_edit_only(tiny_model_dir: Path) -> None:
+    service = service_for(tiny_model_dir)
+    recorder = _Recorder()
+    service.static = recorder  # type: ignore[assignment]  # what the service asks, not jedi
+    try:
+        uri, new, untitled = (
+            "file:///tmp/grucomplete-test/edited.py",
+            "file:///tmp/grucomplete-test/new.py",
+            "untitled:Untitled-1",
+        )
+        for opened, text in ((uri, "import os\n"), (new, ""), (untitled, "import os\n")):
+            service.opened(opened, text).result()
+        assert recorder.warmed == []  # opening alone warms nothing
+        service.edited(uri, "import os\nx")
+        service.edited(uri, "import os\nxy")
+        service.edited(new, "import os\n")  # begun empty: its questions parse it as it grows
+        service.edited(untitled, "import os\nx")  # no file for jedi to resolve imports from
+        assert recorder.warmed == ["/tmp/grucomplete-test/edited.py"]
+        service.close(uri)
+        service.opened(uri, "import os\n").result()
+        service.edited(uri, "import os\nx")  # opened again: a new first edit
+        assert len(recorder.warmed) == 2
+    finally:
+        service.static = None
+        service.shutdown()
+
+
+def test_the_worker_answers_a_question_after_a_warm_up(
+    analyzer: StaticAnalyzer, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "m.py")
+    analyzer.warm(path, CLASS_SOURCE + "alpha\n")
+    names = analyzer.names_at(path, CLASS_SOURCE, "alpha\n", wait_s=60).result()
+    assert {"alpha", "beta_value", "gamma"} <= set(names)
+    wait_until(lambda: not analyzer.busy)
+
+
+def test_a_question_right_after_an_edit_makes_its_warm_up_needless(tmp_path: Path) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "grucomplete.server.static_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdin is not None and worker.stdout is not None
+    try:
+        assert json.loads(worker.stdout.readline()) == {"id": None, "ready": True}
+        path = str(tmp_path / "m.py")
+        for request in (
+            {"id": 1, "path": path, "before": "import os\n", "warm": True},
+            {"id": 2, "path": path, "before": "import os\nos.pa"},  # within WARM_DELAY_S
+            {"id": 3, "path": str(tmp_path / "n.py"), "before": "import os\n", "warm": True},
+        ):
+            worker.stdin.write(json.dumps(request) + "\n")
+        worker.stdin.flush()
+        answers = [json.loads(worker.stdout.readline()) for _ in range(3)]
+        assert answers[0] == {"id": 1, "skipped": True}
+        assert answers[1]["id"] == 2 and "path" in answers[1]["names"]
+        assert answers[2] == {"id": 3, "names": None}  # no question came: it warmed n.py
+    finally:
+        worker.stdin.close()
+        worker.wait(timeout=30)
+
+
+def test_a_stalled_worker_never_blocks_the_caller(analyzer: StaticAnalyzer, tmp_path: Path) -> None:
+    assert "path" in analyzer.names_at(None, "import os\nos.", "", wait_s=60).result()
+    assert analyzer._process is not None
+    pid = analyzer._process.pid
+    big = "x = 1\n" * 50_000 + "import os\nos."  # 300 KB: more than a pipe holds
+    asked: list[PendingNames] = []
+    os.kill(pid, signal.SIGSTOP)  # a worker deep in jedi reads nothing for a while
+    try:
+        caller = threading.Thread(
+            target=lambda: asked.append(
+                analyzer.names_at(str(tmp_path / "big.py"), big, "", wait_s=0.05)
+            )
+        )
+        caller.start()
+        caller.join(timeout=10)
+        assert not caller.is_alive(), "the request waited for the worker to read it"
+        assert asked[0].result() is None  # nothing in time from a stopped worker
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert "path" in asked[0].future.result(timeout=60)  # it came once the worker read on
