@@ -18,6 +18,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
+from pygls.workspace import TextDocument
 
 from grucomplete.model.cli import package_version
 
@@ -78,9 +79,13 @@ class GruCompleteServer(LanguageServer):
         kind = self.workspace.position_encoding or types.PositionEncodingKind.Utf16
         return str(kind.value if hasattr(kind, "value") else kind)
 
+    def document(self, uri: str) -> TextDocument | None:
+        """An open document's synced text (an `LspTextDocument`), or None."""
+        return self.workspace.text_documents.get(unquote(uri))  # pygls keys, unquoted
+
     def text_before(self, uri: str, position: types.Position) -> tuple[str, str] | None:
         """The document's text and the text before `position`; None if unknown or out of range."""
-        document = self.workspace.text_documents.get(unquote(uri))  # pygls keys, unquoted
+        document = self.document(uri)
         if document is None:
             return None
         source = document.source
@@ -155,10 +160,9 @@ def did_open(ls: GruCompleteServer, params: types.DidOpenTextDocumentParams) -> 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: GruCompleteServer, params: types.DidChangeTextDocumentParams) -> None:
-    uri = params.text_document.uri
-    document = ls.workspace.text_documents.get(unquote(uri))  # already updated by pygls
+    document = ls.document(params.text_document.uri)  # pygls applied the edit already
     if document is not None:
-        ls.service.edited(uri, document.source)
+        ls.service.edited(params.text_document.uri, document.source)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)

@@ -42,9 +42,12 @@ def _read_requests(lines: queue.Queue[dict[str, Any] | None]) -> None:
 def _newest(pending: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The request to answer now (the oldest file's newest cursor, questions before warm-ups)
     and the superseded ones."""
-    first = next((r for r in pending if not r.get("warm")), pending[0])
+    questions = [r for r in pending if not r.get("warm")]
+    first = (questions or pending)[0]
     same_file = [r for r in pending if r.get("path") == first.get("path")]
-    return same_file[-1], same_file[:-1]
+    # A warm-up never supersedes a question: the question parses the file anyway.
+    newest = [r for r in same_file if not r.get("warm")][-1] if questions else same_file[-1]
+    return newest, [r for r in same_file if r is not newest]
 
 
 class _Jedi:

@@ -331,9 +331,11 @@ def test_questions_are_answered_before_warm_ups() -> None:
     question, newer = {"id": 2, "path": "/b.py"}, {"id": 3, "path": "/b.py"}
     assert _newest([warm, question, newer]) == (newer, [question])
     assert _newest([warm]) == (warm, [])
-    # A question for the warmed file supersedes its warm-up: the question parses it anyway.
+    # A question for the warmed file supersedes its warm-up: the question parses it anyway,
+    # and a warm-up that comes after a question never supersedes it.
     same_file = {"id": 4, "path": "/a.py"}
     assert _newest([warm, same_file]) == (same_file, [warm])
+    assert _newest([same_file, warm]) == (same_file, [warm])
 
 
 class _Recorder:
