@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -287,57 +286,6 @@ def test_a_static_python_that_is_not_one_turns_static_analysis_off(tmp_path: Pat
         analyzer.close()
 
 
-def test_the_worker_forgets_parsed_modules_past_its_bound(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    import parso.cache
-
-    from grucomplete.server import static_worker
-
-    jedi = static_worker._Jedi()
-    request = {"path": str(tmp_path / "m.py"), "before": "import json\njson.", "root": None}
-    assert "dumps" in jedi.names(request)
-    cached = sum(len(c) for c in parso.cache.parser_cache.values())
-    monkeypatch.setattr(static_worker, "MAX_MODULES", cached)
-    jedi.bound_memory()
-    assert sum(len(c) for c in parso.cache.parser_cache.values()) == cached  # within bound
-    monkeypatch.setattr(static_worker, "MAX_MODULES", cached - 1)
-    jedi.bound_memory()
-    assert sum(len(c) for c in parso.cache.parser_cache.values()) == 0
-    assert "dumps" in jedi.names(request)  # parsed again when needed
-
-
-def test_warming_a_file_parses_the_modules_it_imports(tmp_path: Path) -> None:
-    import parso.cache
-
-    from grucomplete.server import static_worker
-
-    (tmp_path / "helpers_mod.py").write_text("class Tool:\n    def run(self):\n        pass\n")
-
-    def parsed() -> set[str]:
-        return {Path(p).name for cache in parso.cache.parser_cache.values() for p in cache}
-
-    jedi = static_worker._Jedi()
-    assert "helpers_mod.py" not in parsed()
-    source = "from helpers_mod import Tool\nimport json\n\ntool = Tool()\n"
-    jedi.warm({"path": str(tmp_path / "m.py"), "before": source, "root": str(tmp_path)})
-    assert {"helpers_mod.py", "m.py"} <= parsed()
-
-
-def test_questions_are_answered_before_warm_ups() -> None:
-    from grucomplete.server.static_worker import _newest
-
-    warm = {"id": 1, "path": "/a.py", "warm": True}
-    question, newer = {"id": 2, "path": "/b.py"}, {"id": 3, "path": "/b.py"}
-    assert _newest([warm, question, newer]) == (newer, [question])
-    assert _newest([warm]) == (warm, [])
-    # A question for the warmed file supersedes its warm-up: the question parses it anyway,
-    # and a warm-up that comes after a question never supersedes it.
-    same_file = {"id": 4, "path": "/a.py"}
-    assert _newest([warm, same_file]) == (same_file, [warm])
-    assert _newest([same_file, warm]) == (same_file, [warm])
-
-
 class _Recorder:
     disabled = None
 
@@ -383,33 +331,6 @@ def test_the_worker_answers_a_question_after_a_warm_up(
     names = analyzer.names_at(path, CLASS_SOURCE, "alpha\n", wait_s=60).result()
     assert {"alpha", "beta_value", "gamma"} <= set(names)
     wait_until(lambda: not analyzer.busy)
-
-
-def test_a_question_right_after_an_edit_makes_its_warm_up_needless(tmp_path: Path) -> None:
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "grucomplete.server.static_worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdin is not None and worker.stdout is not None
-    try:
-        assert json.loads(worker.stdout.readline()) == {"id": None, "ready": True}
-        path = str(tmp_path / "m.py")
-        for request in (
-            {"id": 1, "path": path, "before": "import os\n", "warm": True},
-            {"id": 2, "path": path, "before": "import os\nos.pa"},  # within WARM_DELAY_S
-            {"id": 3, "path": str(tmp_path / "n.py"), "before": "import os\n", "warm": True},
-        ):
-            worker.stdin.write(json.dumps(request) + "\n")
-        worker.stdin.flush()
-        answers = [json.loads(worker.stdout.readline()) for _ in range(3)]
-        assert answers[0] == {"id": 1, "skipped": True}
-        assert answers[1]["id"] == 2 and "path" in answers[1]["names"]
-        assert answers[2] == {"id": 3, "names": None}  # no question came: it warmed n.py
-    finally:
-        worker.stdin.close()
-        worker.wait(timeout=30)
 
 
 def test_a_stalled_worker_never_blocks_the_caller(analyzer: StaticAnalyzer, tmp_path: Path) -> None:
