@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import string
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,21 +20,18 @@ from typing import TYPE_CHECKING
 from pygls import uris
 
 from grucomplete.model.interrupt import Interrupt
+from grucomplete.model.words import typed_length
 
 from .options import ServerOptions
 from .static_analysis import PendingNames, StaticAnalyzer
 
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
-    from grucomplete.model.engine import CompletionEngine, Completions
-
-    from .document_state import DocumentSession
+    from grucomplete.model.engine import CompletionEngine
+    from grucomplete.model.session import Completions, DocumentSession
 
 log = logging.getLogger("grucomplete.server")
 
 Signature = tuple[tuple[int, int], ...] | None
-# The typed part of a name is the run of these before the cursor (ASCII: the engine, which
-# knows Unicode identifiers, imports torch, and a non-ASCII name merely goes without jedi).
-_IDENTIFIER_CHARS = "_" + string.ascii_letters + string.digits
 
 
 def _static_options(options: ServerOptions) -> tuple[bool, str]:
@@ -219,7 +215,7 @@ class CompletionService:
         if static is None or static.disabled:
             return None
         tail = before[-256:]  # a word and its dot are near the cursor; the rest is not copied
-        typed = len(tail) - len(tail.rstrip(_IDENTIFIER_CHARS))
+        typed = typed_length(tail)
         if (typed and tail[-typed].isdigit()) or not tail[: len(tail) - typed].endswith("."):
             return None  # a number, or not an attribute
         path = uris.to_fs_path(uri) if uri.startswith("file:") else None
@@ -251,7 +247,7 @@ class CompletionService:
     # --- documents -------------------------------------------------------------------------
 
     def _session(self, uri: str) -> DocumentSession | None:
-        from .document_state import DocumentSession
+        from grucomplete.model.session import DocumentSession
 
         if self.engine is None:
             return None
@@ -317,40 +313,20 @@ class CompletionService:
         session = self._session(uri)
         if session is None:
             return None
-        want_lines = self.options.line_completions if lines is None else lines
-        # An editor asks for the popup and the ghost text of one keystroke one after the
-        # other: the second gets the first's answer when it covers what it asks for.
-        last = session.last_answer
-        if last and (last[0], last[2]) == (text_before, self.options) and last[1] >= want_lines:
-            return last[3]
-        healed = session.engine.heal(text_before)
         # While jedi works on the other core (for this request or a late earlier one), the
         # model's layers take turns on this one: a layer thread would slow jedi past its wait
         # more often than it would save here.
         jedi_busy = self.static is not None and self.static.busy
-        prompt = session.prompt(healed.context, threads=not jedi_busy)
         # The budget bounds decoding; the state must be computed whatever it costs, or a big
         # edit would leave nothing to decode from and every budget would end empty-handed.
-        interrupt = Interrupt.after_ms(self.options.latency_budget_ms, cancel)
-        memory = None
-        if prompt.outputs is not None and self.options.neural_cache > 0:
-            from grucomplete.model.neural_cache import NeuralCache
-
-            memory = NeuralCache(prompt.outputs, prompt.ids, self.options.neural_cache)
-        result = session.engine.complete_from(
-            healed,
-            prompt.state,
-            prompt.logits,
-            self.options.decode_options(),
-            lines=want_lines,
-            interrupt=interrupt,
-            line_options=self.options.line_decode_options(),
-            cache_weight=self.options.identifier_cache,
+        result = session.complete(
+            text_before,
+            self.options,
+            lines=lines,
+            interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
             known_words=None if static is None else static.result,
-            neural_cache=memory,
+            threads=not jedi_busy,
         )
         if cancel is not None and cancel.is_set():
             return None  # superseded or cancelled while it ran: nobody shows this answer
-        if not interrupt.fired():  # a cut-short answer is not worth repeating
-            session.last_answer = (text_before, want_lines, self.options, result)
         return result

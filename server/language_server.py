@@ -31,7 +31,7 @@ from .text_document import LspWorkspace
 from .workspace_adaptation import RESET_COMMAND, WorkspaceAdaptation
 
 if TYPE_CHECKING:
-    from grucomplete.model.engine import Completions
+    from grucomplete.model.session import Completions
 
 log = logging.getLogger("grucomplete.server")
 
