@@ -116,8 +116,3 @@ def character_at(source: str, offset: int, encoding: str = "utf-16") -> int:
     line_start = max(newline, source.rfind("\r", newline + 1, offset)) + 1
     text = source[line_start:offset]
     return len(text) if text.isascii() else sum(_units(ch, encoding) for ch in text)
-
-
-def column_of(source: str, offset: int, encoding: str = "utf-16") -> tuple[int, int]:
-    """The LSP (line, character) of an index into `source`."""
-    return len(_LINE_BREAK.findall(source, 0, offset)), character_at(source, offset, encoding)

@@ -15,7 +15,7 @@ from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.session import DocumentSession
 from grucomplete.model.window import CHUNK, CONTEXT_CHARS, text_origin
 from grucomplete.server.options import ServerOptions, parse_options
-from grucomplete.server.positions import column_of, line_bounds, offset_at
+from grucomplete.server.positions import character_at, line_bounds, offset_at
 
 from .conftest import MODEL_ONLY, TOY_SOURCES, complete_text
 
@@ -222,8 +222,8 @@ def test_positions_count_code_units_of_the_negotiated_encoding() -> None:
     assert offset_at(source, 2, 0) == len(source)
     assert offset_at(source, 3, 0) is None and offset_at(source, 1, 99) is None
     assert offset_at(source, -1, 0) is None
-    assert column_of(source, after_emoji, "utf-16") == (0, 7)
-    assert column_of(source, source.index("x"), "utf-8") == (1, 0)
+    assert character_at(source, after_emoji, "utf-16") == 7
+    assert character_at(source, source.index("x"), "utf-8") == 0
 
 
 @settings(max_examples=300, deadline=None)

@@ -29,6 +29,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - the same parser, published for older Pythons
     import tomli as tomllib
 
+from grucomplete.model.checkpoint import file_sha256
+
 from .sdist import (
     MAX_FILE_BYTES,
     PYPI_SIMPLE,
@@ -36,7 +38,6 @@ from .sdist import (
     canonical_name,
     download_sdist,
     extract_python_files,
-    file_sha256,
     safe_member_path,
     text_chars,
     write_capped,

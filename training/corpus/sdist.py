@@ -25,6 +25,8 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from grucomplete.model.checkpoint import file_sha256
+
 PYPI_SIMPLE = "https://pypi.org/simple/"
 USER_AGENT = "grucomplete fetch-corpus"
 SDIST_SUFFIXES = (".tar.gz", ".zip")  # preferred first
@@ -60,14 +62,6 @@ def canonical_name(name: str) -> str:
 
 
 # --- downloading ------------------------------------------------------------------------------
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _sdist_version(filename: str, name: str) -> str | None:
