@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
 from .checkpoint import Checkpoint, load_checkpoint
 from .decode_options import PRECISIONS
@@ -47,7 +48,7 @@ class CompletionEngine:
         if layer_threads is None:
             layer_threads = on_cpu and worth_threads()
         pipelined = layer_threads and model.config.num_layers > 1
-        if pipelined and not isinstance(model.rnn, LayerStack):
+        if pipelined and isinstance(model.rnn, nn.GRU | nn.LSTM):
             model.rnn = LayerStack.split(model.rnn)
         # In place: the float weights are not kept beside the int8 ones (the checkpoint's
         # model becomes the int8 one).

@@ -41,8 +41,8 @@ def line_bounds(source: str, line: int, known: tuple[int, int] = (0, 0)) -> tupl
                 return None
         return start, _line_end(source, start)
     if source.count("\r") == source.count("\r\n"):  # no lone "\r": lines end at "\n"
-        start = _nth_line_start(source, line)
-        return None if start is None else (start, _line_end(source, start))
+        nth = _nth_line_start(source, line)
+        return None if nth is None else (nth, _line_end(source, nth))
     start = breaks = 0
     for match in _LINE_BREAK.finditer(source):
         if breaks == line:

@@ -197,9 +197,9 @@ def _archive_files(archive: Path) -> tuple[list[PurePosixPath], dict[PurePosixPa
                 path = safe_member_path(member.name)
                 if path is None or not member.isreg():
                     continue
-                f = tar.extractfile(member) if keep(path, member.size) else None
-                if f is not None:
-                    files[path] = f.read(MAX_FILE_BYTES + 1)
+                member_file = tar.extractfile(member) if keep(path, member.size) else None
+                if member_file is not None:
+                    files[path] = member_file.read(MAX_FILE_BYTES + 1)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         raise FetchError(f"{archive.name}: not a readable tar or zip archive ({e})") from None
     return names, files
