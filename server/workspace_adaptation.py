@@ -10,7 +10,8 @@ succeeds, the service switches models the way it does when a checkpoint changes 
 The process is killed when the server shuts down, when the setting is turned off or the model
 changed, and on `grucomplete.resetAdaptation`; `grucomplete.adaptWorkspace` forgets the stored
 adaptation and adapts anew (the editors' "Retrain on Workspace"). If the server dies first, the
-process notices it has lost its parent and ends itself. Everything it writes is atomic, so killing is safe.
+process notices it has lost its parent and ends itself. Everything it writes is atomic, so
+killing is safe.
 """
 
 from __future__ import annotations
