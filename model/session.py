@@ -76,7 +76,9 @@ class DocumentSession:
         self.tokens = IncrementalTokens(engine)
         self.states = HiddenStateCache(engine, max_checkpoints, keep_outputs)
         self._last: _Answer | None = None  # the last answer not cut short
-        self.reuse = True  # answer from `_last` where it covers a request (off: benchmarks)
+        # Answer from `_last` where it covers a request (off: only the very same request, the
+        # reference in benchmarks/keystroke_reuse.py).
+        self.reuse = True
         # How requests were answered: `model_runs` decoded (words, a line or both), the rest
         # came from the last answer, at no model step.
         self.requests = 0
@@ -108,12 +110,16 @@ class DocumentSession:
         """
         self.requests += 1
         want_lines = settings.line_completions if lines is None else lines
-        last = self._last if self.reuse else None
+        last = self._last
+        reused: Completions | None = None  # the words are known: decode the line alone
         if last is not None and last.settings == settings:
-            if last.text_before == text_before:
+            if not self.reuse:  # as before: only an answer to the very same question
+                if last.text_before == text_before and last.result.lines_decoded >= want_lines:
+                    return last.result
+            elif last.text_before == text_before:
                 if last.result.lines_decoded or not want_lines:
                     return _without_lines(last.result) if not want_lines else last.result
-                reused: Completions | None = last.result
+                reused = last.result
             else:
                 reused = continued(last.result, text_before[len(last.text_before) :])
                 if not last.text_before or not text_before.startswith(last.text_before):
@@ -123,8 +129,6 @@ class DocumentSession:
                 if reused is not None and (not want_lines or reused.lines_decoded):
                     self._last = _Answer(text_before, settings, reused)
                     return reused if want_lines else _without_lines(reused)
-        else:
-            reused = None
         self.model_runs += 1
         healed = self.engine.heal(text_before)
         prompt = self.prompt(healed.context, threads)

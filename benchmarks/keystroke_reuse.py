@@ -1,0 +1,109 @@
+"""How often a keystroke runs the model: the popup and the ghost text of typed words, replayed.
+
+    python benchmarks/keystroke_reuse.py .work/heldout [--max-files 6] [--queries 40] [--seed 1]
+
+At each identifier position of `grucomplete eval`'s plan, the last `--type-last` characters of
+the word are typed one at a time into a session, and each keystroke asks what VS Code asks: the
+popup, then the ghost text. Counted per keystroke, in the same run, for two ways to answer:
+- before: the popup decodes words and the line together; the ghost text reuses that answer;
+  nothing else is reused (the pipeline before the popup stopped waiting for the line);
+- after: the popup decodes words alone, the ghost text decodes the line alone, and a
+  keystroke that continues a word of the last answer is answered from it.
+Reported: model runs per keystroke (popup and ghost text), model rows stepped (beam steps x
+beams) for the popup, and the popup's median time. Settings are the server's defaults without
+static analysis; the state after each prefix is read by the session as in the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from grucomplete.model.engine import CompletionEngine
+from grucomplete.model.session import DocumentSession
+from grucomplete.server.options import ServerOptions
+from grucomplete.training.evaluation.queries import SampleConfig, load_files, plan_queries
+
+
+class CountingModel:
+    """The engine's model, counting the rows `step` is given (decoding's work)."""
+
+    def __init__(self, model) -> None:
+        self.model, self.rows = model, 0
+
+    def step(self, tokens, state):
+        self.rows += tokens.shape[0]
+        return self.model.step(tokens, state)
+
+    def __call__(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+def replay(engine: CompletionEngine, counting: CountingModel, plan, reuse: bool, type_last: int):
+    settings = ServerOptions()
+    popup_ms, rows, keystrokes = [], 0, 0
+    runs = {"popup": 0, "ghost": 0}
+    for index, source in enumerate(plan.files):
+        session = DocumentSession(engine, keep_outputs=settings.neural_cache > 0)
+        session.reuse = reuse
+        for q in (q for q in plan.queries if q.file == index and q.kind != "line"):
+            end = q.offset + len(q.expected)
+            for cursor in range(max(q.offset, end - type_last), end + 1):
+                text = source.text[:cursor]
+                keystrokes += 1
+                before_runs, before_rows = session.model_runs, counting.rows
+                began = time.perf_counter()
+                session.complete(text, settings, lines=None if not reuse else False)
+                popup_ms.append((time.perf_counter() - began) * 1000)
+                runs["popup"] += session.model_runs - before_runs
+                rows += counting.rows - before_rows
+                before_runs = session.model_runs
+                session.complete(text, settings, lines=True)
+                runs["ghost"] += session.model_runs - before_runs
+    return dict(
+        keystrokes=keystrokes,
+        popup_runs=runs["popup"] / keystrokes,
+        ghost_runs=runs["ghost"] / keystrokes,
+        popup_rows=rows / keystrokes,
+        popup_p50_ms=statistics.median(popup_ms),
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--model", default="default")
+    p.add_argument("--max-files", type=int, default=6)
+    p.add_argument("--queries", type=int, default=40, help="identifier and member positions")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--type-last", type=int, default=8)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    engine = CompletionEngine.load(args.model, precision="int8")
+    counting = CountingModel(engine.model)
+    engine.model = counting
+    config = SampleConfig(args.max_files, args.queries // 2, 0, seed=args.seed)
+    plan = plan_queries(load_files(args.paths, config), config)
+    rows = {name: replay(engine, counting, plan, reuse, args.type_last)
+            for name, reuse in (("before", False), ("after", True))}  # fmt: skip
+    print("| | model runs per keystroke: popup | ghost text | popup rows stepped | popup p50 ms |")
+    print("|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['popup_runs']:.2f} | {r['ghost_runs']:.2f} | "
+              f"{r['popup_rows']:.0f} | {r['popup_p50_ms']:.1f} |")  # fmt: skip
+    b, a = rows["before"], rows["after"]
+    print(f"\n{a['keystrokes']} keystrokes; after/before: popup runs "
+          f"{a['popup_runs'] / b['popup_runs']:.2f}, popup rows "
+          f"{a['popup_rows'] / b['popup_rows']:.2f}, popup p50 "
+          f"{a['popup_p50_ms'] / b['popup_p50_ms']:.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
