@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from grucomplete.model import session as session_module
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.session import DocumentSession
 from grucomplete.server.options import ServerOptions
@@ -30,23 +31,26 @@ from grucomplete.training.evaluation.queries import SampleConfig, load_files, pl
 
 
 class CountingModel:
-    """The engine's model, counting the rows `step` is given (decoding's work)."""
+    """A decoding's model, counting the rows `step` is given (beam steps x beams)."""
+
+    rows = 0  # over every decoding
 
     def __init__(self, model) -> None:
-        self.model, self.rows = model, 0
+        self.model = model
 
     def step(self, tokens, state):
-        self.rows += tokens.shape[0]
+        CountingModel.rows += tokens.shape[0]
         return self.model.step(tokens, state)
 
-    def __call__(self, *args, **kwargs):
-        return self.model(*args, **kwargs)
 
-    def __getattr__(self, name):
-        return getattr(self.model, name)
+def _counting(decode_together):
+    def wrapped(model, *args, **kwargs):
+        return decode_together(CountingModel(model), *args, **kwargs)
+
+    return wrapped
 
 
-def replay(engine: CompletionEngine, counting: CountingModel, plan, reuse: bool, type_last: int):
+def replay(engine: CompletionEngine, plan, reuse: bool, type_last: int):
     settings = ServerOptions()
     popup_ms, rows, keystrokes = [], 0, 0
     runs = {"popup": 0, "ghost": 0}
@@ -58,12 +62,12 @@ def replay(engine: CompletionEngine, counting: CountingModel, plan, reuse: bool,
             for cursor in range(max(q.offset, end - type_last), end + 1):
                 text = source.text[:cursor]
                 keystrokes += 1
-                before_runs, before_rows = session.model_runs, counting.rows
+                before_runs, before_rows = session.model_runs, CountingModel.rows
                 began = time.perf_counter()
                 session.complete(text, settings, lines=None if not reuse else False)
                 popup_ms.append((time.perf_counter() - began) * 1000)
                 runs["popup"] += session.model_runs - before_runs
-                rows += counting.rows - before_rows
+                rows += CountingModel.rows - before_rows
                 before_runs = session.model_runs
                 session.complete(text, settings, lines=True)
                 runs["ghost"] += session.model_runs - before_runs
@@ -87,11 +91,10 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     engine = CompletionEngine.load(args.model, precision="int8")
-    counting = CountingModel(engine.model)
-    engine.model = counting
+    session_module.decode_together = _counting(session_module.decode_together)
     config = SampleConfig(args.max_files, args.queries // 2, 0, seed=args.seed)
     plan = plan_queries(load_files(args.paths, config), config)
-    rows = {name: replay(engine, counting, plan, reuse, args.type_last)
+    rows = {name: replay(engine, plan, reuse, args.type_last)
             for name, reuse in (("before", False), ("after", True))}  # fmt: skip
     print("| | model runs per keystroke: popup | ghost text | popup rows stepped | popup p50 ms |")
     print("|---|---|---|---|---|")

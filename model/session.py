@@ -156,7 +156,8 @@ def _without_lines(result: Completions) -> Completions:
 def continued(last: Completions, typed: str) -> Completions | None:
     """The answer after `typed` (identifier characters) continues the word of `last`, from
     `last` alone: its words that still match, their probabilities renormalised over them, and
-    its lines that still match (their probabilities, given less typed, are a lower bound).
+    its lines that still match (their probabilities, given less typed, are a lower bound; when
+    none does, the line is left to decode).
 
     None when that is not safe: not a continued word, a word cut short among the matches, or
     fewer than REUSE_MIN_MATCHES matches where the words were not every name possible.
@@ -179,7 +180,9 @@ def continued(last: Completions, typed: str) -> Completions | None:
         for line in last.lines
         if line.insert.startswith(typed) and line.insert[len(typed) :].strip()
     ]
-    return Completions(word, words, lines, last.closed, last.checked, last.lines_decoded)
+    # A line the keystroke left behind is decoded anew when ghost text is asked for.
+    decoded = last.lines_decoded and (bool(lines) or not last.lines)
+    return Completions(word, words, lines, last.closed, last.checked, decoded)
 
 
 def complete_once(

@@ -108,6 +108,8 @@ def test_continuing_is_refused_when_it_is_not_safe() -> None:
     assert continued(cut, "r") is None  # a word cut short may go on differently
     closed = _answer(("result", 0.3), ("return", 0.2), closed=True)
     assert [w.label for w in continued(closed, "res").words] == ["result"]  # all there are
+    diverged = continued(closed, "ret")
+    assert diverged.lines == [] and not diverged.lines_decoded  # ghost text decodes anew
 
 
 def test_the_popup_is_ordered_by_probability_even_at_the_start_of_a_line() -> None:
