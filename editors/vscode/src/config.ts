@@ -18,6 +18,7 @@ export const SERVER_DEFAULTS = {
   lineCompletions: true,
   lineMaxTokens: 16,
   lineLengthPenalty: 0.0,
+  ghostTextThreshold: 0.15,
   staticAnalysis: true,
   staticWaitMs: 40,
   staticPython: "",
@@ -51,6 +52,7 @@ export interface ServerOptions {
   lineCompletions?: boolean;
   lineMaxTokens?: number;
   lineLengthPenalty?: number;
+  ghostTextThreshold?: number;
   staticAnalysis?: boolean;
   staticWaitMs?: number;
   staticPython?: string;
