@@ -2,15 +2,16 @@
 
     python benchmarks/keystroke_reuse.py .work/heldout [--max-files 6] [--queries 40] [--seed 1]
 
-At each identifier position of `grucomplete eval`'s plan, the last `--type-last` characters of
-the word are typed one at a time into a session, and each keystroke asks what VS Code asks: the
-popup, then the ghost text. Counted per keystroke, in the same run, for two ways to answer:
+At each identifier position of `grucomplete eval`'s plan, the last `--type-last` characters up
+to the end of the identifier are typed one at a time into a session, and each keystroke asks
+what VS Code asks: the popup, then the ghost text. Counted per keystroke, in the same run:
 - before: the popup decodes words and the line together; the ghost text reuses that answer;
   nothing else is reused (the pipeline before the popup stopped waiting for the line);
 - after: the popup decodes words alone, the ghost text decodes the line alone, and a
   keystroke that continues a word of the last answer is answered from it.
-Reported: model runs per keystroke (popup and ghost text), model rows stepped (beam steps x
-beams) for the popup, and the popup's median time. Settings are the server's defaults without
+Also a client without ghost text (Neovim 0.11: the popup has the line, reuse on). Reported:
+model runs per keystroke (popup and ghost text), model rows stepped (beam steps x beams) for
+the popup and in all, and the popup's time. Settings are the server's defaults without
 static analysis; the state after each prefix is read by the session as in the server.
 """
 
@@ -50,33 +51,43 @@ def _counting(decode_together):
     return wrapped
 
 
-def replay(engine: CompletionEngine, plan, reuse: bool, type_last: int):
+MODES = {  # reuse, the popup's `lines`, whether ghost text is asked for
+    "before (VS Code)": (False, None, True),
+    "after (VS Code)": (True, False, True),
+    "after (Neovim 0.11)": (True, None, False),
+}
+
+
+def replay(engine: CompletionEngine, plan, mode: str, type_last: int) -> dict:
+    reuse, popup_lines, ghost = MODES[mode]
     settings = ServerOptions()
-    popup_ms, rows, keystrokes = [], 0, 0
-    runs = {"popup": 0, "ghost": 0}
+    popup_ms, keystrokes = [], 0
+    runs, rows = {"popup": 0, "ghost": 0}, {"popup": 0, "ghost": 0}
     for index, source in enumerate(plan.files):
         session = DocumentSession(engine, keep_outputs=settings.neural_cache > 0)
         session.reuse = reuse
         for q in (q for q in plan.queries if q.file == index and q.kind != "line"):
             end = q.offset + len(q.expected)
-            for cursor in range(max(q.offset, end - type_last), end + 1):
+            for cursor in range(max(0, end - type_last), end + 1):
                 text = source.text[:cursor]
                 keystrokes += 1
-                before_runs, before_rows = session.model_runs, CountingModel.rows
-                began = time.perf_counter()
-                session.complete(text, settings, lines=None if not reuse else False)
-                popup_ms.append((time.perf_counter() - began) * 1000)
-                runs["popup"] += session.model_runs - before_runs
-                rows += CountingModel.rows - before_rows
-                before_runs = session.model_runs
-                session.complete(text, settings, lines=True)
-                runs["ghost"] += session.model_runs - before_runs
+                for kind in ("popup", "ghost") if ghost else ("popup",):
+                    ran, stepped = session.model_runs, CountingModel.rows
+                    began = time.perf_counter()
+                    session.complete(text, settings, lines=popup_lines if kind == "popup" else True)
+                    if kind == "popup":
+                        popup_ms.append((time.perf_counter() - began) * 1000)
+                    runs[kind] += session.model_runs - ran
+                    rows[kind] += CountingModel.rows - stepped
+    popup_ms.sort()
     return dict(
         keystrokes=keystrokes,
         popup_runs=runs["popup"] / keystrokes,
         ghost_runs=runs["ghost"] / keystrokes,
-        popup_rows=rows / keystrokes,
+        popup_rows=rows["popup"] / keystrokes,
+        all_rows=(rows["popup"] + rows["ghost"]) / keystrokes,
         popup_p50_ms=statistics.median(popup_ms),
+        popup_p90_ms=popup_ms[int(0.9 * (len(popup_ms) - 1))],
     )
 
 
@@ -94,18 +105,20 @@ def main() -> None:
     session_module.decode_together = _counting(session_module.decode_together)
     config = SampleConfig(args.max_files, args.queries // 2, 0, seed=args.seed)
     plan = plan_queries(load_files(args.paths, config), config)
-    rows = {name: replay(engine, plan, reuse, args.type_last)
-            for name, reuse in (("before", False), ("after", True))}  # fmt: skip
-    print("| | model runs per keystroke: popup | ghost text | popup rows stepped | popup p50 ms |")
-    print("|---|---|---|---|---|")
+    rows = {mode: replay(engine, plan, mode, args.type_last) for mode in MODES}
+    print(f"{rows['before (VS Code)']['keystrokes']} keystrokes (the last {args.type_last} "
+          f"characters before the end of each identifier), per keystroke:\n")  # fmt: skip
+    print("| | model runs: popup | ghost text | rows stepped: popup | all | popup p50 / p90 ms |")
+    print("|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['popup_runs']:.2f} | {r['ghost_runs']:.2f} | "
-              f"{r['popup_rows']:.0f} | {r['popup_p50_ms']:.1f} |")  # fmt: skip
-    b, a = rows["before"], rows["after"]
-    print(f"\n{a['keystrokes']} keystrokes; after/before: popup runs "
-          f"{a['popup_runs'] / b['popup_runs']:.2f}, popup rows "
-          f"{a['popup_rows'] / b['popup_rows']:.2f}, popup p50 "
-          f"{a['popup_p50_ms'] / b['popup_p50_ms']:.2f}")  # fmt: skip
+              f"{r['popup_rows']:.1f} | {r['all_rows']:.1f} | "
+              f"{r['popup_p50_ms']:.1f} / {r['popup_p90_ms']:.1f} |")  # fmt: skip
+    b, a = rows["before (VS Code)"], rows["after (VS Code)"]
+    print(f"\nafter/before (VS Code): popup model runs {a['popup_runs'] / b['popup_runs']:.2f}, "
+          f"popup rows {a['popup_rows'] / b['popup_rows']:.2f}, all rows "
+          f"{a['all_rows'] / b['all_rows']:.2f}, popup p90 "
+          f"{a['popup_p90_ms'] / b['popup_p90_ms']:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

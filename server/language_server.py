@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("grucomplete.server")
 
 EMPTY = types.CompletionList(is_incomplete=False, items=[])
+STATS_COMMAND = "grucomplete.completionStats"
 
 
 class GruCompleteServer(LanguageServer):
@@ -155,6 +156,12 @@ def reset_adaptation(ls: GruCompleteServer, *args: Any) -> str:
     message = ls.adaptation.reset()
     ls.show(message, False)
     return message
+
+
+@server.command(STATS_COMMAND)
+def completion_stats(ls: GruCompleteServer, *args: Any) -> dict[str, int]:
+    """Completion requests answered and how many ran the model (benchmarks read it)."""
+    return {"requests": ls.service.requests, "modelRuns": ls.service.model_runs}
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)

@@ -167,6 +167,11 @@ async def test_a_client_with_ghost_text_gets_words_in_the_popup_and_the_line_inl
     assert labels(popup)[0] == "path"
     assert all(i.kind == types.CompletionItemKind.Variable for i in popup.items)  # no line
     assert (await inline(client, 5, 14)).items[0].insert_text == "path.join(root, name)"
+    await complete(client, 5, 14)  # asked again: answered from the last answer
+    stats = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="grucomplete.completionStats")
+    )
+    assert stats == {"requests": 3, "modelRuns": 2}  # the words, then the line alone
     await client.shutdown_session()
 
 
