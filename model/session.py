@@ -120,10 +120,8 @@ class DocumentSession:
                 if last.result.lines_decoded or not want_lines:
                     return _without_lines(last.result) if not want_lines else last.result
                 reused = last.result
-            else:
+            elif last.text_before and text_before.startswith(last.text_before):
                 reused = continued(last.result, text_before[len(last.text_before) :])
-                if not last.text_before or not text_before.startswith(last.text_before):
-                    reused = None
                 if reused is not None and known_words is not None and not reused.checked:
                     reused = None  # static analysis may know better now: ask it
                 if reused is not None and (not want_lines or reused.lines_decoded):

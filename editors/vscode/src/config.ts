@@ -129,6 +129,7 @@ export function needsRestart(affects: (section: string) => boolean): boolean {
     affects("grucomplete.serverPath") ||
     affects("grucomplete.pythonPath") ||
     affects("grucomplete.serverArgs") ||
+    affects("grucomplete.inlineCompletions") || // the popup holds the line only without it
     affects("python.defaultInterpreterPath")
   );
 }
