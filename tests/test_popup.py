@@ -79,6 +79,19 @@ def test_a_continued_word_is_answered_without_running_the_model(
     assert session.model_runs == runs + 1
 
 
+def test_names_static_analysis_lists_close_the_popup(tiny_engine: CompletionEngine) -> None:
+    session = DocumentSession(tiny_engine, keep_outputs=False)
+    members = ["path", "pardir", "pathsep", "getcwd"]
+    answer = session.complete(MAIN + "pa", MODEL_ONLY, lines=False, known_words=lambda: members)
+    assert answer.closed and {w.label for w in answer.words} == {"path", "pardir", "pathsep"}
+    runs = session.model_runs  # every name there is: the editor may filter them itself
+    more = session.complete(MAIN + "pat", MODEL_ONLY, lines=False, known_words=lambda: members)
+    assert session.model_runs == runs and {w.label for w in more.words} == {"path", "pathsep"}
+    many = [f"pa{i}" for i in range(MODEL_ONLY.num_candidates + 1)]
+    session = DocumentSession(tiny_engine, keep_outputs=False)
+    assert not session.complete(MAIN + "pa", MODEL_ONLY, known_words=lambda: many).closed
+
+
 def _answer(*words: tuple[str, float], typed: str = "", closed: bool = False) -> Completions:
     return Completions(
         typed,
