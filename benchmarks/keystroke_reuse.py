@@ -10,6 +10,7 @@ what VS Code asks: the popup, then the ghost text. Counted per keystroke, in the
 - after: the popup decodes words alone, the ghost text decodes the line alone, and a
   keystroke that continues a word of the last answer is answered from it.
 Also a client without ghost text (Neovim 0.11: the popup has the line, reuse on). Reported:
+how the popups answered from the last answer agree with "before" (the model run afresh),
 model runs per keystroke (popup and ghost text), model rows stepped (beam steps x beams) for
 the popup and in all, and the popup's time. Settings are the server's defaults without
 static analysis; the state after each prefix is read by the session as in the server.
@@ -61,7 +62,7 @@ MODES = {  # reuse, the popup's `lines`, whether ghost text is asked for
 def replay(engine: CompletionEngine, plan, mode: str, type_last: int) -> dict:
     reuse, popup_lines, ghost = MODES[mode]
     settings = ServerOptions()
-    popup_ms, keystrokes = [], 0
+    popup_ms, keystrokes, tops, reused = [], 0, [], []
     runs, rows = {"popup": 0, "ghost": 0}, {"popup": 0, "ghost": 0}
     for index, source in enumerate(plan.files):
         session = DocumentSession(engine, keep_outputs=settings.neural_cache > 0)
@@ -74,9 +75,13 @@ def replay(engine: CompletionEngine, plan, mode: str, type_last: int) -> dict:
                 for kind in ("popup", "ghost") if ghost else ("popup",):
                     ran, stepped = session.model_runs, CountingModel.rows
                     began = time.perf_counter()
-                    session.complete(text, settings, lines=popup_lines if kind == "popup" else True)
+                    answer = session.complete(
+                        text, settings, lines=popup_lines if kind == "popup" else True
+                    )
                     if kind == "popup":
                         popup_ms.append((time.perf_counter() - began) * 1000)
+                        tops.append([w.label for w in answer.words[:5]])
+                        reused.append(session.model_runs == ran)
                     runs[kind] += session.model_runs - ran
                     rows[kind] += CountingModel.rows - stepped
     popup_ms.sort()
@@ -88,7 +93,24 @@ def replay(engine: CompletionEngine, plan, mode: str, type_last: int) -> dict:
         all_rows=(rows["popup"] + rows["ghost"]) / keystrokes,
         popup_p50_ms=statistics.median(popup_ms),
         popup_p90_ms=popup_ms[int(0.9 * (len(popup_ms) - 1))],
+        tops=tops,
+        reused=reused,
     )
+
+
+def agreement(fresh: dict, after: dict) -> str:
+    """How the popups answered from the last answer compare with the model run afresh."""
+    found = zip(fresh["tops"], after["tops"], after["reused"], strict=True)
+    pairs = [(f, a) for f, a, r in found if r]
+    if not pairs:
+        return "no popup was answered from the last answer"
+    top1 = sum(f[:1] == a[:1] for f, a in pairs) / len(pairs)
+    prefix = sum(f[: len(a)] == a for f, a in pairs) / len(pairs)
+    shown = statistics.mean(len(a) for _, a in pairs)
+    fresh_shown = statistics.mean(len(f) for f, _ in pairs)
+    return (f"{len(pairs)} popups answered from the last answer; against the model run afresh: "
+            f"same first item {top1:.1%}, its first items in the same order {prefix:.1%}; "
+            f"items in the top 5: {shown:.1f} (afresh {fresh_shown:.1f})")  # fmt: skip
 
 
 def main() -> None:
@@ -99,12 +121,14 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=40, help="identifier and member positions")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--type-last", type=int, default=8)
+    p.add_argument("--min-matches", type=int, default=session_module.REUSE_MIN_MATCHES)
     args = p.parse_args()
     torch.set_num_threads(1)
     engine = CompletionEngine.load(args.model, precision="int8")
     session_module.decode_together = _counting(session_module.decode_together)
     config = SampleConfig(args.max_files, args.queries // 2, 0, seed=args.seed)
     plan = plan_queries(load_files(args.paths, config), config)
+    session_module.REUSE_MIN_MATCHES = args.min_matches
     rows = {mode: replay(engine, plan, mode, args.type_last) for mode in MODES}
     print(f"{rows['before (VS Code)']['keystrokes']} keystrokes (the last {args.type_last} "
           f"characters before the end of each identifier), per keystroke:\n")  # fmt: skip
@@ -119,6 +143,7 @@ def main() -> None:
           f"popup rows {a['popup_rows'] / b['popup_rows']:.2f}, all rows "
           f"{a['all_rows'] / b['all_rows']:.2f}, popup p90 "
           f"{a['popup_p90_ms'] / b['popup_p90_ms']:.2f}")  # fmt: skip
+    print(agreement(b, a))
 
 
 if __name__ == "__main__":
