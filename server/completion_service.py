@@ -74,6 +74,10 @@ class CompletionService:
         self.workspace_root: Path | None = None  # where static analysis resolves imports from
         self.static: StaticAnalyzer | None = None
         self._unedited: set[str] = set()  # documents opened with text, not edited since
+        # Completion requests answered, and how many of them ran the model (the others came
+        # from the last answer of their document): for tests and benchmarks.
+        self.requests = 0
+        self.model_runs = 0
 
     # --- the model -------------------------------------------------------------------------
 
@@ -317,6 +321,7 @@ class CompletionService:
         # model's layers take turns on this one: a layer thread would slow jedi past its wait
         # more often than it would save here.
         jedi_busy = self.static is not None and self.static.busy
+        runs = session.model_runs
         # The budget bounds decoding; the state must be computed whatever it costs, or a big
         # edit would leave nothing to decode from and every budget would end empty-handed.
         result = session.complete(
@@ -327,6 +332,8 @@ class CompletionService:
             known_words=None if static is None else static.result,
             threads=not jedi_busy,
         )
+        self.requests += 1
+        self.model_runs += session.model_runs - runs
         if cancel is not None and cancel.is_set():
             return None  # superseded or cancelled while it ran: nobody shows this answer
         return result

@@ -22,6 +22,7 @@ export const SERVER_DEFAULTS = {
   lineCandidates: 1,
   lineMaxTokens: 16,
   lineLengthPenalty: 0.0,
+  ghostTextThreshold: 0.15,
   staticAnalysis: true,
   staticWaitMs: 40,
   staticPython: "",
@@ -59,6 +60,7 @@ export interface ServerOptions {
   lineCandidates?: number;
   lineMaxTokens?: number;
   lineLengthPenalty?: number;
+  ghostTextThreshold?: number;
   staticAnalysis?: boolean;
   staticWaitMs?: number;
   staticPython?: string;
@@ -135,6 +137,7 @@ export function needsRestart(affects: (section: string) => boolean): boolean {
     affects("grucomplete.serverPath") ||
     affects("grucomplete.pythonPath") ||
     affects("grucomplete.serverArgs") ||
+    affects("grucomplete.inlineCompletions") || // the popup holds the line only without it
     affects("python.defaultInterpreterPath")
   );
 }
