@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ log = logging.getLogger("grucomplete.server")
 MAX_RESTARTS = 3
 # Documents larger than this are not sent: jedi's time grows with the file, past any wait.
 MAX_DOCUMENT_CHARS = 1_000_000
+RECENT_ANSWERS = 20  # answers whose outcome the status report counts
 
 Names = list[str] | None  # None: no answer (error, skipped, worker gone)
 
@@ -65,6 +67,24 @@ class StaticAnalyzer:
         self._restarts = 0
         self._last: tuple[tuple[str | None, str, str], Future[Names]] | None = None
         self._late: dict[str | None, bool] = {}  # file -> its last answer missed the wait
+        # What `status()` reports: whether each recent answer was an error, and the last error.
+        self._recent: deque[bool] = deque(maxlen=RECENT_ANSWERS)
+        self.last_error: str | None = None
+        self._ready = False  # the worker has imported jedi
+
+    def status(self) -> dict[str, Any]:
+        """Where static analysis stands, for `:checkhealth` and the VS Code status bar:
+        `state` is "off" (with `reason`), "starting", "failing" (the last answer was an error:
+        `reason` says which) or "ok"; `failed` of the last `answers` answers were errors."""
+        failed, answers = sum(self._recent), len(self._recent)
+        report: dict[str, Any] = {"failed": failed, "answers": answers}
+        if self.disabled:
+            return {"state": "off", "reason": self.disabled, **report}
+        if self._recent and self._recent[-1]:
+            return {"state": "failing", "reason": self.last_error, **report}
+        if not self._ready:
+            return {"state": "starting", **report}
+        return {"state": "ok", **report}
 
     def start(self) -> None:
         """Start the worker now (it imports jedi in the background), so the first
@@ -219,15 +239,22 @@ class StaticAnalyzer:
                 if "error" in answer:
                     with self._lock:
                         self._disable(answer["error"] + "; pip install 'grucomplete[static]'")
+                elif "warning" in answer:
+                    log.warning("static analysis: %s", answer["warning"])
+                    self._failed(answer["warning"])
+                self._ready = self._ready or bool(answer.get("ready"))
                 continue
             with self._lock:
                 future = waiting.pop(answer["id"], None)
             if answer.get("environment"):
                 with self._lock:
                     self._disable(f"staticPython {self.python!r}: {answer['error']}")
+            if "error" in answer:
+                log.debug("static analysis: %s", answer["error"])
+                self._failed(answer["error"])
+            elif not answer.get("skipped"):
+                self._recent.append(False)
             if future is not None:
-                if "error" in answer:
-                    log.debug("static analysis: %s", answer["error"])
                 future.set_result(answer.get("names"))
         with self._lock:  # the worker is gone: nothing it had will be answered
             unanswered = list(waiting.values())
@@ -235,6 +262,12 @@ class StaticAnalyzer:
         for future in unanswered:
             future.set_result(None)
         process.wait()
+
+    def _failed(self, error: str) -> None:
+        if error != self.last_error or not (self._recent and self._recent[-1]):
+            log.warning("static analysis failed: %s", error)  # once per run of one error
+        self.last_error = error
+        self._recent.append(True)
 
     def _disable(self, why: str) -> None:
         if not self.disabled:

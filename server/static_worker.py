@@ -50,10 +50,50 @@ def _newest(pending: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[st
     return newest, [r for r in same_file if r is not newest]
 
 
+def _trust_the_parser_cache() -> None:
+    """Make parso's on-disk cache of parsed modules (jedi's, under ~/.cache/jedi) safe to use.
+
+    parso writes each pickle in place, so a worker killed mid-write (the server stops it at
+    shutdown) leaves a truncated file, and every later question that loads it fails with
+    `EOFError: Ran out of input` until the file is deleted. Here a pickle that cannot be loaded
+    is deleted and its module parsed again, and pickles are written to a temporary file that
+    replaces the old one only once complete.
+    """
+    import pickle
+
+    import parso.cache as cache
+
+    load, hashed_path = cache._load_from_file_system, cache._get_hashed_path
+
+    def load_or_forget(hashed_grammar: str, path: str, p_time: float, cache_path: Any = None):
+        try:
+            return load(hashed_grammar, path, p_time, cache_path=cache_path)
+        except Exception:  # EOFError, UnpicklingError, a class parso no longer has, ...
+            with contextlib.suppress(OSError):
+                os.remove(hashed_path(hashed_grammar, path, cache_path=cache_path))
+            return None  # parso parses the module again, and saves it anew
+
+    def save_atomically(hashed_grammar: str, path: str, item: Any, cache_path: Any = None):
+        target = hashed_path(hashed_grammar, path, cache_path=cache_path)
+        partial = f"{target}.{os.getpid()}.tmp"
+        try:
+            with open(partial, "wb") as f:
+                pickle.dump(item, f, pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, target)
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+
+    cache._load_from_file_system = load_or_forget
+    cache._save_to_file_system = save_atomically
+
+
 class _Jedi:
     def __init__(self) -> None:
         import jedi  # imported here so a missing extra is reported as an answer, not a crash
 
+        with contextlib.suppress(ImportError, AttributeError):  # a parso without these names
+            _trust_the_parser_cache()
         self.jedi = jedi
         self.projects: dict[tuple[str | None, str | None], Any] = {}
 
@@ -117,7 +157,10 @@ def main() -> int:
         return 1
     _answer({"id": None, "ready": True})
     # jedi's first question loads the builtins' stubs (~0.3 s here): do it before anyone asks.
-    analyzer.warm({"path": None, "before": "import builtins\n"})
+    try:
+        analyzer.warm({"path": None, "before": "import builtins\n"})
+    except Exception as e:  # the questions will fail the same way, and say why
+        _answer({"id": None, "warning": f"{type(e).__name__}: {e}"})
     lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
     threading.Thread(target=_read_requests, args=(lines,), daemon=True).start()
     pending: list[dict[str, Any]] = []
