@@ -17,7 +17,7 @@ from lsprotocol import types
 
 from grucomplete.model.candidate_scoring import word_probabilities
 from grucomplete.model.engine import CompletionEngine
-from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer
+from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer, imported_module
 
 from .raw_lsp import RawServer
 from .test_completion_service import service_for
@@ -279,7 +279,7 @@ def test_static_python_chooses_whose_packages_jedi_sees(tmp_path: Path) -> None:
 def test_a_static_python_that_is_not_one_turns_static_analysis_off(tmp_path: Path) -> None:
     analyzer = StaticAnalyzer(None, str(tmp_path / "no-python"))
     try:
-        assert analyzer.names_at(None, "import os\nos.", "", wait_s=60).result() is None
+        assert analyzer.names_at(None, "x = 1\nx.", "", wait_s=60).result() is None
         wait_until(lambda: analyzer.disabled is not None)
         assert "staticPython" in analyzer.disabled and "no-python" in analyzer.disabled
     finally:
@@ -337,7 +337,7 @@ def test_a_stalled_worker_never_blocks_the_caller(analyzer: StaticAnalyzer, tmp_
     assert "path" in analyzer.names_at(None, "import os\nos.", "", wait_s=60).result()
     assert analyzer._process is not None
     pid = analyzer._process.pid
-    big = "x = 1\n" * 50_000 + "import os\nos."  # 300 KB: more than a pipe holds
+    big = "x = 1\n" * 50_000 + "x."  # 300 KB: more than a pipe holds
     asked: list[PendingNames] = []
     os.kill(pid, signal.SIGSTOP)  # a worker deep in jedi reads nothing for a while
     try:
@@ -352,14 +352,15 @@ def test_a_stalled_worker_never_blocks_the_caller(analyzer: StaticAnalyzer, tmp_
         assert asked[0].result() is None  # nothing in time from a stopped worker
     finally:
         os.kill(pid, signal.SIGCONT)
-    assert "path" in asked[0].future.result(timeout=60)  # it came once the worker read on
+    assert "real" in asked[0].future.result(timeout=60)  # it came once the worker read on
 
 
 # --- a broken parser cache, and what health says ---------------------------------------------
 
 
 def _os_members(analyzer: StaticAnalyzer) -> list[str] | None:
-    return analyzer.names_at(None, "import os\nos.", "", wait_s=60).result()
+    """jedi's own answer (not the module's names, which come without jedi)."""
+    return analyzer.names_at(None, "import os\nos.", "", wait_s=60).future.result(timeout=60)
 
 
 def test_a_truncated_parser_cache_heals_itself(
@@ -420,5 +421,66 @@ def test_the_server_reports_static_analysis_in_its_status(
         assert status["model"]["state"] == "ready", status
         assert status["staticAnalysis"]["state"] == "failing", status
         assert "NotADirectoryError" in status["staticAnalysis"]["reason"], status
+    finally:
+        server.close()
+
+
+# --- a module's members, before jedi has parsed it --------------------------------------------
+
+
+def test_the_receivers_module_is_found_from_the_documents_imports() -> None:
+    imports = "import os, sys\nimport os.path as p\nfrom os import path as q, sep\n"
+    imports += "from . import r\n"
+    cases = {
+        "x = os.": "os",
+        "os.path.": "os.path",
+        "p.": "os.path",
+        "q.": "os.path",
+        "sep.": "os.sep",  # a name, not a module: the worker answers that it has no members
+        "sys.": "sys",
+        "r.": None,  # relative: the worker does not know the package
+        "self.os.": None,  # an attribute named like a module is not the module
+        "json.": None,  # not imported
+    }
+    found = {before: imported_module(imports + before, imports + before) for before in cases}
+    assert found == cases
+
+
+def test_a_modules_members_come_before_jedi_has_parsed_it(tmp_path: Path) -> None:
+    """jedi's first `os.` parses os (seconds, cold): the module's own names come at once."""
+    analyzer = StaticAnalyzer(str(tmp_path))
+    try:
+        source = "import os\nimport json\n\nos."
+        started = time.monotonic()
+        names = analyzer.names_at(str(tmp_path / "m.py"), source, "", wait_s=1.0).result()
+        assert names is not None, "no names within the wait"
+        assert time.monotonic() - started < 1.5
+        assert {"getcwd", "path", "environ", "sep"} <= set(names)
+        assert "dumps" not in names  # json's, not os's
+        # A name that is not a module has no members of its own; jedi answers for it.
+        pending = analyzer.names_at(str(tmp_path / "m.py"), "import os\nos.environ.", "", 60)
+        assert pending.module is not None and pending.module.result(timeout=60) is None
+        assert "keys" in pending.result()
+    finally:
+        analyzer.close()
+
+
+def test_a_freshly_started_servers_first_dot_after_a_module_lists_its_members(
+    tiny_model_dir: Path,
+) -> None:
+    """The first `os.` after the editor starts: jedi takes seconds to parse os, far past the
+    wait, and the model alone offered `py`, `endswith`, `append`."""
+    server = RawServer()
+    try:
+        server.initialize(tiny_model_dir)  # the default wait for static analysis
+        server.open("file:///tmp/grucomplete-test/a.py", "x = 1\n")
+        server.wait(server.completion("file:///tmp/grucomplete-test/a.py", 1, 0), timeout=60)
+        text = "import os\nimport sys\n\n\ndef main():\n    path = os."
+        uri = "file:///tmp/grucomplete-test/m.py"
+        server.open(uri, text)
+        reply = server.wait(server.completion(uri, 5, len("    path = os.")), timeout=60)
+        words = [i["label"] for i in reply["result"]["items"] if i["kind"] == 6]  # Variable
+        assert words and set(words) <= set(dir(os)), words
+        assert "path" in words, words
     finally:
         server.close()
