@@ -1,4 +1,5 @@
-"""A small script to try grucomplete on: `grucomplete complete examples/demo.py:12:9`."""
+"""A small script to try grucomplete on: `grucomplete complete examples/demo.py:12:33` (right
+after `os.` on line 12: `path` first) or `examples/demo.py:12:26` (after `found.app`)."""
 
 import os
 import sys
