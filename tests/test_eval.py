@@ -185,12 +185,17 @@ def test_comparing_a_model_with_itself_shows_no_difference(
 ) -> None:
     out_json = tmp_path / "compare.json"
     model = str(tiny_model_dir)
-    code, out, err = run_eval(
-        capsys, str(toy_dir), "--model", model, "--compare", model, "--json", str(out_json),
+    code = main([
+        str(toy_dir), "--model", model, "--compare", model, "--json", str(out_json),
         "--queries", "6", "--typing-lines", "1",
-    )  # fmt: skip
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
     assert code == 0, err
     assert "B - A" in out and "same top answer on 100.0% of queries" in out
+    # Each model's progress says which it is: the same `[1/n]` line came twice.
+    progress = err.splitlines()
+    assert progress and all(line.startswith(("A: [", "B: [")) for line in progress), err
+    assert progress[0].startswith("A: [1/") and progress[-1].startswith("B: [")
     difference = json.loads(out_json.read_text())["difference"]
     for section, numbers in difference.items():
         if section != "run" and isinstance(numbers, dict):

@@ -242,7 +242,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        reports = [evaluate_model(e, plan, decode, name, progress) for name, e in engines]
+        # Compared, each model's progress says which it is (A or B): the same [1/n] came twice.
+        tags = ["A: ", "B: "] if len(engines) == 2 else [""]
+        reports = [
+            evaluate_model(e, plan, decode, name, lambda line, tag=tag: progress(tag + line))
+            for tag, (name, e) in zip(tags, engines, strict=True)
+        ]
     finally:
         torch.set_num_threads(threads)  # a caller in the same process keeps its setting
     chars = sum(len(f.text) for f in files)
