@@ -38,7 +38,10 @@ MAX_MODULES = 300  # parsed modules kept before they are all forgotten (~1 MB ea
 WARM_DELAY_S = 0.25  # how long a warm-up waits for a question that would make it needless
 # Standard-library modules whose import does more than define names (a browser, a window, a
 # poem on stdout): their members are not listed.
-_NOT_IMPORTED = {"__main__", "antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo"}
+_NOT_IMPORTED = {
+    *("__main__", "__hello__", "__phello__", "antigravity", "this"),
+    *("idlelib", "tkinter", "turtle", "turtledemo"),
+}
 _write_lock = threading.Lock()
 
 
@@ -49,7 +52,10 @@ def _read_requests(lines: queue.Queue[dict[str, Any] | None]) -> None:
         except json.JSONDecodeError:
             continue  # the server only writes JSON; a torn line is not worth dying for
         if "module" in request:  # answered here and now, not behind jedi's questions
-            names = module_members(str(request["module"]))
+            try:
+                names = module_members(str(request["module"]))
+            except BaseException:  # a module's import gone wrong must not stop the reading
+                names = None
             _answer({"id": request.get("id"), "module": request["module"], "names": names})
             continue
         request["received"] = time.monotonic()
@@ -64,7 +70,9 @@ def module_members(name: str) -> list[str] | None:
         return None
     if top in sys.stdlib_module_names:
         try:
-            module = importlib.import_module(name)
+            # stdout is the answers' channel: nothing an import prints may reach it.
+            with _write_lock, contextlib.redirect_stdout(sys.stderr):
+                module = importlib.import_module(name)
         except Exception:  # not a module (`os.environ`), or not on this platform
             return None
         return sorted(set(dir(module)) | _submodules(getattr(module, "__path__", None)))
