@@ -1,5 +1,4 @@
-"""A small script to try grucomplete on: `grucomplete complete examples/demo.py:12:33` (right
-after `os.` on line 12: `path` first) or `examples/demo.py:12:26` (after `found.app`)."""
+"""Try grucomplete on this: `grucomplete complete examples/demo.py:12:33` (after `os.`)."""
 
 import os
 import sys
