@@ -117,16 +117,25 @@ class StaticAnalyzer:
 
     def status(self) -> dict[str, Any]:
         """Where static analysis stands, for `:checkhealth` and the VS Code status bar:
-        `state` is "off" (with `reason`), "starting", "failing" (the last answer was an error:
-        `reason` says which) or "ok"; `failed` of the last `answers` answers were errors."""
+        `state` is "off" (with `reason`), "starting", "failing" (the last two answers, or all
+        there were, were errors: `reason` says which) or "ok"; `failed` of the last `answers`
+        answers were errors."""
         failed, answers = sum(self._recent), len(self._recent)
         report: dict[str, Any] = {"failed": failed, "answers": answers}
         if self.disabled:
             return {"state": "off", "reason": self.disabled, **report}
-        if self._recent and self._recent[-1]:
+        streak = 0  # the answers that failed since the last one that did not
+        for answer_failed in reversed(self._recent):
+            if not answer_failed:
+                break
+            streak += 1
+        # jedi fails now and then on half-typed code: one error after answers is not failing.
+        if streak >= 2 or (streak and streak == answers):
             return {"state": "failing", "reason": self.last_error, **report}
         if not self._ready:
             return {"state": "starting", **report}
+        if failed:
+            report["lastError"] = self.last_error
         return {"state": "ok", **report}
 
     def start(self) -> None:
