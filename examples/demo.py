@@ -1,4 +1,4 @@
-"""A small script to try grucomplete on: `grucomplete complete examples/demo.py:12:9`."""
+"""Try grucomplete on this: `grucomplete complete examples/demo.py:12:33` (after `os.`)."""
 
 import os
 import sys

@@ -1,8 +1,10 @@
 """`grucomplete complete FILE:LINE:COL`: print ranked completions at a position in a file.
 
 Positions are 1-based, as compilers print them; the column counts characters (code points).
-Only the text before the position is read by the model. Bad input is one line on stderr and
-exit code 2, never a traceback.
+Only the text before the position is read, by the editor's pipeline used once (a throwaway
+session with the server's default settings) but without static analysis (jedi) or the
+workspace, so the editor's completions can differ. Bad input is one line on stderr and exit
+code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from .settings_flags import add_settings_flags, settings_from
 from .window import CONTEXT_TOKENS, MIN_CONTEXT_TOKENS
 
 PROG = "grucomplete complete"
+# What this command leaves out that the editor's completions have (said in --help and output).
+WHAT_IT_USES = (
+    "the model and the document's own caches: no static analysis (jedi) and no workspace, "
+    "which the editor's completions also use"
+)
 
 
 class UsageError(Exception):
@@ -41,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Print ranked completions (the word being typed and the rest of the line) "
-        "for the text before a position.",
+        f"for the text before a position. {WHAT_IT_USES[0].upper()}{WHAT_IT_USES[1:]}.",
     )
     p.add_argument("target", help="FILE:LINE:COL (1-based), or '-' to read stdin with --line/--col")
     p.add_argument("--line", type=int, help="1-based line, when reading stdin")
@@ -104,11 +111,20 @@ def text_before(source: str, line: int, col: int, name: str = "<input>") -> str:
     return "".join(lines[: line - 1]) + content[: col - 1]
 
 
+def percent(probability: float) -> str:
+    """A probability as a percentage with three significant digits, however small: the
+    fixed two decimals printed most of a list as 0.00%."""
+    value = probability * 100
+    if value == 0 or value >= 0.01:
+        return f"{value:.3g}%"
+    return f"{value:.2g}%"  # 3.2e-05%: scientific below 0.01%
+
+
 def _render(result: Completions) -> str:
-    out = [f"words (typed {result.typed!r}):"]
-    out += [f"  {s.probability:7.2%}  {s.label}" for s in result.words] or ["  (none)"]
+    out = [f"# {WHAT_IT_USES}", f"words (typed {result.typed!r}):"]
+    out += [f"  {percent(s.probability):>9}  {s.label}" for s in result.words] or ["  (none)"]
     out.append("lines:")
-    out += [f"  {s.probability:7.2%}  {s.label}" for s in result.lines] or ["  (none)"]
+    out += [f"  {percent(s.probability):>9}  {s.label}" for s in result.lines] or ["  (none)"]
     return "\n".join(out)
 
 

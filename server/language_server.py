@@ -36,6 +36,8 @@ log = logging.getLogger("grucomplete.server")
 
 EMPTY = types.CompletionList(is_incomplete=False, items=[])
 STATS_COMMAND = "grucomplete.completionStats"
+# workspace/executeCommand: where the server stands, as JSON (`:checkhealth`, VS Code's status).
+STATUS_COMMAND = "grucomplete.serverStatus"
 
 
 class GruCompleteServer(LanguageServer):
@@ -76,6 +78,24 @@ class GruCompleteServer(LanguageServer):
         for problem in problems:
             self.show(f"grucomplete settings: {problem}", True)
         return options
+
+    def status(self) -> dict[str, Any]:
+        """The model's state and static analysis's (see `StaticAnalyzer.status`)."""
+        service = self.service
+        model: dict[str, Any] = {"path": str(service.model_dir)}
+        if service.engine is not None:
+            model["state"] = "ready"
+        elif service.model_error is not None:
+            model.update(state="failed", reason=service.model_error)
+        else:
+            model["state"] = "loading" if self.model_started else "waiting for `initialized`"
+        if service.static is not None:
+            static = service.static.status()
+        elif not service.options.static_analysis:
+            static = {"state": "off", "reason": "the staticAnalysis setting is false"}
+        else:
+            static = {"state": "starting"}
+        return {"version": self.version, "model": model, "staticAnalysis": static}
 
     @property
     def encoding(self) -> str:
@@ -170,6 +190,11 @@ def adapt_workspace(ls: GruCompleteServer, *args: Any) -> str:
 def completion_stats(ls: GruCompleteServer, *args: Any) -> dict[str, int]:
     """Completion requests answered and how many ran the model (benchmarks read it)."""
     return {"requests": ls.service.requests, "modelRuns": ls.service.model_runs}
+
+
+@server.command(STATUS_COMMAND)
+def server_status(ls: GruCompleteServer, *args: Any) -> dict[str, Any]:
+    return ls.status()
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)

@@ -69,6 +69,8 @@ def _check(name: str, value: Any) -> str | None:
 
 
 def _parse_into(target: Any, raw: Any, path: str, problems: list[str]) -> None:
+    if raw == []:  # how Lua (Neovim's `setup({})`) encodes an empty table: no settings
+        return
     if not isinstance(raw, dict):
         problems.append(f"{path or 'options'}: expected an object, got {type(raw).__name__}")
         return
@@ -102,7 +104,8 @@ def _parse_into(target: Any, raw: Any, path: str, problems: list[str]) -> None:
 
 
 def parse_options(raw: Any, base: ServerOptions | None = None) -> tuple[ServerOptions, list[str]]:
-    """Options from editor JSON (None means none given), plus a message per rejected value."""
+    """Options from editor JSON (None or [] means none given), plus a message per rejected
+    value."""
     options = (
         ServerOptions()
         if base is None

@@ -15,10 +15,12 @@ import json
 import logging
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -31,8 +33,38 @@ log = logging.getLogger("grucomplete.server")
 MAX_RESTARTS = 3
 # Documents larger than this are not sent: jedi's time grows with the file, past any wait.
 MAX_DOCUMENT_CHARS = 1_000_000
+RECENT_ANSWERS = 20  # answers whose outcome the status report counts
 
 Names = list[str] | None  # None: no answer (error, skipped, worker gone)
+
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^#\n;]+)", re.MULTILINE)
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([^#\n;]+)", re.MULTILINE)
+_RECEIVER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.\Z")
+
+
+def imported_module(text: str, before: str) -> str | None:
+    """The module that the receiver before the final `.` of `before` names, if the document
+    `text` imports it by that name (`import os`, `import os.path as p`, `from os import path`).
+    """
+    receiver = _RECEIVER.search(before[-200:])
+    if receiver is None:
+        return None
+    first, _, rest = receiver.group(1).partition(".")
+    bound: dict[str, str] = {}
+    for match in _IMPORT.finditer(text):
+        for item in match.group(1).split(","):
+            name, _, alias = item.strip().partition(" as ")
+            name, alias = name.strip(), alias.strip()
+            bound[alias or name.partition(".")[0]] = name if alias else name.partition(".")[0]
+    for match in _FROM_IMPORT.finditer(text):
+        for item in match.group(2).rstrip("\\) \t").split(","):
+            name, _, alias = item.strip().partition(" as ")
+            if name.strip().isidentifier():
+                bound[alias.strip() or name.strip()] = f"{match.group(1)}.{name.strip()}"
+    module = bound.get(first)
+    if module is None or module.startswith("."):
+        return None  # not imported, or relative to a package the worker does not know
+    return f"{module}.{rest}" if rest else module
 
 
 @dataclass(frozen=True)
@@ -41,14 +73,24 @@ class PendingNames:
 
     future: Future[Names]
     deadline: float  # time.monotonic() past which the completion goes on without them
+    # The members of the module the receiver names, when it is one: what the completion uses
+    # when jedi has no answer in time (its first `os.` parses `os` for a second or more).
+    module: Future[Names] | None = None
 
     def result(self) -> Names:
-        try:
-            names = self.future.result(timeout=max(0.0, self.deadline - time.monotonic()))
-        except futures.TimeoutError:  # the builtin TimeoutError only from Python 3.11
-            names = None
+        names = self._wait(self.future)
+        if names is None and self.module is not None:
+            names = self._wait(self.module)
+            log.debug("static analysis: %s module members", "no" if names is None else len(names))
+            return names
         log.debug("static analysis: %s names", "no" if names is None else len(names))
         return names
+
+    def _wait(self, future: Future[Names]) -> Names:
+        try:
+            return future.result(timeout=max(0.0, self.deadline - time.monotonic()))
+        except futures.TimeoutError:  # the builtin TimeoutError only from Python 3.11
+            return None
 
 
 class StaticAnalyzer:
@@ -63,8 +105,38 @@ class StaticAnalyzer:
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._restarts = 0
-        self._last: tuple[tuple[str | None, str, str], Future[Names]] | None = None
+        # The last question, its answer and the members of the module it asks about.
+        self._last: tuple[tuple[str | None, str, str], Future[Names], Future[Names] | None] | None
+        self._last = None
         self._late: dict[str | None, bool] = {}  # file -> its last answer missed the wait
+        # What `status()` reports: whether each recent answer was an error, and the last error.
+        self._recent: deque[bool] = deque(maxlen=RECENT_ANSWERS)
+        self.last_error: str | None = None
+        self._ready = False  # the worker has imported jedi
+        self._modules: dict[str, Future[Names]] = {}  # module -> its members, asked or known
+
+    def status(self) -> dict[str, Any]:
+        """Where static analysis stands, for `:checkhealth` and the VS Code status bar:
+        `state` is "off" (with `reason`), "starting", "failing" (the last two answers, or all
+        there were, were errors: `reason` says which) or "ok"; `failed` of the last `answers`
+        answers were errors."""
+        failed, answers = sum(self._recent), len(self._recent)
+        report: dict[str, Any] = {"failed": failed, "answers": answers}
+        if self.disabled:
+            return {"state": "off", "reason": self.disabled, **report}
+        streak = 0  # the answers that failed since the last one that did not
+        for answer_failed in reversed(self._recent):
+            if not answer_failed:
+                break
+            streak += 1
+        # jedi fails now and then on half-typed code: one error after answers is not failing.
+        if streak >= 2 or (streak and streak == answers):
+            return {"state": "failing", "reason": self.last_error, **report}
+        if not self._ready:
+            return {"state": "starting", **report}
+        if failed:
+            report["lastError"] = self.last_error
+        return {"state": "ok", **report}
 
     def start(self) -> None:
         """Start the worker now (it imports jedi in the background), so the first
@@ -85,15 +157,33 @@ class StaticAnalyzer:
         question = (path, before, after)
         last = self._last
         if last is not None and last[0] == question:
-            return PendingNames(last[1], deadline)
+            return PendingNames(last[1], deadline, last[2])
+        module = imported_module(before + after, before)
+        members = None if module is None else self._module_members(module)
         future: Future[Names] = Future()
         future.add_done_callback(lambda done: self._timed(path, done, sent, wait_s))
-        self._last = (question, future)
+        self._last = (question, future, members)
         if len(before) + len(after) > MAX_DOCUMENT_CHARS:
             future.set_result(None)
         else:
             self._send(future, {"path": path, "before": before, "after": after})
-        return PendingNames(future, deadline)
+        return PendingNames(future, deadline, members)
+
+    def _module_members(self, module: str) -> Future[Names]:
+        """The members of `module`, asked of the worker once (its answer is kept; a worker
+        that died before answering leaves nothing kept, and the next `.` asks again)."""
+        known = self._modules.get(module)
+        if known is not None:
+            return known
+        future: Future[Names] = Future()
+        future.add_done_callback(lambda done: self._forget_unanswered(module, done))
+        self._modules[module] = future
+        self._send(future, {"module": module})
+        return future
+
+    def _forget_unanswered(self, module: str, done: Future[Names]) -> None:
+        if done.result() is None and self._modules.get(module) is done:
+            del self._modules[module]
 
     @property
     def busy(self) -> bool:
@@ -219,15 +309,22 @@ class StaticAnalyzer:
                 if "error" in answer:
                     with self._lock:
                         self._disable(answer["error"] + "; pip install 'grucomplete[static]'")
+                elif "warning" in answer:
+                    log.warning("static analysis: %s", answer["warning"])
+                    self._failed(answer["warning"])
+                self._ready = self._ready or bool(answer.get("ready"))
                 continue
             with self._lock:
                 future = waiting.pop(answer["id"], None)
             if answer.get("environment"):
                 with self._lock:
                     self._disable(f"staticPython {self.python!r}: {answer['error']}")
+            if "error" in answer:
+                log.debug("static analysis: %s", answer["error"])
+                self._failed(answer["error"])
+            elif not answer.get("skipped") and "module" not in answer:
+                self._recent.append(False)
             if future is not None:
-                if "error" in answer:
-                    log.debug("static analysis: %s", answer["error"])
                 future.set_result(answer.get("names"))
         with self._lock:  # the worker is gone: nothing it had will be answered
             unanswered = list(waiting.values())
@@ -235,6 +332,12 @@ class StaticAnalyzer:
         for future in unanswered:
             future.set_result(None)
         process.wait()
+
+    def _failed(self, error: str) -> None:
+        if error != self.last_error or not (self._recent and self._recent[-1]):
+            log.warning("static analysis failed: %s", error)  # once per run of one error
+        self.last_error = error
+        self._recent.append(True)
 
     def _disable(self, why: str) -> None:
         if not self.disabled:

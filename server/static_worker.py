@@ -10,13 +10,23 @@ modules it imports ahead of its first question. It waits while any question is q
 for WARM_DELAY_S after it came: a question that follows an edit at once parses the file
 itself, and then the warm-up is skipped. The worker exits when stdin closes (the server is
 gone).
+
+`{"id", "module": "os.path"}` asks for the names a module has (`{"id", "module", "names"}`,
+names null when unknown). It is answered at once, by the thread that reads stdin, even while
+jedi works on a question: after `os.` the names are known long before jedi has parsed `os`.
+A standard-library module is imported here (never in the server) and listed with `dir()`;
+any other module is only read, never run: the top-level names of its source.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import importlib
+import importlib.machinery
 import json
 import os
+import pkgutil
 import queue
 import sys
 import threading
@@ -26,6 +36,13 @@ from typing import Any
 _EOF = None
 MAX_MODULES = 300  # parsed modules kept before they are all forgotten (~1 MB each)
 WARM_DELAY_S = 0.25  # how long a warm-up waits for a question that would make it needless
+# Standard-library modules whose import does more than define names (a browser, a window, a
+# poem on stdout): their members are not listed.
+_NOT_IMPORTED = {
+    *("__main__", "__hello__", "__phello__", "antigravity", "this"),
+    *("idlelib", "tkinter", "turtle", "turtledemo"),
+}
+_write_lock = threading.Lock()
 
 
 def _read_requests(lines: queue.Queue[dict[str, Any] | None]) -> None:
@@ -34,9 +51,79 @@ def _read_requests(lines: queue.Queue[dict[str, Any] | None]) -> None:
             request = json.loads(line)
         except json.JSONDecodeError:
             continue  # the server only writes JSON; a torn line is not worth dying for
+        if "module" in request:  # answered here and now, not behind jedi's questions
+            try:
+                names = module_members(str(request["module"]))
+            except BaseException:  # a module's import gone wrong must not stop the reading
+                names = None
+            _answer({"id": request.get("id"), "module": request["module"], "names": names})
+            continue
         request["received"] = time.monotonic()
         lines.put(request)
     lines.put(_EOF)
+
+
+def module_members(name: str) -> list[str] | None:
+    """The names module `name` has, or None when it is not a module or they are unknown."""
+    top = name.partition(".")[0]
+    if top in _NOT_IMPORTED or not all(part.isidentifier() for part in name.split(".")):
+        return None
+    if top in sys.stdlib_module_names:
+        try:
+            # stdout is the answers' channel: nothing an import prints may reach it.
+            with _write_lock, contextlib.redirect_stdout(sys.stderr):
+                module = importlib.import_module(name)
+        except Exception:  # not a module (`os.environ`), or not on this platform
+            return None
+        return sorted(set(dir(module)) | _submodules(getattr(module, "__path__", None)))
+    return _source_members(name)
+
+
+def _submodules(paths: Any) -> set[str]:
+    """A package's modules, which `package.` may name once imported (jedi lists them too)."""
+    return {m.name for m in pkgutil.iter_modules(list(paths))} if paths else set()
+
+
+def _source_members(name: str) -> list[str] | None:
+    """The top-level names of a pure-Python module found on sys.path, read with `ast` and never
+    run; None when they cannot all be known (`import *`, a module `__getattr__`)."""
+    spec, search = None, None
+    for part in name.split("."):
+        spec = importlib.machinery.PathFinder.find_spec(part, search)
+        if spec is None:
+            return None
+        search = spec.submodule_search_locations
+    if spec is None or not (spec.origin or "").endswith(".py"):
+        return None
+    try:
+        with open(spec.origin, "rb") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    names: set[str] = set()
+    body = list(tree.body)
+    while body:
+        node = body.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.partition(".")[0])
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                names.add(node.module.partition(".")[0])  # `from .sub import x` binds `sub`
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for field in ("body", "orelse", "finalbody"):
+                body.extend(getattr(node, field, []))
+            body.extend(s for h in getattr(node, "handlers", []) for s in h.body)
+    if "__getattr__" in names:
+        return None
+    return sorted(names | _submodules(search) | {"__name__", "__doc__", "__file__"})
 
 
 def _newest(pending: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -50,10 +137,53 @@ def _newest(pending: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[st
     return newest, [r for r in same_file if r is not newest]
 
 
+def _trust_the_parser_cache() -> None:
+    """Make parso's on-disk cache of parsed modules (jedi's, under ~/.cache/jedi) safe to use.
+
+    parso writes each pickle in place, so a worker killed mid-write (the server stops it at
+    shutdown) leaves a truncated file, and every later question that loads it fails with
+    `EOFError: Ran out of input` until the file is deleted. Here a pickle that cannot be loaded
+    is deleted and its module parsed again, and pickles are written to a temporary file that
+    replaces the old one only once complete.
+    """
+    import pickle
+
+    import parso.cache as cache
+
+    load, hashed_path = cache._load_from_file_system, cache._get_hashed_path
+
+    def load_or_forget(hashed_grammar: str, path: str, p_time: float, cache_path: Any = None):
+        try:
+            return load(hashed_grammar, path, p_time, cache_path=cache_path)
+        except Exception:  # EOFError, UnpicklingError, a class parso no longer has, ...
+            with contextlib.suppress(OSError):
+                os.remove(hashed_path(hashed_grammar, path, cache_path=cache_path))
+            return None  # parso parses the module again, and saves it anew
+
+    def save_atomically(hashed_grammar: str, path: str, item: Any, cache_path: Any = None):
+        target = hashed_path(hashed_grammar, path, cache_path=cache_path)
+        partial = f"{target}.{os.getpid()}.tmp"
+        try:
+            with open(partial, "wb") as f:
+                pickle.dump(item, f, pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, target)
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+
+    if getattr(cache._load_from_file_system, "grucomplete", False):
+        return  # done already (tests make several workers in one process)
+    load_or_forget.grucomplete = True  # type: ignore[attr-defined]
+    cache._load_from_file_system = load_or_forget
+    cache._save_to_file_system = save_atomically
+
+
 class _Jedi:
     def __init__(self) -> None:
         import jedi  # imported here so a missing extra is reported as an answer, not a crash
 
+        with contextlib.suppress(ImportError, AttributeError):  # a parso without these names
+            _trust_the_parser_cache()
         self.jedi = jedi
         self.projects: dict[tuple[str | None, str | None], Any] = {}
 
@@ -104,11 +234,15 @@ class _Jedi:
 
 
 def _answer(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    with _write_lock:  # the reader thread answers module questions
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
 
 
 def main() -> int:
+    lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    # Reading starts first: module questions are answered while jedi is still being imported.
+    threading.Thread(target=_read_requests, args=(lines,), daemon=True).start()
     try:
         analyzer = _Jedi()
     except ImportError as e:
@@ -116,9 +250,10 @@ def main() -> int:
         return 1
     _answer({"id": None, "ready": True})
     # jedi's first question loads the builtins' stubs (~0.3 s here): do it before anyone asks.
-    analyzer.warm({"path": None, "before": "import builtins\n"})
-    lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
-    threading.Thread(target=_read_requests, args=(lines,), daemon=True).start()
+    try:
+        analyzer.warm({"path": None, "before": "import builtins\n"})
+    except Exception as e:  # the questions will fail the same way, and say why
+        _answer({"id": None, "warning": f"{type(e).__name__}: {e}"})
     pending: list[dict[str, Any]] = []
     while True:
         if not pending:

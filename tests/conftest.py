@@ -140,3 +140,46 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, toy_tokenizer: Code
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_model_dir: Path) -> CompletionEngine:
     return CompletionEngine.load(tiny_model_dir, precision="fp32")
+
+
+VSCODE_EXTENSION = Path(__file__).resolve().parent.parent / "editors" / "vscode"
+
+
+@pytest.fixture(scope="session")
+def vscode_extension_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """editors/vscode copied to a temporary folder, with `npm ci` run there: the tests build
+    and package the extension in the copy, and leave no node_modules (180 MB) in the checkout.
+    (The VS Code e2e's own install, code-server, stays in editors/vscode/e2e: see install.sh.)"""
+    import shutil
+    import subprocess
+
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed (Node 20+ is needed to build the VS Code extension)")
+    copy = tmp_path_factory.mktemp("vscode") / "vscode"
+    shutil.copytree(
+        VSCODE_EXTENSION,
+        copy,
+        ignore=shutil.ignore_patterns("node_modules", "out-test", "dist", "*.vsix", "e2e"),
+    )
+    done = subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return copy
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the screenshots that tests took are (the VS Code e2e's): shown without `-s`."""
+    shots = {
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", ())
+        if name == "screenshot"
+    }
+    for shot in sorted(shots):
+        terminalreporter.write_line(f"screenshot: {shot}")

@@ -57,6 +57,27 @@ def test_table_output_shows_probabilities(source: Path, tiny_model_dir: Path) ->
     assert done.returncode == 0, done.stderr
     assert "words (typed 'pa'):" in done.stdout
     assert "%  path" in done.stdout
+    # It says what it leaves out, and no probability reads as zero.
+    assert done.stdout.startswith("# the model and the document's own caches: no static"), (
+        done.stdout
+    )
+    assert "0.00%" not in done.stdout and " 0%" not in done.stdout, done.stdout
+
+
+def test_help_says_what_it_leaves_out() -> None:
+    done = grucomplete("complete", "--help")
+    assert done.returncode == 0
+    assert "no static analysis (jedi) and no workspace" in " ".join(done.stdout.lower().split())
+
+
+@pytest.mark.parametrize(
+    ("probability", "shown"),
+    [(0.942, "94.2%"), (0.00748, "0.748%"), (3.2e-5, "0.0032%"), (4.1e-9, "4.1e-07%")],
+)
+def test_small_probabilities_keep_their_digits(probability: float, shown: str) -> None:
+    from grucomplete.model.complete_command import percent
+
+    assert percent(probability) == shown
 
 
 def test_the_server_settings_are_flags(source: Path, tiny_model_dir: Path) -> None:

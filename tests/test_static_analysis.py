@@ -17,7 +17,7 @@ from lsprotocol import types
 
 from grucomplete.model.candidate_scoring import word_probabilities
 from grucomplete.model.engine import CompletionEngine
-from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer
+from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer, imported_module
 
 from .conftest import decode_from
 from .raw_lsp import RawServer
@@ -277,7 +277,7 @@ def test_static_python_chooses_whose_packages_jedi_sees(tmp_path: Path) -> None:
 def test_a_static_python_that_is_not_one_turns_static_analysis_off(tmp_path: Path) -> None:
     analyzer = StaticAnalyzer(None, str(tmp_path / "no-python"))
     try:
-        assert analyzer.names_at(None, "import os\nos.", "", wait_s=60).result() is None
+        assert analyzer.names_at(None, "x = 1\nx.", "", wait_s=60).result() is None
         wait_until(lambda: analyzer.disabled is not None)
         assert "staticPython" in analyzer.disabled and "no-python" in analyzer.disabled
     finally:
@@ -335,7 +335,7 @@ def test_a_stalled_worker_never_blocks_the_caller(analyzer: StaticAnalyzer, tmp_
     assert "path" in analyzer.names_at(None, "import os\nos.", "", wait_s=60).result()
     assert analyzer._process is not None
     pid = analyzer._process.pid
-    big = "x = 1\n" * 50_000 + "import os\nos."  # 300 KB: more than a pipe holds
+    big = "x = 1\n" * 50_000 + "x."  # 300 KB: more than a pipe holds
     asked: list[PendingNames] = []
     os.kill(pid, signal.SIGSTOP)  # a worker deep in jedi reads nothing for a while
     try:
@@ -350,4 +350,135 @@ def test_a_stalled_worker_never_blocks_the_caller(analyzer: StaticAnalyzer, tmp_
         assert asked[0].result() is None  # nothing in time from a stopped worker
     finally:
         os.kill(pid, signal.SIGCONT)
-    assert "path" in asked[0].future.result(timeout=60)  # it came once the worker read on
+    assert "real" in asked[0].future.result(timeout=60)  # it came once the worker read on
+
+
+# --- a broken parser cache, and what health says ---------------------------------------------
+
+
+def _os_members(analyzer: StaticAnalyzer) -> list[str] | None:
+    """jedi's own answer (not the module's names, which come without jedi)."""
+    return analyzer.names_at(None, "import os\nos.", "", wait_s=60).future.result(timeout=60)
+
+
+def test_a_truncated_parser_cache_heals_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while parso wrote a pickle leaves it truncated: loading it raised
+    `EOFError: Ran out of input` at every `.`, until the user deleted the file."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # jedi's cache goes there
+    first = StaticAnalyzer(str(tmp_path))
+    try:
+        assert "getcwd" in _os_members(first)
+    finally:
+        first.close()
+    pickles = list((tmp_path / "cache").rglob("*.pkl"))
+    assert pickles, "jedi cached no parsed module"
+    for pickle_file in pickles:
+        pickle_file.write_bytes(pickle_file.read_bytes()[:10])  # as if killed mid-write
+    second = StaticAnalyzer(str(tmp_path))
+    try:
+        names = _os_members(second)
+        assert names is not None and {"getcwd", "path", "environ"} <= set(names)
+        assert second.status()["state"] == "ok", second.status()
+        assert _os_members(second) is not None  # and again, from the rewritten cache
+    finally:
+        second.close()
+    assert not list((tmp_path / "cache").rglob("*.tmp"))  # pickles are written whole
+
+
+def test_failing_static_analysis_is_reported_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cache folder that cannot be made: every question jedi answers fails the same way.
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    analyzer = StaticAnalyzer(str(tmp_path))
+    try:
+        assert _os_members(analyzer) is None
+        status = analyzer.status()
+        assert status["state"] == "failing", status
+        assert "NotADirectoryError" in status["reason"], status
+    finally:
+        analyzer.close()
+
+
+def test_the_server_reports_static_analysis_in_its_status(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "not-a-folder").write_text("")
+    server = RawServer(env={"XDG_CACHE_HOME": str(tmp_path / "not-a-folder")})
+    try:
+        server.initialize(tiny_model_dir, staticWaitMs=30_000)
+        server.open("file:///tmp/grucomplete-test/m.py", "import os\nos.")
+        server.wait(server.completion("file:///tmp/grucomplete-test/m.py", 1, 3), timeout=60)
+        reply = server.call(
+            "workspace/executeCommand", {"command": "grucomplete.serverStatus", "arguments": []}
+        )
+        status = reply["result"]
+        assert status["model"]["state"] == "ready", status
+        assert status["staticAnalysis"]["state"] == "failing", status
+        assert "NotADirectoryError" in status["staticAnalysis"]["reason"], status
+    finally:
+        server.close()
+
+
+# --- a module's members, before jedi has parsed it --------------------------------------------
+
+
+def test_the_receivers_module_is_found_from_the_documents_imports() -> None:
+    imports = "import os, sys\nimport os.path as p\nfrom os import path as q, sep\n"
+    imports += "from . import r\n"
+    cases = {
+        "x = os.": "os",
+        "os.path.": "os.path",
+        "p.": "os.path",
+        "q.": "os.path",
+        "sep.": "os.sep",  # a name, not a module: the worker answers that it has no members
+        "sys.": "sys",
+        "r.": None,  # relative: the worker does not know the package
+        "self.os.": None,  # an attribute named like a module is not the module
+        "json.": None,  # not imported
+    }
+    found = {before: imported_module(imports + before, imports + before) for before in cases}
+    assert found == cases
+
+
+def test_a_modules_members_come_before_jedi_has_parsed_it(tmp_path: Path) -> None:
+    """jedi's first `os.` parses os (seconds, cold): the module's own names come at once."""
+    analyzer = StaticAnalyzer(str(tmp_path))
+    try:
+        source = "import os\nimport json\n\nos."
+        started = time.monotonic()
+        names = analyzer.names_at(str(tmp_path / "m.py"), source, "", wait_s=1.0).result()
+        assert names is not None, "no names within the wait"
+        assert time.monotonic() - started < 1.5
+        assert {"getcwd", "path", "environ", "sep"} <= set(names)
+        assert "dumps" not in names  # json's, not os's
+        # A name that is not a module has no members of its own; jedi answers for it.
+        pending = analyzer.names_at(str(tmp_path / "m.py"), "import os\nos.environ.", "", 60)
+        assert pending.module is not None and pending.module.result(timeout=60) is None
+        assert "keys" in pending.result()
+    finally:
+        analyzer.close()
+
+
+def test_a_freshly_started_servers_first_dot_after_a_module_lists_its_members(
+    tiny_model_dir: Path,
+) -> None:
+    """The first `os.` after the editor starts: jedi takes seconds to parse os, far past the
+    wait, and the model alone offered `py`, `endswith`, `append`."""
+    server = RawServer()
+    try:
+        server.initialize(tiny_model_dir)  # the default wait for static analysis
+        server.open("file:///tmp/grucomplete-test/a.py", "x = 1\n")
+        server.wait(server.completion("file:///tmp/grucomplete-test/a.py", 1, 0), timeout=60)
+        text = "import os\nimport sys\n\n\ndef main():\n    path = os."
+        uri = "file:///tmp/grucomplete-test/m.py"
+        server.open(uri, text)
+        reply = server.wait(server.completion(uri, 5, len("    path = os.")), timeout=60)
+        words = [i["label"] for i in reply["result"]["items"] if i["kind"] == 6]  # Variable
+        assert words and set(words) <= set(dir(os)), words
+        assert "path" in words, words
+    finally:
+        server.close()

@@ -310,3 +310,57 @@ def test_cli_exposes_resume_finetune_and_stopping_flags(tmp_path: Path) -> None:
     assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["stopped_by"] == (
         "max_epochs"
     )
+
+
+def test_help_says_how_the_stopping_limits_combine(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--time-budget-minutes 2` silently dropped the `--max-epochs 1` of `--from`."""
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # argparse wraps at -
+    said = "naming any of --max-steps, --time-budget-minutes, --max-epochs drops the defaults"
+    assert text.count(said) == 3, text  # beside each of the three limits
+    assert "(with --from: --time-budget-minutes 12 and --max-epochs 1)" in text
+
+
+def _train_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture, *flags: str) -> list[str]:
+    source = write_toy_project(tmp_path / "toy", files=6)
+    argv = [str(source), "--out", str(tmp_path / "model"), "--max-steps", "5",
+            "--batch-size", "4", "--window", "16", "--hidden-size", "16", "--embed-dim", "8",
+            "--num-layers", "1", "--vocab-size", "280", "--val-fraction", "0.2",
+            "--eval-every", "3", "--no-progress", *flags]  # fmt: skip
+    caplog.set_level(logging.INFO, logger="grucomplete.training")
+    assert main(argv) == 0
+    messages = [r.getMessage() for r in caplog.records]
+    return [m for m in messages if m.startswith("step ") and ": val loss" in m]
+
+
+def test_the_end_of_a_run_validates_once_when_one_validation_reads_it_all(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`step 26: val loss …` printed twice: the periodic sample and the final full pass were
+    the same windows, and the same numbers."""
+    lines = _train_logged(tmp_path, caplog, "--eval-windows", "1000")
+    assert [line.split(":")[0] for line in lines] == ["step 3", "step 5"], lines
+    assert all("(all " in line for line in lines), lines
+
+
+def test_a_sampled_and_a_full_validation_say_which_is_which(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines = _train_logged(tmp_path, caplog, "--eval-windows", "1")
+    final = [line for line in lines if line.startswith("step 5:")]
+    assert len(final) == 2 and len(set(final)) == 2, final
+    assert "(1 of " in final[0] and "(all " in final[1], final
+
+
+def test_the_progress_bar_shows_a_loss_before_the_first_logged_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bar showed no loss until step `log_every` (20): 95 s into a 121 s fine-tuning."""
+    source = write_toy_project(tmp_path / "toy", files=6)
+    argv = [str(source), "--out", str(tmp_path / "model"), "--max-steps", "3",
+            "--batch-size", "4", "--window", "16", "--hidden-size", "16", "--embed-dim", "8",
+            "--num-layers", "1", "--vocab-size", "280", "--log-every", "20",
+            "--progress"]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "step 1, loss " in err and "step 2, loss " in err, err[-2000:]

@@ -5,7 +5,9 @@ Installing code-server builds VS Code's native modules and needs system packages
 editors/vscode/e2e/install.sh, which CI runs), so the test runs where code-server is installed
 and skips, saying why, where it is not. GRUCOMPLETE_E2E_VSCODE=1 requires it (a missing
 prerequisite then fails with what to install, and install.sh is run if needed); =0 skips it.
-The run leaves its screenshot in pytest's temporary folder (the path is printed).
+The run leaves its screenshot in pytest's temporary folder: its path is a `screenshot` property
+of each test (in a JUnit XML report) and is printed at the end of pytest's summary, with or
+without `-s`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,13 +49,11 @@ def require(condition: bool, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def vsix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def vsix(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     require(shutil.which("npm") is not None, "npm is missing (Node 20 is needed)")
-    if not (EXTENSION / "node_modules" / ".bin" / "vsce").exists():
-        done = run(["npm", "ci", "--no-audit", "--no-fund"], EXTENSION, 600)
-        assert done.returncode == 0, done.stdout + done.stderr
+    extension = request.getfixturevalue("vscode_extension_copy")  # built outside the checkout
     out = tmp_path_factory.mktemp("vsix") / "grucomplete.vsix"
-    done = run(["npm", "run", "package", "--", "--out", str(out)], EXTENSION, 300)
+    done = run(["npm", "run", "package", "--", "--out", str(out)], extension, 300)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
@@ -80,17 +81,31 @@ def e2e(vsix: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
         300,
     )  # fmt: skip
     print(done.stdout)
-    print(f"screenshot: {out / 'vscode.png'}")
+    screenshot = out / "vscode.png"
     results = json.loads(report.read_text()) if report.exists() else {}
     if not results or "run" in results:
-        pytest.fail(f"the e2e did not get through:\n{done.stdout[-6000:]}{done.stderr[-6000:]}")
+        pytest.fail(
+            f"the e2e did not get through (screenshot: {screenshot}):\n"
+            f"{done.stdout[-6000:]}{done.stderr[-6000:]}"
+        )
     results["_output"] = done.stdout[-6000:] + done.stderr[-6000:]
+    results["_screenshot"] = str(screenshot)
     return results
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_in_the_report(request: pytest.FixtureRequest, record_property) -> Iterator[None]:
+    """Each test names the screenshot (conftest prints it in the summary)."""
+    yield
+    if "e2e" in request.fixturenames:
+        shot = request.getfixturevalue("e2e").get("_screenshot")
+        if shot and Path(shot).exists():
+            record_property("screenshot", shot)
 
 
 def outcome(e2e: dict, name: str) -> object:
     result = e2e[name]
-    assert result["ok"], f"{result['error']}\n{e2e['_output']}"
+    assert result["ok"], f"{result['error']}\n(screenshot: {e2e['_screenshot']})\n{e2e['_output']}"
     return result["value"]
 
 

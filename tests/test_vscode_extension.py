@@ -1,43 +1,32 @@
-"""The VS Code extension: type check, unit tests of its own logic, and the .vsix build."""
+"""The VS Code extension: type check, unit tests of its own logic, and the .vsix build.
+
+They run in a temporary copy of editors/vscode (the `vscode_extension_copy` fixture), where
+`npm ci` installs the build tools: the checkout is left as it was.
+"""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
-import pytest
-
 EXTENSION = Path(__file__).resolve().parent.parent / "editors" / "vscode"
 
 
-def npm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["npm", *args], cwd=EXTENSION, capture_output=True, text=True, timeout=600
-    )
+def npm(where: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["npm", *args], cwd=where, capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def installed() -> None:
-    if shutil.which("npm") is None:
-        pytest.skip("npm is not installed (Node 20+ is needed to build the VS Code extension)")
-    done = npm("ci", "--no-audit", "--no-fund")
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_type_check_and_unit_tests_pass(installed: None) -> None:
-    done = npm("test")
+def test_type_check_and_unit_tests_pass(vscode_extension_copy: Path) -> None:
+    done = npm(vscode_extension_copy, "test")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "# fail 0" in done.stdout
 
 
-def test_vsix_holds_the_bundled_extension(installed: None) -> None:
-    for old in EXTENSION.glob("*.vsix"):
-        old.unlink()
-    done = npm("run", "package")
+def test_vsix_holds_the_bundled_extension(vscode_extension_copy: Path) -> None:
+    done = npm(vscode_extension_copy, "run", "package")
     assert done.returncode == 0, done.stdout + done.stderr
-    (vsix,) = EXTENSION.glob("grucomplete-*.vsix")
+    (vsix,) = vscode_extension_copy.glob("grucomplete-*.vsix")
     names = zipfile.ZipFile(vsix).namelist()
     assert "extension/dist/extension.js" in names
     assert "extension/package.json" in names

@@ -4,7 +4,8 @@ Prints a plain table (and with `--json OUT`, every number and every query) of: p
 bits per token / per character with next-token accuracy; word completion top-1/top-5 for
 members and other identifiers with 0 and 1 characters typed; rest-of-line exact match and edit
 similarity; and the share of keystrokes a user saves by accepting right word suggestions.
-`--compare OTHER` answers the same queries with a second model and adds a difference column.
+`--compare OTHER` answers the same queries with a second model: the table's columns are then
+A (`--model`), B (`--compare`), B - A, and which of the two is better on that row.
 Bad input is one line on stderr and exit code 2, never a traceback.
 """
 
@@ -70,6 +71,10 @@ EVAL_SETTINGS = CompletionSettings(
 )
 NOT_EVALUATED = {"latency_budget_ms", "line_completions", "neural_cache", "ghost_text_threshold"}
 
+# Rows where a lower number is better; on every other row with a difference, higher is better
+# (token counts and run times have no better side).
+LOWER_IS_BETTER = {("lm", "perplexity"), ("lm", "bits_per_token"), ("lm", "bits_per_char")}
+
 
 class UsageError(Exception):
     """Bad input from the user; the message is shown as is."""
@@ -82,7 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", type=Path, help="Python files or directories")
     p.add_argument("--model", default="default", help="checkpoint directory (default: bundled)")
-    p.add_argument("--compare", metavar="OTHER_MODEL", help="a second model on the same queries")
+    p.add_argument(
+        "--compare",
+        metavar="OTHER_MODEL",
+        help="a second model on the same queries: the table shows A (--model), B (this one), "
+        "B - A, and which is better on each row",
+    )
     p.add_argument("--json", metavar="OUT", type=Path, help="write all numbers and queries here")
     p.add_argument("--max-files", type=int, default=s.max_files)
     p.add_argument("--queries", type=int, default=s.queries, help="queries per kind")
@@ -143,14 +153,30 @@ def _diff(a: Any, b: Any, fmt: str) -> str:
     return _number(b - a, fmt, "+") if _finite(a) and _finite(b) else "-"
 
 
+def _better(section: str, key: str, fmt: str, a: Any, b: Any) -> str:
+    """Which model is better on a row ("A", "B" or "same"); "" where neither side is."""
+    lower = (section, key) in LOWER_IS_BETTER
+    if not (lower or fmt == "pct") or not (_finite(a) and _finite(b)):
+        return ""
+    if a == b:
+        return "same"
+    return "B" if (b < a) == lower else "A"
+
+
 def render(reports: list[ModelReport], header: str) -> str:
-    """The table: one column per model, and a difference column when there are two."""
-    names = [Path(r.model.rstrip("/")).name or r.model for r in reports]
-    if len(names) == 2 and names[0] == names[1]:
-        names = [f"{names[0]} (1)", f"{names[1]} (2)"]
-    columns = names + (["difference"] if len(reports) == 2 else [])
+    """The table: one column per model; with two, A (`--model`) and B (`--compare`), then
+    B - A and which is better on each row."""
+    if len(reports) == 2:
+        columns = ["A", "B", "B - A", "better"]
+        models = [
+            f"  A (--model):   {reports[0].model}",
+            f"  B (--compare): {reports[1].model}",
+            "  B - A: lower is better for perplexity and bits, higher for every share (%, pt)",
+        ]
+    else:
+        columns = [Path(r.model.rstrip("/")).name or r.model for r in reports]
+        models = [f"  {name}: {r.model}" for name, r in zip(columns, reports, strict=True)]
     width = max(12, *(len(c) + 2 for c in columns))
-    models = [f"  {name}: {r.model}" for name, r in zip(names, reports, strict=True)]
     out = [header, *models, f"{'':<44}" + "".join(f"{c:>{width}}" for c in columns)]
     for label, section, key, fmt in ROWS:
         if section is None:
@@ -163,7 +189,8 @@ def render(reports: list[ModelReport], header: str) -> str:
         cells = [_cell(v, fmt) for v in values]
         if len(reports) == 2 and section != "run":
             cells.append(_diff(values[0], values[1], fmt))
-        out.append(f"{label:<44}" + "".join(f"{c:>{width}}" for c in cells))
+            cells.append(_better(section, key, fmt, values[0], values[1]))
+        out.append(f"{label:<44}" + "".join(f"{c:>{width}}" for c in cells).rstrip())
     return "\n".join(out)
 
 
@@ -223,7 +250,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        reports = [evaluate_model(e, plan, decode, name, progress) for name, e in engines]
+        # Compared, each model's progress says which it is (A or B): the same [1/n] came twice.
+        tags = ["A: ", "B: "] if len(engines) == 2 else [""]
+        reports = [
+            evaluate_model(e, plan, decode, name, lambda line, tag=tag: progress(tag + line))
+            for tag, (name, e) in zip(tags, engines, strict=True)
+        ]
     finally:
         torch.set_num_threads(threads)  # a caller in the same process keeps its setting
     chars = sum(len(f.text) for f in files)

@@ -5,7 +5,9 @@ its help taken from the comment beside the field, so a new field needs no CLI ch
 flags given on the command line override the defaults, which come from the dataclasses for a
 new run, from `FINETUNE_DEFAULTS` over them with `--from`, and from the saved run with
 `--resume`. Naming any limit (--max-steps, --time-budget-minutes, --max-epochs) replaces the
-limits not named.
+limits not named (their defaults no longer apply; `--help` says so beside each); the run stops
+at the first limit reached. A fine-tuned model is saved in its base's precision (float16 from
+the bundled model) unless --fp16 / --no-fp16 says otherwise.
 
 Exit status: 0 when done, 1 when a file could not be written (a full disk: the last saved
 state is kept), 2 for a usage or input error, 130/143 when SIGINT/SIGTERM stopped the run
@@ -25,13 +27,18 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
-from grucomplete.model.checkpoint import CONFIG_FILE, resolve_model_dir
+from grucomplete.model.checkpoint import (
+    CONFIG_FILE,
+    TOKENIZER_FILE,
+    WEIGHTS_FILE,
+    resolve_model_dir,
+)
 from grucomplete.model.lm import GRUConfig
 from grucomplete.model.settings_flags import field_comments
 
 from . import distributed
 from .config import STOP_LIMITS, TrainConfig
-from .finetune import FINETUNE_DEFAULTS, check_model_settings
+from .finetune import FINETUNE_DEFAULTS, check_model_settings, saved_dtype
 from .graceful_stop import StopRequest
 from .resume import FIXED_SETTINGS, resume_dir, saved_run
 from .trainer import TrainingError, train_from_directory
@@ -42,6 +49,22 @@ CHOICES = {"device": ("auto", "cpu", "cuda"), "cell": ("gru", "lstm")}
 NOT_FLAGS = {GRUConfig: {"vocab_size"}, TrainConfig: {"save_dtype"}}
 FLAG_NAMES = {"init_from": "--from"}  # `from` is a Python keyword, so not a field name
 METAVARS = {"init_from": "DIR|default"}
+LIMITS_HELP = (
+    "; the run stops at the first limit reached, and naming any of --max-steps, "
+    "--time-budget-minutes, --max-epochs drops the defaults of the others (with --from: "
+    + " and ".join(
+        f"--{name.replace('_', '-')} {FINETUNE_DEFAULTS[name]:g}"
+        for name in STOP_LIMITS
+        if FINETUNE_DEFAULTS.get(name) is not None
+    )
+    + ")"
+)
+# What a run folder holds besides the model, and whether it may go once the run is done.
+RUN_FOLDER_PARTS = (
+    ("best", "the weights of the best validation"),
+    ("resume", "optimizer state for --resume"),
+    ("data", "the token cache, to train again without re-reading the code"),
+)
 
 
 class _UsageError(Exception):
@@ -80,6 +103,8 @@ def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, title: str)
         flag = FLAG_NAMES.get(f.name, "--" + f.name.replace("_", "-"))
         default = f.default if f.default is not MISSING else None
         help_text = f"{comments.get(f.name, '')} (default: {default})".strip()
+        if f.name in STOP_LIMITS:
+            help_text += LIMITS_HELP
         if typing.get_origin(hints[f.name]) is tuple:  # a list: the flag may be repeated
             group.add_argument(flag, dest=f.name, action="append", metavar="GLOB", help=help_text)
             continue
@@ -115,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="checkpoint directory (default: ./runs/<SOURCE_DIR name>)"
     )
     parser.add_argument(
-        "--fp16", action="store_true", help="store the weights in float16 (half the size)"
+        "--fp16",
+        action=argparse.BooleanOptionalAction,
+        help="store the weights in float16 (half the size); --no-fp16: float32 (default: "
+        "float32, or with --from the base model's precision)",
     )
     parser.add_argument(
         "--resume",
@@ -140,8 +168,8 @@ def _configs(args: dict[str, Any], out_dir: Path) -> tuple[TrainConfig, GRUConfi
     """The run's configs from the flags given and the defaults of the kind of run."""
     train_args = {f.name: args[f.name] for f in fields(TrainConfig) if f.name in args}
     model_args = {f.name: args[f.name] for f in fields(GRUConfig) if f.name in args}
-    if args.get("fp16"):
-        train_args["save_dtype"] = "float16"
+    if "fp16" in args:
+        train_args["save_dtype"] = "float16" if args["fp16"] else "float32"
     if args.get("resume"):
         saved_train, saved_model, _ = saved_run(out_dir)
         for name in FIXED_SETTINGS:
@@ -167,7 +195,30 @@ def _configs(args: dict[str, Any], out_dir: Path) -> tuple[TrainConfig, GRUConfi
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise TrainingError(f"--from {init_from}: no readable {config_path} ({e})") from None
     model = check_model_settings(base, model_args, init_from)
+    if "save_dtype" not in train_args:  # saved as the base is: fp16 stays fp16 (half the size)
+        train_args["save_dtype"] = saved_dtype(resolve_model_dir(init_from)) or "float32"
     return _with_overrides({**asdict(TrainConfig()), **FINETUNE_DEFAULTS}, train_args), model
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def run_folder_report(out_dir: Path) -> str:
+    """Where the run is, and what in it can be deleted once the model is all that is wanted."""
+    mb = 1024 * 1024
+    model = sum(_size(out_dir / name) for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE))
+    lines = [
+        f"run folder {out_dir} ({_size(out_dir) / mb:.1f} MB): the model is {CONFIG_FILE}, "
+        f"{WEIGHTS_FILE} and {TOKENIZER_FILE} ({model / mb:.1f} MB); these can be deleted "
+        "when no longer needed:"
+    ]
+    for name, what in RUN_FOLDER_PARTS:
+        if (out_dir / name).exists():
+            lines.append(f"  {out_dir / name}/ ({_size(out_dir / name) / mb:.1f} MB): {what}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         return stop.exit_code
     if main_rank:
+        print(run_folder_report(out_dir), file=sys.stderr)
         print(out_dir)
     return 0
 

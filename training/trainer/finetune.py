@@ -10,9 +10,11 @@ laptop. The new checkpoint records its base (`base_model` in config.json).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from grucomplete.model.checkpoint import (
+    WEIGHTS_FILE,
     Checkpoint,
     CheckpointError,
     load_checkpoint,
@@ -74,6 +76,19 @@ def load_base_model(name: str) -> BaseModel:
         "summary": summary,
     }
     return BaseModel(checkpoint, record)
+
+
+def saved_dtype(directory: Path) -> str | None:
+    """The precision a checkpoint's weights are stored in ("float16", ...), None if unknown."""
+    from safetensors import safe_open
+
+    names = {"F16": "float16", "BF16": "bfloat16", "F32": "float32"}
+    try:
+        with safe_open(str(directory / WEIGHTS_FILE), "pt") as f:
+            kinds = {names.get(f.get_slice(k).get_dtype()) for k in f.keys()}  # noqa: SIM118
+    except Exception:  # missing or unreadable: the load reports it, with its reason
+        return None
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def check_model_settings(base: GRUConfig, requested: dict[str, Any], source: str) -> GRUConfig:

@@ -206,6 +206,8 @@ class TrainingRun:
     def validate(self, max_windows: int | None) -> EvalResult:
         """Rank 0 only: the model on the validation stream (all of it with None)."""
         result = evaluate(self.model, self.val_batcher, self.val_chars, max_windows, self.device)
+        total = len(self.val_batcher)
+        covered = "all" if max_windows is None or max_windows >= total else f"{max_windows} of"
         self.record(
             "val",
             step=self.pos.step,
@@ -215,9 +217,14 @@ class TrainingRun:
         )
         log.info(
             f"step {self.pos.step}: val loss {result.loss:.4f}, perplexity "
-            f"{result.perplexity:.2f}, {result.bits_per_char:.3f} bits/char"
+            f"{result.perplexity:.2f}, {result.bits_per_char:.3f} bits/char "
+            f"({covered} {total} validation windows)"
         )
         return result
+
+    def running_loss(self) -> float:
+        """The mean training loss since the last logged step (for the progress bar)."""
+        return self.loss_sum.item() / max(1, self.pos.step - self._timed_from_step)
 
     def keep_if_best(self, result: EvalResult) -> None:
         if self.best_val is None or result.loss < self.best_val["loss"]:
@@ -291,9 +298,16 @@ class TrainingRun:
             summary["replica_checksums"] = self.ddp.gather(parameter_checksum(self.model))
         if not self.ddp.is_main:
             return summary
-        if self.pos.step > 0 and self.pos.step % self.config.eval_every != 0:
-            self.keep_if_best(self.validate(self.config.eval_windows))  # comparable to the rest
-        final = self.validate(None).to_dict()
+        sampled = self.config.eval_windows
+        if sampled >= len(self.val_batcher):  # the periodic validation reads it all already
+            result = self.validate(None)
+            if self.pos.step > 0 and self.pos.step % self.config.eval_every != 0:
+                self.keep_if_best(result)
+            final = result.to_dict()
+        else:
+            if self.pos.step > 0 and self.pos.step % self.config.eval_every != 0:
+                self.keep_if_best(self.validate(sampled))  # comparable to the rest
+            final = self.validate(None).to_dict()
         self.save(self.out_dir, final)
         summary.update(
             val=final,

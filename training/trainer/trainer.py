@@ -202,6 +202,10 @@ def train(
                     run.train_step(learning_rate(cfg, pos.step, progress), progress)
                     if pos.step % cfg.log_every == 0 and ddp.is_main:
                         bar.set_postfix_str(run.log_training(), refresh=False)
+                    elif pos.step < cfg.log_every and ddp.is_main and not bar.disable:
+                        # Before the first logged step (minutes, on a laptop): the loss so far.
+                        loss = run.running_loss()
+                        bar.set_postfix_str(f"step {pos.step}, loss {loss:.3f}", refresh=True)
                     if pos.step % cfg.eval_every == 0 and run.scheduled_validation():
                         stopped_by = "early_stopping"
                         log.info(f"no better validation in {cfg.patience} tries: stopping early")

@@ -32,6 +32,18 @@ if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_version.h ]; 
   export npm_config_nodedir=/usr
 fi
 
-# code-server's postinstall refuses to run as root under npm without unsafe_perm; node-pty's
-# postinstall runs `npx node-gyp`, which must not stop to ask (a user's npmrc may say yes=false).
-TMPDIR="$tmp" npm_config_unsafe_perm=true npm_config_yes=true npm ci --no-audit --no-fund "$@"
+# node-pty's postinstall runs `npx node-gyp`, which must not stop to ask (a user's npmrc may say
+# yes=false).
+export npm_config_yes=true
+# code-server's postinstall refuses to run as root under npm unless npm_config_unsafe_perm is
+# "true". npm 9+ no longer has that setting and warns `Unknown env config "unsafe-perm"` when it
+# is in npm's own environment, so as root only the install scripts get it: npm runs them through
+# this shell. (The postinstall's own nested `npm install` in lib/vscode shows no output.)
+if [ "$(id -u)" = 0 ]; then
+  printf '#!/bin/sh\nnpm_config_unsafe_perm=true exec /bin/sh "$@"\n' > "$tmp/script-shell"
+  chmod +x "$tmp/script-shell"
+  export npm_config_script_shell="$tmp/script-shell"
+fi
+# The install scripts that run (code-server's, argon2's) are listed in package.json's
+# allowScripts, so npm 11.16+ does not warn that they are not covered.
+TMPDIR="$tmp" npm ci --no-audit --no-fund "$@"

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import {
   DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
   LanguageClient,
   State,
   type LanguageClientOptions,
@@ -20,6 +21,7 @@ import {
 } from "./config";
 import { nodeProbes } from "./probes";
 import { displayCommand, resolveCli, serveCommand, trainCommand, type Resolution } from "./serverCommand";
+import { describeServerStatus, STATUS_COMMAND, type ServerStatus } from "./serverStatus";
 import { runInTerminal } from "./trainTerminal";
 
 const SECTION = "grucomplete";
@@ -32,6 +34,8 @@ let sentOptions: ServerOptions = {};
 let serverCommandLine = "";
 let lifecycle: Promise<void> = Promise.resolve(); // start/stop/restart run one at a time
 let training = false;
+let serverStatus: ServerStatus | undefined; // what the running server last said of itself
+const STATUS_POLL_MS = 5000;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel("grucomplete", { log: true });
@@ -47,6 +51,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("grucomplete.useRetrainedModel", useRetrainedModel),
     vscode.workspace.onDidChangeConfiguration(onConfigurationChanged),
   );
+  const poll = setInterval(() => void refreshServerStatus(), STATUS_POLL_MS);
+  context.subscriptions.push({ dispose: () => clearInterval(poll) });
   void watchPythonEnvironment(context);
   await enqueue(start);
 }
@@ -251,6 +257,24 @@ async function restart(): Promise<void> {
 
 // ---- status bar -----------------------------------------------------------------------------
 
+/** Ask the running server for its state (`grucomplete.serverStatus`): its model and jedi. */
+async function refreshServerStatus(): Promise<void> {
+  const running = client;
+  if (!running?.isRunning()) {
+    serverStatus = undefined;
+    return;
+  }
+  try {
+    serverStatus = (await running.sendRequest(ExecuteCommandRequest.type, {
+      command: STATUS_COMMAND,
+      arguments: [],
+    })) as ServerStatus;
+  } catch {
+    serverStatus = undefined; // an older server, or one going away
+  }
+  if (client === running) updateStatus(running.state);
+}
+
 function updateStatus(state: State | undefined, error?: string): void {
   const model = modelInUse(serverOptions(effectiveSettings()));
   const tooltip = new vscode.MarkdownString(undefined, true);
@@ -265,9 +289,12 @@ function updateStatus(state: State | undefined, error?: string): void {
     status.backgroundColor = undefined;
     tooltip.appendText("Starting…");
   } else if (state === State.Running) {
-    status.text = "$(check) grucomplete";
-    status.backgroundColor = undefined;
-    tooltip.appendText("Ready.");
+    const described = describeServerStatus(serverStatus);
+    status.text = described.warning ? "$(warning) grucomplete" : "$(check) grucomplete";
+    status.backgroundColor = described.warning
+      ? new vscode.ThemeColor("statusBarItem.warningBackground")
+      : undefined;
+    tooltip.appendText(described.lines.join("\n\n"));
   } else {
     status.text = "$(circle-slash) grucomplete";
     status.backgroundColor = new vscode.ThemeColor("statusBarItem.warningBackground");

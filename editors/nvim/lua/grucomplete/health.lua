@@ -51,6 +51,70 @@ local function check_neovim()
   end
 end
 
+---What a running server says of itself (`grucomplete.serverStatus`): its model and jedi.
+local function check_server_status(client)
+  local params = { command = 'grucomplete.serverStatus', arguments = {} }
+  local response, err
+  if vim.fn.has('nvim-0.11') == 1 then
+    response, err = client:request_sync('workspace/executeCommand', params, 5000)
+  else
+    response, err = client.request_sync('workspace/executeCommand', params, 5000)
+  end
+  local status = response and response.result
+  if type(status) ~= 'table' then
+    local why = err or (response and response.err and response.err.message) or 'no answer'
+    health.warn('the server did not report its status: ' .. tostring(why))
+    return
+  end
+  local model = status.model or {}
+  if model.state == 'ready' then
+    health.ok('server ' .. client.id .. ': model loaded (' .. tostring(model.path) .. ')')
+  elseif model.state == 'failed' then
+    health.error('server ' .. client.id .. ': the model did not load: ' .. tostring(model.reason))
+  else
+    health.info('server ' .. client.id .. ': model ' .. tostring(model.state))
+  end
+  local static = status.staticAnalysis or {}
+  local counts = ''
+  if (static.answers or 0) > 0 then
+    counts = string.format(' (%d of the last %d answers failed)', static.failed, static.answers)
+  end
+  if static.state == 'failing' then
+    health.error('static analysis (jedi) is failing: ' .. tostring(static.reason) .. counts, {
+      'completions after `.` go on without jedi; see `:LspLog` for details',
+    })
+  elseif static.state == 'off' then
+    health.warn('static analysis (jedi) is off: ' .. tostring(static.reason))
+  elseif static.state == 'starting' then
+    health.info('static analysis (jedi) is starting')
+  else
+    health.ok('static analysis (jedi) works' .. counts)
+  end
+end
+
+---The clients: running ones report their model and static analysis; starting ones, their wait.
+local function check_clients(grucomplete)
+  local clients = vim.lsp.get_clients({ name = 'grucomplete' })
+  if #clients > 0 then
+    health.ok(string.format('%d grucomplete client(s) running', #clients))
+  end
+  for root, start in pairs(grucomplete.starting or {}) do
+    health.info(string.format(
+      'a grucomplete client is starting (%.0f s ago, root %s): waiting for `%s` to answer'
+        .. ' `initialize` (a cold start imports Python packages; the model loads after that)',
+      (vim.uv.hrtime() - start.started) / 1e9,
+      root ~= '' and root or '(none)',
+      table.concat(start.cmd, ' ')
+    ))
+  end
+  if #clients == 0 and next(grucomplete.starting or {}) == nil then
+    health.info('no grucomplete client running yet (open a Python file)')
+  end
+  for _, client in ipairs(clients) do
+    check_server_status(client)
+  end
+end
+
 function M.check()
   health.start('grucomplete')
   check_neovim()
@@ -62,6 +126,8 @@ function M.check()
     config = { plugin = grucomplete.defaults, settings = {} }
   end
   local cmd = config.plugin.cmd
+  -- First, while it is current: the model check below takes seconds.
+  check_clients(grucomplete)
 
   local exe = vim.fn.exepath(cmd[1])
   if exe == '' then
@@ -107,12 +173,6 @@ function M.check()
   local top = decoded.words[1] and decoded.words[1].label or '(nothing)'
   health.ok(string.format('model %s loads and completes (`os.` -> %s, %.1f s)', model, top, seconds))
 
-  local clients = vim.lsp.get_clients({ name = 'grucomplete' })
-  if #clients > 0 then
-    health.ok(string.format('%d grucomplete client(s) running', #clients))
-  else
-    health.info('no grucomplete client running yet (open a Python file)')
-  end
 end
 
 return M

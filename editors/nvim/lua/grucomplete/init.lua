@@ -44,6 +44,9 @@ local function split(opts)
   if type(settings.model) == 'string' and settings.model ~= 'default' then
     settings.model = vim.fn.expand(settings.model)
   end
+  if next(settings) == nil then
+    settings = vim.empty_dict() -- `{}` on the wire: an empty Lua table is encoded as a list `[]`
+  end
   return plugin, settings
 end
 
@@ -93,6 +96,12 @@ local function attach(plugin, client, bufnr)
   end
 end
 
+---Clients started but not yet initialized, by root folder: `{ started = hrtime, cmd = {...} }`.
+---Neovim lists a client only once the server has answered `initialize`; `:checkhealth
+---grucomplete` reads this to say that one is starting, and for how long.
+---@type table<integer, table>
+M.starting = {}
+
 ---The client configuration shared by the 0.11 and 0.10 code paths.
 local function client_config(plugin, settings)
   local config = {
@@ -101,6 +110,16 @@ local function client_config(plugin, settings)
     root_markers = plugin.root_markers,
     init_options = settings,
     settings = { grucomplete = settings },
+    before_init = function(_, started)
+      M.starting[started.root_dir or ''] = { started = vim.uv.hrtime(), cmd = plugin.cmd }
+    end,
+    on_init = function(client)
+      M.starting[client.root_dir or ''] = nil
+    end,
+    on_exit = function(_, _, client_id)
+      local client = vim.lsp.get_client_by_id(client_id)
+      M.starting[client and client.root_dir or ''] = nil
+    end,
     on_attach = function(client, bufnr)
       attach(plugin, client, bufnr)
     end,

@@ -1,0 +1,37 @@
+// What the server says of itself (the `grucomplete.serverStatus` command), as the status bar
+// shows it. Pure: tested without VS Code.
+
+export const STATUS_COMMAND = "grucomplete.serverStatus";
+
+export interface ServerStatus {
+  version?: string;
+  model?: { state?: string; reason?: string; path?: string };
+  staticAnalysis?: { state?: string; reason?: string; failed?: number; answers?: number };
+}
+
+export interface StatusDescription {
+  lines: string[]; // the tooltip's paragraphs
+  warning: boolean; // something is failing: the status bar item says so
+}
+
+/** The tooltip's text for a running server; `undefined` until it has answered. */
+export function describeServerStatus(status: ServerStatus | undefined): StatusDescription {
+  if (!status) return { lines: ["Ready."], warning: false };
+  const lines: string[] = [];
+  let warning = false;
+  const model = status.model ?? {};
+  if (model.state === "ready") lines.push("Ready: the model is loaded.");
+  else if (model.state === "failed") {
+    lines.push(`The model did not load: ${model.reason ?? "unknown reason"}`);
+    warning = true;
+  } else lines.push(`Model: ${model.state ?? "unknown"}.`);
+  const jedi = status.staticAnalysis ?? {};
+  const counts = jedi.answers ? ` (${jedi.failed ?? 0} of the last ${jedi.answers} answers failed)` : "";
+  if (jedi.state === "failing") {
+    lines.push(`Static analysis (jedi) is failing: ${jedi.reason ?? "unknown reason"}${counts}`);
+    warning = true;
+  } else if (jedi.state === "off") lines.push(`Static analysis (jedi) is off: ${jedi.reason ?? ""}`);
+  else if (jedi.state === "starting") lines.push("Static analysis (jedi) is starting.");
+  else if (jedi.state) lines.push(`Static analysis (jedi) works${counts}.`);
+  return { lines, warning };
+}
