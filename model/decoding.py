@@ -287,7 +287,8 @@ class _BeamSearch:
         if not pairs:
             return None
         vocab, table = logprobs.shape[1], search.index.token_bytes
-        next_live, parents = [], []
+        next_live: list[_Hypothesis] = []
+        parents: list[int] = []
         for rank, (score, pos) in enumerate(pairs):
             if pos >= scores.numel():
                 if rank < width:  # an end only counts where beam search would have kept it

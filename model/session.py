@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from .candidate_scoring import word_probabilities
 from .completion_settings import CompletionSettings
 from .decode_options import Candidate, StopAt
-from .decoding import decode_together
+from .decoding import Stepper, decode_together
 from .document_state import HiddenStateCache, IncrementalTokens, PromptState
 from .engine import CompletionEngine
 from .identifier_cache import cache_distribution, mix
@@ -215,7 +215,8 @@ def decode_completions(
     requests = [(StopAt.IDENTIFIER, settings.word_options())] if words else []
     if lines:
         requests.append((StopAt.LINE, settings.line_options()))
-    model, logits = engine.model, prompt.logits
+    model: Stepper = engine.model
+    logits = prompt.logits
     if settings.neural_cache > 0:
         if prompt.outputs is None:
             raise ValueError("the neural cache needs the window's outputs (keep_outputs)")

@@ -244,9 +244,10 @@ class CompletionService:
             return
         self._unedited.discard(uri)
         static = self.static
-        if static is not None and not static.disabled and uri.startswith("file:"):
+        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        if static is not None and not static.disabled and path is not None:
             log.debug("static analysis: warming %s", uri)
-            static.warm(uris.to_fs_path(uri), source)
+            static.warm(path, source)
 
     # --- documents -------------------------------------------------------------------------
 

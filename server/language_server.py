@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
-from pygls.workspace import TextDocument
 
 from grucomplete.model import package_version
 
@@ -26,7 +25,7 @@ from .memory_release import ReleaseAfterCloses, release_freed_memory
 from .options import ServerOptions, parse_options
 from .positions import character_at
 from .protocol_guard import GuardedProtocol
-from .text_document import LspWorkspace
+from .text_document import LspTextDocument, LspWorkspace
 from .workspace_adaptation import ADAPT_COMMAND, RESET_COMMAND, WorkspaceAdaptation
 
 if TYPE_CHECKING:
@@ -102,9 +101,11 @@ class GruCompleteServer(LanguageServer):
         kind = self.workspace.position_encoding or types.PositionEncodingKind.Utf16
         return str(kind.value if hasattr(kind, "value") else kind)
 
-    def document(self, uri: str) -> TextDocument | None:
-        """An open document's synced text (an `LspTextDocument`), or None."""
-        return self.workspace.text_documents.get(unquote(uri))  # pygls keys, unquoted
+    def document(self, uri: str) -> LspTextDocument | None:
+        """An open document's synced text, or None."""
+        # `initialize` put our workspace in place, which makes every document an LspTextDocument.
+        document = self.workspace.text_documents.get(unquote(uri))  # pygls keys, unquoted
+        return cast(LspTextDocument | None, document)
 
     def text_before(self, uri: str, position: types.Position) -> tuple[str, str] | None:
         """The document's text and the text before `position`; None if unknown or out of range."""
@@ -256,17 +257,17 @@ def completion_items(
         for word in result.words
     ]
     best_word = result.words[0].label if result.words else result.typed
-    for line in result.lines[:1]:
-        text = result.typed + line.insert
+    for whole in result.lines[:1]:
+        text = result.typed + whole.insert
         if text.rstrip() == best_word or "\n" in text:
             continue
-        rank = sum(word.probability >= line.probability for word in result.words)
+        rank = sum(word.probability >= whole.probability for word in result.words)
         items.insert(
             rank,
             types.CompletionItem(
-                label=line.label,
+                label=whole.label,
                 kind=types.CompletionItemKind.Snippet,
-                detail=f"{line.probability:.1%} line · grucomplete",
+                detail=f"{whole.probability:.1%} line · grucomplete",
                 filter_text=text,
                 text_edit=types.TextEdit(edit_range, text),
             ),

@@ -93,10 +93,11 @@ def _source_members(name: str) -> list[str] | None:
         if spec is None:
             return None
         search = spec.submodule_search_locations
-    if spec is None or not (spec.origin or "").endswith(".py"):
+    origin = spec.origin if spec is not None else None
+    if origin is None or not origin.endswith(".py"):
         return None
     try:
-        with open(spec.origin, "rb") as f:
+        with open(origin, "rb") as f:
             tree = ast.parse(f.read())
     except (OSError, SyntaxError, ValueError):
         return None
@@ -256,18 +257,20 @@ def main() -> int:
         _answer({"id": None, "warning": f"{type(e).__name__}: {e}"})
     pending: list[dict[str, Any]] = []
     while True:
-        if not pending:
-            pending.append(lines.get())
+        arrived: list[dict[str, Any] | None] = [] if pending else [lines.get()]
         while not lines.empty():
-            pending.append(lines.get_nowait())
-        if _EOF in pending:
+            arrived.append(lines.get_nowait())
+        if _EOF in arrived:
             return 0
+        pending += [r for r in arrived if r is not None]
         request, superseded = _newest(pending)
         if request.get("warm"):
             delay = request.get("received", 0.0) + WARM_DELAY_S - time.monotonic()
             if delay > 0:
                 with contextlib.suppress(queue.Empty):
-                    pending.append(lines.get(timeout=delay))
+                    if (late := lines.get(timeout=delay)) is _EOF:
+                        return 0
+                    pending.append(late)
                 continue
         for old in superseded:
             _answer({"id": old.get("id"), "skipped": True})

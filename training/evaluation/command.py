@@ -12,9 +12,11 @@ Bad input is one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,10 @@ NOT_EVALUATED = {"latency_budget_ms", "line_completions", "neural_cache", "ghost
 # Rows where a lower number is better; on every other row with a difference, higher is better
 # (token counts and run times have no better side).
 LOWER_IS_BETTER = {("lm", "perplexity"), ("lm", "bits_per_token"), ("lm", "bits_per_char")}
+
+
+def _tagged(progress: Callable[[str], None], tag: str, line: str) -> None:
+    progress(tag + line)
 
 
 class UsageError(Exception):
@@ -179,7 +185,7 @@ def render(reports: list[ModelReport], header: str) -> str:
     width = max(12, *(len(c) + 2 for c in columns))
     out = [header, *models, f"{'':<44}" + "".join(f"{c:>{width}}" for c in columns)]
     for label, section, key, fmt in ROWS:
-        if section is None:
+        if section is None or key is None or fmt is None:
             out.append(label)
             continue
         values = [r.summary.get(section, {}).get(key) for r in reports]
@@ -253,7 +259,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
         # Compared, each model's progress says which it is (A or B): the same [1/n] came twice.
         tags = ["A: ", "B: "] if len(engines) == 2 else [""]
         reports = [
-            evaluate_model(e, plan, decode, name, lambda line, tag=tag: progress(tag + line))
+            evaluate_model(e, plan, decode, name, functools.partial(_tagged, progress, tag))
             for tag, (name, e) in zip(tags, engines, strict=True)
         ]
     finally:
