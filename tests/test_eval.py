@@ -237,8 +237,8 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_the_comparison_says_which_model_is_which_and_which_is_better() -> None:
     """A better trained model (B) showed `+7.63` perplexity and `-9.2 pt` top-1 under a column
     called "difference", with nothing to say it was B minus A, nor which way is better."""
-    from grucomplete.training.eval_command import render
-    from grucomplete.training.eval_model import ModelReport
+    from grucomplete.training.evaluation.command import render
+    from grucomplete.training.evaluation.model_eval import ModelReport
 
     def report(model: str, perplexity: float, top1: float) -> ModelReport:
         return ModelReport(
