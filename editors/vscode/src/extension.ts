@@ -1,6 +1,4 @@
 // The VS Code side of grucomplete: starts `grucomplete serve`, forwards settings, shows state.
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as vscode from "vscode";
 import {
   DidChangeConfigurationNotification,
@@ -20,12 +18,11 @@ import {
   type SettingReader,
 } from "./config";
 import { nodeProbes } from "./probes";
-import { displayCommand, resolveCli, serveCommand, trainCommand, type Resolution } from "./serverCommand";
+import { displayCommand, resolveCli, serveCommand, type Resolution } from "./serverCommand";
 import { describeServerStatus, STATUS_COMMAND, type ServerStatus } from "./serverStatus";
-import { runInTerminal } from "./trainTerminal";
 
 const SECTION = "grucomplete";
-const RETRAINED_DIR = [".grucomplete", "model"]; // under the workspace folder
+const ADAPT_COMMAND = "grucomplete.adaptWorkspace"; // the server's "adapt anew"
 
 let output: vscode.LogOutputChannel;
 let status: vscode.StatusBarItem;
@@ -33,7 +30,6 @@ let client: LanguageClient | undefined;
 let sentOptions: ServerOptions = {};
 let serverCommandLine = "";
 let lifecycle: Promise<void> = Promise.resolve(); // start/stop/restart run one at a time
-let training = false;
 let serverStatus: ServerStatus | undefined; // what the running server last said of itself
 const STATUS_POLL_MS = 5000;
 
@@ -48,7 +44,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("grucomplete.restartServer", () => enqueue(restart)),
     vscode.commands.registerCommand("grucomplete.showOutput", () => output.show(true)),
     vscode.commands.registerCommand("grucomplete.retrainOnWorkspace", retrainOnWorkspace),
-    vscode.commands.registerCommand("grucomplete.useRetrainedModel", useRetrainedModel),
     vscode.workspace.onDidChangeConfiguration(onConfigurationChanged),
   );
   const poll = setInterval(() => void refreshServerStatus(), STATUS_POLL_MS);
@@ -307,69 +302,34 @@ function updateStatus(state: State | undefined, error?: string): void {
 
 // ---- retraining -----------------------------------------------------------------------------
 
-async function pickFolder(): Promise<vscode.WorkspaceFolder | undefined> {
-  const folders = vscode.workspace.workspaceFolders ?? [];
-  if (folders.length === 0) {
-    void vscode.window.showErrorMessage("grucomplete: open a folder first.");
-    return undefined;
-  }
-  if (folders.length === 1) return folders[0];
-  return vscode.window.showWorkspaceFolderPick({ placeHolder: "Folder to train on" });
-}
-
-async function useModel(directory: string): Promise<void> {
-  await vscode.workspace.getConfiguration(SECTION).update("model", directory, vscode.ConfigurationTarget.Workspace);
-  output.appendLine(`grucomplete.model set to ${directory} (workspace settings).`);
-}
-
+// One mechanism with the server: "Retrain on Workspace" turns on the server's workspace
+// adaptation for this workspace (kept in the workspace settings, so it survives restarts), or,
+// when it is on already, asks the server to adapt anew. The server fine-tunes in the
+// background, keeps the result only if it beats the base model on the workspace's own files,
+// and says so.
 async function retrainOnWorkspace(): Promise<void> {
-  if (training) {
-    void vscode.window.showWarningMessage("grucomplete: a training run is already in progress.");
+  if ((vscode.workspace.workspaceFolders ?? []).length === 0) {
+    void vscode.window.showErrorMessage("grucomplete: open a folder first.");
     return;
   }
-  const folder = await pickFolder();
-  if (!folder) return;
-  const resolution = await resolveCliCommand();
-  if (!resolution.ok) {
-    void reportUnresolved(resolution.message);
-    return;
-  }
-  const out = path.join(folder.uri.fsPath, ...RETRAINED_DIR);
-  const train = trainCommand(resolution.cli, folder.uri.fsPath, out);
-  output.appendLine(`Training: ${displayCommand(train.command, train.args)}`);
-  training = true;
-  let code: number | null;
-  try {
-    code = await runInTerminal("grucomplete train", train.command, train.args, folder.uri.fsPath);
-  } finally {
-    training = false;
-  }
-  if (code !== 0) {
-    void vscode.window.showErrorMessage(
-      code === null ? "grucomplete: training was stopped." : `grucomplete: training failed (exit code ${code}); see the terminal.`,
+  const config = vscode.workspace.getConfiguration(SECTION);
+  if (!config.get<boolean>("workspaceAdaptation")) {
+    // The server adapts as soon as it sees the setting.
+    await config.update("workspaceAdaptation", true, vscode.ConfigurationTarget.Workspace);
+    output.appendLine("grucomplete.workspaceAdaptation set to true (workspace settings).");
+    void vscode.window.showInformationMessage(
+      "grucomplete: adapting to this workspace in the background; completions use the base model meanwhile.",
     );
     return;
   }
-  await useModel(out);
-  void vscode.window.showInformationMessage(
-    `grucomplete: trained on ${folder.name}; now using ${path.relative(folder.uri.fsPath, out)}. (Consider adding .grucomplete/ to .gitignore.)`,
-  );
-}
-
-async function useRetrainedModel(): Promise<void> {
-  const folder = await pickFolder();
-  if (!folder) return;
-  const out = path.join(folder.uri.fsPath, ...RETRAINED_DIR);
-  const candidates = [
-    { label: "Final weights", description: out, directory: out },
-    { label: "Best validation", description: path.join(out, "best"), directory: path.join(out, "best") },
-  ].filter((c) => fs.existsSync(path.join(c.directory, "config.json")));
-  if (candidates.length === 0) {
-    const choice = await vscode.window.showWarningMessage(`grucomplete: no retrained model in ${out}.`, "Retrain on Workspace");
-    if (choice) await retrainOnWorkspace();
+  const running = client;
+  if (!running?.isRunning()) {
+    void vscode.window.showErrorMessage("grucomplete: the server is not running.");
     return;
   }
-  const chosen =
-    candidates.length === 1 ? candidates[0] : await vscode.window.showQuickPick(candidates, { placeHolder: "Checkpoint to use" });
-  if (chosen) await useModel(chosen.directory);
+  const message = (await running.sendRequest(ExecuteCommandRequest.type, {
+    command: ADAPT_COMMAND,
+    arguments: [],
+  })) as string;
+  output.appendLine(message);
 }

@@ -70,11 +70,6 @@ export function serveCommand(cli: CliCommand, serverArgs: string[] = []): { comm
   return { command: cli.command, args: [...cli.args, "serve", ...serverArgs] };
 }
 
-/** Training on a folder: `... train DIR --out OUT`. */
-export function trainCommand(cli: CliCommand, folder: string, out: string): { command: string; args: string[] } {
-  return { command: cli.command, args: [...cli.args, "train", folder, "--out", out] };
-}
-
 /** A command line for display (and for pasting into a POSIX shell). */
 export function displayCommand(command: string, args: string[]): string {
   return [command, ...args].map(quoteArg).join(" ");

@@ -9,7 +9,6 @@ import {
   pythonCandidates,
   resolveCli,
   serveCommand,
-  trainCommand,
   type Probes,
 } from "../src/serverCommand";
 
@@ -62,14 +61,6 @@ test("nothing found: an error naming the install command for the selected Python
 
 test("interpreter candidates drop blanks and repeats, keeping order", () => {
   assert.deepEqual(pythonCandidates(["", undefined, " /a ", "/b", "/a"]), ["/a", "/b"]);
-});
-
-test("training uses the same CLI as the server", () => {
-  const cli = { command: "/venv/bin/python", args: ["-m", "grucomplete.training"], source: "python" as const };
-  assert.deepEqual(trainCommand(cli, "/w", "/w/.grucomplete/model"), {
-    command: "/venv/bin/python",
-    args: ["-m", "grucomplete.training", "train", "/w", "--out", "/w/.grucomplete/model"],
-  });
 });
 
 test("command lines are quoted for display", () => {
