@@ -13,10 +13,11 @@ once (`complete_once`); `grucomplete eval` brings states of its own to `decode_c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 
 from .candidate_scoring import word_probabilities
+from .code_text import BUILTIN_NAMES, code_names, code_window, defines_name, line_state
 from .completion_settings import CompletionSettings
 from .decode_options import Candidate, StopAt
 from .decoding import decode_together
@@ -30,6 +31,12 @@ from .prefix_constraint import HealedPrompt
 # Names static analysis says exist at the cursor; asked once decoding is done, so that it can
 # work meanwhile (None: it does not know).
 KnownWords = Callable[[], Sequence[str] | None]
+# A name that exists nowhere (not in the document's code, the workspace, builtins, keywords or
+# static analysis) is offered where a name is used only when the model gives it at least this
+# share of its words. Measured on tuning files (docs/benchmarks.md, "Junk"): above it, such
+# names were the expected one often enough to be worth their place.
+INVENTED_NAME_MIN_SHARE = 0.5
+VOCABULARY_CHARS = 100_000  # the document's names come from this much text before the cursor
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,9 @@ class DocumentSession:
         self.engine = engine
         self.tokens = IncrementalTokens(engine)
         self.states = HiddenStateCache(engine, max_checkpoints, keep_outputs)
+        # The project's names (a `WorkspaceNames`), set by whoever owns the session; with the
+        # document's own, builtins and keywords they are the names legal at a use.
+        self.workspace_names: Container[str] | None = None
         # (text before the cursor, lines asked for, settings, the answer) of the last request
         self._last: tuple[str, bool, CompletionSettings, Completions] | None = None
 
@@ -96,6 +106,7 @@ class DocumentSession:
             lines=want_lines,
             interrupt=interrupt,
             known_words=known_words,
+            workspace_names=self.workspace_names,
         )
         if interrupt is None or not interrupt.fired():  # a cut-short answer is not repeated
             self._last = (text_before, want_lines, settings, result)
@@ -121,13 +132,19 @@ def decode_completions(
     lines: bool = True,
     interrupt: Interrupt | None = None,
     known_words: KnownWords | None = None,
+    workspace_names: Container[str] | None = None,
 ) -> Completions:
     """Decode from the state a caller reached for `healed.context`, and rank the words.
 
     The neural cache (with its weight in `settings`) needs `prompt.outputs`, the window's keys.
     `known_words()`: when some of its names start with what is typed, they are scored by the
-    model too, and only they are offered.
+    model too, and only they are offered. Where a name is used (not after `.`), a word that
+    exists nowhere (`_LegalNames`, with `workspace_names`) is dropped unless a name is being
+    defined there or the model is very sure of it. Words are identifiers; lines a separate list,
+    each well formed (decoding keeps the brackets and strings in order).
     """
+    before = healed.context + healed.removed
+    line_before = before[before.rfind("\n") + 1 :]
     requests = [(StopAt.IDENTIFIER, settings.word_options())]
     if lines:
         requests.append((StopAt.LINE, settings.line_options()))
@@ -146,11 +163,13 @@ def decode_completions(
         healed.removed,
         requests,
         typed=healed.typed,
+        line_start=line_state(before) if lines else None,
+        line_before=line_before,
         interrupt=interrupt,
     )
     result = Completions(healed.typed)
-    # A word cannot start with a digit; the model may still put mass on number tokens.
-    result.words = [w for c in words if not (w := _word(healed, c)).label[:1].isdigit()]
+    # A word is a name: not a number, not glued to punctuation or a line's fragment.
+    result.words = [w for c in words if (w := _word(healed, c)).label.isidentifier()]
     names = known_words() if known_words is not None else None
     known = [n for n in names or () if n.startswith(healed.typed) and n.isidentifier()]
     if settings.identifier_cache > 0 or known:
@@ -170,11 +189,47 @@ def decode_completions(
                 interrupt=interrupt,
             )
         result.words = _rank_words(healed, result.words, settings, scored, set(known))
+    if not before[: len(before) - len(healed.typed)].rstrip().endswith("."):
+        legal = _LegalNames(before, names or (), workspace_names)
+        result.words = keep_real_names(result.words, legal, defines_name(line_before))
     if found_lines:
-        before = healed.context + healed.removed
-        typed_line = before[before.rfind("\n") + 1 :]
-        result.lines = [_line(healed, typed_line, c) for c in found_lines[0]]
+        result.lines = [_line(healed, line_before, c) for c in found_lines[0]]
     return result
+
+
+class _LegalNames:
+    """The names that exist at a use: builtins, keywords, the document's code, the workspace and
+    static analysis's. The document is scanned only if a word needs it."""
+
+    def __init__(
+        self, before: str, known: Sequence[str], workspace: Container[str] | None
+    ) -> None:
+        self.before, self.known, self.workspace = before, set(known), workspace
+        self._document: set[str] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        if name in BUILTIN_NAMES or name in self.known:
+            return True
+        if self.workspace is not None and name in self.workspace:
+            return True
+        if self._document is None:
+            self._document = code_names(code_window(self.before, VOCABULARY_CHARS))
+        return name in self._document
+
+
+def keep_real_names(
+    words: list[Suggestion], legal: Container[str], defining: bool
+) -> list[Suggestion]:
+    """`words` without the names that exist nowhere, unless one is being defined here or the
+    model is sure of it (`INVENTED_NAME_MIN_SHARE` of the words' probability)."""
+    if defining:
+        return words
+    total = sum(w.probability for w in words) or 1.0
+    return [
+        w
+        for w in words
+        if w.label in legal or w.probability / total >= INVENTED_NAME_MIN_SHARE
+    ]
 
 
 def _rank_words(

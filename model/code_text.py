@@ -1,0 +1,184 @@
+"""Python source as code: its names outside comments and strings, and the bracket state at a point.
+
+Plain Python (no torch), fast enough to run on every keystroke: one regex pass finds comments and
+string literals, so the identifier cache, the vocabulary of legal names and the line checks all
+agree on what is code. `LineState` is the bracket-and-string state machine line decoding steps
+byte by byte: a line candidate may not close a bracket it did not open, nor stop inside a string.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from dataclasses import dataclass
+
+# A comment, or a string literal (prefix, triple or single quotes); an unterminated one runs to
+# the end of the text (triple) or of its line (single), as Python's tokenizer would read it.
+_NON_CODE = re.compile(
+    r"#[^\n]*"
+    r"|(?:(?<![\w])[rRbBuUfF]{1,2})?"
+    r"(?:\"\"\"(?:\\.|[^\\])*?(?:\"\"\"|$)|'''(?:\\.|[^\\])*?(?:'''|$)"
+    r"|\"(?:\\.|[^\"\\\n])*(?:\"|(?=\n)|$)|'(?:\\.|[^'\\\n])*(?:'|(?=\n)|$))",
+    re.DOTALL,
+)
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
+BUILTIN_NAMES = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
+OPEN, CLOSE = b"([{", b")]}"
+
+
+def code_only(text: str) -> tuple[str, bool]:
+    """`text` with comments and strings replaced by a space, and whether its end is inside one.
+
+    `text` should start at a line start outside a string; a window into a file is resynced by
+    `code_window`.
+    """
+    pieces, last, inside = [], 0, False
+    for m in _NON_CODE.finditer(text):
+        pieces.append(text[last : m.start()])
+        pieces.append(" ")
+        last = m.end()
+        if last == len(text):
+            inside = _unterminated(m.group())
+    pieces.append(text[last:])
+    return "".join(pieces), inside
+
+
+def _unterminated(literal: str) -> bool:
+    if literal.startswith("#"):
+        return True  # a comment runs to the line's end: the cursor is in it
+    body = literal.lstrip("rRbBuUfF")
+    quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
+    return len(body) < 2 * len(quote) or not body.endswith(quote) or body.endswith("\\" + quote)
+
+
+def code_window(text: str, chars: int) -> str:
+    """The last `chars` characters of `text` or a little more, starting at a line start outside
+    a triple-quoted string (so that `code_only` reads it in step)."""
+    start = max(0, len(text) - chars)
+    if start == 0:
+        return text
+    start = text.rfind("\n", 0, start) + 1
+    head = text[:start]
+    for quote in ('"""', "'''"):
+        if head.count(quote) % 2:  # inside a docstring: begin after it closes
+            end = text.find(quote, start)
+            start = len(text) if end < 0 else text.find("\n", end) + 1 or len(text)
+    return text[start:]
+
+
+def code_names(text: str) -> set[str]:
+    """Identifiers in the code of `text` (comments and strings left out)."""
+    return set(_IDENTIFIER.findall(code_only(text)[0]))
+
+
+# --- where a new name is being defined --------------------------------------------------------
+
+_DEFINING = re.compile(
+    r"(?:^|[^\w.])(?:def|class|as|global|nonlocal|import)\s+(?:[\w\s,]*,\s*)?\w*$"  # def f, as x
+    r"|^\s*(?:from\s+[\w.]+\s+)?import\b.*$"  # import lines name modules the package may lack
+    r"|^\s*(?:async\s+)?for\s+[\w\s,()]*$"  # for-targets
+    r"|\blambda\s+[\w\s,=*]*$"  # lambda parameters
+    r"|^\s*(?:async\s+)?def\s+\w+\s*\((?:[^()=]|=[^,]*,)*$"  # a parameter of a def
+    r"|^\s*\w+(?:\s*,\s*\w+)*\s*,\s*\w*$"  # a tuple target: `a, b` at a statement start
+)
+
+
+def defines_name(line_before: str) -> bool:
+    """Whether the word ending `line_before` (the current line up to the cursor) is a name
+    being defined: a def/class/as/import name, a parameter, a for-target or a tuple target.
+    A lone word at a statement start may as well be used as defined: it is not counted (the
+    model's confidence decides there)."""
+    return _DEFINING.search(line_before) is not None
+
+
+# --- the bracket and string state of a line being written -------------------------------------
+
+
+@dataclass(frozen=True)
+class LineState:
+    """Brackets open and the string (its quote) or comment the text is in, byte by byte."""
+
+    depth: int = 0  # brackets open since the statement began
+    quote: bytes = b""  # the quote of the string the text is in (b"" in code)
+    escaped: bool = False  # the last byte was a backslash inside a string
+    comment: bool = False
+
+    def feed(self, data: bytes) -> LineState | None:
+        """The state after `data`; None when it closes a bracket that is not open."""
+        depth, quote, escaped, comment = self.depth, self.quote, self.escaped, self.comment
+        i, n = 0, len(data)
+        while i < n:
+            b = data[i : i + 1]
+            if comment:
+                if b == b"\n":
+                    comment = False
+            elif quote:
+                if escaped:
+                    escaped = False
+                elif b == b"\\":
+                    escaped = True
+                elif data.startswith(quote, i):
+                    i += len(quote) - 1
+                    quote = b""
+                elif b == b"\n" and len(quote) == 1:
+                    quote = b""  # an unterminated single-quoted string ends at the line
+            elif b == b"#":
+                comment = True
+            elif b in (b'"', b"'"):
+                quote = data[i : i + 3] if data[i : i + 3] in (b'"""', b"'''") else b
+                i += len(quote) - 1
+            elif b in (b"(", b"[", b"{"):
+                depth += 1
+            elif b in (b")", b"]", b"}"):
+                depth -= 1
+                if depth < 0:
+                    return None
+            i += 1
+        return LineState(depth, quote, escaped, comment)
+
+
+def line_state(text_before: str, chars: int = 4000) -> LineState:
+    """The state at the end of `text_before`: brackets open in the current statement (counted
+    from a window of the last `chars` characters, a close with nothing open ignored) and the
+    string or comment the cursor is in."""
+    window = code_window(text_before, chars)
+    code, inside = code_only(window)
+    depth = 0
+    for ch in code:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(depth - 1, 0)
+    if not inside:
+        return LineState(depth)
+    last = [m for m in _NON_CODE.finditer(window)][-1].group()
+    if last.startswith("#"):
+        return LineState(depth, comment=True)
+    body = last.lstrip("rRbBuUfF")
+    quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
+    return LineState(depth, quote.encode(), escaped=body.endswith("\\") and not body.endswith("\\\\"))
+
+
+# A line no person would stop at: after an operator, a comma, a dot or a backslash, or after a
+# keyword that needs more (`and`, `in`, `else` without its colon). `:` ends a block header.
+_CUT_SHORT = re.compile(
+    r"(?:[-+*/%=<>!&|^~,.@\\]|(?<![\w.])(?:and|or|not|in|is|if|else|elif|while|for|from|import|"
+    r"as|with|lambda|assert|del|global|nonlocal|def|class|async|await))\s*$"
+)
+
+
+def well_formed_line(line_before: str, line: str, state: LineState) -> bool:
+    """Whether `line` (typed part and completion: the whole line) is a place a person stops:
+    not inside a string, not cut after an operator, a comma or a keyword that needs more.
+    `state` is the state at its end. An open bracket at the end is fine (`foo(` and go on)."""
+    if state.quote and len(state.quote) == 1:
+        return False
+    if state.quote:  # inside a docstring: a line of text, fine unless it closes nothing
+        return True
+    code = code_only(line)[0].rstrip()
+    if not code.strip():
+        return False
+    if code.endswith(("(", "[", "{")):
+        return True
+    return _CUT_SHORT.search(code) is None
