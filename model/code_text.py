@@ -18,7 +18,8 @@ from dataclasses import dataclass
 _NON_CODE = re.compile(
     r"#[^\n]*"
     r"|(?:(?<![\w])[rRbBuUfF]{1,2})?"
-    r"(?:\"\"\"(?:\\.|[^\\])*?(?:\"\"\"|$)|'''(?:\\.|[^\\])*?(?:'''|$)"
+    r'(?:"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:"""|$)'
+    r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:'''|$)"
     r"|\"(?:\\.|[^\"\\\n])*(?:\"|(?=\n)|$)|'(?:\\.|[^'\\\n])*(?:'|(?=\n)|$))",
     re.DOTALL,
 )
@@ -157,7 +158,8 @@ def line_state(text_before: str, chars: int = 4000) -> LineState:
         return LineState(depth, comment=True)
     body = last.lstrip("rRbBuUfF")
     quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
-    return LineState(depth, quote.encode(), escaped=body.endswith("\\") and not body.endswith("\\\\"))
+    escaped = body.endswith("\\") and not body.endswith("\\\\")
+    return LineState(depth, quote.encode(), escaped=escaped)
 
 
 # A line no person would stop at: after an operator, a comma, a dot or a backslash, or after a

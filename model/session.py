@@ -201,9 +201,7 @@ class _LegalNames:
     """The names that exist at a use: builtins, keywords, the document's code, the workspace and
     static analysis's. The document is scanned only if a word needs it."""
 
-    def __init__(
-        self, before: str, known: Sequence[str], workspace: Container[str] | None
-    ) -> None:
+    def __init__(self, before: str, known: Sequence[str], workspace: Container[str] | None) -> None:
         self.before, self.known, self.workspace = before, set(known), workspace
         self._document: set[str] | None = None
 
@@ -226,9 +224,7 @@ def keep_real_names(
         return words
     total = sum(w.probability for w in words) or 1.0
     return [
-        w
-        for w in words
-        if w.label in legal or w.probability / total >= INVENTED_NAME_MIN_SHARE
+        w for w in words if w.label in legal or w.probability / total >= INVENTED_NAME_MIN_SHARE
     ]
 
 
