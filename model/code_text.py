@@ -140,17 +140,13 @@ class LineState:
 
 
 def line_state(text_before: str, chars: int = 4000) -> LineState:
-    """The state at the end of `text_before`: brackets open in the current statement (counted
-    from a window of the last `chars` characters, a close with nothing open ignored) and the
-    string or comment the cursor is in."""
+    """The state at the end of `text_before`: brackets open (counted over a window of the last
+    `chars` characters) and the string or comment the cursor is in."""
     window = code_window(text_before, chars)
     code, inside = code_only(window)
-    depth = 0
-    for ch in code:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth = max(depth - 1, 0)
+    # Net count, as Python's tokenizer sees it (`]{` leaves none open). A statement begun
+    # before the window counts fewer open, never more: stricter, not looser.
+    depth = max(sum(map(code.count, "([{")) - sum(map(code.count, ")]}")), 0)
     if not inside:
         return LineState(depth)
     last = [m for m in _NON_CODE.finditer(window)][-1].group()
