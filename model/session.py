@@ -13,6 +13,7 @@ once (`complete_once`); `grucomplete eval` brings states of its own to `decode_c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ KnownWords = Callable[[], Sequence[str] | None]
 # share of its words. Measured on tuning files (docs/benchmarks.md, "Junk"): above it, such
 # names were the expected one often enough to be worth their place.
 INVENTED_NAME_MIN_SHARE = 0.5
+_NAME_HEAD = re.compile(r"[^\W\d]\w*")
 VOCABULARY_CHARS = 100_000  # the document's names come from this much text before the cursor
 
 
@@ -191,7 +193,15 @@ def decode_completions(
         result.words = _rank_words(healed, result.words, settings, scored, set(known))
     if not before[: len(before) - len(healed.typed)].rstrip().endswith("."):
         legal = _LegalNames(before, names or (), workspace_names)
-        result.words = keep_real_names(result.words, legal, defines_name(line_before))
+        defining = defines_name(line_before)
+        result.words = keep_real_names(result.words, legal, defining)
+        if found_lines and not defining:  # a line begins with a name that exists, too
+            found_lines[0] = [
+                c
+                for c in found_lines[0]
+                if (head := _NAME_HEAD.match(healed.typed + c.text[len(healed.removed) :])) is None
+                or head.group() in legal
+            ]
     if found_lines:
         result.lines = [_line(healed, line_before, c) for c in found_lines[0]]
     return result
@@ -223,8 +233,10 @@ def keep_real_names(
     if defining:
         return words
     total = sum(w.probability for w in words) or 1.0
-    return [
-        w for w in words if w.label in legal or w.probability / total >= INVENTED_NAME_MIN_SHARE
+    return [  # a word cut short by the deadline is no name the model is sure of
+        w
+        for w in words
+        if w.label in legal or (w.complete and w.probability / total >= INVENTED_NAME_MIN_SHARE)
     ]
 
 
