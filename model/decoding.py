@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from .code_text import LineState, well_formed_line
@@ -98,8 +99,7 @@ class _Search:
             ids = ids[overhang <= ix.identifier_tail[ids]]
         else:
             ids = ids[(overhang <= 0) | (ix.newline_at[ids] >= len(rem))]
-            start, table = self.line_start, ix.token_bytes
-            ids = ids[[self.brackets.fits(start, table[i][len(rem) :]) for i in ids.tolist()]]
+            ids = self.brackets.keep_fitting(self.line_start, ids, len(rem))
         mask = torch.zeros(ix.vocab_size, dtype=torch.bool)
         mask[torch.from_numpy(ids)] = True
         return mask
@@ -154,6 +154,8 @@ class _BracketTable:
         special = [any(c in b for c in b"'\"#\\") for b in table]
         self.complex = [i for i, sp in enumerate(special) if sp]
         self.simple = torch.tensor([not sp for sp in special])
+        shape = [any(c in b for c in b"'\"#\\()[]{}") for b in table]
+        self.plain = np.array([not sp for sp in shape])  # nothing a line state reads
         dips = []
         for b in table:
             depth = low = 0
@@ -182,6 +184,18 @@ class _BracketTable:
             return False
         after = state.feed(data)
         return after is not None and (state.comment or not after.comment)
+
+    def keep_fitting(self, state: LineState, ids: np.ndarray, skip: int) -> np.ndarray:
+        """The `ids` whose bytes past the first `skip` may follow `state` (only the tokens with
+        brackets, quotes, `#` or backslashes are fed)."""
+        plain = self.plain[ids]
+        if plain.all():
+            return ids
+        table = self.index.token_bytes
+        keep = plain.copy()
+        for k in np.flatnonzero(~plain).tolist():
+            keep[k] = self.fits(state, table[ids[k]][skip:])
+        return ids[keep]
 
     def mask(self, state: LineState | None) -> torch.Tensor:
         """(V,) the tokens that may continue a line in `state` (none for a broken state)."""

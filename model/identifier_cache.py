@@ -16,21 +16,27 @@ import re
 from collections import Counter
 from functools import lru_cache
 
-from .code_text import code_only, code_window
+from .code_text import CodeText, code_window
 
 _RECEIVER = re.compile(r"([^\W\d]\w*)\s*\.\s*$")
 RECENT_CHARS = 3000  # names in this many characters before the cursor count double
 SCAN_CHARS = 30_000  # only this much text before the cursor is read: bounded time per request
 
 
-def cache_distribution(text_before: str, typed: str) -> dict[str, float]:
-    """P_cache over identifiers starting with `typed`, from the text before the word."""
+def cache_distribution(
+    text_before: str, typed: str, code: CodeText | None = None
+) -> dict[str, float]:
+    """P_cache over identifiers starting with `typed`, from the text before the word.
+
+    `code`: the document's `CodeText`, up to date with `text_before` (kept by the session, so
+    that the comments and strings are not scanned again at each keystroke).
+    """
     if typed[:1].isdigit():
         return {}  # a number is being typed, not a name
-    head = code_window(text_before[: len(text_before) - len(typed)], SCAN_CHARS)
-    code, in_literal = code_only(head)
-    if not in_literal:  # at a code position only code's names count
-        head = code
+    if code is None or code.text != text_before:
+        code = CodeText.of(code_window(text_before, SCAN_CHARS + len(typed)))
+    # At a code position only code's names count; in a comment or string, its words too.
+    head = code.head(len(code.text) - len(typed), SCAN_CHARS)
     member = head.rstrip().endswith(".")
     recent_from = len(head) - RECENT_CHARS
     counts = _tally(_names_starting_with(typed, "." if member else ""), head, recent_from)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 
 from .candidate_scoring import word_probabilities
-from .code_text import BUILTIN_NAMES, code_names, code_window, defines_name, line_state
+from .code_text import BUILTIN_NAMES, CodeText, code_window, defines_name
 from .completion_settings import CompletionSettings
 from .decode_options import Candidate, StopAt
 from .decoding import decode_together
@@ -69,6 +69,7 @@ class DocumentSession:
         # The project's names (a `WorkspaceNames`), set by whoever owns the session; with the
         # document's own, builtins and keywords they are the names legal at a use.
         self.workspace_names: Container[str] | None = None
+        self.code = CodeText()  # the document's code before the cursor, followed incrementally
         # (text before the cursor, lines asked for, settings, the answer) of the last request
         self._last: tuple[str, bool, CompletionSettings, Completions] | None = None
 
@@ -109,6 +110,7 @@ class DocumentSession:
             interrupt=interrupt,
             known_words=known_words,
             workspace_names=self.workspace_names,
+            code=self.code,
         )
         if interrupt is None or not interrupt.fired():  # a cut-short answer is not repeated
             self._last = (text_before, want_lines, settings, result)
@@ -135,6 +137,7 @@ def decode_completions(
     interrupt: Interrupt | None = None,
     known_words: KnownWords | None = None,
     workspace_names: Container[str] | None = None,
+    code: CodeText | None = None,
 ) -> Completions:
     """Decode from the state a caller reached for `healed.context`, and rank the words.
 
@@ -143,9 +146,14 @@ def decode_completions(
     model too, and only they are offered. Where a name is used (not after `.`), a word that
     exists nowhere (`_LegalNames`, with `workspace_names`) is dropped unless a name is being
     defined there or the model is very sure of it. Words are identifiers; lines a separate list,
-    each well formed (decoding keeps the brackets and strings in order).
+    each well formed (decoding keeps the brackets and strings in order). `code`: a `CodeText`
+    kept for the document (brought up to date here); without one, a window is scanned.
     """
     before = healed.context + healed.removed
+    if code is None:
+        code = CodeText.of(code_window(before, VOCABULARY_CHARS))
+    else:
+        code.update(before)
     line_before = before[before.rfind("\n") + 1 :]
     requests = [(StopAt.IDENTIFIER, settings.word_options())]
     if lines:
@@ -165,7 +173,7 @@ def decode_completions(
         healed.removed,
         requests,
         typed=healed.typed,
-        line_start=line_state(before) if lines else None,
+        line_start=code.line_state() if lines else None,
         line_before=line_before,
         interrupt=interrupt,
     )
@@ -190,9 +198,9 @@ def decode_completions(
                 wanted,
                 interrupt=interrupt,
             )
-        result.words = _rank_words(healed, result.words, settings, scored, set(known))
+        result.words = _rank_words(healed, result.words, settings, scored, set(known), code)
     if not before[: len(before) - len(healed.typed)].rstrip().endswith("."):
-        legal = _LegalNames(before, names or (), workspace_names)
+        legal = _LegalNames(code, names or (), workspace_names)
         defining = defines_name(line_before)
         result.words = keep_real_names(result.words, legal, defining)
         if found_lines and not defining:  # a line begins with a name that exists, too
@@ -211,9 +219,11 @@ class _LegalNames:
     """The names that exist at a use: builtins, keywords, the document's code, the workspace and
     static analysis's. The document is scanned only if a word needs it."""
 
-    def __init__(self, before: str, known: Sequence[str], workspace: Container[str] | None) -> None:
-        self.before, self.known, self.workspace = before, set(known), workspace
-        self._document: set[str] | None = None
+    def __init__(
+        self, code: CodeText, known: Sequence[str], workspace: Container[str] | None
+    ) -> None:
+        self.code, self.known, self.workspace = code, set(known), workspace
+        self._document: set[str] | frozenset[str] | None = None
 
     def __contains__(self, name: object) -> bool:
         if name in BUILTIN_NAMES or name in self.known:
@@ -221,7 +231,7 @@ class _LegalNames:
         if self.workspace is not None and name in self.workspace:
             return True
         if self._document is None:
-            self._document = code_names(code_window(self.before, VOCABULARY_CHARS))
+            self._document = self.code.names(VOCABULARY_CHARS)
         return name in self._document
 
 
@@ -246,6 +256,7 @@ def _rank_words(
     settings: CompletionSettings,
     scored: dict[str, float],
     known: set[str],
+    code: CodeText | None = None,
 ) -> list[Suggestion]:
     """The beam's words and the scored known names, mixed with the document cache.
 
@@ -257,7 +268,7 @@ def _rank_words(
         model[name] = max(model.get(name, 0.0), p)
     cache = {}
     if settings.identifier_cache > 0:
-        cache = cache_distribution(healed.context + healed.removed, healed.typed)
+        cache = cache_distribution(healed.context + healed.removed, healed.typed, code)
     if known:
         model = {n: p for n, p in model.items() if n in known}
         cache = {n: p for n, p in cache.items() if n in known}

@@ -9,7 +9,15 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grucomplete.model.code_text import LineState, defines_name, line_state, well_formed_line
+from grucomplete.model.code_text import (
+    CodeText,
+    LineState,
+    code_names,
+    code_only,
+    defines_name,
+    line_state,
+    well_formed_line,
+)
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.identifier_cache import cache_distribution
 from grucomplete.model.session import Suggestion, keep_real_names
@@ -66,8 +74,9 @@ def test_words_are_identifiers_and_lines_are_well_formed(tiny_engine: Completion
 
 
 def test_a_line_stops_where_a_person_would() -> None:
-    for line, ok in [("x = 1", True), ("x = ", False), ("f(a,", False), ("f(", True),
-                     ("if x:", True), ("y = 'abc", False), ("a and", False)]:  # fmt: skip
+    for line, ok in [("x = 1", True), ("x = ", False), ("f(a,", True), ("f(x:", False),
+                     ("f(", True), ("if x:", True), ("y = 'abc", False), ("a and", False),
+                     ("x = 1,", False), ("f(a and", True)]:  # fmt: skip
         state = LineState().feed(line.encode())
         assert state is not None and well_formed_line("", line, state) is ok, line
 
@@ -143,3 +152,22 @@ def test_workspace_names_respect_their_bounds(tmp_path: Path) -> None:
         assert index.truncated and time.monotonic() - began < 5
     finally:
         index.stop()
+
+
+EDITS = ["x = f(a, ", '"""doc\n', "# note (\n", "'s", "\n", "y]", "def g(", '"""\n', "b'\\'", "z\n"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(EDITS), st.integers(0, 200), st.booleans()), max_size=12))
+def test_code_text_follows_edits_as_a_fresh_scan_reads_them(edits) -> None:
+    kept, text = CodeText(), ""
+    for piece, at, cut in edits:
+        at = min(at, len(text))
+        text = text[:at] + (text[at + len(piece) :] if cut else piece + text[at:])
+        kept.update(text)
+        fresh = CodeText.of(text)
+        assert kept.code == fresh.code and len(kept.code) == len(text)
+        code, inside = code_only(text)
+        assert kept.inside == inside and kept.code.split() == code.split()
+        assert kept.line_state() == line_state(text)
+        assert kept.names(100_000) == code_names(text)
