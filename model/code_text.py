@@ -151,10 +151,40 @@ class CodeText:
         n = len(self.code)
         start = self.code.rfind("\n", 0, max(0, n - chars)) + 1 if n > chars else 0
         window = self.code[start:]
-        depth = max(sum(map(window.count, "([{")) - sum(map(window.count, ")]}")), 0)
+        depth = open_brackets(window)
         if not self.inside:
             return LineState(depth)
         return _literal_state(depth, self.text[self._spans[-1][0] :])
+
+
+_BRACKET = re.compile(r"[()[\]{}]")
+
+
+# A line that begins a statement, at no bracket depth: one at column 0, or one that begins with
+# a keyword no bracket can hold (`def`, `return`, ...).
+_STATEMENT_START = re.compile(
+    r"^(?:[A-Za-z_@]|[ \t]+(?:(?:async[ \t]+)?def|class|return|raise|import|from[ \t]+\S+"
+    r"[ \t]+import|try[ \t]*:|except|finally[ \t]*:|elif|while|with|global|nonlocal|del|@)\b)",
+    re.MULTILINE,
+)
+
+
+def open_brackets(code: str) -> int:
+    """Brackets open at the end of `code` (comments and strings blanked), as Python's tokenizer
+    counts them (`]{` leaves none open), from the last line that begins a statement. Without
+    one, a close with none open is skipped: a statement begun before the window counts fewer
+    open, never more (stricter, not looser)."""
+    starts = list(_STATEMENT_START.finditer(code))
+    if starts:
+        tail = code[starts[-1].start() :]
+        return max(sum(map(tail.count, "([{")) - sum(map(tail.count, ")]}")), 0)
+    depth = 0
+    for b in _BRACKET.findall(code):
+        if b in "([{":
+            depth += 1
+        elif depth:
+            depth -= 1
+    return depth
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -261,9 +291,7 @@ def line_state(text_before: str, chars: int = 4000) -> LineState:
     `chars` characters) and the string or comment the cursor is in."""
     window = code_window(text_before, chars)
     code, inside = code_only(window)
-    # Net count, as Python's tokenizer sees it (`]{` leaves none open). A statement begun
-    # before the window counts fewer open, never more: stricter, not looser.
-    depth = max(sum(map(code.count, "([{")) - sum(map(code.count, ")]}")), 0)
+    depth = open_brackets(code)
     if not inside:
         return LineState(depth)
     last = [m for m in _NON_CODE.finditer(window)][-1].group()
