@@ -140,6 +140,14 @@ class _Search:
         return state is not None and well_formed_line(self.line_before, line, state)
 
 
+def prepare_line_checks(index: VocabularyIndex) -> None:
+    """Build the tables line decoding checks brackets with (and the masks of the usual states)
+    now, so that the first request does not wait for them."""
+    table = _BracketTable.of(index)
+    for depth in range(4):
+        table.bias(LineState(depth))
+
+
 class _BracketTable:
     """Which tokens keep a line's brackets and strings in order, from a given `LineState`.
 

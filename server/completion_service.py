@@ -111,6 +111,7 @@ class CompletionService:
         import torch
 
         from grucomplete.model.checkpoint import CheckpointError, load_checkpoint
+        from grucomplete.model.decoding import prepare_line_checks
         from grucomplete.model.engine import CompletionEngine
 
         torch.set_num_threads(self.threads)
@@ -121,6 +122,7 @@ class CompletionService:
             engine = CompletionEngine(
                 checkpoint, self.options.precision, self.options.context_tokens
             )
+            prepare_line_checks(engine.index)  # ~0.1 s now, not at the first keystroke
         except (CheckpointError, RuntimeError, ValueError) as e:
             self.engine, self.sessions = None, OrderedDict()
             self._loaded_signature = signature
