@@ -223,8 +223,10 @@ def _literal_state(depth: int, last: str) -> LineState:
 # --- where a new name is being defined --------------------------------------------------------
 
 _DEFINING = re.compile(
-    r"(?:^|[^\w.])(?:def|class|as|global|nonlocal|import)\s+(?:[\w\s,]*,\s*)?\w*$"  # def f, as x
-    r"|^\s*(?:from\s+[\w.]+\s+)?import\b.*$"  # import lines name modules the package may lack
+    r"(?:^|[^\w.])(?:def|class|as|global|nonlocal)\s+(?:[\w\s,]*,\s*)?\w*$"  # def f, as x
+    # Module names (`import m`, `from m`) the package may lack; `from m import n` names a use of
+    # what `m` defines (jedi lists those), not a new name.
+    r"|^\s*import\s+[\w.\s,]*$|^\s*from\s+[\w.]*$"
     r"|^\s*(?:async\s+)?for\s+[\w\s,()]*$"  # for-targets
     r"|\blambda\s+[\w\s,=*]*$"  # lambda parameters
     r"|^\s*(?:async\s+)?def\s+\w+\s*\((?:[^()=]|=[^,]*,)*$"  # a parameter of a def
@@ -234,7 +236,8 @@ _DEFINING = re.compile(
 
 def defines_name(line_before: str) -> bool:
     """Whether the word ending `line_before` (the current line up to the cursor) is a name
-    being defined: a def/class/as/import name, a parameter, a for-target or a tuple target.
+    being defined: a def/class/as name, a module imported, a parameter, a for-target or a
+    tuple target (`from m import n`: `n` is a use of `m`'s name).
     A lone word at a statement start may as well be used as defined: it is not counted (the
     model's confidence decides there)."""
     return _DEFINING.search(line_before) is not None

@@ -54,9 +54,10 @@ def test_an_invented_name_is_dropped_and_a_name_being_defined_is_kept() -> None:
     legal = {"count", "counter"}
     assert [w.label for w in keep_real_names(words, legal, False)] == ["count", "counter"]
     assert [w.label for w in keep_real_names(words, legal, True)] == ["count", "cmount", "counter"]
-    for line in ("def cmo", "class Cm", "import numpy as n", "    for i, cm", "def f(self, cm"):
+    for line in ("def cmo", "class Cm", "import numpy as n", "    for i, cm", "def f(self, cm",
+                 "import os, sy", "from collections.ab", "from m import x as y"):  # fmt: skip
         assert defines_name(line), line
-    for line in ("    x = cm", "print(cm", "return cm"):
+    for line in ("    x = cm", "print(cm", "return cm", "from abc import A", "from m import a, b"):
         assert not defines_name(line), line
 
 
