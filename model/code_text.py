@@ -151,10 +151,10 @@ class CodeText:
         n = len(self.code)
         start = self.code.rfind("\n", 0, max(0, n - chars)) + 1 if n > chars else 0
         window = self.code[start:]
-        depth = open_brackets(window)
+        depth, unknown = open_brackets(window, start == 0)
         if not self.inside:
-            return LineState(depth)
-        return _literal_state(depth, self.text[self._spans[-1][0] :])
+            return LineState(depth, unknown_start=unknown)
+        return _literal_state(depth, self.text[self._spans[-1][0] :], unknown)
 
 
 _BRACKET = re.compile(r"[()[\]{}]")
@@ -169,22 +169,23 @@ _STATEMENT_START = re.compile(
 )
 
 
-def open_brackets(code: str) -> int:
+def open_brackets(code: str, whole: bool = True) -> tuple[int, bool]:
     """Brackets open at the end of `code` (comments and strings blanked), as Python's tokenizer
     counts them (`]{` leaves none open), from the last line that begins a statement. Without
     one, a close with none open is skipped: a statement begun before the window counts fewer
-    open, never more (stricter, not looser)."""
+    open, never more (stricter, not looser). Also whether the statement may have begun before
+    `code` (not `whole` text, no statement start in it): then more may be open."""
     starts = list(_STATEMENT_START.finditer(code))
     if starts:
         tail = code[starts[-1].start() :]
-        return max(sum(map(tail.count, "([{")) - sum(map(tail.count, ")]}")), 0)
+        return max(sum(map(tail.count, "([{")) - sum(map(tail.count, ")]}")), 0), False
     depth = 0
     for b in _BRACKET.findall(code):
         if b in "([{":
             depth += 1
         elif depth:
             depth -= 1
-    return depth
+    return depth, not whole
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -210,14 +211,14 @@ def _blank(literal: str) -> str:
     return _NOT_NEWLINE.sub(lambda m: " " * len(m.group()), literal)
 
 
-def _literal_state(depth: int, last: str) -> LineState:
+def _literal_state(depth: int, last: str, unknown: bool = False) -> LineState:
     """The state inside the unterminated comment or string `last`."""
     if last.startswith("#"):
-        return LineState(depth, comment=True)
+        return LineState(depth, comment=True, unknown_start=unknown)
     body = last.lstrip("rRbBuUfF")
     quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
     escaped = body.endswith("\\") and not body.endswith("\\\\")
-    return LineState(depth, quote.encode(), escaped=escaped)
+    return LineState(depth, quote.encode(), escaped=escaped, unknown_start=unknown)
 
 
 # --- where a new name is being defined --------------------------------------------------------
@@ -254,6 +255,8 @@ class LineState:
     quote: bytes = b""  # the quote of the string the text is in (b"" in code)
     escaped: bool = False  # the last byte was a backslash inside a string
     comment: bool = False
+    # The statement began before the text read: `depth` is a lower bound (more may be open).
+    unknown_start: bool = False
 
     def feed(self, data: bytes) -> LineState | None:
         """The state after `data`; None when it closes a bracket that is not open."""
@@ -286,7 +289,7 @@ class LineState:
                 if depth < 0:
                     return None
             i += 1
-        return LineState(depth, quote, escaped, comment)
+        return LineState(depth, quote, escaped, comment, self.unknown_start)
 
 
 def line_state(text_before: str, chars: int = 4000) -> LineState:
@@ -294,11 +297,11 @@ def line_state(text_before: str, chars: int = 4000) -> LineState:
     `chars` characters) and the string or comment the cursor is in."""
     window = code_window(text_before, chars)
     code, inside = code_only(window)
-    depth = open_brackets(code)
+    depth, unknown = open_brackets(code, len(window) == len(text_before))
     if not inside:
-        return LineState(depth)
+        return LineState(depth, unknown_start=unknown)
     last = [m for m in _NON_CODE.finditer(window)][-1].group()
-    return _literal_state(depth, last)
+    return _literal_state(depth, last, unknown)
 
 
 # A line no person would stop at: after an operator, a comma, a dot or a backslash, or after a
@@ -326,7 +329,7 @@ def well_formed_line(line_before: str, line: str, state: LineState) -> bool:
         return False
     if code.endswith(("(", "[", "{")):
         return True
-    if state.depth > 0:
+    if state.depth > 0 or state.unknown_start:  # (a long list begun before the text read)
         if _ENDS_IN_BRACKET.search(code):
             return True
         if code.endswith(":"):

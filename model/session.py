@@ -40,6 +40,8 @@ KnownWords = Callable[[], Sequence[str] | None]
 # there; 0.5 leaves room for a name the model is sure of in code unlike the tuning files.
 INVENTED_NAME_MIN_SHARE = 0.5
 _NAME_HEAD = re.compile(r"[^\W\d]\w*")
+# A line that assigns to new names (`total = 0`, `a, b = f()`, `x: int = 1`) defines them.
+_ASSIGNS = re.compile(r"\s*[^\W\d]\w*(?:\s*,\s*[^\W\d]\w*)*\s*(?::[^=]*)?=(?!=)")
 VOCABULARY_CHARS = 100_000  # the document's names come from this much text before the cursor
 
 
@@ -205,12 +207,15 @@ def decode_completions(
         legal = _LegalNames(code, names or (), workspace_names)
         defining = defines_name(line_before)
         result.words = keep_real_names(result.words, legal, defining)
-        if found_lines and not defining:  # a line begins with a name that exists, too
-            found_lines[0] = [
+        if found_lines and not defining:  # a line begins with a name that exists, too,
+            typed_line = line_before[: len(line_before) - len(healed.typed)]
+            found_lines[0] = [  # unless it is an assignment's new target
                 c
                 for c in found_lines[0]
-                if (head := _NAME_HEAD.match(healed.typed + c.text[len(healed.removed) :])) is None
+                if (head := _NAME_HEAD.match(rest := healed.typed + c.text[len(healed.removed) :]))
+                is None
                 or head.group() in legal
+                or (not typed_line.strip() and _ASSIGNS.match(rest) is not None)
             ]
     if found_lines:
         result.lines = [_line(healed, line_before, c) for c in found_lines[0]]

@@ -80,6 +80,11 @@ def test_a_line_stops_where_a_person_would() -> None:
                      ("x = 1,", False), ("f(a and", True)]:  # fmt: skip
         state = LineState().feed(line.encode())
         assert state is not None and well_formed_line("", line, state) is ok, line
+    # Deep in a long list begun before the text read, an item line ends at its comma.
+    table = "TABLE = [\n" + "    (1, 2, 0),\n" * 400 + "    "
+    state = line_state(table)
+    assert state.unknown_start and well_formed_line("    ", "    (3, 4, 0),", state)
+    assert line_state("x = [\n    (1, 2),\n    ") == LineState(1)
 
 
 PIECES = ["x", " = ", "f(", "a", ", ", "[", "1", "]", ")", "{", "'s'", " + ", "\n    ", ".y"]
