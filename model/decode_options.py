@@ -16,7 +16,6 @@ PRECISIONS = ("int8", "fp32")
 class StopAt(str, Enum):
     IDENTIFIER = "identifier"  # the word being typed, or the attribute after `.`
     LINE = "line"  # the rest of the current line
-    BLOCK = "block"  # lines until one is indented less than the block
 
 
 STRATEGIES = ("greedy", "sample", "beam")

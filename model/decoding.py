@@ -2,10 +2,16 @@
 
 Every strategy treats "the candidate ends here" as one more option beside the vocabulary,
 with probability equal to the mass of the tokens that would end it (for a word: tokens not
-starting with an identifier character; for a line: tokens starting with a line break). A
+starting with an identifier character; for a line: tokens starting with a line break or a
+comment). A
 candidate's probability is therefore the model's probability of exactly that word or line,
 and beam search, greedy and sampling share one loop. Decoding checks a deadline and a cancel
 flag between steps and returns the best candidates found so far when either fires.
+
+A line is kept well formed in the search: given the bracket-and-string state at the cursor
+(`code_text.LineState`), a token that would close a bracket the line did not open, or begin a
+comment, is masked out (the line's probability is that of the line among those that do not), and
+a line may end only where a person would stop (`code_text.well_formed_line`).
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import torch
 
+from .code_text import LineState, well_formed_line
 from .decode_options import STRATEGIES, Candidate, DecodeOptions, StopAt
 from .interrupt import Interrupt
 from .lm import State, concat_states, select_state
@@ -44,14 +52,35 @@ class _Search:
     """Masks and stop rules for one decoding request."""
 
     def __init__(
-        self, index: VocabularyIndex, prefix: bytes, stop: StopAt, typed: str, block_indent: int
+        self,
+        index: VocabularyIndex,
+        prefix: bytes,
+        stop: StopAt,
+        typed: str,
+        line_start: LineState | None = None,
+        line_before: str = "",
     ) -> None:
         self.index, self.prefix, self.stop = index, prefix, stop
         self.typed_len = len(typed)
-        self.block_indent = block_indent
-        ends = index.word_ends if stop is StopAt.IDENTIFIER else index.line_ends
+        self.brackets = _BracketTable.of(index) if stop is StopAt.LINE else None
+        self.line_start = line_start or LineState()
+        self.line_before = line_before
+        if stop is StopAt.IDENTIFIER:
+            ends = index.word_ends
+        else:  # before a comment is a line's natural end too (unless the cursor is in one)
+            ends = index.line_ends
+            if not self.line_start.comment and self.brackets is not None:
+                ends = ends | self.brackets.comment_starts
         self.end_weights = ends.to(torch.float32)  # (V,) 1 where a token ends the candidate
         self._open_bias = _bias(self._open_continuations())
+        self._states: dict[bytes, LineState | None] = {}
+
+    def line_state(self, hyp: _Hypothesis) -> LineState | None:
+        """The bracket-and-string state after the hypothesis's text past the prefix."""
+        rest = self.after_prefix(hyp)
+        if rest not in self._states:
+            self._states[rest] = self.line_start.feed(rest)
+        return self._states[rest]
 
     def after_prefix(self, hyp: _Hypothesis) -> bytes:
         return hyp.text[len(self.prefix) :]
@@ -61,27 +90,31 @@ class _Search:
         ix = self.index
         rem = hyp.remaining(self.prefix)
         if not rem:
+            if self.brackets is not None:
+                return self.brackets.mask(self.line_state(hyp))
             return self._open_continuations()
         ids = ix.consistent_with(rem)
         overhang = ix.lengths[ids] - len(rem)  # bytes past the prefix (<= 0: still inside it)
         if self.stop is StopAt.IDENTIFIER:
             ids = ids[overhang <= ix.identifier_tail[ids]]
-        elif self.stop is StopAt.LINE:
+        else:
             ids = ids[(overhang <= 0) | (ix.newline_at[ids] >= len(rem))]
+            if self.brackets is not None:
+                ids = self.brackets.keep_fitting(self.line_start, ids, len(rem))
         mask = torch.zeros(ix.vocab_size, dtype=torch.bool)
         mask[torch.from_numpy(ids)] = True
         return mask
 
     def _open_continuations(self) -> torch.Tensor:
-        """The mask past the prefix: whatever continues the word, the line or anything."""
+        """The mask past the prefix: whatever continues the word or the line."""
         ix = self.index
-        if self.stop is StopAt.IDENTIFIER:
-            return ix.word_continues
-        return ix.line_continues if self.stop is StopAt.LINE else ix.any_token
+        return ix.word_continues if self.stop is StopAt.IDENTIFIER else ix.line_continues
 
     def continuation_bias(self, hyp: _Hypothesis) -> torch.Tensor:
         """`continuations` as (V,) additive log-weights: 0 where allowed, -inf elsewhere."""
         if not hyp.remaining(self.prefix):
+            if self.brackets is not None:
+                return self.brackets.bias(self.line_state(hyp))
             return self._open_bias
         return _bias(self.continuations(hyp))
 
@@ -91,34 +124,113 @@ class _Search:
 
     def end_logprobs(self, live: list[_Hypothesis], logprobs: torch.Tensor) -> list[float]:
         """`end_logprob` of each hypothesis, from its row of `logprobs` (B, V), in one pass."""
-        if self.stop is StopAt.BLOCK:
-            mass = logprobs[:, self.index.boundary_id]
-        else:  # summed as probabilities: one matrix-vector product, no gather
-            mass = torch.mv(logprobs.exp(), self.end_weights).log()  # (B,)
+        mass = torch.mv(logprobs.exp(), self.end_weights).log()  # (B,) one product, no gather
         masses = mass.tolist()
-        return [m if self._can_end(h) else NEG_INF for h, m in zip(live, masses, strict=True)]
+        return [m if self.can_end(h) else NEG_INF for h, m in zip(live, masses, strict=True)]
 
-    def _can_end(self, hyp: _Hypothesis) -> bool:
+    def can_end(self, hyp: _Hypothesis) -> bool:
         if hyp.remaining(self.prefix):
             return False
         rest = self.after_prefix(hyp)
         if self.stop is StopAt.IDENTIFIER:
             return self.typed_len + len(rest) > 0
-        return bool(rest.strip())
+        if not rest.strip():
+            return False
+        state = self.line_state(hyp)
+        line = self.line_before + rest.decode("utf-8", errors="ignore")
+        return state is not None and well_formed_line(self.line_before, line, state)
 
-    def block_end(self, hyp: _Hypothesis) -> bytes | None:
-        """For block stops: the text up to a line indented below the block, once one appears."""
-        rest = self.after_prefix(hyp)
-        for start in range(len(rest)):
-            if rest[start] != 0x0A:
-                continue
-            line = rest[start + 1 :]
-            stripped = line.lstrip(b" \t")
-            if not stripped or stripped[:1] in (b"\n", b"\r"):
-                continue  # blank or not yet typed: no decision
-            if len(line) - len(stripped) < self.block_indent:
-                return hyp.text[: len(self.prefix) + start]
-        return None
+
+def prepare_line_checks(index: VocabularyIndex) -> None:
+    """Build the tables line decoding checks brackets with (and the masks of the usual states)
+    now, so that the first request does not wait for them."""
+    table = _BracketTable.of(index)
+    for depth in range(4):
+        table.bias(LineState(depth))
+
+
+class _BracketTable:
+    """Which tokens keep a line's brackets and strings in order, from a given `LineState`.
+
+    Tokens without quotes, `#` or backslashes only move the bracket depth: their lowest depth is
+    precomputed and compared at once. The rest (a few hundred) are fed one by one; each state's
+    mask is computed once per model.
+    """
+
+    def __init__(self, index: VocabularyIndex) -> None:
+        self.index = index
+        table = index.token_bytes
+        special = [any(c in b for c in b"'\"#\\") for b in table]
+        self.complex = [i for i, sp in enumerate(special) if sp]
+        self.simple = torch.tensor([not sp for sp in special])
+        shape = [any(c in b for c in b"'\"#\\()[]{}") for b in table]
+        self.plain = np.array([not sp for sp in shape])  # nothing a line state reads
+        dips = []
+        for b in table:
+            depth = low = 0
+            for c in b:
+                depth += (c in b"([{") - (c in b")]}")
+                low = min(low, depth)
+            dips.append(low)
+        self.dip = torch.tensor(dips)  # (V,) lowest depth a token reaches, from 0
+        comment = [b.lstrip(b" \t")[:1] == b"#" for b in table]
+        self.comment_starts = torch.tensor(comment)  # tokens that begin a comment
+        self._masks: dict[LineState, torch.Tensor] = {}
+        self._biases: dict[LineState, torch.Tensor] = {}
+
+    @classmethod
+    def of(cls, index: VocabularyIndex) -> _BracketTable:
+        table = getattr(index, "_bracket_table", None)
+        if table is None:
+            table = cls(index)
+            index._bracket_table = table  # type: ignore[attr-defined]
+        return table
+
+    @staticmethod
+    def fits(state: LineState | None, data: bytes) -> bool:
+        """Whether `data` may follow `state`: no unopened bracket closed, no comment begun."""
+        if state is None:
+            return False
+        after = state.feed(data)
+        return after is not None and (state.comment or not after.comment)
+
+    def keep_fitting(self, state: LineState, ids: np.ndarray, skip: int) -> np.ndarray:
+        """The `ids` whose bytes past the first `skip` may follow `state` (only the tokens with
+        brackets, quotes, `#` or backslashes are fed)."""
+        plain = self.plain[ids]
+        if plain.all():
+            return ids
+        table = self.index.token_bytes
+        keep = plain.copy()
+        for k in np.flatnonzero(~plain).tolist():
+            keep[k] = self.fits(state, table[ids[k]][skip:])
+        return ids[keep]
+
+    def mask(self, state: LineState | None) -> torch.Tensor:
+        """(V,) the tokens that may continue a line in `state` (none for a broken state)."""
+        if state is None:
+            return torch.zeros(self.index.vocab_size, dtype=torch.bool)
+        mask = self._masks.get(state)
+        if mask is None:
+            if state.quote or state.comment:  # brackets do not count in a string or comment
+                mask = self.simple.clone()
+            else:
+                mask = self.simple & (self.dip >= -state.depth)
+            table = self.index.token_bytes
+            for i in self.complex:
+                mask[i] = self.fits(state, table[i])
+            mask &= self.index.line_continues
+            if len(self._masks) < 4096:
+                self._masks[state] = mask
+        return mask
+
+    def bias(self, state: LineState | None) -> torch.Tensor:
+        bias = self._biases.get(state) if state is not None else None
+        if bias is None:
+            bias = _bias(self.mask(state))
+            if state is not None and len(self._biases) < 4096:
+                self._biases[state] = bias
+        return bias
 
 
 def _bias(allowed: torch.Tensor) -> torch.Tensor:
@@ -136,15 +248,16 @@ def decode(
     options: DecodeOptions | None = None,
     *,
     typed: str = "",
-    block_indent: int = 0,
+    line_start: LineState | None = None,
+    line_before: str = "",
     interrupt: Interrupt | None = None,
 ) -> list[Candidate]:
     """Ranked, distinct candidates continuing a prompt.
 
     `state` and `logits` (1, V) are the model's after the prompt; every candidate starts with
     `prefix` (the text token healing removed). `typed` is the part of the current word already
-    typed (it counts toward a non-empty word); `block_indent` is the indentation below which a
-    block ends.
+    typed (it counts toward a non-empty word). For lines, `line_start` is the bracket-and-string
+    state at the cursor and `line_before` the current line up to it.
     """
     requests = [(stop, options or DecodeOptions())]
     return decode_together(
@@ -155,7 +268,8 @@ def decode(
         prefix,
         requests,
         typed=typed,
-        block_indent=block_indent,
+        line_start=line_start,
+        line_before=line_before,
         interrupt=interrupt,
     )[0]
 
@@ -169,7 +283,8 @@ def decode_together(
     requests: list[tuple[StopAt, DecodeOptions]],
     *,
     typed: str = "",
-    block_indent: int = 0,
+    line_start: LineState | None = None,
+    line_before: str = "",
     interrupt: Interrupt | None = None,
 ) -> list[list[Candidate]]:
     """`decode` for several stops of one prompt (the word and the line), sharing model steps.
@@ -179,7 +294,7 @@ def decode_together(
     """
     interrupt = interrupt or Interrupt()
     searches = [
-        (_Search(index, prefix.encode("utf-8"), stop, typed, block_indent), options)
+        (_Search(index, prefix.encode("utf-8"), stop, typed, line_start, line_before), options)
         for stop, options in requests
     ]
     beams = [_beam_search(s, o) for s, o in searches if o.strategy != "sample"]
@@ -236,8 +351,11 @@ class _Results:
 
     def add_unfinished(self, live: list[_Hypothesis]) -> None:
         """Out of tokens or time: keep what the live hypotheses have, marked incomplete."""
+        search = self.search
         for hyp in live:
-            if not hyp.remaining(self.search.prefix) and self.search.after_prefix(hyp).strip():
+            if hyp.remaining(search.prefix) or not search.after_prefix(hyp).strip():
+                continue
+            if search.stop is StopAt.IDENTIFIER or search.can_end(hyp):  # a line well formed
                 self.add(hyp, hyp.logprob, False)
 
     def complete_logprobs(self) -> list[float]:
@@ -299,9 +417,6 @@ class _BeamSearch:
             row, token = divmod(pos, vocab)
             parent = live[row]
             child = _Hypothesis([*parent.tokens, token], score, parent.text + table[token])
-            if search.stop is StopAt.BLOCK and (cut := search.block_end(child)) is not None:
-                self.results.add(child, score, True, cut)
-                continue
             next_live.append(child)
             parents.append(row)
         self.live = next_live
@@ -393,9 +508,6 @@ def _sample(
                 hyp.logprob + float(exact[row, choice]),
                 hyp.text + table[choice],
             )
-            if search.stop is StopAt.BLOCK and (cut := search.block_end(child)) is not None:
-                results.add(child, child.logprob, True, cut)
-                continue
             next_live.append(child)
             parents.append(row)
         live = next_live

@@ -5,7 +5,8 @@ the module's own functions, `self.` attributes), and a global model ranks them p
 the classic cache language model (Kuhn and De Mori, 1990) at the word level:
 P(word) = (1 - weight) * P_model(word) + weight * P_cache(word), where P_cache counts the
 identifiers before the cursor, favouring recent ones. After `.`, only names seen after a `.`
-count, and names seen after the same receiver (`self.` -> `self.x`) count most.
+count, and names seen after the same receiver (`self.` -> `self.x`) count most. Words in
+comments and strings (`LATIN`, `the`) count only when the cursor is in a comment or string too.
 """
 
 from __future__ import annotations
@@ -15,18 +16,27 @@ import re
 from collections import Counter
 from functools import lru_cache
 
+from .code_text import CodeText, code_window
+
 _RECEIVER = re.compile(r"([^\W\d]\w*)\s*\.\s*$")
 RECENT_CHARS = 3000  # names in this many characters before the cursor count double
 SCAN_CHARS = 30_000  # only this much text before the cursor is read: bounded time per request
 
 
-def cache_distribution(text_before: str, typed: str) -> dict[str, float]:
-    """P_cache over identifiers starting with `typed`, from the text before the word."""
+def cache_distribution(
+    text_before: str, typed: str, code: CodeText | None = None
+) -> dict[str, float]:
+    """P_cache over identifiers starting with `typed`, from the text before the word.
+
+    `code`: the document's `CodeText`, up to date with `text_before` (kept by the session, so
+    that the comments and strings are not scanned again at each keystroke).
+    """
     if typed[:1].isdigit():
         return {}  # a number is being typed, not a name
-    head = text_before[
-        max(0, len(text_before) - len(typed) - SCAN_CHARS) : len(text_before) - len(typed)
-    ]
+    if code is None or code.text != text_before:
+        code = CodeText.of(code_window(text_before, SCAN_CHARS + len(typed)))
+    # At a code position only code's names count; in a comment or string, its words too.
+    head = code.head(len(code.text) - len(typed), SCAN_CHARS)
     member = head.rstrip().endswith(".")
     recent_from = len(head) - RECENT_CHARS
     counts = _tally(_names_starting_with(typed, "." if member else ""), head, recent_from)

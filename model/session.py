@@ -1,11 +1,12 @@
 """A document session: one open document's inference state and the one completion pipeline.
 
 The session owns what is cached for a document (its token ids, its hidden-state checkpoints
-and the neural cache's keys along the window, in `document_state`) and answers `complete`:
+and the neural cache's keys along the window, in `document_state`; its code without comments
+and strings, in `code_text`) and answers `complete`:
 
     heal the prompt -> the state after the healed context (cached) -> the neural cache over
     the window -> decode the word and the line together -> rank the words with the document's
-    names and the names static analysis knows
+    names and the names static analysis knows -> keep only real names (`real_names`)
 
 The language server keeps one session per open document; `grucomplete complete` uses one
 once (`complete_once`); `grucomplete eval` brings states of its own to `decode_completions`.
@@ -13,10 +14,11 @@ once (`complete_once`); `grucomplete eval` brings states of its own to `decode_c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field, replace
 
 from .candidate_scoring import word_probabilities
+from .code_text import CodeText, code_window, defines_name
 from .completion_settings import CompletionSettings
 from .decode_options import Candidate, StopAt
 from .decoding import Stepper, decode_together
@@ -26,6 +28,7 @@ from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
 from .neural_cache import CachedModel, NeuralCache
 from .prefix_constraint import HealedPrompt
+from .real_names import VOCABULARY_CHARS, LegalNames, keep_real_names, lines_of_real_names
 from .words import is_identifier_char
 
 # Names static analysis says exist at the cursor; asked once decoding is done, so that it can
@@ -75,6 +78,10 @@ class DocumentSession:
         self.engine = engine
         self.tokens = IncrementalTokens(engine)
         self.states = HiddenStateCache(engine, max_checkpoints, keep_outputs)
+        # The project's names (a `WorkspaceNames`), set by whoever owns the session; with the
+        # document's own, builtins and keywords they are the names legal at a use.
+        self.workspace_names: Container[str] | None = None
+        self.code = CodeText()  # the document's code before the cursor, followed incrementally
         self._last: _Answer | None = None  # the last answer not cut short
         # Answer from `_last` where it covers a request (off: only the very same request, the
         # reference in benchmarks/keystroke_reuse.py).
@@ -139,6 +146,8 @@ class DocumentSession:
             words=reused is None,
             interrupt=interrupt,
             known_words=known_words,
+            workspace_names=self.workspace_names,
+            code=self.code,
         )
         if reused is not None:  # the words were known: only the line was decoded
             result = replace(reused, lines=result.lines, lines_decoded=True)
@@ -203,6 +212,8 @@ def decode_completions(
     words: bool = True,
     interrupt: Interrupt | None = None,
     known_words: KnownWords | None = None,
+    workspace_names: Container[str] | None = None,
+    code: CodeText | None = None,
 ) -> Completions:
     """Decode from the state a caller reached for `healed.context`, and rank the words.
 
@@ -210,8 +221,19 @@ def decode_completions(
 
     The neural cache (with its weight in `settings`) needs `prompt.outputs`, the window's keys.
     `known_words()`: when some of its names start with what is typed, they are scored by the
-    model too, and only they are offered.
+    model too, and only they are offered. Where a name is used (not after `.`), words and lines
+    are kept to real names (`real_names`, with `workspace_names`). Words are identifiers; lines
+    a separate list, each well formed (decoding keeps the brackets and strings in order).
+    `code`: a `CodeText` kept for the document (brought up to date here); without one, a window
+    is scanned.
     """
+    before = healed.context + healed.removed
+    if code is None:
+        code = CodeText.of(code_window(before, VOCABULARY_CHARS))
+    else:
+        code.update(before)
+    line_before = before[before.rfind("\n") + 1 :]
+    at_use = not before[: len(before) - len(healed.typed)].rstrip().endswith(".")
     requests = [(StopAt.IDENTIFIER, settings.word_options())] if words else []
     if lines:
         requests.append((StopAt.LINE, settings.line_options()))
@@ -231,18 +253,23 @@ def decode_completions(
         healed.removed,
         requests,
         typed=healed.typed,
+        line_start=code.line_state() if lines else None,
+        line_before=line_before,
         interrupt=interrupt,
     )
     result = Completions(healed.typed, lines_decoded=lines)
+    names = known_words() if known_words is not None else None
+    legal = LegalNames(code, names or (), workspace_names)
+    defining = defines_name(line_before)
     if lines:
-        before = healed.context + healed.removed
-        typed_line = before[before.rfind("\n") + 1 :]
-        result.lines = [_line(healed, typed_line, c) for c in found[-1]]
+        found_lines = found[-1]
+        if at_use and not defining:  # a line begins with a name that exists, too
+            found_lines = lines_of_real_names(found_lines, healed, line_before, legal)
+        result.lines = [_line(healed, line_before, c) for c in found_lines]
     if not words:
         return result
-    # A word cannot start with a digit; the model may still put mass on number tokens.
-    result.words = [w for c in found[0] if not (w := _word(healed, c)).label[:1].isdigit()]
-    names = known_words() if known_words is not None else None
+    # A word is a name: not a number, not glued to punctuation or a line's fragment.
+    result.words = [w for c in found[0] if (w := _word(healed, c)).label.isidentifier()]
     known = [n for n in names or () if n.startswith(healed.typed) and n.isidentifier()]
     if settings.identifier_cache > 0 or known:
         scored = {}
@@ -262,7 +289,9 @@ def decode_completions(
             )
             # Every name static analysis lists was scored and fits: the popup has them all.
             result.closed = len(wanted) == len(known) <= settings.num_candidates
-        result.words = _rank_words(healed, result.words, settings, scored, set(known))
+        result.words = _rank_words(healed, result.words, settings, scored, set(known), code)
+    if at_use:
+        result.words = keep_real_names(result.words, legal, defining)
     result.checked = names is not None
     return result
 
@@ -273,6 +302,7 @@ def _rank_words(
     settings: CompletionSettings,
     scored: dict[str, float],
     known: set[str],
+    code: CodeText | None = None,
 ) -> list[Suggestion]:
     """The beam's words and the scored known names, mixed with the document cache.
 
@@ -284,7 +314,7 @@ def _rank_words(
         model[name] = max(model.get(name, 0.0), p)
     cache = {}
     if settings.identifier_cache > 0:
-        cache = cache_distribution(healed.context + healed.removed, healed.typed)
+        cache = cache_distribution(healed.context + healed.removed, healed.typed, code)
     if known:
         model = {n: p for n, p in model.items() if n in known}
         cache = {n: p for n, p in cache.items() if n in known}

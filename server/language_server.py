@@ -27,6 +27,7 @@ from .positions import character_at
 from .protocol_guard import GuardedProtocol
 from .text_document import LspTextDocument, LspWorkspace
 from .workspace_adaptation import ADAPT_COMMAND, RESET_COMMAND, WorkspaceAdaptation
+from .workspace_names import WorkspaceNames
 
 if TYPE_CHECKING:
     from grucomplete.model.session import Completions
@@ -53,11 +54,14 @@ class GruCompleteServer(LanguageServer):
         self.adaptation = WorkspaceAdaptation(self.service, self.show)
         # After closes, free memory on the worker: behind the session drops queued there.
         self.memory = ReleaseAfterCloses(lambda: self.service.executor.submit(release_freed_memory))
+        self.names = WorkspaceNames(None)  # the project's identifiers, once a folder opens
+        self.watch_files = False  # the client sends workspace/didChangeWatchedFiles for us
 
     def stop_background_work(self) -> None:
         """Stop what runs beside the handlers: the model worker, jedi's process and a running
         workspace adaptation (at `shutdown`, and again when the process exits)."""
         self.adaptation.stop()
+        self.names.stop()
         self.service.shutdown()
 
     def report_server_error(self, error: Exception, source: Any) -> None:
@@ -148,6 +152,13 @@ def initialize(ls: GruCompleteServer, params: types.InitializeParams) -> None:
     # 2.1 has no hook for a workspace class, hence its private attribute (pinned in pyproject).
     ls.protocol._workspace = LspWorkspace.like(ls.workspace)
     ls.service.workspace_root = ls.adaptation.workspace = workspace_root(params)
+    watched = (
+        params.capabilities.workspace and params.capabilities.workspace.did_change_watched_files
+    )
+    ls.watch_files = bool(watched and watched.dynamic_registration)
+    # Without file events from the client, the disk is looked at again every half minute.
+    ls.names = WorkspaceNames(ls.service.workspace_root, poll_s=None if ls.watch_files else 30.0)
+    ls.service.workspace_names = ls.names
 
 
 @server.feature(types.INITIALIZED)
@@ -159,6 +170,16 @@ def initialized(ls: GruCompleteServer, params: types.InitializedParams) -> None:
     ls.service.load_model()  # off the critical path of initialize
     ls.service.watch_model()
     ls.service.start_static_analysis()
+    ls.names.start()
+    if ls.watch_files:
+        watcher = types.FileSystemWatcher(glob_pattern="**/*.py")
+        options = types.DidChangeWatchedFilesRegistrationOptions(watchers=[watcher])
+        registration = types.Registration(
+            id="grucomplete-python-files",
+            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=options,
+        )
+        ls.client_register_capability(types.RegistrationParams([registration]))
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -198,9 +219,16 @@ def server_status(ls: GruCompleteServer, *args: Any) -> dict[str, Any]:
     return ls.status()
 
 
+def _file_path(uri: str) -> Path | None:
+    path = to_fs_path(uri) if uri.startswith("file:") else None
+    return Path(path) if path and path.endswith(".py") else None
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: GruCompleteServer, params: types.DidOpenTextDocumentParams) -> None:
     ls.service.opened(params.text_document.uri, params.text_document.text)
+    if path := _file_path(params.text_document.uri):
+        ls.names.document(path, params.text_document.text)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -208,12 +236,32 @@ def did_change(ls: GruCompleteServer, params: types.DidChangeTextDocumentParams)
     document = ls.document(params.text_document.uri)  # pygls applied the edit already
     if document is not None:
         ls.service.edited(params.text_document.uri, document.source)
+        if path := _file_path(params.text_document.uri):
+            ls.names.document(path, document.source)  # indexed after a pause, off the loop
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: GruCompleteServer, params: types.DidSaveTextDocumentParams) -> None:
+    document = ls.document(params.text_document.uri)
+    if document is not None and (path := _file_path(params.text_document.uri)):
+        ls.names.document(path, document.source)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_watched_files(
+    ls: GruCompleteServer, params: types.DidChangeWatchedFilesParams
+) -> None:
+    for change in params.changes:  # created, changed or deleted: the disk says which
+        if path := _file_path(change.uri):
+            ls.names.changed_on_disk(path)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: GruCompleteServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.service.close(params.text_document.uri)
     ls.memory.document_closed()
+    if path := _file_path(params.text_document.uri):
+        ls.names.closed(path)
 
 
 @server.feature(types.SHUTDOWN)

@@ -57,6 +57,9 @@ ROWS = [
     ("  exact match @1", "line", "em1", "pct"),
     ("  exact match @5", "line", "em5", "pct"),
     ("  edit similarity @1", "line", "es1", "pct"),
+    ("junk, top 5 items (as the gauge's junk.py)", "junk", "items", "n"),
+    ("  invented names at identifiers", "junk", "invented", "pct"),
+    ("  closing an unopened bracket", "junk", "unmatched", "pct"),
     ("typing lines, taking right word suggestions", "typing", "n", "n"),
     ("  keystrokes saved", "typing", "saved", "pct"),
     ("run", None, None, None),
@@ -230,6 +233,8 @@ def summary_line(report: ModelReport) -> str:
         "line_em5": f"{s['line'].get('em5', 0):.4f}",
         "line_es1": f"{s['line'].get('es1', 0):.4f}",
         "saved": f"{s['typing'].get('saved', 0):.4f}",
+        "junk_invented": f"{s.get('junk', {}).get('invented', 0):.4f}",
+        "junk_unmatched": f"{s.get('junk', {}).get('unmatched', 0):.4f}",
     }
     return " ".join(f"{k}={v}" for k, v in parts.items())
 

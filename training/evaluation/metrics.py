@@ -2,14 +2,21 @@
 
 The word hit rule, the line scores and Levenshtein similarity mirror the shared gauge
 (`lsp_eval.py`), so `grucomplete eval` and the gauge report comparable numbers. The typing
+junk measures (invented names, brackets closed that were never opened) are the gauge's
+`junk.py`, so a change shows its effect on junk beside its effect on accuracy. The typing
 simulation takes a suggestion function instead of a model: a test can hand it an oracle or a
 fool, and the evaluator hands it the real engine.
 """
 
 from __future__ import annotations
 
+import builtins
+import io
+import keyword
 import math
-from collections.abc import Callable, Sequence
+import re
+import tokenize
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from grucomplete.model.prefix_constraint import is_identifier_char
@@ -175,3 +182,75 @@ def summarize_typing(results: Sequence[TypingResult]) -> dict[str, float | int]:
         "accepted": sum(r.accepted for r in results),
         "saved": 1.0 - keystrokes / baseline if baseline else 0.0,
     }
+
+
+# --- junk: what a Python developer would not accept, defined as the shared gauge's junk.py ---
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+KNOWN_NAMES = frozenset(keyword.kwlist) | frozenset(dir(builtins))
+
+
+def project_names(texts: Iterable[str]) -> set[str]:
+    """Every identifier-like word in the project's text (comments, strings and all, as the
+    gauge counts: a name "exists" if it is written anywhere in the package)."""
+    return set().union(*(set(_NAME.findall(t)) for t in texts))
+
+
+def open_depth(text_before: str) -> int:
+    """Brackets open at the end of `text_before`, counted by Python's tokenizer."""
+    depth = 0
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text_before).readline):
+            if tok.type == tokenize.OP:
+                depth += tok.string in "([{"
+                depth -= tok.string in ")]}"
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return max(depth, 0)
+
+
+def closes_unopened(item: str, depth: int) -> bool:
+    """Whether `item` closes a bracket that is not open (`depth` are), strings and comments
+    read as the gauge does."""
+    d, quote = depth, None
+    for ch in item:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            break
+        elif ch in "([{":
+            d += 1
+        elif ch in ")]}":
+            d -= 1
+            if d < 0:
+                return True
+    return False
+
+
+@dataclass
+class JunkTally:
+    """Invented names among the items at identifier positions; unmatched brackets among all."""
+
+    ident_items: int = 0
+    invented: int = 0
+    items: int = 0
+    unmatched: int = 0
+
+    def add(self, items: Sequence[str], depth: int, names: set[str] | None) -> None:
+        """The top items of one query; `names` (the project's) only at identifier positions."""
+        for item in items:
+            self.items += 1
+            self.unmatched += closes_unopened(item, depth)
+            if names is not None and (m := _NAME.match(item)):
+                self.ident_items += 1
+                self.invented += m.group() not in names and m.group() not in KNOWN_NAMES
+
+    def summary(self) -> dict[str, float | int]:
+        return {
+            "ident_items": self.ident_items,
+            "invented": self.invented / max(self.ident_items, 1),
+            "items": self.items,
+            "unmatched": self.unmatched / max(self.items, 1),
+        }

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from grucomplete.model.code_text import code_names
 from grucomplete.model.completion_settings import CompletionSettings
 from grucomplete.model.document_state import PromptState
 from grucomplete.model.engine import CompletionEngine
@@ -33,10 +34,13 @@ from grucomplete.model.session import Completions, decode_completions
 from grucomplete.model.window import CHUNK, text_origin
 
 from .metrics import (
+    JunkTally,
     LineScore,
     TokenStats,
     TypingResult,
     hit_rank,
+    open_depth,
+    project_names,
     score_line,
     simulate_typing,
     summarize_lines,
@@ -92,8 +96,15 @@ def token_pass(
 class FilePrompts:
     """Logits and state after any healed context of one file, memoised by context length."""
 
-    def __init__(self, engine: CompletionEngine, source: SourceFile, contexts: set[str]) -> None:
-        self.engine, self.text = engine, source.text
+    def __init__(
+        self,
+        engine: CompletionEngine,
+        source: SourceFile,
+        contexts: set[str],
+        workspace: set[str] | None = None,
+    ) -> None:
+        """`workspace`: the code names of the project's other files, as the server indexes."""
+        self.engine, self.text, self.workspace = engine, source.text, workspace
         self.ids = engine.tokenizer.encode(self.text)
         self.stats, self.checkpoints = token_pass(engine, self.ids, len(self.text))
         ordered = sorted(contexts, key=len)
@@ -125,7 +136,9 @@ class FilePrompts:
         healed = self.engine.heal(self.text[:cursor])
         logits, state = self.after(healed.context)
         prompt = PromptState(logits, state, tokens_fed=0)
-        return decode_completions(self.engine, healed, prompt, settings, lines=lines)
+        return decode_completions(
+            self.engine, healed, prompt, settings, lines=lines, workspace_names=self.workspace
+        )
 
 
 def _cursors(queries: list[Query], typing: list[TypingLine]) -> list[int]:
@@ -152,6 +165,8 @@ class _Tally:
     typing: list[TypingResult] = field(default_factory=list)
     timings: list[float] = field(default_factory=list)  # ms per engine call
     from_scratch: int = 0
+    junk: JunkTally = field(default_factory=JunkTally)
+    names: set[str] = field(default_factory=set)  # every name written in the plan's files
 
 
 def _evaluate_file(
@@ -165,6 +180,7 @@ def _evaluate_file(
 ) -> None:
     timings = tally.timings
     for q in queries:
+        depth = open_depth(source.text[: q.offset])
         line, col = _where(source.text, q.offset)
         base = {"file": str(source.path), "line": line, "col": col, "expected": q.expected}
         for typed in (None,) if q.kind == "line" else (0, 1):
@@ -173,11 +189,14 @@ def _evaluate_file(
             timings.append((time.perf_counter() - began) * 1000)
             if typed is None:
                 top = [s.label for s in result.lines[:TOP_KEPT]]
+                tally.junk.add([s.insert for s in result.lines[:TOP_KEPT]], depth, None)
                 score = score_line(top, q.expected)
                 tally.lines.append(score)
                 record = dict(kind="line", em1=score.em1, em5=score.em5, es1=round(score.es1, 4))
             else:
                 top = [s.label for s in result.words[:TOP_KEPT]]
+                names = tally.names if q.kind == "ident" else None
+                tally.junk.add(top, depth, names)
                 record = dict(kind=f"{q.kind}@{typed}", rank=hit_rank(top, q.expected))
                 if q.kind == "ident":
                     record["after"] = q.after
@@ -212,13 +231,15 @@ def evaluate_model(
 ) -> ModelReport:
     """Run every file of `plan` through `engine` and answer every query; numbers and records."""
     report = ModelReport(name)
-    tally = _Tally()
+    tally = _Tally(names=project_names(f.text for f in plan.files))
+    code = [code_names(f.text) for f in plan.files]
     began = time.perf_counter()
     for index, source in enumerate(plan.files):
+        others = set().union(*(c for i, c in enumerate(code) if i != index))
         queries = [q for q in plan.queries if q.file == index]
         typing = [t for t in plan.typing if t.file == index]
         contexts = {engine.heal(source.text[:c]).context for c in _cursors(queries, typing)}
-        prompts = FilePrompts(engine, source, contexts)
+        prompts = FilePrompts(engine, source, contexts, others)
         _evaluate_file(prompts, source, queries, typing, options, report, tally)
         tally.tokens.add(prompts.stats)
         report.files.append({"path": str(source.path), **prompts.stats.summary()})
@@ -231,6 +252,7 @@ def evaluate_model(
         summary[row] = summarize_words([r["rank"] for r in report.records if r["kind"] == row])
     summary["line"] = summarize_lines(tally.lines)
     summary["typing"] = summarize_typing(tally.typing)
+    summary["junk"] = tally.junk.summary()
     summary["run"] = {
         "seconds": round(time.perf_counter() - began, 1),
         "engine_calls": len(tally.timings),

@@ -1,0 +1,122 @@
+"""Junk measured in-process on the gauge's positions, without the deadline's noise (issue 15).
+
+    python benchmarks/junk_positions.py lines GAUGE.json               # line ES@1 / EM@5
+    python benchmarks/junk_positions.py invented GAUGE.json            # INVENTED_NAME_MIN_SHARE
+
+Reads the positions of an `lsp_eval --json` record file (seed 1 to report, seed 2 to tune:
+their files are disjoint) and completes each with a fresh `DocumentSession` and no deadline, so
+that two commits compare on decoding alone (run it from a checkout of each: the paired numbers
+in docs/benchmarks.md, "Junk", came from aebaa6b's tree beside this one).
+
+`lines`: at line positions, the first item as the server orders it (the best line, unless it is
+the best word) and the top 5, scored as the gauge scores them (edit similarity, exact match).
+`invented`: at identifier positions, every word the model proposes before invented names are
+dropped, its share of the words, and whether it exists (the document before the cursor, the
+package's other files, builtins, keywords: what an editor would know while the name is typed);
+then, per threshold, how many invented names a use position would keep and how many of them
+were the expected name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from grucomplete.model import session as session_module
+from grucomplete.model.code_text import code_names
+from grucomplete.model.completion_settings import CompletionSettings
+from grucomplete.model.engine import CompletionEngine
+
+GAUGE = Path("/work/shared/gauge")
+CORPUS = Path(".work/heldout")
+
+
+def _queries(gauge_json: str, kind: str) -> list[dict]:
+    return [q for q in json.loads(Path(gauge_json).read_text())["queries"] if q["kind"] == kind]
+
+
+def lines(engine: CompletionEngine, gauge_json: str) -> None:
+    sys.path.insert(0, str(GAUGE))
+    from lsp_eval import edit_sim  # the gauge's own measure
+
+    settings = CompletionSettings(latency_budget_ms=1e6)
+    es = em = 0.0
+    queries = _queries(gauge_json, "line")
+    for q in queries:
+        before = (CORPUS / q["file"]).read_text()[: q["offset"]]
+        found = session_module.DocumentSession(engine, keep_outputs=True).complete(before, settings)
+        typed_line = before[before.rfind("\n") + 1 :].strip()
+        best_word = found.words[0].label if found.words else ""
+        firsts = []
+        if found.lines and (found.typed + found.lines[0].insert).rstrip() != best_word:
+            firsts.append(typed_line + found.typed + found.lines[0].insert)
+        firsts += [typed_line + w.label for w in found.words]
+        firsts = [f.strip() for f in firsts[:5]]
+        expected = q["expected"].strip()
+        es += edit_sim(firsts[0], expected) if firsts else 0.0
+        em += expected in firsts
+    print(f"n={len(queries)} ES@1={es / len(queries):.3f} EM@5={em / len(queries):.3f}")
+
+
+def invented(engine: CompletionEngine, gauge_json: str) -> None:
+    seen: list[tuple] = []
+
+    def spy(words, legal, defining):  # keep every word: the threshold is applied below
+        seen.append((list(words), legal, defining))
+        return words
+
+    session_module.keep_real_names = spy
+    settings = CompletionSettings(latency_budget_ms=1e6)
+    packages: dict[str, dict[str, set[str]]] = {}
+    records = []
+    for q in _queries(gauge_json, "ident"):
+        package = q["file"].split("/")[0]
+        if package not in packages:
+            files = (CORPUS / package).rglob("*.py")
+            packages[package] = {
+                str(p.relative_to(CORPUS)): code_names(p.read_text(errors="replace")) for p in files
+            }
+        others = set().union(*(v for k, v in packages[package].items() if k != q["file"]))
+        before = (CORPUS / q["file"]).read_text(errors="replace")[: q["offset"]]
+        session = session_module.DocumentSession(engine, keep_outputs=True)
+        session.workspace_names = others
+        seen.clear()
+        session.complete(before, settings, lines=False)
+        if not seen:
+            continue  # after `.`: no names are dropped there
+        words, legal, defining = seen[0]
+        total = sum(w.probability for w in words) or 1.0
+        items = [(w.label, w.probability / total, w.label in legal, w.complete) for w in words]
+        records.append((q["expected"], defining, items))
+    uses = [r for r in records if not r[1]]
+    shares = sorted(p for _, _, items in uses for _, p, legal, _ in items if not legal)
+    print(f"positions={len(records)} uses={len(uses)} invented proposed at uses={len(shares)}")
+    print(f"largest shares: {[round(s, 2) for s in shares[-5:]]}")
+    for threshold in (0.2, 0.3, 0.4, 0.5, 0.7, 0.9):
+        kept = hits = n = 0
+        for expected, _, items in uses:
+            top = [
+                (w, legal) for w, p, legal, whole in items if legal or (whole and p >= threshold)
+            ]
+            n += len(top[:5])
+            kept += sum(not legal for _, legal in top[:5])
+            hits += any(w == expected and not legal for w, legal in top[:5])
+        print(f"threshold {threshold}: invented kept {kept}/{n}, of them expected {hits}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("measure", choices=("lines", "invented"))
+    p.add_argument("gauge_json")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    engine = CompletionEngine.load()
+    (lines if args.measure == "lines" else invented)(engine, args.gauge_json)
+
+
+if __name__ == "__main__":
+    main()
