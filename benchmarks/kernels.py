@@ -121,8 +121,10 @@ def main() -> None:
         )
         rows[kind] = (step, read, top1, top5)
     base_step, base_read = next(iter(rows.values()))[:2]
-    print(f"{'kernel':<14}{'beam step ms':>13}{'ratio':>7}{'512-tok read ms':>17}{'ratio':>7}"
-          f"{'top1 agree':>12}{'top5 overlap':>14}")
+    print(
+        f"{'kernel':<14}{'beam step ms':>13}{'ratio':>7}{'512-tok read ms':>17}{'ratio':>7}"
+        f"{'top1 agree':>12}{'top5 overlap':>14}"
+    )
     for kind, (step, read, top1, top5) in rows.items():
         print(
             f"{kind:<14}{step:>13.3f}{step / base_step:>7.2f}{read:>17.1f}{read / base_read:>7.2f}"
