@@ -8,9 +8,11 @@ directly, and the handlers in `language_server.py` are thin.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -74,6 +76,15 @@ class CompletionService:
         self.workspace_root: Path | None = None  # where static analysis resolves imports from
         self.static: StaticAnalyzer | None = None
         self._unedited: set[str] = set()  # documents opened with text, not edited since
+        # Background preparation (`prepare`): the document and text to prepare, when it may
+        # start, and whether a slice is queued on the worker.
+        self._prepare: tuple[str, str] | None = None
+        self._prepare_after = 0.0
+        self._prepare_queued = False
+        self._prepare_lock = threading.Lock()
+        self.prepare_idle_s = 0.15  # quiet time after an edit or request before preparing
+        self.prepare_log: list[str] = []  # what the worker ran, in order (tests read it)
+        self.log_order = False
 
     # --- the model -------------------------------------------------------------------------
 
@@ -228,7 +239,9 @@ class CompletionService:
         of the file and its imports on its first edit (`edited`)."""
         if text.strip():
             self._unedited.add(uri)
-        return self.prefill(uri, text)
+        future = self.prefill(uri, text)
+        self.prepare(uri, text)
+        return future
 
     def edited(self, uri: str, source: str) -> None:
         """A document changed. On the first edit of a file opened with text, jedi parses it and
@@ -236,6 +249,7 @@ class CompletionService:
         took 130-240 ms, past any wait. (Not on open: an editor restoring 50 tabs would keep
         jedi busy for seconds on files nobody edits; and a file begun empty has nothing to
         parse ahead, its questions parse it as it grows.)"""
+        self.prepare(uri, source)
         if uri not in self._unedited:
             return
         self._unedited.discard(uri)
@@ -254,7 +268,10 @@ class CompletionService:
         session = self.sessions.get(uri)
         if session is None or session.engine is not self.engine:
             session = DocumentSession(
-                self.engine, self.options.cache.max_checkpoints, self.options.neural_cache > 0
+                self.engine,
+                self.options.cache.max_checkpoints,
+                self.options.neural_cache > 0,
+                self.options.cache.prepared_windows,
             )
             self.sessions[uri] = session
         self.sessions.move_to_end(uri)
@@ -274,6 +291,63 @@ class CompletionService:
                 session.prompt(session.engine.heal(text).context)
 
         return self.executor.submit(run)
+
+    # --- background preparation ----------------------------------------------------------
+
+    def prepare(self, uri: str, text: str, idle_s: float | None = None) -> None:
+        """Prepare `uri`'s states over the whole `text` once the worker is idle (`idle_s`
+        after the last edit or request), one slice of `session.prepare` at a time: each slice
+        is queued behind whatever the worker has, so a request waits for one slice at most.
+        Only the latest document is prepared; another's prepared states are dropped."""
+        with self._prepare_lock:
+            previous = self._prepare
+            self._prepare = (uri, text)
+            self._prepare_after = time.monotonic() + (
+                self.prepare_idle_s if idle_s is None else idle_s
+            )
+            queue = not self._prepare_queued
+            self._prepare_queued = True
+        if previous is not None and previous[0] != uri:
+            self.executor.submit(self._drop_prepared, previous[0])
+        if queue:
+            self._queue_slice()
+
+    def _queue_slice(self) -> None:
+        wait = self._prepare_after - time.monotonic()
+        if wait > 0:  # not idle yet: wait off the worker
+            timer = threading.Timer(wait, self._queue_slice)
+            timer.daemon = True
+            timer.start()
+            return
+        with contextlib.suppress(RuntimeError):  # RuntimeError: shut down
+            self.executor.submit(self._prepare_slice)
+
+    def _prepare_slice(self) -> None:
+        with self._prepare_lock:
+            target = self._prepare
+            if target is None or self._stop.is_set() or self.engine is None:
+                self._prepare_queued = False
+                return
+            if time.monotonic() < self._prepare_after:  # a request or an edit came meanwhile
+                threading.Thread(target=self._queue_slice, daemon=True).start()
+                return
+        uri, text = target
+        session = self.sessions.get(uri)
+        more = False
+        if session is not None and session.engine is self.engine:
+            more = session.prepare(text)
+            if self.log_order:
+                self.prepare_log.append(f"prepare {uri}")
+        with self._prepare_lock:
+            if more or self._prepare != target:
+                self.executor.submit(self._prepare_slice)
+            else:
+                self._prepare, self._prepare_queued = None, False
+
+    def _drop_prepared(self, uri: str) -> None:
+        session = self.sessions.get(uri)
+        if session is not None:
+            session.drop_prepared()
 
     def close(self, uri: str) -> None:
         self._unedited.discard(uri)
@@ -310,6 +384,9 @@ class CompletionService:
         """
         if cancel is not None and cancel.is_set():
             return None
+        self._prepare_after = time.monotonic() + self.prepare_idle_s  # busy: prepare later
+        if self.log_order:
+            self.prepare_log.append(f"complete {uri}")
         session = self._session(uri)
         if session is None:
             return None

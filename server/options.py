@@ -22,6 +22,9 @@ _converter = cattrs.Converter()
 class CacheOptions:
     max_documents: int = 50  # open documents whose model state is kept (least recent dropped)
     max_checkpoints: int = 512  # hidden-state checkpoints kept per document
+    # Windows of the focused document prepared in the background, so a jump reads a chunk, not
+    # a window (~0.9 MB each for the default model with the neural cache; 0: none).
+    prepared_windows: int = 16
 
 
 @dataclass
@@ -63,6 +66,8 @@ def _check(name: str, value: Any) -> str | None:
         return f"must be one of {', '.join(_CHOICES[name])}"
     if name in _POSITIVE and value <= 0:
         return "must be positive"
+    if name == "prepared_windows" and value < 0:
+        return "must be 0 or positive"
     if name in _AT_LEAST and value < _AT_LEAST[name]:
         return f"must be at least {_AT_LEAST[name]}"
     return check_setting(name, value)

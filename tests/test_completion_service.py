@@ -140,3 +140,30 @@ def test_a_model_swapped_while_running_for_another_vocabulary(
     result = complete(service, "file:///a.py", MAIN)
     assert result is not None and service.engine.tokenizer.vocab_size == other.vocab_size
     service.shutdown()
+
+
+def test_a_request_arriving_mid_preparation_is_answered_first(tiny_model_dir: Path) -> None:
+    """Background preparation runs in slices queued behind requests: a request submitted
+    while it runs is answered after at most the slice in progress, and preparation goes on."""
+    service = service_for(tiny_model_dir)
+    service.log_order = True
+    uri = "file:///big.py"
+    text = "".join(TOY_SOURCES) * 40
+    service.prefill(uri, text[:200]).result()
+    service.prepare(uri, text, idle_s=0)
+    while not any(e.startswith("prepare") for e in service.prepare_log):
+        time.sleep(0.001)
+    queued = len(service.prepare_log)
+    answer = service.executor.submit(service.complete, uri, text[:300])
+    assert answer.result() is not None
+    log = service.prepare_log
+    at = log.index(f"complete {uri}")
+    assert at <= queued + 1  # behind the slice that was running, if any, not the rest
+    service.prepare(uri, text, idle_s=0)
+    deadline = time.monotonic() + 60
+    while service._prepare_queued and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not service._prepare_queued  # it finished
+    prepared = service.sessions[uri].prepared
+    assert 0 < len(prepared) <= service.options.cache.prepared_windows
+    service.shutdown()
