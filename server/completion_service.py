@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ from .static_analysis import PendingNames, StaticAnalyzer
 
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
     from grucomplete.model.engine import CompletionEngine
+    from grucomplete.model.machine_fit import Fit
     from grucomplete.model.session import Completions, DocumentSession
 
 log = logging.getLogger("grucomplete.server")
@@ -76,6 +78,8 @@ class CompletionService:
         self.workspace_root: Path | None = None  # where static analysis resolves imports from
         self.static: StaticAnalyzer | None = None
         self._unedited: set[str] = set()  # documents opened with text, not edited since
+        self.fit: Fit | None = None  # what `_fit_to_machine` measured and chose
+        self._fitted_settings: tuple[object, ServerOptions] | None = None
         # Background preparation (`prepare`): the document and text to prepare, when it may
         # start, and whether a slice is queued on the worker.
         self._prepare: tuple[str, str] | None = None
@@ -151,8 +155,59 @@ class CompletionService:
         self.sessions = OrderedDict()  # states of the old model mean nothing to the new one
         self._loaded_signature = signature
         log.info("loaded model %s (%s)", directory, self.options.precision)
+        self._fit_to_machine(engine)
         if recovered:
             self.notify(f"grucomplete: model loaded from {directory}", False)
+
+    def _fit_to_machine(self, engine: CompletionEngine) -> None:
+        """Measure this machine's cost per token and per beam step (~1 s on a 2-core AVX2
+        laptop, on the worker before the first completion) and size the work to the budgets."""
+        from grucomplete.model.machine_fit import calibrate, fit, measure_costs
+
+        self.fit = None
+        if not self.options.fit_to_machine or engine.device.type != "cpu":
+            return
+        costs = measure_costs(engine)
+        calibrate(costs, engine, self.options)
+        self.fit = fit(costs, self.options.context_tokens)
+        if "context_tokens" not in self.options.explicit:
+            engine.context_tokens = self.fit.context_tokens
+        log.info("fitted to this machine: %s", self.machine_fit())
+
+    def request_settings(self) -> ServerOptions:
+        """The settings a completion runs with: the options, with the fitted beam width and
+        line length where the editor did not set them."""
+        fit, options = self.fit, self.options
+        if fit is None:
+            return options
+        fitted = {"beam_width": fit.beam_width, "line_max_tokens": fit.line_max_tokens}
+        changes = {k: v for k, v in fitted.items() if k not in options.explicit}
+        key = (id(options), fit)
+        if self._fitted_settings is None or self._fitted_settings[0] != key:
+            self._fitted_settings = (key, replace(options, **changes) if changes else options)
+        return self._fitted_settings[1]
+
+    def machine_fit(self) -> dict[str, object]:
+        """What was measured here and chosen (for `:checkhealth grucomplete` and the status
+        tooltip): effective beam width, line length and window, which the settings fixed,
+        the predicted keystroke and jump latency, and the per-unit costs (ms)."""
+        settings = self.request_settings()
+        engine = self.engine
+        fit = self.fit
+        result: dict[str, object] = {
+            "fitted": fit is not None,
+            "beam_width": settings.beam_width,
+            "line_max_tokens": settings.line_max_tokens,
+            "context_tokens": engine.context_tokens if engine else self.options.context_tokens,
+            "from_settings": sorted(
+                {"beam_width", "line_max_tokens", "context_tokens"} & self.options.explicit
+            ),
+        }
+        if fit is not None:
+            result["predicted_keystroke_ms"] = round(fit.predicted_keystroke_ms, 1)
+            result["predicted_jump_ms"] = round(fit.predicted_jump_ms, 1)
+            result["costs_ms"] = {k: round(v, 4) for k, v in vars(fit.costs).items()}
+        return result
 
     def watch_model(self, interval_s: float = 2.0) -> threading.Thread:
         """Reload when the model directory's files change on disk (e.g. `grucomplete train`)."""
@@ -398,7 +453,7 @@ class CompletionService:
         # edit would leave nothing to decode from and every budget would end empty-handed.
         result = session.complete(
             text_before,
-            self.options,
+            self.request_settings(),
             lines=lines,
             interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
             known_words=None if static is None else static.result,

@@ -43,7 +43,12 @@ class ServerOptions(CompletionSettings):
     static_python: str = ""  # Python or virtualenv whose packages jedi sees ("": $VIRTUAL_ENV)
     workspace_adaptation: bool = False  # fine-tune the model on the workspace in the background
     adaptation_minutes: float = 10.0  # time budget of one background adaptation
+    # Size beam width, line length and window to this machine's measured speed (issue 14's
+    # budgets); a setting given explicitly is kept as given.
+    fit_to_machine: bool = True
     cache: CacheOptions = field(default_factory=CacheOptions)
+    # Not a setting: the names of the settings the editor gave (parse_options fills it).
+    explicit: frozenset[str] = frozenset()
 
 
 _CHOICES = {"device": ("cpu", "cuda"), "precision": PRECISIONS}
@@ -79,7 +84,7 @@ def _parse_into(target: Any, raw: Any, path: str, problems: list[str]) -> None:
         return
     by_wire = {camel_case(f.name): f for f in fields(target)}
     for key, value in raw.items():
-        spec = by_wire.get(key)
+        spec = by_wire.get(key) if key != "explicit" else None
         where = f"{path}{key}"
         if spec is None:
             problems.append(f"{where}: unknown setting, ignored")
@@ -116,4 +121,7 @@ def parse_options(raw: Any, base: ServerOptions | None = None) -> tuple[ServerOp
     problems: list[str] = []
     if raw is not None:
         _parse_into(options, raw, "", problems)
+        if isinstance(raw, dict):
+            given = {f.name for f in fields(options) if camel_case(f.name) in raw}
+            options.explicit = frozenset(options.explicit | given)
     return options, problems

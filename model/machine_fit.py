@@ -1,0 +1,209 @@
+"""The work of a request in machine-independent units, their cost on this machine, and the
+settings that fit the latency budgets here.
+
+A request's work is counted as model calls: tokens fed to read a prompt (batch 1, in chunks)
+and beam steps (one token for each of B hypotheses). `measure_costs` times each unit on the
+machine at hand, so `predict_ms` turns counted work into latency on any machine whose costs
+were measured, and `fit` picks the beam width, line length and window that keep a keystroke
+and a jump within the budgets (issue 14: keystroke p50 15 ms, a jump p99 120 ms).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from .engine import CompletionEngine
+from .window import CHUNK, MIN_CONTEXT_TOKENS
+
+KEYSTROKE_P50_MS = 15.0  # issue 14's budgets on a 2-core AVX2 laptop
+JUMP_P99_MS = 120.0
+# Beam width and line length, best first: the fit takes the first that is fast enough.
+LADDER = [(5, 16), (4, 16), (4, 12), (3, 12), (3, 8), (2, 8), (2, 6), (1, 6)]
+WINDOWS = [512, 384, 256, 192, 128, 96, 64]
+# Beam steps of a keystroke per line token: the word and the line share steps
+# (`decode_together`), and a line rarely stops before its last token.
+STEPS_PER_LINE_TOKEN = 1.0
+ROWS_PER_BEAM = 2  # the word's beams and the line's, stepped together
+TYPED_TOKENS = 4  # tokens a keystroke feeds, typically (at most a chunk)
+
+
+@dataclass
+class Work:
+    """Model calls of one request, counted by `count_work`."""
+
+    fed_tokens: int = 0  # batch-1 tokens read into the state (prompt, window)
+    feed_calls: int = 0
+    beam_steps: dict[int, int] = field(default_factory=dict)  # beams -> steps of that width
+
+    def add(self, batch: int, length: int) -> None:
+        if length > 1 or batch == 1 and not self.beam_steps and self.fed_tokens == 0:
+            self.fed_tokens += batch * length
+            self.feed_calls += 1
+        else:
+            self.beam_steps[batch] = self.beam_steps.get(batch, 0) + 1
+
+    @property
+    def steps(self) -> int:
+        return sum(self.beam_steps.values())
+
+    @property
+    def step_rows(self) -> int:
+        return sum(b * n for b, n in self.beam_steps.items())
+
+
+@contextmanager
+def count_work(engine: CompletionEngine) -> Iterator[Work]:
+    """Count the model calls made inside the block (every call embeds its tokens first)."""
+    work = Work()
+
+    def hook(_module: torch.nn.Module, args: tuple[torch.Tensor, ...], _out: Any) -> None:
+        batch, length = args[0].shape
+        work.add(batch, length)
+
+    handle = engine.model.embed.register_forward_hook(hook)
+    try:
+        yield work
+    finally:
+        handle.remove()
+
+
+@dataclass
+class Costs:
+    """What each unit of work costs on this machine (ms)."""
+
+    token_ms: float  # one token read, in chunks
+    call_ms: float  # a feed call's fixed cost
+    step_ms: float  # a beam step's fixed cost: the model call and decoding's Python
+    row_ms: float  # each beam row of a step
+    request_ms: float = 0.0  # a request's own: healing, ranking, caches
+
+    def predict_ms(self, work: Work) -> float:
+        return (
+            work.fed_tokens * self.token_ms
+            + work.feed_calls * self.call_ms
+            + work.steps * self.step_ms
+            + work.step_rows * self.row_ms
+            + self.request_ms
+        )
+
+    @classmethod
+    def regress(cls, samples: list[tuple[Work, float]]) -> Costs:
+        """Least-squares costs of measured requests (negative ones clamped to 0 and refitted)."""
+        names = ["token_ms", "call_ms", "step_ms", "row_ms", "request_ms"]
+        x = torch.tensor(
+            [[w.fed_tokens, w.feed_calls, w.steps, w.step_rows, 1.0] for w, _ in samples],
+            dtype=torch.float64,
+        )
+        y = torch.tensor([[ms] for _, ms in samples], dtype=torch.float64)
+        active = list(range(len(names)))
+        while True:
+            solution = torch.linalg.lstsq(x[:, active], y).solution[:, 0].tolist()
+            negative = [i for i, v in zip(active, solution, strict=True) if v < 0]
+            if not negative:
+                break
+            active = [i for i in active if i not in negative]
+        values = dict.fromkeys(names, 0.0)
+        values.update({names[i]: v for i, v in zip(active, solution, strict=True)})
+        return cls(**values)
+
+
+def _median_ms(fn: Callable[[], object], repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def measure_costs(engine: CompletionEngine, repeats: int = 5, beams: int = 5) -> Costs:
+    """Time each model unit here (~0.1 s for the default model on a 2-core AVX2 laptop);
+    `calibrate` adds what decoding's Python costs."""
+    model = engine.model
+    ids = [engine.tokenizer.boundary_id] + list(range(1, 4 * CHUNK))
+    chunks = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+    chunked = _median_ms(lambda: engine.feed(chunks, threads=False), repeats)
+    single = _median_ms(lambda: engine.feed([ids[:1]], threads=False), repeats)
+    token_ms = max((chunked - single * len(chunks)) / (len(ids) - len(chunks)), 1e-4)
+    call_ms = max(single - token_ms, 0.0)
+    _, states = engine.feed(chunks, threads=False)
+    steps = {}
+    for b in (1, beams):
+        tokens = torch.full((b, 1), 1, dtype=torch.long)
+        rows = states[-1].expand(-1, b, -1).contiguous()
+        steps[b] = _median_ms(lambda: model.step(tokens, rows), 2 * repeats)  # noqa: B023
+    row_ms = max((steps[beams] - steps[1]) / (beams - 1), 0.0)
+    return Costs(token_ms, call_ms, steps[1] - row_ms, row_ms)
+
+
+PROMPTS = [
+    "import os\n\n\ndef main(path):\n    for name in os.listdir(path):\n        print(",
+    "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.",
+    "def load(path):\n    with open(path) as f:\n        data = json.",
+]
+
+
+def calibrate(costs: Costs, engine: CompletionEngine, settings: Any) -> None:
+    """Decoding's Python, per step: real completions, less their predicted model time."""
+    from .session import DocumentSession
+
+    extra = []
+    for text in PROMPTS:
+        session = DocumentSession(engine, keep_outputs=settings.neural_cache > 0, max_prepared=0)
+        session.prompt(engine.heal(text).context)
+        session.complete(text, settings)  # warm
+        for _ in range(2):
+            session._last = None
+            start = time.perf_counter()
+            with count_work(engine) as work:
+                session.complete(text, settings)
+            total = (time.perf_counter() - start) * 1000
+            extra.append((total - costs.predict_ms(work)) / max(work.steps, 1))
+    costs.step_ms += max(0.0, statistics.median(extra))
+
+
+@dataclass
+class Fit:
+    beam_width: int
+    line_max_tokens: int
+    context_tokens: int
+    predicted_keystroke_ms: float
+    predicted_jump_ms: float
+    costs: Costs
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["costs"] = {k: v for k, v in data["costs"].items()}
+        return data
+
+
+def fit(
+    costs: Costs,
+    context_tokens: int = 512,
+    keystroke_ms: float = KEYSTROKE_P50_MS,
+    jump_ms: float = JUMP_P99_MS,
+) -> Fit:
+    """The first beam width and line length whose keystroke fits `keystroke_ms`, and the widest
+    window (at most `context_tokens`) whose cold read plus that keystroke fits `jump_ms`."""
+
+    def keystroke(beam: int, line: int) -> float:
+        steps = round(line * STEPS_PER_LINE_TOKEN)
+        return costs.predict_ms(Work(TYPED_TOKENS, 1, {ROWS_PER_BEAM * beam: steps}))
+
+    beam, line = next(((b, n) for b, n in LADDER if keystroke(b, n) <= keystroke_ms), LADDER[-1])
+    key = keystroke(beam, line)
+    windows = [w for w in WINDOWS if w <= context_tokens] or [MIN_CONTEXT_TOKENS]
+
+    def jump(window: int) -> float:
+        return window * costs.token_ms + window / CHUNK * costs.call_ms + key
+
+    window = next((w for w in windows if jump(w) <= jump_ms), windows[-1])
+    return Fit(beam, line, max(window, MIN_CONTEXT_TOKENS), key, jump(window), costs)
