@@ -28,11 +28,13 @@ JUMP_P99_MS = 120.0
 # Beam width and line length, best first: the fit takes the first that is fast enough, or,
 # when none is, the first within 10% of the fastest (accuracy is not given up for less). It
 # keeps the beam (a step costs the same at any width here: the words would lose candidates
-# for nothing) and stops at 10-token lines and a 384-token window (gauge, seed 1: beam 3,
-# lines of 8 and a 256-token window took identifier top-1 from 0.53 to 0.45); the budgets
-# are then left to what needs no model steps (the popup's words without the line).
-LADDER = [(5, 16), (5, 12), (5, 10)]
-WINDOWS = [512, 448, 384]
+# for nothing), stops at 12-token lines and keeps the window: on the gauge (seed 1, jumps)
+# a 384-token window alone took identifier top-1 from 0.52 to 0.46, the neural cache's keys
+# being the window's. A cold jump is made cheap by prepared windows instead
+# (`DocumentSession.prepare`), and the keystroke budget is left to what needs no model
+# steps (the popup's words without the line).
+LADDER = [(5, 16), (5, 12)]
+WINDOWS: list[int] = []  # see above: the window is kept
 # A keystroke's decoding steps: the word's and the line's beams step together (two rows per
 # beam width); at the median it stops after ~5 steps (held-out replay, benchmarks/
 # work_units.py), at worst after the line's last token.
