@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from unittest.mock import patch
 
 from grucomplete.model.checkpoint import load_checkpoint, save_checkpoint
 from grucomplete.model.lm import GRULanguageModel
@@ -177,9 +178,12 @@ def test_the_work_is_fitted_to_the_machine_and_settings_override_it(tiny_model_d
     assert service.fit is not None  # measured at load
     report = service.machine_fit()
     assert report["fitted"] and report["costs_ms"]["token_ms"] > 0
-    # A slow machine: the fit shortens the line (not the beam or the window: accuracy)...
-    slow = fit(Costs(token_ms=0.4, call_ms=0.1, step_ms=4.0, row_ms=0.1), 512)
-    assert slow.line_max_tokens < 16 and (slow.beam_width, slow.context_tokens) == (5, 512)
+    # A slow machine: the fit reports the budgets missed, and takes a cheaper rung if offered...
+    costs = Costs(token_ms=0.4, call_ms=0.1, step_ms=4.0, row_ms=0.1)
+    assert fit(costs, 512).predicted_keystroke_ms > 15
+    with patch("grucomplete.model.machine_fit.LADDER", [(5, 16), (4, 8)]):
+        slow = fit(costs, 512)
+    assert (slow.beam_width, slow.line_max_tokens, slow.context_tokens) == (4, 8, 512)
     service.fit = slow
     settings = service.request_settings()
     fitted = (settings.beam_width, settings.line_max_tokens)
