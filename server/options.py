@@ -47,8 +47,10 @@ class ServerOptions(CompletionSettings):
     # budgets); a setting given explicitly is kept as given.
     fit_to_machine: bool = True
     cache: CacheOptions = field(default_factory=CacheOptions)
-    # Not a setting: the names of the settings the editor gave (parse_options fills it).
-    explicit: frozenset[str] = frozenset()
+
+    # Not a setting (no field): the names of the settings the editor gave, which the fit to
+    # the machine keeps; parse_options sets it on the instance (`replace` does not carry it).
+    explicit = frozenset[str]()
 
 
 _CHOICES = {"device": ("cpu", "cuda"), "precision": PRECISIONS}
@@ -84,7 +86,7 @@ def _parse_into(target: Any, raw: Any, path: str, problems: list[str]) -> None:
         return
     by_wire = {camel_case(f.name): f for f in fields(target)}
     for key, value in raw.items():
-        spec = by_wire.get(key) if key != "explicit" else None
+        spec = by_wire.get(key)
         where = f"{path}{key}"
         if spec is None:
             problems.append(f"{where}: unknown setting, ignored")
@@ -121,7 +123,9 @@ def parse_options(raw: Any, base: ServerOptions | None = None) -> tuple[ServerOp
     problems: list[str] = []
     if raw is not None:
         _parse_into(options, raw, "", problems)
-        if isinstance(raw, dict):
-            given = {f.name for f in fields(options) if camel_case(f.name) in raw}
-            options.explicit = frozenset(options.explicit | given)
+    base_explicit = base.explicit if base is not None else frozenset()
+    given = set()
+    if isinstance(raw, dict):
+        given = {f.name for f in fields(options) if camel_case(f.name) in raw}
+    options.explicit = frozenset(base_explicit | given)
     return options, problems

@@ -189,9 +189,10 @@ def test_the_work_is_fitted_to_the_machine_and_settings_override_it(tiny_model_d
     fitted = (settings.beam_width, settings.line_max_tokens)
     assert fitted == (slow.beam_width, slow.line_max_tokens)
     # ...but what the editor set explicitly stays as set.
-    options, problems = parse_options({"lineMaxTokens": 16, "model": str(tiny_model_dir)})
-    assert not problems and options.explicit == {"line_max_tokens", "model"}
-    service.options = replace(options, precision="fp32")
+    raw = {"lineMaxTokens": 16, "model": str(tiny_model_dir), "precision": "fp32"}
+    options, problems = parse_options(raw)
+    assert not problems and options.explicit == {"line_max_tokens", "model", "precision"}
+    service.options = options
     assert service.request_settings().line_max_tokens == 16
     assert service.machine_fit()["from_settings"] == ["line_max_tokens"]
     assert complete(service, "file:///a.py", MAIN) is not None
