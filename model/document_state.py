@@ -125,9 +125,16 @@ class HiddenStateCache:
     """
 
     def __init__(
-        self, engine: CompletionEngine, max_checkpoints: int = 512, keep_outputs: bool = False
+        self,
+        engine: CompletionEngine,
+        max_checkpoints: int = 512,
+        keep_outputs: bool = False,
+        far_stride: int = FAR_STRIDE,
     ) -> None:
+        """`far_stride`: checkpoints kept this far apart back from the end of the chain (a
+        prepared chain keeps them dense: a jump into it reads from the nearest)."""
         self.engine = engine
+        self.far_stride = far_stride
         self.max_checkpoints = max_checkpoints
         self.origin = 0  # document token the chain starts at, after a boundary
         self.ids = array("i")  # the chain: the boundary, then document tokens from origin
@@ -165,6 +172,31 @@ class HiddenStateCache:
             self._store_outputs(start, torch.cat(new_outputs))
             outputs = self.outputs[: len(self.ids)]
         return PromptState(logits, states[-1], len(self.ids) - start, self.ids, outputs)
+
+    def prepare(self, doc_ids: Sequence[int], budget: int = CHUNK) -> bool:
+        """Read on towards the end of `doc_ids` by about `budget` tokens, in the chunks a query
+        would read (so the states are bitwise a cold run's); True once nothing is left.
+
+        Background work: a later `state_after` at any point of `doc_ids` then feeds only from
+        the nearest checkpoint. Like `state_after`, follows edits before reading on.
+        """
+        common = self._follow(doc_ids, 0)
+        last = len(self.ids) - 1  # a query at the end restores a checkpoint before it
+        start = max(p for p in self.checkpoints if p <= common and p <= last)
+        if last - start < CHUNK:
+            return False
+        ends = [e for e in chunk_ends(start, len(self.ids)) if e % CHUNK == 0]
+        ends = [e for i, e in enumerate(ends) if i == 0 or e - start <= budget]
+        chunks = [self.ids[a:b] for a, b in zip([start, *ends[:-1]], ends, strict=True)]
+        new_outputs: list[torch.Tensor] | None = [] if self.keep_outputs else None
+        _, states = self.engine.feed(chunks, self.checkpoints[start], new_outputs, threads=False)
+        for end, state in zip(ends, states, strict=True):
+            if end % self.stride == 0:
+                self.checkpoints[end] = state
+        self._thin(len(self.ids))
+        if new_outputs is not None:
+            self._store_outputs(start, torch.cat(new_outputs))
+        return last - ends[-1] >= CHUNK
 
     def _store_outputs(self, start: int, new: torch.Tensor) -> None:
         """Write the outputs after chain ids start.. (rows before `start` are still valid)."""
@@ -205,7 +237,7 @@ class HiddenStateCache:
         """Bound memory: sparse checkpoints far from `end`; over the cap, every other one."""
         far = end - RECENT_TOKENS
         self.checkpoints = {
-            p: s for p, s in self.checkpoints.items() if p >= far or p % FAR_STRIDE == 0
+            p: s for p, s in self.checkpoints.items() if p >= far or p % self.far_stride == 0
         }
         while len(self.checkpoints) > self.max_checkpoints:
             self.stride *= 2

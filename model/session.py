@@ -29,6 +29,7 @@ from .interrupt import Interrupt
 from .neural_cache import CachedModel, NeuralCache
 from .prefix_constraint import HealedPrompt
 from .real_names import VOCABULARY_CHARS, LegalNames, keep_real_names, lines_of_real_names
+from .window import CHUNK, CONTEXT_CHARS
 from .words import is_identifier_char
 
 # Names static analysis says exist at the cursor; asked once decoding is done, so that it can
@@ -72,12 +73,25 @@ class DocumentSession:
     """Everything cached for one open document, and `complete` at a cursor in it."""
 
     def __init__(
-        self, engine: CompletionEngine, max_checkpoints: int = 512, keep_outputs: bool = True
+        self,
+        engine: CompletionEngine,
+        max_checkpoints: int = 512,
+        keep_outputs: bool = True,
+        max_prepared: int = 16,
     ) -> None:
-        """`keep_outputs`: keep the neural cache's keys along the window (needed for it)."""
+        """`keep_outputs`: keep the neural cache's keys along the window (needed for it).
+        `max_prepared`: windows `prepare` keeps ready besides the one being typed in (each
+        ~0.9 MB for the default model with the neural cache's keys, ~0.2 MB without)."""
         self.engine = engine
         self.tokens = IncrementalTokens(engine)
         self.states = HiddenStateCache(engine, max_checkpoints, keep_outputs)
+        self.max_checkpoints, self.keep_outputs = max_checkpoints, keep_outputs
+        # Background preparation: the whole text's tokens, and a chain of states per window
+        # start other than the current one's, dense with checkpoints (`prepare`).
+        self.max_prepared = max_prepared
+        self.text_tokens = IncrementalTokens(engine)
+        self.prepared: dict[int, HiddenStateCache] = {}
+        self._planned: tuple[int, list[tuple[int, int]]] = (-1, [])  # (for origin, plan)
         # The project's names (a `WorkspaceNames`), set by whoever owns the session; with the
         # document's own, builtins and keywords they are the names legal at a use.
         self.workspace_names: Container[str] | None = None
@@ -95,7 +109,71 @@ class DocumentSession:
         """The model's state after `context` (text before the cursor, healed)."""
         ids = self.tokens.update(context)
         # The ids the tokenizer kept cannot differ from those the chain was fed.
-        return self.states.state_after(ids, self.tokens.unchanged, threads)
+        known_common = self.tokens.unchanged
+        origin = self.engine.window_start(ids)
+        if origin != self.states.origin and origin in self.prepared:
+            # A jump to a window prepared in the background: read from its nearest checkpoint.
+            # Its ids were those of an earlier text: compare them all (`known_common` 0).
+            chain = self.prepared.pop(origin)
+            if len(self.states.ids) > 1:
+                self.prepared[self.states.origin] = self.states
+            self.states, known_common = chain, 0
+            self._bound_prepared()
+        return self.states.state_after(ids, known_common, threads)
+
+    def prepare(self, text: str, budget: int = CHUNK) -> bool:
+        """One slice of background work over the whole `text`: about `budget` tokens read into
+        the window that the nearest unprepared position of the text would read. True while
+        work remains. Every window start of the text gets its chain of states (up to
+        `max_prepared` of them, nearest the window being typed in first), so that a jump
+        anywhere reads from a checkpoint at most a chunk back instead of a whole window; the
+        states are those a cold run reaches, bitwise (the chunks are a query's)."""
+        # Queries in a text longer than CONTEXT_CHARS tokenize from a start that moves with
+        # the cursor (`window.text_origin`); the windows of its first CONTEXT_CHARS are those
+        # of every query there.
+        ids = self.text_tokens.update(text[:CONTEXT_CHARS])
+        if self.text_tokens.unchanged < len(ids) or self._planned[0] != self.states.origin:
+            self._planned = (self.states.origin, self._plan(ids))
+        for origin, end in self._planned[1]:
+            chain = self.prepared.get(origin)
+            if chain is None:
+                chain = HiddenStateCache(
+                    self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
+                )
+                self.prepared[origin] = chain
+            if chain.prepare(ids[:end], budget):
+                return True
+        return False
+
+    def _plan(self, ids: Sequence[int]) -> list[tuple[int, int]]:
+        """(window start, last prefix read from it) for the windows to prepare, nearest the
+        current window first, at most `max_prepared`; the current window is the typing's."""
+        context, step = self.engine.context_tokens, self.engine.context_tokens // 2
+        windows = []
+        for k in range(1, -(-(len(ids) - context) // step) + 1):
+            end = min(len(ids), k * step + context)  # the longest prefix read from this start
+            origin = self.engine.window_start(ids[:end])
+            if origin != self.states.origin:
+                windows.append((origin, end))
+        if self.states.origin != 0:
+            windows.append((0, min(len(ids), context)))
+        windows.sort(key=lambda w: abs(w[0] - self.states.origin))
+        windows = windows[: self.max_prepared]
+        keep = {origin for origin, _ in windows}
+        for origin in [o for o in self.prepared if o not in keep]:
+            del self.prepared[origin]
+        return windows
+
+    def _bound_prepared(self) -> None:
+        while len(self.prepared) > self.max_prepared:
+            far = max(self.prepared, key=lambda o: abs(o - self.states.origin))
+            del self.prepared[far]
+
+    def drop_prepared(self) -> None:
+        """Give back the memory of background preparation (another document has the focus)."""
+        self.prepared.clear()
+        self.text_tokens = IncrementalTokens(self.engine)
+        self._planned = (-1, [])
 
     def complete(
         self,

@@ -8,12 +8,15 @@ directly, and the handlers in `language_server.py` are thin.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Container
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +30,7 @@ from .static_analysis import PendingNames, StaticAnalyzer
 
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
     from grucomplete.model.engine import CompletionEngine
+    from grucomplete.model.machine_fit import Fit
     from grucomplete.model.session import Completions, DocumentSession
 
 log = logging.getLogger("grucomplete.server")
@@ -79,6 +83,17 @@ class CompletionService:
         # from the last answer of their document): for tests and benchmarks.
         self.requests = 0
         self.model_runs = 0
+        self.fit: Fit | None = None  # what `_fit_to_machine` measured and chose
+        self._fitted_settings: tuple[object, ServerOptions] | None = None
+        # Background preparation (`prepare`): the document and text to prepare, when it may
+        # start, and whether a slice is queued on the worker.
+        self._prepare: tuple[str, str] | None = None
+        self._prepare_after = 0.0
+        self._prepare_queued = False
+        self._prepare_lock = threading.Lock()
+        self.prepare_idle_s = 0.15  # quiet time after an edit or request before preparing
+        self.prepare_log: list[str] = []  # what the worker ran, in order (tests read it)
+        self.log_order = False
 
     # --- the model -------------------------------------------------------------------------
 
@@ -147,8 +162,59 @@ class CompletionService:
         self.sessions = OrderedDict()  # states of the old model mean nothing to the new one
         self._loaded_signature = signature
         log.info("loaded model %s (%s)", directory, self.options.precision)
+        self._fit_to_machine(engine)
         if recovered:
             self.notify(f"grucomplete: model loaded from {directory}", False)
+
+    def _fit_to_machine(self, engine: CompletionEngine) -> None:
+        """Measure this machine's cost per token and per beam step (~1 s on a 2-core AVX2
+        laptop, on the worker before the first completion) and size the work to the budgets."""
+        from grucomplete.model.machine_fit import calibrate, fit, measure_costs
+
+        self.fit = None
+        if not self.options.fit_to_machine or engine.device.type != "cpu":
+            return
+        costs = measure_costs(engine)
+        calibrate(costs, engine, self.options)
+        self.fit = fit(costs, self.options.context_tokens)
+        if "context_tokens" not in self.options.explicit:
+            engine.context_tokens = self.fit.context_tokens
+        log.info("fitted to this machine: %s", self.machine_fit())
+
+    def request_settings(self) -> ServerOptions:
+        """The settings a completion runs with: the options, with the fitted beam width and
+        line length where the editor did not set them."""
+        fit, options = self.fit, self.options
+        if fit is None:
+            return options
+        fitted = {"beam_width": fit.beam_width, "line_max_tokens": fit.line_max_tokens}
+        changes = {k: v for k, v in fitted.items() if k not in options.explicit}
+        key = (id(options), fit)
+        if self._fitted_settings is None or self._fitted_settings[0] != key:
+            self._fitted_settings = (key, replace(options, **changes) if changes else options)
+        return self._fitted_settings[1]
+
+    def machine_fit(self) -> dict[str, object]:
+        """What was measured here and chosen (for `:checkhealth grucomplete` and the status
+        tooltip): effective beam width, line length and window, which the settings fixed,
+        the predicted keystroke and jump latency, and the per-unit costs (ms)."""
+        settings = self.request_settings()
+        engine = self.engine
+        fit = self.fit
+        result: dict[str, object] = {
+            "fitted": fit is not None,
+            "beam_width": settings.beam_width,
+            "line_max_tokens": settings.line_max_tokens,
+            "context_tokens": engine.context_tokens if engine else self.options.context_tokens,
+            "from_settings": sorted(
+                {"beam_width", "line_max_tokens", "context_tokens"} & self.options.explicit
+            ),
+        }
+        if fit is not None:
+            result["predicted_keystroke_ms"] = round(fit.predicted_keystroke_ms, 1)
+            result["predicted_jump_ms"] = round(fit.predicted_jump_ms, 1)
+            result["costs_ms"] = {k: round(v, 4) for k, v in vars(fit.costs).items()}
+        return result
 
     def watch_model(self, interval_s: float = 2.0) -> threading.Thread:
         """Reload when the model directory's files change on disk (e.g. `grucomplete train`)."""
@@ -235,7 +301,9 @@ class CompletionService:
         of the file and its imports on its first edit (`edited`)."""
         if text.strip():
             self._unedited.add(uri)
-        return self.prefill(uri, text)
+        future = self.prefill(uri, text)
+        self.prepare(uri, text)
+        return future
 
     def edited(self, uri: str, source: str) -> None:
         """A document changed. On the first edit of a file opened with text, jedi parses it and
@@ -243,6 +311,7 @@ class CompletionService:
         took 130-240 ms, past any wait. (Not on open: an editor restoring 50 tabs would keep
         jedi busy for seconds on files nobody edits; and a file begun empty has nothing to
         parse ahead, its questions parse it as it grows.)"""
+        self.prepare(uri, source)
         if uri not in self._unedited:
             return
         self._unedited.discard(uri)
@@ -262,7 +331,10 @@ class CompletionService:
         session = self.sessions.get(uri)
         if session is None or session.engine is not self.engine:
             session = DocumentSession(
-                self.engine, self.options.cache.max_checkpoints, self.options.neural_cache > 0
+                self.engine,
+                self.options.cache.max_checkpoints,
+                self.options.neural_cache > 0,
+                self.options.cache.prepared_windows,
             )
             session.workspace_names = self.workspace_names
             self.sessions[uri] = session
@@ -283,6 +355,63 @@ class CompletionService:
                 session.prompt(session.engine.heal(text).context)
 
         return self.executor.submit(run)
+
+    # --- background preparation ----------------------------------------------------------
+
+    def prepare(self, uri: str, text: str, idle_s: float | None = None) -> None:
+        """Prepare `uri`'s states over the whole `text` once the worker is idle (`idle_s`
+        after the last edit or request), one slice of `session.prepare` at a time: each slice
+        is queued behind whatever the worker has, so a request waits for one slice at most.
+        Only the latest document is prepared; another's prepared states are dropped."""
+        with self._prepare_lock:
+            previous = self._prepare
+            self._prepare = (uri, text)
+            self._prepare_after = time.monotonic() + (
+                self.prepare_idle_s if idle_s is None else idle_s
+            )
+            queue = not self._prepare_queued
+            self._prepare_queued = True
+        if previous is not None and previous[0] != uri:
+            self.executor.submit(self._drop_prepared, previous[0])
+        if queue:
+            self._queue_slice()
+
+    def _queue_slice(self) -> None:
+        wait = self._prepare_after - time.monotonic()
+        if wait > 0:  # not idle yet: wait off the worker
+            timer = threading.Timer(wait, self._queue_slice)
+            timer.daemon = True
+            timer.start()
+            return
+        with contextlib.suppress(RuntimeError):  # RuntimeError: shut down
+            self.executor.submit(self._prepare_slice)
+
+    def _prepare_slice(self) -> None:
+        with self._prepare_lock:
+            target = self._prepare
+            if target is None or self._stop.is_set() or self.engine is None:
+                self._prepare_queued = False
+                return
+            if time.monotonic() < self._prepare_after:  # a request or an edit came meanwhile
+                threading.Thread(target=self._queue_slice, daemon=True).start()
+                return
+        uri, text = target
+        session = self.sessions.get(uri)
+        more = False
+        if session is not None and session.engine is self.engine:
+            more = session.prepare(text)
+            if self.log_order:
+                self.prepare_log.append(f"prepare {uri}")
+        with self._prepare_lock:
+            if more or self._prepare != target:
+                self.executor.submit(self._prepare_slice)
+            else:
+                self._prepare, self._prepare_queued = None, False
+
+    def _drop_prepared(self, uri: str) -> None:
+        session = self.sessions.get(uri)
+        if session is not None:
+            session.drop_prepared()
 
     def close(self, uri: str) -> None:
         self._unedited.discard(uri)
@@ -319,6 +448,9 @@ class CompletionService:
         """
         if cancel is not None and cancel.is_set():
             return None
+        self._prepare_after = time.monotonic() + self.prepare_idle_s  # busy: prepare later
+        if self.log_order:
+            self.prepare_log.append(f"complete {uri}")
         session = self._session(uri)
         if session is None:
             return None
@@ -331,7 +463,7 @@ class CompletionService:
         # edit would leave nothing to decode from and every budget would end empty-handed.
         result = session.complete(
             text_before,
-            self.options,
+            self.request_settings(),
             lines=lines,
             interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
             known_words=None if static is None else static.result,

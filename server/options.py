@@ -22,6 +22,9 @@ _converter = cattrs.Converter()
 class CacheOptions:
     max_documents: int = 50  # open documents whose model state is kept (least recent dropped)
     max_checkpoints: int = 512  # hidden-state checkpoints kept per document
+    # Windows of the focused document prepared in the background, so a jump reads a chunk, not
+    # a window (~0.9 MB each for the default model with the neural cache; 0: none).
+    prepared_windows: int = 16
 
 
 @dataclass
@@ -40,7 +43,14 @@ class ServerOptions(CompletionSettings):
     static_python: str = ""  # Python or virtualenv whose packages jedi sees ("": $VIRTUAL_ENV)
     workspace_adaptation: bool = False  # fine-tune the model on the workspace in the background
     adaptation_minutes: float = 10.0  # time budget of one background adaptation
+    # Size beam width, line length and window to this machine's measured speed (issue 14's
+    # budgets); a setting given explicitly is kept as given.
+    fit_to_machine: bool = True
     cache: CacheOptions = field(default_factory=CacheOptions)
+
+    # Not a setting (no field): the names of the settings the editor gave, which the fit to
+    # the machine keeps; parse_options sets it on the instance (`replace` does not carry it).
+    explicit = frozenset[str]()
 
 
 _CHOICES = {"device": ("cpu", "cuda"), "precision": PRECISIONS}
@@ -63,6 +73,8 @@ def _check(name: str, value: Any) -> str | None:
         return f"must be one of {', '.join(_CHOICES[name])}"
     if name in _POSITIVE and value <= 0:
         return "must be positive"
+    if name == "prepared_windows" and value < 0:
+        return "must be 0 or positive"
     if name in _AT_LEAST and value < _AT_LEAST[name]:
         return f"must be at least {_AT_LEAST[name]}"
     return check_setting(name, value)
@@ -114,4 +126,9 @@ def parse_options(raw: Any, base: ServerOptions | None = None) -> tuple[ServerOp
     problems: list[str] = []
     if raw is not None:
         _parse_into(options, raw, "", problems)
+    base_explicit = base.explicit if base is not None else frozenset()
+    given = set()
+    if isinstance(raw, dict):
+        given = {f.name for f in fields(options) if camel_case(f.name) in raw}
+    options.explicit = frozenset(base_explicit | given)
     return options, problems

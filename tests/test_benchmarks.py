@@ -67,3 +67,32 @@ def test_decode_speed_benchmark_runs(tiny_model_dir: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "x the limit" in run.stdout
     assert "a thread per layer" in run.stdout
+
+
+def test_work_units_benchmark_predicts_and_checks(tiny_model_dir: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, source in enumerate(TOY_SOURCES):
+        (corpus / f"m{i}.py").write_text(source * (5_000 // len(source) + 1))
+    costs = tmp_path / "costs.json"
+    args = ["--model", str(tiny_model_dir), "--corpus", str(corpus), "--files", "2"]
+    args += ["--queries", "4", "--type-last", "2"]
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/work_units.py"), *args]
+        + ["--save-costs", str(costs), "--avx2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "predicted p50/p99 ms" in run.stdout and run.stdout.count("\nkey ") == 4
+    assert "FBGEMM_ENABLE_INSTRUCTIONS=AVX2" in run.stdout  # the AVX2 rerun happened
+    # Another machine's costs predict this machine's requests.
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/work_units.py"), *args, "--costs", str(costs)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert f"from {costs}" in run.stdout

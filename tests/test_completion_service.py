@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from unittest.mock import patch
 
 from grucomplete.model.checkpoint import load_checkpoint, save_checkpoint
 from grucomplete.model.lm import GRULanguageModel
@@ -139,4 +140,60 @@ def test_a_model_swapped_while_running_for_another_vocabulary(
     wait_for(lambda: not messages[-1][1])
     result = complete(service, "file:///a.py", MAIN)
     assert result is not None and service.engine.tokenizer.vocab_size == other.vocab_size
+    service.shutdown()
+
+
+def test_a_request_arriving_mid_preparation_is_answered_first(tiny_model_dir: Path) -> None:
+    """Background preparation runs in slices queued behind requests: a request submitted
+    while it runs is answered after at most the slice in progress, and preparation goes on."""
+    service = service_for(tiny_model_dir)
+    service.log_order = True
+    uri = "file:///big.py"
+    text = "".join(TOY_SOURCES) * 40
+    service.prefill(uri, text[:200]).result()
+    service.prepare(uri, text, idle_s=0)
+    while not any(e.startswith("prepare") for e in service.prepare_log):
+        time.sleep(0.001)
+    queued = len(service.prepare_log)
+    answer = service.executor.submit(service.complete, uri, text[:300])
+    assert answer.result() is not None
+    log = service.prepare_log
+    at = log.index(f"complete {uri}")
+    assert at <= queued + 1  # behind the slice that was running, if any, not the rest
+    service.prepare(uri, text, idle_s=0)
+    deadline = time.monotonic() + 60
+    while service._prepare_queued and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not service._prepare_queued  # it finished
+    prepared = service.sessions[uri].prepared
+    assert 0 < len(prepared) <= service.options.cache.prepared_windows
+    service.shutdown()
+
+
+def test_the_work_is_fitted_to_the_machine_and_settings_override_it(tiny_model_dir: Path) -> None:
+    from grucomplete.model.machine_fit import Costs, fit
+    from grucomplete.server.options import parse_options
+
+    service = service_for(tiny_model_dir)
+    assert service.fit is not None  # measured at load
+    report = service.machine_fit()
+    assert report["fitted"] and report["costs_ms"]["token_ms"] > 0
+    # A slow machine: the fit reports the budgets missed, and takes a cheaper rung if offered...
+    costs = Costs(token_ms=0.4, call_ms=0.1, step_ms=4.0, row_ms=0.1)
+    assert fit(costs, 512).predicted_keystroke_ms > 15
+    with patch("grucomplete.model.machine_fit.LADDER", [(5, 16), (4, 8)]):
+        slow = fit(costs, 512)
+    assert (slow.beam_width, slow.line_max_tokens, slow.context_tokens) == (4, 8, 512)
+    service.fit = slow
+    settings = service.request_settings()
+    fitted = (settings.beam_width, settings.line_max_tokens)
+    assert fitted == (slow.beam_width, slow.line_max_tokens)
+    # ...but what the editor set explicitly stays as set.
+    raw = {"lineMaxTokens": 16, "model": str(tiny_model_dir), "precision": "fp32"}
+    options, problems = parse_options(raw)
+    assert not problems and options.explicit == {"line_max_tokens", "model", "precision"}
+    service.options = options
+    assert service.request_settings().line_max_tokens == 16
+    assert service.machine_fit()["from_settings"] == ["line_max_tokens"]
+    assert complete(service, "file:///a.py", MAIN) is not None
     service.shutdown()

@@ -245,3 +245,50 @@ def test_line_bounds_follow_the_lsp_line_breaks(pieces: list[str], data: st.Data
     else:
         start, end = bounds
         assert source[start:end] == lines[line]
+
+
+def check_prepared_states_equal_cold_runs(engine: CompletionEngine, script: list) -> None:
+    """Background preparation between edits, then a query anywhere: the states and the
+    neural cache's keys are a cold run's, bitwise, and a jump into a prepared window reads
+    at most a chunk."""
+    session = DocumentSession(engine, max_checkpoints=64, max_prepared=3)
+    text = TOY_SOURCES[0] * 6
+    session.prompt(engine.heal(text[:40]).context)
+    for edit in script:
+        text, cursor = apply(text, edit)
+        while session.prepare(text):
+            pass
+        origin, prepared = session.states.origin, set(session.prepared)
+        healed = engine.heal(text[:cursor])
+        warm = session.prompt(healed.context)
+        cold_outputs: list[torch.Tensor] = []
+        ids = engine.prompt_ids(healed.context)
+        cold_logits, cold_state = engine.prompt_state(ids, cold_outputs)
+        assert torch.equal(warm.state, cold_state)
+        assert torch.equal(warm.logits, cold_logits)
+        assert torch.equal(warm.outputs, torch.cat(cold_outputs).to(warm.outputs.dtype))
+        if session.states.origin != origin and session.states.origin in prepared:
+            assert warm.tokens_fed <= 2 * CHUNK  # a jump into a prepared window
+
+
+@settings(max_examples=15, deadline=None)
+@given(edit_scripts())
+def test_prepared_states_equal_a_cold_run_as_the_window_jumps(
+    small_window_engine: CompletionEngine, script: list
+) -> None:
+    check_prepared_states_equal_cold_runs(small_window_engine, script)
+
+
+def test_a_jump_into_a_prepared_window_reads_a_chunk(small_window_engine: CompletionEngine) -> None:
+    engine = small_window_engine
+    text = TOY_SOURCES[0] * 8
+    session = DocumentSession(engine, max_prepared=64)
+    session.prompt(engine.heal(text[:30]).context)
+    slices = 0
+    while session.prepare(text):
+        slices += 1
+    assert slices > 1  # the work came in slices
+    for cut in (len(text) // 2, len(text) // 3, len(text) - 5):
+        assert session.prompt(engine.heal(text[:cut]).context).tokens_fed <= CHUNK
+    cold = DocumentSession(engine)
+    assert cold.prompt(engine.heal(text[: len(text) // 2]).context).tokens_fed > CHUNK

@@ -28,7 +28,8 @@ export const SERVER_DEFAULTS = {
   staticPython: "",
   workspaceAdaptation: false,
   adaptationMinutes: 10.0,
-  cache: { maxDocuments: 50, maxCheckpoints: 512 },
+  fitToMachine: true,
+  cache: { maxDocuments: 50, maxCheckpoints: 512, preparedWindows: 16 },
 } as const;
 
 /** Settings only the extension reads; the server would reject them as unknown. */
@@ -66,7 +67,8 @@ export interface ServerOptions {
   staticPython?: string;
   workspaceAdaptation?: boolean;
   adaptationMinutes?: number;
-  cache?: { maxDocuments?: number; maxCheckpoints?: number };
+  fitToMachine?: boolean;
+  cache?: { maxDocuments?: number; maxCheckpoints?: number; preparedWindows?: number };
 }
 
 export interface ClientSettings {
