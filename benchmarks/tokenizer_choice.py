@@ -19,10 +19,10 @@ from pathlib import Path
 
 from grucomplete.model.lm import GRUConfig
 from grucomplete.model.tokenizer import GPT2_PATTERN, PYTHON_PATTERN, CodeTokenizer, train_tokenizer
-from grucomplete.training.config import TrainConfig
-from grucomplete.training.corpus import load_corpus
-from grucomplete.training.data import encode_documents
-from grucomplete.training.trainer import train
+from grucomplete.training.corpus.corpus import load_corpus
+from grucomplete.training.trainer.config import TrainConfig
+from grucomplete.training.trainer.data import encode_documents
+from grucomplete.training.trainer.trainer import train
 
 CANDIDATES = {
     "python-8k": (PYTHON_PATTERN, 8192),

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from grucomplete.model.lm import GRUConfig
 from grucomplete.model.tokenizer import CodeTokenizer
-from grucomplete.training.config import TrainConfig
-from grucomplete.training.corpus import load_corpus
-from grucomplete.training.data import encode_documents
-from grucomplete.training.evaluation import evaluate, validation_batcher
-from grucomplete.training.trainer import train
+from grucomplete.training.corpus.corpus import load_corpus
+from grucomplete.training.trainer.config import TrainConfig
+from grucomplete.training.trainer.data import encode_documents
+from grucomplete.training.trainer.trainer import train
+from grucomplete.training.trainer.validation import evaluate, validation_batcher
 
 
 def main() -> None:
@@ -59,7 +59,7 @@ def main() -> None:
         "val_tokens": val_ids.numel(),
     }
     try:
-        from grucomplete.training.manifest import data_card, load_manifest
+        from grucomplete.training.corpus.manifest import data_card, load_manifest
 
         card["sources"] = data_card(args.corpus, load_manifest())
     except Exception as e:  # the card is documentation: never lose a training run over it

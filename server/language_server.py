@@ -20,7 +20,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
-from grucomplete.model.cli import package_version
+from grucomplete.model import package_version
 
 from .completion_service import CompletionService
 from .memory_release import ReleaseAfterCloses, release_freed_memory

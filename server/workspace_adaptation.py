@@ -98,7 +98,7 @@ class WorkspaceAdaptation:
         assert self.workspace is not None
         store.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-m", "grucomplete.model", "adapt", str(self.workspace),
+            sys.executable, "-m", "grucomplete.training", "adapt", str(self.workspace),
             "--from", base, "--time-budget-minutes", str(minutes),
             "--background-for", str(os.getpid()),
         ]  # fmt: skip

@@ -18,8 +18,8 @@ import torch
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import GRUConfig
 from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
-from grucomplete.training.config import TrainConfig
-from grucomplete.training.trainer import train
+from grucomplete.training.trainer.config import TrainConfig
+from grucomplete.training.trainer.trainer import train
 
 # Batch-1 steps of tiny models gain nothing from two threads, and spinning threads collapse
 # when anything else uses the CPU: one thread keeps the suite fast and its timing steady.

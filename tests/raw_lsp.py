@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SERVER = [sys.executable, "-m", "grucomplete.model", "serve"]
+SERVER = [sys.executable, "-m", "grucomplete.training", "serve"]
 _MISSING = object()
 
 

@@ -18,7 +18,7 @@ def test_server_speed_benchmark_runs_end_to_end(tiny_model_dir: Path, tmp_path: 
     corpus.mkdir()
     for i, source in enumerate(TOY_SOURCES):
         (corpus / f"m{i}.py").write_text(source * (2_500 // len(source) + 1))
-    server = f"{sys.executable} -m grucomplete.model serve --model {tiny_model_dir}"
+    server = f"{sys.executable} -m grucomplete.training serve --model {tiny_model_dir}"
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/server_speed.py"), "--corpus", str(corpus)]
         + ["--server", server, "--reference", "", "--files", "2", "--queries", "6"]

@@ -14,7 +14,7 @@ SOURCE = "import os\nimport sys\n\n\ndef main():\n    path = os.pa\n"
 
 def grucomplete(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "grucomplete.model", *args],
+        [sys.executable, "-m", "grucomplete.training", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grucomplete.training.corpus import iter_source_files, load_corpus, read_source, split_of
+from grucomplete.training.corpus.corpus import iter_source_files, load_corpus, read_source, split_of
 
 CODE = "def add(a, b):\n    return a + b\n"
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from grucomplete.model.checkpoint import load_checkpoint
-from grucomplete.training.distributed import parameter_checksum
-from grucomplete.training.resume import RESUME_DIR, read_resume_state
+from grucomplete.training.trainer.distributed import parameter_checksum
+from grucomplete.training.trainer.resume import RESUME_DIR, read_resume_state
 
 from .toy_runs import write_toy_project
 
@@ -20,7 +20,7 @@ def test_two_processes_train_identical_replicas_and_save_once(tmp_path: Path) ->
     out = tmp_path / "run"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "grucomplete.model.cli", "train", str(source), "--out", str(out),
+        "-m", "grucomplete.training", "train", str(source), "--out", str(out),
         "--device", "cpu", "--max-steps", "10", "--batch-size", "4", "--window", "16",
         "--hidden-size", "32", "--embed-dim", "16", "--num-layers", "1", "--vocab-size", "300",
         "--val-fraction", "0.1", "--eval-every", "5", "--log-every", "5", "--lr", "1e-2",

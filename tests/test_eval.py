@@ -10,12 +10,10 @@ import pytest
 import torch
 
 from grucomplete.model.checkpoint import load_checkpoint
-from grucomplete.model.cli import main as grucomplete_main
 from grucomplete.model.engine import CompletionEngine
-from grucomplete.training.eval_command import main
-from grucomplete.training.eval_model import FilePrompts
-from grucomplete.training.eval_queries import SampleConfig, load_files, plan_queries
-from grucomplete.training.metrics import (
+from grucomplete.training.cli import main as grucomplete_main
+from grucomplete.training.evaluation.command import main
+from grucomplete.training.evaluation.metrics import (
     TokenStats,
     edit_similarity,
     hit_rank,
@@ -25,6 +23,8 @@ from grucomplete.training.metrics import (
     summarize_typing,
     summarize_words,
 )
+from grucomplete.training.evaluation.model_eval import FilePrompts
+from grucomplete.training.evaluation.queries import SampleConfig, load_files, plan_queries
 
 from .conftest import TOY_SOURCES
 

@@ -9,15 +9,15 @@ import pytest
 
 from grucomplete.model.checkpoint import default_model_dir, load_checkpoint
 from grucomplete.model.lm import GRUConfig
-from grucomplete.training.cli import main
-from grucomplete.training.config import TrainingError
-from grucomplete.training.evaluation import evaluate, validation_batcher
-from grucomplete.training.finetune import (
+from grucomplete.training.trainer.cli import main
+from grucomplete.training.trainer.config import TrainingError
+from grucomplete.training.trainer.finetune import (
     FINETUNE_DEFAULTS,
     check_model_settings,
     load_base_model,
 )
-from grucomplete.training.token_cache import CACHE_DIR, read_cache
+from grucomplete.training.trainer.token_cache import CACHE_DIR, read_cache
+from grucomplete.training.trainer.validation import evaluate, validation_batcher
 
 from .toy_runs import one_torch_thread, write_toy_project
 

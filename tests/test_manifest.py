@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grucomplete.training.manifest import (
+from grucomplete.training.corpus.manifest import (
     DEFAULT_MANIFEST,
     HELDOUT_MANIFEST,
     MARKER,

@@ -25,7 +25,7 @@ pynvim = pytest.importorskip("pynvim")
 from .nvim_screen import Screen  # noqa: E402  (after the skip: it needs no pynvim, the test does)
 
 PLUGIN = Path(__file__).resolve().parent.parent / "editors" / "nvim"
-SERVER = [sys.executable, "-m", "grucomplete.model", "serve"]
+SERVER = [sys.executable, "-m", "grucomplete.training", "serve"]
 PREFIX = "import os\nimport sys\n\n\ndef main():\n    path = os.pa"
 LINE = len(PREFIX.splitlines())  # 1-based line of the cursor, after `os.pa`
 TIMEOUT_S = 30.0  # any single wait

@@ -16,18 +16,18 @@ from safetensors.torch import load_file
 
 from grucomplete.model.checkpoint import load_checkpoint
 from grucomplete.model.tokenizer import train_tokenizer
-from grucomplete.training import token_cache
-from grucomplete.training.cli import main
-from grucomplete.training.config import TrainingError
-from grucomplete.training.graceful_stop import StopRequest
-from grucomplete.training.resume import (
+from grucomplete.training.trainer import token_cache
+from grucomplete.training.trainer.cli import main
+from grucomplete.training.trainer.config import TrainingError
+from grucomplete.training.trainer.graceful_stop import StopRequest
+from grucomplete.training.trainer.resume import (
     OLD_DIR,
     RESUME_DIR,
     read_resume_state,
     write_resume_state,
 )
-from grucomplete.training.token_cache import MANIFEST_FILE, prepare_tokens
-from grucomplete.training.trainer import train_from_directory
+from grucomplete.training.trainer.token_cache import MANIFEST_FILE, prepare_tokens
+from grucomplete.training.trainer.trainer import train_from_directory
 
 from .toy_runs import (
     TINY_MODEL,
@@ -187,7 +187,7 @@ def test_sigterm_stops_cleanly_and_resume_continues(tmp_path: Path) -> None:
              "--vocab-size", "300", "--val-fraction", "0.1", "--eval-every", "1000",
              "--checkpoint-every", "5", "--device", "cpu", "--no-progress"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "grucomplete.model.cli", "train", *flags]
+    command = [sys.executable, "-m", "grucomplete.training", "train", *flags]
     process = subprocess.Popen(
         [*command, "--max-steps", "1000000"], env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,

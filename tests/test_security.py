@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import torch
 
-from grucomplete.training import token_cache
-from grucomplete.training.cli import main
-from grucomplete.training.corpus import iter_source_files, load_corpus
-from grucomplete.training.resume import RESUME_DIR, STATE_FILE
-from grucomplete.training.token_cache import MANIFEST_FILE, prepare_tokens
-from grucomplete.training.trainer import train_from_directory
+from grucomplete.training.trainer import token_cache
+from grucomplete.training.corpus.corpus import iter_source_files, load_corpus
+from grucomplete.training.trainer.cli import main
+from grucomplete.training.trainer.resume import RESUME_DIR, STATE_FILE
+from grucomplete.training.trainer.token_cache import MANIFEST_FILE, prepare_tokens
+from grucomplete.training.trainer.trainer import train_from_directory
 
 from .network_guard import attempts, guarded_env
 from .toy_runs import TINY_MODEL, one_torch_thread, tiny_train_config, write_toy_project
@@ -56,9 +56,9 @@ def marker_code(marker: Path) -> str:
 
 
 def python_train(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120):
-    """`python -m grucomplete.model train ...`: how the editor extensions start training."""
+    """`python -m grucomplete.training train ...`: how the editor extensions start training."""
     return subprocess.run(
-        [sys.executable, "-m", "grucomplete.model", "train", *args],
+        [sys.executable, "-m", "grucomplete.training", "train", *args],
         cwd=cwd,
         env={**(env or os.environ), "OMP_NUM_THREADS": "1"},
         capture_output=True,
@@ -154,7 +154,7 @@ def test_training_reads_the_code_it_learns_from_and_never_runs_it(tmp_path: Path
 
 
 def test_training_from_inside_the_project_imports_nothing_from_it(tmp_path: Path) -> None:
-    """The editor extensions run `python -m grucomplete.model train FOLDER` with the folder as
+    """The editor extensions run `python -m grucomplete.training train FOLDER` with the folder as
     the working directory, which `-m` puts first on sys.path: a project's own tqdm.py or
     json.py must not be imported in place of the real module."""
     markers = tmp_path / "markers"

@@ -13,7 +13,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-SERVER = [sys.executable, "-m", "grucomplete.model", "serve"]
+SERVER = [sys.executable, "-m", "grucomplete.training", "serve"]
 URI = "file:///tmp/grucomplete-test/main.py"
 MAIN = "import os\nimport sys\n\n\ndef main():\n    path = os."
 

@@ -532,7 +532,7 @@ def test_serving_and_completing_open_no_network_connection(
     source = tmp_path / "main.py"
     source.write_text(MAIN)
     done = subprocess.run(
-        [sys.executable, "-m", "grucomplete.model", "complete", f"{source}:6:15"]
+        [sys.executable, "-m", "grucomplete.training", "complete", f"{source}:6:15"]
         + ["--model", str(tiny_model_dir)],
         env=env,
         capture_output=True,

@@ -17,19 +17,24 @@ from safetensors.torch import load_file
 from grucomplete.model.checkpoint import load_checkpoint
 from grucomplete.model.lm import GRUConfig, GRULanguageModel
 from grucomplete.model.tokenizer import train_tokenizer
-from grucomplete.training.cli import build_parser, main
-from grucomplete.training.config import TrainConfig
-from grucomplete.training.corpus import load_corpus
-from grucomplete.training.data import IGNORE_INDEX, WindowBatcher, encode_documents, rank_share
-from grucomplete.training.evaluation import evaluate, validation_batcher
-from grucomplete.training.plot import CURVE_FILE, plot_training_curve
-from grucomplete.training.scheduled_sampling import mix_in_predictions, sampling_probability
-from grucomplete.training.trainer import (
+from grucomplete.training.corpus.corpus import load_corpus
+from grucomplete.training.trainer.cli import build_parser, main
+from grucomplete.training.trainer.config import TrainConfig
+from grucomplete.training.trainer.data import (
+    IGNORE_INDEX,
+    WindowBatcher,
+    encode_documents,
+    rank_share,
+)
+from grucomplete.training.trainer.plot import CURVE_FILE, plot_training_curve
+from grucomplete.training.trainer.scheduled_sampling import mix_in_predictions, sampling_probability
+from grucomplete.training.trainer.trainer import (
     TrainingError,
     learning_rate,
     train,
     train_from_directory,
 )
+from grucomplete.training.trainer.validation import evaluate, validation_batcher
 
 from .toy_runs import TINY_MODEL, one_torch_thread, tiny_train_config, write_toy_project
 

@@ -24,10 +24,10 @@ import grucomplete.model.checkpoint as checkpoint_module
 from grucomplete.model.checkpoint import load_checkpoint, save_checkpoint
 from grucomplete.model.lm import GRUConfig, GRULanguageModel
 from grucomplete.model.tokenizer import CodeTokenizer
-from grucomplete.training import token_cache
-from grucomplete.training.cli import main
-from grucomplete.training.resume import read_resume_state
-from grucomplete.training.token_cache import MANIFEST_FILE, prepare_tokens
+from grucomplete.training.trainer import token_cache
+from grucomplete.training.trainer.cli import main
+from grucomplete.training.trainer.resume import read_resume_state
+from grucomplete.training.trainer.token_cache import MANIFEST_FILE, prepare_tokens
 
 from .test_security import TINY_FLAGS, python_train
 from .toy_runs import one_torch_thread, tiny_train_config, wait_for_file, write_toy_project
@@ -41,7 +41,15 @@ def leftovers(directory: Path) -> list[str]:
 
 
 def start_training(source: Path, out: Path, *flags: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "grucomplete.model", "train", str(source), "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "grucomplete.training",
+        "train",
+        str(source),
+        "--out",
+        str(out),
+    ]
     return subprocess.Popen(
         [*command, "--max-steps", "1000000", *TINY_FLAGS, *flags],
         env={**os.environ, "OMP_NUM_THREADS": "1"},

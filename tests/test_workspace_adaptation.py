@@ -24,7 +24,7 @@ from grucomplete.model.workspace_store import (
     store_dir,
     weights_fingerprint,
 )
-from grucomplete.training.adapt import main
+from grucomplete.training.trainer.adapt import main
 
 from .test_server_lsp import MAIN, complete, labels, open_doc
 from .test_server_lsp import start as start_server
@@ -189,7 +189,7 @@ def test_a_background_adaptation_ends_when_its_parent_dies(
     # A parent that starts `adapt --background` and dies at once, as a killed server would.
     launcher = (
         "import os, subprocess, sys; print(subprocess.Popen([sys.executable, '-m', "
-        "'grucomplete.model', 'adapt', sys.argv[1], '--from', sys.argv[2], '--background-for', "
+        "'grucomplete.training', 'adapt', sys.argv[1], '--from', sys.argv[2], '--background-for', "
         "str(os.getpid())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"
     )
     out = subprocess.run(

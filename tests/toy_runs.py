@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from grucomplete.model.lm import GRUConfig
-from grucomplete.training.config import TrainConfig
+from grucomplete.training.trainer.config import TrainConfig
 
 NAMES = ["alpha", "beta", "gamma", "delta", "count", "total", "value", "item"]
 TINY_MODEL = GRUConfig(embed_dim=64, hidden_size=64, num_layers=1, dropout=0.0)

@@ -63,7 +63,7 @@ def capture(model: str, precision: str, width: int, height: int) -> Screen:
         nvim.options["runtimepath"] = f"{ROOT / 'editors' / 'nvim'},{nvim.options['runtimepath']}"
         nvim.exec_lua(
             "require('grucomplete').setup(...)",
-            {"cmd": [sys.executable, "-m", "grucomplete.model", "serve"], "model": model,
+            {"cmd": [sys.executable, "-m", "grucomplete.training", "serve"], "model": model,
              "precision": precision},
         )  # fmt: skip
         nvim.command("set number laststatus=2 completeopt=menuone,noinsert shortmess+=c")

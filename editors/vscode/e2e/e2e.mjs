@@ -83,7 +83,7 @@ function prepare() {
   fs.writeFileSync(path.join(dirs.project, fileName), source);
   fs.mkdirSync(path.join(dirs.userData, "User"), { recursive: true });
   const settings = {
-    // The extension under test runs `PYTHON -m grucomplete.model serve` with this model.
+    // The extension under test runs `PYTHON -m grucomplete.training serve` with this model.
     "grucomplete.pythonPath": opts.python,
     "grucomplete.model": opts.model === "default" ? "default" : path.resolve(opts.model),
     "grucomplete.precision": opts.precision,

@@ -2,7 +2,7 @@
 // The probes are injected so resolution is testable without spawning anything.
 
 export const INSTALL_COMMAND = "pip install grucomplete";
-const PYTHON_MODULE = "grucomplete.model"; // `python -m grucomplete.model` is the full CLI
+const PYTHON_MODULE = "grucomplete.training"; // `python -m grucomplete.training` is the full CLI
 
 /** How to run `grucomplete <subcommand> ...`: `command` followed by `args`, then the subcommand. */
 export interface CliCommand {

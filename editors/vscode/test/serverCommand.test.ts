@@ -39,7 +39,7 @@ test("the first Python that can import grucomplete runs the module", async () =>
   assert.ok(r.ok);
   assert.deepEqual(serveCommand(r.cli, ["-v"]), {
     command: "/venv/bin/python",
-    args: ["-m", "grucomplete.model", "serve", "-v"],
+    args: ["-m", "grucomplete.training", "serve", "-v"],
   });
   assert.deepEqual(p.asked, ["/bare/python", "/venv/bin/python"]);
   assert.deepEqual(r.notes, ["/bare/python cannot import grucomplete.model"]);
@@ -65,10 +65,10 @@ test("interpreter candidates drop blanks and repeats, keeping order", () => {
 });
 
 test("training uses the same CLI as the server", () => {
-  const cli = { command: "/venv/bin/python", args: ["-m", "grucomplete.model"], source: "python" as const };
+  const cli = { command: "/venv/bin/python", args: ["-m", "grucomplete.training"], source: "python" as const };
   assert.deepEqual(trainCommand(cli, "/w", "/w/.grucomplete/model"), {
     command: "/venv/bin/python",
-    args: ["-m", "grucomplete.model", "train", "/w", "--out", "/w/.grucomplete/model"],
+    args: ["-m", "grucomplete.training", "train", "/w", "--out", "/w/.grucomplete/model"],
   });
 });
 

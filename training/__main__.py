@@ -1,4 +1,4 @@
-"""`python -m grucomplete.model` runs the `grucomplete` command."""
+"""`python -m grucomplete.training` runs the `grucomplete` command."""
 
 import os
 import sys

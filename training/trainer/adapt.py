@@ -52,13 +52,13 @@ from grucomplete.model.workspace_store import (
 )
 
 from .config import TrainConfig, TrainingError
-from .evaluation import evaluate, validation_batcher
 from .finetune import FINETUNE_DEFAULTS
 from .graceful_stop import StopRequest
 from .resume import RESUME_DIR
 from .run import BEST_DIR
 from .token_cache import CACHE_DIR, read_cache
 from .trainer import train_from_directory
+from .validation import evaluate, validation_batcher
 
 PROG = "grucomplete adapt"
 log = logging.getLogger("grucomplete.training")

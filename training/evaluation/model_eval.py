@@ -28,7 +28,6 @@ from grucomplete.model.decoding import DecodeOptions
 from grucomplete.model.engine import CHUNK, CompletionEngine, Completions, text_origin
 from grucomplete.model.lm import State
 
-from .eval_queries import KINDS, Query, QueryPlan, SourceFile, TypingLine
 from .metrics import (
     LineScore,
     TokenStats,
@@ -40,6 +39,7 @@ from .metrics import (
     summarize_typing,
     summarize_words,
 )
+from .queries import KINDS, Query, QueryPlan, SourceFile, TypingLine
 
 TOP_KEPT = 5  # candidates stored per query record
 WORD_ROWS = tuple(f"{kind}@{typed}" for kind in KINDS[:2] for typed in (0, 1))

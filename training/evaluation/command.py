@@ -25,8 +25,8 @@ from grucomplete.model.decoding import DecodeOptions
 from grucomplete.model.decoding_flags import add_decoding_flags, decode_options_from
 from grucomplete.model.engine import PRECISIONS, CompletionEngine
 
-from .eval_model import ModelReport, evaluate_model
-from .eval_queries import SampleConfig, load_files, plan_queries
+from .model_eval import ModelReport, evaluate_model
+from .queries import SampleConfig, load_files, plan_queries
 
 PROG = "grucomplete eval"
 

@@ -27,7 +27,6 @@ from grucomplete.model.tokenizer import CodeTokenizer
 from .config import DTYPES, TrainConfig
 from .data import WindowBatcher
 from .distributed import Distributed, parameter_checksum
-from .evaluation import EvalResult, autocast_for, detach_state, evaluate, validation_batcher
 from .resume import (
     RunPosition,
     discard_resume_state,
@@ -37,6 +36,7 @@ from .resume import (
     write_resume_state,
 )
 from .scheduled_sampling import mix_in_predictions, sampling_probability
+from .validation import EvalResult, autocast_for, detach_state, evaluate, validation_batcher
 
 log = logging.getLogger("grucomplete.training")
 

@@ -29,8 +29,8 @@ import torch
 
 from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
 
+from ..corpus.corpus import Corpus, load_corpus
 from .config import TrainConfig, TrainingError
-from .corpus import Corpus, load_corpus
 from .data import encode_documents
 from .resume import remove_interrupted_writes
 

@@ -23,7 +23,7 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import iter_source_files, read_source
+from ..corpus.corpus import iter_source_files, read_source
 
 KINDS = ("member", "ident", "line")
 MAX_FILE_BYTES = 200 * 1024  # the gauge's limit: bigger files are usually generated code

@@ -1,6 +1,6 @@
 """Data-parallel training under torchrun: the process group, and what the ranks must agree on.
 
-`torchrun --nproc_per_node N -m grucomplete.model.cli train ...` starts N trainers. Each joins
+`torchrun --nproc_per_node N -m grucomplete.training train ...` starts N trainers. Each joins
 the process group (NCCL on CUDA, gloo on the CPU), trains on its own lanes of the token stream
 (`data.rank_share`) and lets DistributedDataParallel average the gradients, so the replicas
 stay identical. Rank 0 alone validates and writes files. Started without torchrun (or with

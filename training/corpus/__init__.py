@@ -1,0 +1,1 @@
+"""The corpus: pinned source distributions, their licence checks, and walking source trees."""

@@ -1,0 +1,1 @@
+"""Evaluation: `grucomplete eval`, held-out queries answered the way the editor gets them."""

@@ -1,0 +1,1 @@
+"""Training: the token cache, the train loop, checkpoints, fine-tuning and workspace adaptation."""
