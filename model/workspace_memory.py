@@ -26,9 +26,9 @@ file replaces only its own. Open documents are masked out: their text comes from
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -62,9 +62,10 @@ class Projection:
         sample = sample.float()
         mean = sample.mean(0)
         centred = sample - mean
-        # full_matrices: a basis of DIMS directions even from a sample of fewer entries.
-        _, _, vh = torch.linalg.svd(centred, full_matrices=True)
-        components = vh[: min(DIMS, vh.shape[0])].T.contiguous()  # (H, D)
+        # Eigenvectors of the (H, H) covariance: a basis of DIMS directions even from a sample
+        # of fewer entries, at a cost independent of the sample's size.
+        _, vectors = torch.linalg.eigh(centred.T @ centred / len(centred))  # ascending
+        components = vectors.flip(1)[:, : min(DIMS, vectors.shape[1])].contiguous()  # (H, D)
         projected = centred @ components
         # 4 standard deviations span the int8 range; the rare larger values saturate.
         scale = (projected.std(0, correction=0) * 4 / 127).clamp_min(1e-6)
@@ -133,6 +134,8 @@ class _Index:
     lists: torch.Tensor  # (N,) int16: the list of each row
     order: torch.Tensor  # (N,) int32: rows sorted by list
     offsets: torch.Tensor  # (C + 1,) where each list's rows start in `order`
+    folders: dict[str, int]  # each file's folder (its package) -> a number
+    folder_of: torch.Tensor  # (files,) the number of each file's folder
 
 
 class Retrieval:
@@ -201,6 +204,10 @@ class WorkspaceMemory:
         return torch.tensor([p not in self._masked for p in index.paths], dtype=torch.bool)
 
     @property
+    def masked(self) -> frozenset[str]:
+        return self._masked
+
+    @property
     def dirty(self) -> bool:
         return bool(self._pending)
 
@@ -240,6 +247,8 @@ class WorkspaceMemory:
                 lists.append(shard.lists)
         index = None
         if paths:
+            folders: dict[str, int] = {}
+            folder_of = [folders.setdefault(os.path.dirname(p), len(folders)) for p in paths]
             starts = [0]
             for n in lengths[:-1]:
                 starts.append(starts[-1] + n)
@@ -258,6 +267,8 @@ class WorkspaceMemory:
                 lists=all_lists,
                 order=torch.argsort(all_lists.long(), stable=True).to(torch.int32),
                 offsets=offsets,
+                folders=folders,
+                folder_of=torch.tensor(folder_of),
             )
         with self._lock:
             self._index = index
@@ -300,11 +311,8 @@ class WorkspaceMemory:
         follow = _same_file(index, found)
         candidates = torch.unique(follow)
         files = index.file_of[candidates].long()
-        package = str(Path(path).parent) if path else None
-        local = torch.tensor(
-            [package is not None and str(Path(p).parent) == package for p in index.paths]
-        )
-        bias = local[files].float() * SAME_PACKAGE
+        folder = index.folders.get(os.path.dirname(path), -1) if path else -1
+        bias = (index.folder_of[files] == folder).float() * SAME_PACKAGE
         return Retrieval(
             projection,
             index.codes[candidates].float() * projection.scale,
