@@ -151,12 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--settle-s", type=float, default=60.0)
     parser.add_argument("--memory", type=float, default=0.25, help="workspaceMemory weight")
+    parser.add_argument(
+        "--budget-ms", type=float, default=80.0, help="latencyBudgetMs of both configurations"
+    )
     parser.add_argument("--fetch-only", action="store_true")
     args = parser.parse_args(argv)
     check_disjoint()
     wanted = args.projects.split(",")
     projects = [p for p in PROJECTS if p.name in wanted]
-    configs = {"default": {"workspaceMemory": 0.0}, "memory": {"workspaceMemory": args.memory}}
+    budget = {"latencyBudgetMs": args.budget_ms}
+    configs = {
+        "default": {"workspaceMemory": 0.0, **budget},
+        "memory": {"workspaceMemory": args.memory, **budget},
+    }
     rows: dict[str, dict[str, dict]] = {}
     for project in projects:
         base = prepare(project)

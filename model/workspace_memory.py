@@ -41,7 +41,7 @@ EXACT_BELOW = 65536  # up to this many entries, search them all
 NEIGHBOURS = 32  # nearest entries kept per request
 SUCCESSORS = 12  # entries after each neighbour in its file that decoding may reach
 # Sharpness of the kernel on squared distances between projected outputs (norms ~6).
-THETA = 0.5
+THETA = 0.3
 SAME_PACKAGE = math.log(2.0)  # score bonus of an entry from the cursor's own folder
 MAX_KEYS = 1_000_000  # entries kept per workspace: ~78 MB in memory, ~70 MB on disk
 BYTES_PER_KEY = DIMS + 4 + 4 + 4 + 2  # codes, value, file, list order, list id

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answ
     from grucomplete.model.engine import CompletionEngine, Completions
 
     from .document_state import DocumentSession
+    from .workspace_memory_sync import WorkspaceMemorySync
 
 log = logging.getLogger("grucomplete.server")
 
@@ -78,6 +79,9 @@ class CompletionService:
         self.workspace_root: Path | None = None  # where static analysis resolves imports from
         self.static: StaticAnalyzer | None = None
         self._unedited: set[str] = set()  # documents opened with text, not edited since
+        # --- workspace memory hook (server/workspace_memory_sync.py) ---
+        self.workspace_memory: WorkspaceMemorySync | None = None
+        self.requests_running = 0  # completions on the worker now: the memory builder waits
 
     # --- the model -------------------------------------------------------------------------
 
@@ -181,9 +185,13 @@ class CompletionService:
             self.executor.submit(self.sessions.clear)
         else:
             self.executor.submit(self._trim)
+        if self._loading is not None:  # after `initialized`: workspace memory hook
+            self.start_workspace_memory()
 
     def shutdown(self) -> None:
         self._stop.set()
+        if self.workspace_memory is not None:
+            self.workspace_memory.stop()
         if self.static is not None:
             self.static.close()
         for event in self._cancels.values():
@@ -232,6 +240,8 @@ class CompletionService:
         of the file and its imports on its first edit (`edited`)."""
         if text.strip():
             self._unedited.add(uri)
+        if self.workspace_memory is not None:  # workspace memory hook: never its disk copy
+            self.workspace_memory.opened(uri)
         return self.prefill(uri, text)
 
     def edited(self, uri: str, source: str) -> None:
@@ -281,6 +291,8 @@ class CompletionService:
 
     def close(self, uri: str) -> None:
         self._unedited.discard(uri)
+        if self.workspace_memory is not None:  # workspace memory hook
+            self.workspace_memory.closed(uri)
         for key in [key for key in self._cancels if key[0] == uri]:
             self._cancels.pop(key).set()
         self.executor.submit(self.sessions.pop, uri, None)
@@ -300,6 +312,21 @@ class CompletionService:
     # --- completion (call on the worker) ---------------------------------------------------
 
     def complete(
+        self,
+        uri: str,
+        text_before: str,
+        cancel: threading.Event | None = None,
+        lines: bool | None = None,
+        static: PendingNames | None = None,
+    ) -> Completions | None:
+        """`_complete`, counted in `requests_running` (the workspace memory builder waits)."""
+        self.requests_running += 1
+        try:
+            return self._complete(uri, text_before, cancel, lines, static)
+        finally:
+            self.requests_running -= 1
+
+    def _complete(
         self,
         uri: str,
         text_before: str,
@@ -337,6 +364,7 @@ class CompletionService:
             from grucomplete.model.neural_cache import NeuralCache
 
             memory = NeuralCache(prompt.outputs, prompt.ids, self.options.neural_cache)
+        memory = self._with_workspace_memory(uri, prompt, memory)  # workspace memory hook
         result = session.engine.complete_from(
             healed,
             prompt.state,
@@ -354,3 +382,61 @@ class CompletionService:
         if not interrupt.fired():  # a cut-short answer is not worth repeating
             session.last_answer = (text_before, want_lines, self.options, result)
         return result
+
+    # --- workspace memory (server/workspace_memory_sync.py) ---------------------------------
+
+    def start_workspace_memory(self) -> None:
+        """Start, stop or re-weight the workspace memory as the options say (after
+        `initialized`, and on every change of settings)."""
+        from .workspace_memory_sync import WorkspaceMemorySync
+
+        weight, root = self.options.workspace_memory, self.workspace_root
+        current = self.workspace_memory
+        wanted = weight > 0 and root is not None and root.is_dir()
+        if current is not None and (not wanted or current.model_dir != self.model_dir):
+            current.stop()
+            self.workspace_memory = current = None
+        if not wanted or root is None:
+            return
+        if current is not None:
+            current.weight = weight
+            return
+        try:
+            sync = WorkspaceMemorySync(
+                root, self.model_dir, self.options.precision, weight, self._busy
+            )
+        except OSError as e:  # no model files yet: the model's own error is reported
+            log.warning("workspace memory: not started: %s", e)
+            return
+        for uri in self.sessions:
+            sync.opened(uri)
+        self.workspace_memory = sync
+        sync.start()
+
+    def _busy(self) -> bool:
+        """A completion is running or waiting on the worker: the memory builder yields."""
+        return self.requests_running > 0 or self.executor._work_queue.qsize() > 0
+
+    def workspace_memory_status(self) -> dict[str, object]:
+        """The workspace memory's state and size (for `grucomplete.status`, `:checkhealth`)."""
+        if self.workspace_memory is None:
+            return {"state": "off", "weight": self.options.workspace_memory}
+        return self.workspace_memory.status()
+
+    def _with_workspace_memory(self, uri: str, prompt: object, window: object) -> object:
+        """The window's cache, with the workspace's entries near the prompt mixed in after it."""
+        sync = self.workspace_memory
+        if sync is None or sync.weight <= 0:
+            return window
+        from grucomplete.model.neural_cache import CacheChain
+
+        outputs = getattr(prompt, "outputs", None)
+        if outputs is not None:
+            query = outputs[-1]
+        else:  # a GRU's top-layer state after the prompt is its last output
+            state = prompt.state  # type: ignore[attr-defined]
+            query = (state[0] if isinstance(state, tuple) else state)[-1, 0]
+        found = sync.retrieve(uri, query)
+        if found is None:
+            return window
+        return CacheChain([m for m in (window, found) if m is not None], found.query)

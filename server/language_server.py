@@ -132,6 +132,7 @@ def initialized(ls: GruCompleteServer, params: types.InitializedParams) -> None:
     ls.service.load_model()  # off the critical path of initialize
     ls.service.watch_model()
     ls.service.start_static_analysis()
+    ls.service.start_workspace_memory()
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

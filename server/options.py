@@ -49,6 +49,9 @@ class ServerOptions:
     static_analysis: bool = True
     static_wait_ms: float = 40.0  # how long a completion waits for static analysis, at most
     static_python: str = ""  # Python or virtualenv whose packages jedi sees ("": $VIRTUAL_ENV)
+    # Weight of the workspace's other files' next tokens, by similarity (0: off; see
+    # model/workspace_memory.py). Built in the background from the files on disk.
+    workspace_memory: float = 0.25
     workspace_adaptation: bool = False  # fine-tune the model on the workspace in the background
     adaptation_minutes: float = 10.0  # time budget of one background adaptation
     cache: CacheOptions = field(default_factory=CacheOptions)
@@ -74,7 +77,7 @@ class ServerOptions:
 _CHOICES = {"device": ("cpu", "cuda"), "precision": PRECISIONS, "strategy": STRATEGIES}
 _UNIT_INTERVAL = {"identifier_cache"}
 # A cache weight of 1 would give every token the document never used probability 0.
-_BELOW_ONE = {"neural_cache"}
+_BELOW_ONE = {"neural_cache", "workspace_memory"}
 _AT_LEAST = {"context_tokens": 64}  # two of the engine's chunks
 _POSITIVE = {
     "beam_width",
