@@ -352,7 +352,7 @@ class MemoryBuilder:
         try:
             if _read_meta(file).get("model") == self.fingerprint:
                 with safe_open(str(file), framework="pt") as f:
-                    self.memory.projection = Projection(**{k: f.get_tensor(k) for k in f})
+                    self.memory.projection = Projection(**{k: f.get_tensor(k) for k in f.keys()})  # noqa: SIM118
                 return
         except (OSError, ValueError, TypeError):
             pass
