@@ -138,8 +138,11 @@ def run_gauge(base: Path, label: str, options: dict, args: argparse.Namespace) -
             "--server-stderr", str(base / f"{label}.stderr"), "--examples", "0",
         ]  # fmt: skip
         print("$", shlex.join(command), flush=True)
-        subprocess.run(command, env=env, check=False, stdout=subprocess.DEVNULL)
-    return json.loads(out.read_text())["summary"]
+        done = subprocess.run(command, env=env, check=False, capture_output=True, text=True)
+    # The gauge's last line: `label=.. mrr=.. ident_top1=.. ...`
+    last = done.stdout.strip().splitlines()[-1]
+    pairs = dict(item.split("=", 1) for item in last.split() if "=" in item)
+    return {m: float(pairs[m]) if pairs.get(m, "-") != "-" else 0.0 for m in METRICS}
 
 
 def main(argv: list[str] | None = None) -> int:

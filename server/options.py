@@ -50,8 +50,9 @@ class ServerOptions:
     static_wait_ms: float = 40.0  # how long a completion waits for static analysis, at most
     static_python: str = ""  # Python or virtualenv whose packages jedi sees ("": $VIRTUAL_ENV)
     # Weight of the workspace's other files' next tokens, by similarity (0: off; see
-    # model/workspace_memory.py). Built in the background from the files on disk.
-    workspace_memory: float = 0.25
+    # model/workspace_memory.py). Built in the background from the files on disk. Off until
+    # it pays: see docs/benchmarks.md, "Workspace memory".
+    workspace_memory: float = 0.0
     workspace_adaptation: bool = False  # fine-tune the model on the workspace in the background
     adaptation_minutes: float = 10.0  # time budget of one background adaptation
     cache: CacheOptions = field(default_factory=CacheOptions)
