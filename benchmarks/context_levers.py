@@ -30,9 +30,10 @@ import torch
 
 from grucomplete.model.decode_options import DecodeOptions, StopAt
 from grucomplete.model.decoding import decode_together
-from grucomplete.model.engine import CHUNK, CompletionEngine
+from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.identifier_cache import cache_distribution, mix
 from grucomplete.model.lm import State
+from grucomplete.model.window import CHUNK
 
 GAUGE = Path("/work/shared/gauge")
 CORPUS = Path("/work/main/.work/heldout")

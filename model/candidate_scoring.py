@@ -65,10 +65,11 @@ def word_probabilities(
             for name in spellings.get(prefix, ()):  # a name spelled exactly so ends here
                 end = float(torch.dot(logprobs[row].exp(), ends))  # mass that ends a word
                 probabilities[name] = math.exp(logprob) * end
-        for ids in spellings:
-            if len(ids) > depth and ids[:depth] in live and ids[: depth + 1] not in children:
-                logprob, row = live[ids[:depth]]
-                children[ids[: depth + 1]] = (logprob + float(logprobs[row, ids[depth]]), row)
+        for spelled in spellings:
+            prefix, grown = spelled[:depth], spelled[: depth + 1]
+            if len(spelled) > depth and prefix in live and grown not in children:
+                logprob, row = live[prefix]
+                children[grown] = (logprob + float(logprobs[row, spelled[depth]]), row)
         if not children or (interrupt is not None and interrupt.fired()):
             break
         best = sorted(children.items(), key=lambda item: -item[1][0])[:limit]

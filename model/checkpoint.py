@@ -7,6 +7,7 @@ checks every file and raises one `CheckpointError` that names the file and the p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -38,6 +39,15 @@ class Checkpoint:
     tokenizer: CodeTokenizer
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file, read in blocks (a checkpoint or an sdist can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def default_model_dir() -> Path:

@@ -16,8 +16,12 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError
-from .decoding_flags import add_decoding_flags, decode_options_from
-from .engine import CHUNK, CONTEXT_TOKENS, PRECISIONS, CompletionEngine, Completions
+from .completion_settings import CompletionSettings
+from .decode_options import PRECISIONS
+from .engine import CompletionEngine
+from .session import Completions, complete_once
+from .settings_flags import add_settings_flags, settings_from
+from .window import CONTEXT_TOKENS, MIN_CONTEXT_TOKENS
 
 PROG = "grucomplete complete"
 
@@ -28,8 +32,8 @@ class UsageError(Exception):
 
 def _context_tokens(value: str) -> int:
     tokens = int(value)
-    if tokens < 2 * CHUNK:
-        raise argparse.ArgumentTypeError(f"must be at least {2 * CHUNK}")
+    if tokens < MIN_CONTEXT_TOKENS:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_CONTEXT_TOKENS}")
     return tokens
 
 
@@ -54,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         help=f"tokens before the cursor the model reads, at most (default {CONTEXT_TOKENS})",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    add_decoding_flags(p)
+    # The server's settings, less those only an editor's repeated requests use.
+    add_settings_flags(p, CompletionSettings(), exclude={"latency_budget_ms"})
     return p
 
 
@@ -127,7 +132,7 @@ def run(args: argparse.Namespace) -> str:
     path, line, col = _parse_target(args)
     prefix = text_before(_read_source(path), line, col, "<stdin>" if path == "-" else path)
     try:
-        options = decode_options_from(args)
+        settings = settings_from(args, CompletionSettings())
     except ValueError as e:
         raise UsageError(str(e)) from None
     torch.set_num_threads(max(1, args.threads))
@@ -137,7 +142,7 @@ def run(args: argparse.Namespace) -> str:
         )
     except CheckpointError as e:
         raise UsageError(f"cannot load model: {e}") from None
-    result = engine.complete(prefix, options)
+    result = complete_once(engine, prefix, settings)
     return _as_json(result) if args.json else _render(result)
 
 

@@ -12,13 +12,6 @@ from enum import Enum
 
 PRECISIONS = ("int8", "fp32")
 
-# A query feeds the model at most this many tokens (about 60 lines of Python): opening a file
-# or jumping far down it starts reading this far back, while typing extends what was read.
-# A GRU's memory is far shorter (next-token KL to a full read ~0.005 nats), names from further
-# up still reach completions through the identifier cache, and it bounds a query's work to
-# ~35 ms (held-out gauge MRR 0.450 at 512 tokens, 0.453 unlimited).
-CONTEXT_TOKENS = 512
-
 
 class StopAt(str, Enum):
     IDENTIFIER = "identifier"  # the word being typed, or the attribute after `.`

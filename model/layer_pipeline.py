@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import torch
 from torch import nn
@@ -30,14 +30,14 @@ _T = TypeVar("_T")
 class LayerStack(nn.Module):
     """A multi-layer GRU or LSTM as one single-layer module per layer (inference only)."""
 
-    def __init__(self, layers: list[nn.GRU] | list[nn.LSTM]) -> None:
+    def __init__(self, layers: list[nn.GRU | nn.LSTM]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
 
     @classmethod
     def split(cls, rnn: nn.GRU | nn.LSTM) -> LayerStack:
         """The layers of `rnn`, sharing its parameters (nothing is copied)."""
-        layers = []
+        layers: list[nn.GRU | nn.LSTM] = []
         for index in range(rnn.num_layers):
             layer = type(rnn)(
                 rnn.input_size if index == 0 else rnn.hidden_size,
@@ -70,8 +70,9 @@ def layer_state_of(state: State, index: int) -> State:
 def stacked(states: list[State]) -> State:
     """Per-layer states as one stacked state (L, B, H)."""
     if isinstance(states[0], tuple):
-        return (torch.cat([s[0] for s in states]), torch.cat([s[1] for s in states]))
-    return torch.cat(states)
+        pairs = cast(list[tuple[torch.Tensor, torch.Tensor]], states)
+        return (torch.cat([s[0] for s in pairs]), torch.cat([s[1] for s in pairs]))
+    return torch.cat(cast(list[torch.Tensor], states))
 
 
 def worth_threads() -> bool:
@@ -92,12 +93,12 @@ class LayerPipeline:
     def __init__(self, model: GRULanguageModel) -> None:
         if not isinstance(model.rnn, LayerStack):
             raise TypeError("the model's recurrent layers must be split into a LayerStack")
-        self.model = model
-        self.layers = list(model.rnn.layers)
+        self.model: GRULanguageModel = model
+        self.layers: list[nn.Module] = list(model.rnn.layers)
         # OpenMP's thread count is per thread: a new one would fan out over every core (and
         # sum fp32 products in another order) unless told the count this thread was given.
         threads = torch.get_num_threads()
-        self._threads = [
+        self._threads: list[ThreadPoolExecutor] = [
             ThreadPoolExecutor(
                 max_workers=1,
                 thread_name_prefix=f"grucomplete-layer{index}",

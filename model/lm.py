@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -49,7 +49,7 @@ class GRULanguageModel(nn.Module):
         self.config = config
         rnn = nn.GRU if config.cell == "gru" else nn.LSTM
         self.embed = nn.Embedding(config.vocab_size, config.embed_dim)
-        self.rnn = rnn(
+        self.rnn: nn.Module = rnn(
             config.embed_dim,
             config.hidden_size,
             config.num_layers,
@@ -118,8 +118,9 @@ def select_state(state: State, rows: torch.Tensor) -> State:
 def concat_states(states: list[State]) -> State:
     """States side by side in one batch, in order."""
     if isinstance(states[0], tuple):
-        return (torch.cat([s[0] for s in states], 1), torch.cat([s[1] for s in states], 1))
-    return torch.cat(states, 1)  # (L, B, H)
+        pairs = cast(list[tuple[torch.Tensor, torch.Tensor]], states)
+        return (torch.cat([s[0] for s in pairs], 1), torch.cat([s[1] for s in pairs], 1))
+    return torch.cat(cast(list[torch.Tensor], states), 1)  # (L, B, H)
 
 
 def quantize_for_cpu(model: GRULanguageModel, inplace: bool = False) -> GRULanguageModel:

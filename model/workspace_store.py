@@ -52,13 +52,9 @@ def weights_fingerprint(model_dir: Path) -> str:
     """A short hash of a checkpoint's weights file: what identifies a base model's weights."""
     # Imported here, as in every function below that needs it: `checkpoint` imports torch, and
     # the server reads the store while answering `initialize`, before torch is loaded.
-    from .checkpoint import WEIGHTS_FILE
+    from .checkpoint import WEIGHTS_FILE, file_sha256
 
-    digest = hashlib.sha256()
-    with open(model_dir / WEIGHTS_FILE, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return file_sha256(model_dir / WEIGHTS_FILE)[:16]
 
 
 def read_record(store: Path) -> dict[str, Any] | None:

@@ -11,12 +11,16 @@ import contextlib
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pygls.lsp.server import LanguageServer
 
 
 class _LogToClient(logging.Handler):
     """Forward our log records to the editor as window/logMessage."""
 
-    def __init__(self, server: object) -> None:
+    def __init__(self, server: LanguageServer) -> None:
         super().__init__()
         self.server = server
 

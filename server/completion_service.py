@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import string
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,22 +20,20 @@ from typing import TYPE_CHECKING
 from pygls import uris
 
 from grucomplete.model.interrupt import Interrupt
+from grucomplete.model.words import typed_length
 
 from .options import ServerOptions
 from .static_analysis import PendingNames, StaticAnalyzer
 
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
-    from grucomplete.model.engine import CompletionEngine, Completions
+    from grucomplete.model.engine import CompletionEngine
+    from grucomplete.model.session import Completions, DocumentSession
 
-    from .document_state import DocumentSession
-    from .workspace_memory_sync import WorkspaceMemorySync
+    from .workspace_memory_sync import DocumentMemory, WorkspaceMemorySync
 
 log = logging.getLogger("grucomplete.server")
 
 Signature = tuple[tuple[int, int], ...] | None
-# The typed part of a name is the run of these before the cursor (ASCII: the engine, which
-# knows Unicode identifiers, imports torch, and a non-ASCII name merely goes without jedi).
-_IDENTIFIER_CHARS = "_" + string.ascii_letters + string.digits
 
 
 def _static_options(options: ServerOptions) -> tuple[bool, str]:
@@ -227,7 +224,7 @@ class CompletionService:
         if static is None or static.disabled:
             return None
         tail = before[-256:]  # a word and its dot are near the cursor; the rest is not copied
-        typed = len(tail) - len(tail.rstrip(_IDENTIFIER_CHARS))
+        typed = typed_length(tail)
         if (typed and tail[-typed].isdigit()) or not tail[: len(tail) - typed].endswith("."):
             return None  # a number, or not an attribute
         path = uris.to_fs_path(uri) if uri.startswith("file:") else None
@@ -261,7 +258,7 @@ class CompletionService:
     # --- documents -------------------------------------------------------------------------
 
     def _session(self, uri: str) -> DocumentSession | None:
-        from .document_state import DocumentSession
+        from grucomplete.model.session import DocumentSession
 
         if self.engine is None:
             return None
@@ -344,67 +341,41 @@ class CompletionService:
         session = self._session(uri)
         if session is None:
             return None
-        want_lines = self.options.line_completions if lines is None else lines
-        # An editor asks for the popup and the ghost text of one keystroke one after the
-        # other: the second gets the first's answer when it covers what it asks for.
-        last = session.last_answer
-        if last and (last[0], last[2]) == (text_before, self.options) and last[1] >= want_lines:
-            return last[3]
-        healed = session.engine.heal(text_before)
         # While jedi works on the other core (for this request or a late earlier one), the
         # model's layers take turns on this one: a layer thread would slow jedi past its wait
         # more often than it would save here.
         jedi_busy = self.static is not None and self.static.busy
-        prompt = session.prompt(healed.context, threads=not jedi_busy)
         # The budget bounds decoding; the state must be computed whatever it costs, or a big
         # edit would leave nothing to decode from and every budget would end empty-handed.
-        interrupt = Interrupt.after_ms(self.options.latency_budget_ms, cancel)
-        memory = None
-        if prompt.outputs is not None and self.options.neural_cache > 0:
-            from grucomplete.model.neural_cache import NeuralCache
-
-            memory = NeuralCache(prompt.outputs, prompt.ids, self.options.neural_cache)
-        memory = self._with_workspace_memory(uri, prompt, memory)  # workspace memory hook
-        result = session.engine.complete_from(
-            healed,
-            prompt.state,
-            prompt.logits,
-            self.options.decode_options(),
-            lines=want_lines,
-            interrupt=interrupt,
-            line_options=self.options.line_decode_options(),
-            cache_weight=self.options.identifier_cache,
+        result = session.complete(
+            text_before,
+            self.options,
+            lines=lines,
+            interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
             known_words=None if static is None else static.result,
-            neural_cache=memory,
+            threads=not jedi_busy,
+            workspace=self._workspace(uri),
         )
         if cancel is not None and cancel.is_set():
             return None  # superseded or cancelled while it ran: nobody shows this answer
-        if not interrupt.fired():  # a cut-short answer is not worth repeating
-            session.last_answer = (text_before, want_lines, self.options, result)
         return result
 
     # --- workspace memory (server/workspace_memory_sync.py) ---------------------------------
 
     def start_workspace_memory(self) -> None:
-        """Start, stop or re-weight the workspace memory as the options say (after
+        """Start, stop or re-point the workspace memory as the options say (after
         `initialized`, and on every change of settings)."""
         from .workspace_memory_sync import WorkspaceMemorySync
 
-        weight, root = self.options.workspace_memory, self.workspace_root
-        current = self.workspace_memory
-        wanted = weight > 0 and root is not None and root.is_dir()
+        root, current = self.workspace_root, self.workspace_memory
+        wanted = self.options.workspace_memory > 0 and root is not None and root.is_dir()
         if current is not None and (not wanted or current.model_dir != self.model_dir):
             current.stop()
             self.workspace_memory = current = None
-        if not wanted or root is None:
-            return
-        if current is not None:
-            current.weight = weight
+        if not wanted or root is None or current is not None:
             return
         try:
-            sync = WorkspaceMemorySync(
-                root, self.model_dir, self.options.precision, weight, self._busy
-            )
+            sync = WorkspaceMemorySync(root, self.model_dir, self.options.precision, self._busy)
         except OSError as e:  # no model files yet: the model's own error is reported
             log.warning("workspace memory: not started: %s", e)
             return
@@ -417,26 +388,12 @@ class CompletionService:
         """A completion is running or waiting on the worker: the memory builder yields."""
         return self.requests_running > 0 or self.executor._work_queue.qsize() > 0
 
+    def _workspace(self, uri: str) -> DocumentMemory | None:
+        sync = self.workspace_memory
+        return None if sync is None else sync.for_document(uri)
+
     def workspace_memory_status(self) -> dict[str, object]:
         """The workspace memory's state and size (for `grucomplete.status`, `:checkhealth`)."""
         if self.workspace_memory is None:
             return {"state": "off", "weight": self.options.workspace_memory}
-        return self.workspace_memory.status()
-
-    def _with_workspace_memory(self, uri: str, prompt: object, window: object) -> object:
-        """The window's cache, with the workspace's entries near the prompt mixed in after it."""
-        sync = self.workspace_memory
-        if sync is None or sync.weight <= 0:
-            return window
-        from grucomplete.model.neural_cache import CacheChain
-
-        outputs = getattr(prompt, "outputs", None)
-        if outputs is not None:
-            query = outputs[-1]
-        else:  # a GRU's top-layer state after the prompt is its last output
-            state = prompt.state  # type: ignore[attr-defined]
-            query = (state[0] if isinstance(state, tuple) else state)[-1, 0]
-        found = sync.retrieve(uri, query)
-        if found is None:
-            return window
-        return CacheChain([m for m in (window, found) if m is not None], found.query)
+        return {**self.workspace_memory.status(), "weight": self.options.workspace_memory}

@@ -28,10 +28,10 @@ from .options import ServerOptions, parse_options
 from .positions import character_at
 from .protocol_guard import GuardedProtocol
 from .text_document import LspWorkspace
-from .workspace_adaptation import RESET_COMMAND, WorkspaceAdaptation
+from .workspace_adaptation import ADAPT_COMMAND, RESET_COMMAND, WorkspaceAdaptation
 
 if TYPE_CHECKING:
-    from grucomplete.model.engine import Completions
+    from grucomplete.model.session import Completions
 
 log = logging.getLogger("grucomplete.server")
 
@@ -118,7 +118,8 @@ server = GruCompleteServer()
 @server.feature(types.INITIALIZE)
 def initialize(ls: GruCompleteServer, params: types.InitializeParams) -> None:
     ls.service.options = ls.apply_options(params.initialization_options)
-    # pygls made the workspace a moment ago; ours applies edits right and in O(edit).
+    # pygls made the workspace a moment ago; ours applies edits right and in O(edit). pygls
+    # 2.1 has no hook for a workspace class, hence its private attribute (pinned in pyproject).
     ls.protocol._workspace = LspWorkspace.like(ls.workspace)
     ls.service.workspace_root = ls.adaptation.workspace = workspace_root(params)
 
@@ -150,6 +151,13 @@ def did_change_configuration(
 @server.command(RESET_COMMAND)
 def reset_adaptation(ls: GruCompleteServer, *args: Any) -> str:
     message = ls.adaptation.reset()
+    ls.show(message, False)
+    return message
+
+
+@server.command(ADAPT_COMMAND)
+def adapt_workspace(ls: GruCompleteServer, *args: Any) -> str:
+    message = ls.adaptation.adapt_again()
     ls.show(message, False)
     return message
 

@@ -6,19 +6,16 @@ value is reported and replaced by its default, so a typo in settings cannot stop
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import cattrs
 
-from grucomplete.model.decode_options import CONTEXT_TOKENS, PRECISIONS, STRATEGIES, DecodeOptions
+from grucomplete.model.completion_settings import CompletionSettings, check_setting
+from grucomplete.model.decode_options import PRECISIONS
+from grucomplete.model.window import CONTEXT_TOKENS, MIN_CONTEXT_TOKENS
 
 _converter = cattrs.Converter()
-
-# Whole lines offered: the best one, in the completion list and as ghost text. Asking for one
-# lets beam search stop as soon as it cannot change: 5 steps instead of 7 for 3 lines, 13 for
-# 10 (held-out gauge p50 15.8 -> 14.3 ms, same edit similarity).
-LINE_CANDIDATES = 1
 
 
 @dataclass
@@ -28,64 +25,27 @@ class CacheOptions:
 
 
 @dataclass
-class ServerOptions:
+class ServerOptions(CompletionSettings):
+    """The completion settings, and what only the server has: the model, static analysis,
+    workspace adaptation and its caches."""
+
     model: str = "default"  # checkpoint directory, or "default" for the bundled model
     device: str = "cpu"  # "cpu" or "cuda"
     precision: str = "int8"  # "int8" (fast on CPU) or "fp32"
-    strategy: str = "beam"  # "beam", "greedy" or "sample"
-    beam_width: int = 5  # hypotheses kept per decoding step
-    num_candidates: int = 10  # words (and lines) offered per request
-    max_tokens: int = 16  # tokens generated per candidate
-    temperature: float = 1.0  # sampling temperature (strategy "sample")
     context_tokens: int = CONTEXT_TOKENS  # tokens before the cursor the model reads, at most
-    latency_budget_ms: float = 80.0  # decoding time allowed once the document state is ready
-    identifier_cache: float = 0.85  # weight of names already in the document (0: model only)
-    neural_cache: float = 0.35  # weight of the window's own next tokens, by similarity (0: off)
-    line_completions: bool = True  # offer whole-line completions besides words
-    line_max_tokens: int = 16  # tokens generated for a whole line
-    line_length_penalty: float = 0.0  # rank lines by logprob / length**this (0: probability)
     # After `.`, the members jedi knows the receiver has, ranked by the model; the model's own
     # words that jedi says are not members are dropped (needs `pip install 'grucomplete[static]'`).
     static_analysis: bool = True
     static_wait_ms: float = 40.0  # how long a completion waits for static analysis, at most
     static_python: str = ""  # Python or virtualenv whose packages jedi sees ("": $VIRTUAL_ENV)
-    # Weight of the workspace's other files' next tokens, by similarity (0: off; see
-    # model/workspace_memory.py). Built in the background from the files on disk. Off until
-    # it pays: see docs/benchmarks.md, "Workspace memory".
-    workspace_memory: float = 0.0
     workspace_adaptation: bool = False  # fine-tune the model on the workspace in the background
     adaptation_minutes: float = 10.0  # time budget of one background adaptation
     cache: CacheOptions = field(default_factory=CacheOptions)
 
-    def line_decode_options(self) -> DecodeOptions:
-        return replace(
-            self.decode_options(),
-            num_candidates=min(self.num_candidates, LINE_CANDIDATES),
-            max_tokens=self.line_max_tokens,
-            length_penalty=self.line_length_penalty,
-        )
 
-    def decode_options(self) -> DecodeOptions:
-        return DecodeOptions(
-            strategy=self.strategy,
-            beam_width=self.beam_width,
-            num_candidates=self.num_candidates,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-        )
-
-
-_CHOICES = {"device": ("cpu", "cuda"), "precision": PRECISIONS, "strategy": STRATEGIES}
-_UNIT_INTERVAL = {"identifier_cache"}
-# A cache weight of 1 would give every token the document never used probability 0.
-_BELOW_ONE = {"neural_cache", "workspace_memory"}
-_AT_LEAST = {"context_tokens": 64}  # two of the engine's chunks
+_CHOICES = {"device": ("cpu", "cuda"), "precision": PRECISIONS}
+_AT_LEAST = {"context_tokens": MIN_CONTEXT_TOKENS}
 _POSITIVE = {
-    "beam_width",
-    "num_candidates",
-    "max_tokens",
-    "temperature",
-    "latency_budget_ms",
     "static_wait_ms",
     "adaptation_minutes",
     "max_documents",
@@ -105,11 +65,7 @@ def _check(name: str, value: Any) -> str | None:
         return "must be positive"
     if name in _AT_LEAST and value < _AT_LEAST[name]:
         return f"must be at least {_AT_LEAST[name]}"
-    if name in _UNIT_INTERVAL and not 0 <= value <= 1:
-        return "must be between 0 and 1"
-    if name in _BELOW_ONE and not 0 <= value < 1:
-        return "must be at least 0 and below 1"
-    return None
+    return check_setting(name, value)
 
 
 def _parse_into(target: Any, raw: Any, path: str, problems: list[str]) -> None:

@@ -41,8 +41,8 @@ def line_bounds(source: str, line: int, known: tuple[int, int] = (0, 0)) -> tupl
                 return None
         return start, _line_end(source, start)
     if source.count("\r") == source.count("\r\n"):  # no lone "\r": lines end at "\n"
-        start = _nth_line_start(source, line)
-        return None if start is None else (start, _line_end(source, start))
+        nth = _nth_line_start(source, line)
+        return None if nth is None else (nth, _line_end(source, nth))
     start = breaks = 0
     for match in _LINE_BREAK.finditer(source):
         if breaks == line:
@@ -116,8 +116,3 @@ def character_at(source: str, offset: int, encoding: str = "utf-16") -> int:
     line_start = max(newline, source.rfind("\r", newline + 1, offset)) + 1
     text = source[line_start:offset]
     return len(text) if text.isascii() else sum(_units(ch, encoding) for ch in text)
-
-
-def column_of(source: str, offset: int, encoding: str = "utf-16") -> tuple[int, int]:
-    """The LSP (line, character) of an index into `source`."""
-    return len(_LINE_BREAK.findall(source, 0, offset)), character_at(source, offset, encoding)

@@ -24,6 +24,11 @@ Invalid JSON never reaches the protocol; the reader hands that error to the serv
 `didChange` is also made forgiving: changes to a document that was never opened are ignored
 (pygls raised KeyError and showed it to the user), and a range whose end precedes its start is
 read as an insertion at its start (pygls' own document would duplicate text).
+
+pygls has no public hook for any of this, so the subclass reads its parent's state
+(`_shutdown`, `_workspace`, `_converter`) and writes with `_send_data`, as pygls 2.1 names them;
+`pyproject.toml` pins the pygls minor release this was checked on, and the robustness tests
+fail if an upgrade moves them.
 """
 
 from __future__ import annotations

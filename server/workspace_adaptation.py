@@ -8,8 +8,10 @@ within `adaptationMinutes`. Completions carry on with the base model meanwhile; 
 succeeds, the service switches models the way it does when a checkpoint changes on disk.
 
 The process is killed when the server shuts down, when the setting is turned off or the model
-changed, and on `grucomplete.resetAdaptation`; if the server dies first, the process notices it
-has lost its parent and ends itself. Everything it writes is atomic, so killing is safe.
+changed, and on `grucomplete.resetAdaptation`; `grucomplete.adaptWorkspace` forgets the stored
+adaptation and adapts anew (the editors' "Retrain on Workspace"). If the server dies first, the
+process notices it has lost its parent and ends itself. Everything it writes is atomic, so
+killing is safe.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .options import ServerOptions
 log = logging.getLogger("grucomplete.server")
 
 RESET_COMMAND = "grucomplete.resetAdaptation"
+ADAPT_COMMAND = "grucomplete.adaptWorkspace"  # the editors' "Retrain on Workspace"
 USAGE_ERROR = 2  # `grucomplete adapt` could not start: e.g. too little code to learn from
 
 
@@ -168,6 +171,21 @@ class WorkspaceAdaptation:
             "base model"
             if removed
             else "grucomplete: this workspace had no adaptation to reset"
+        )
+
+    def adapt_again(self) -> str:
+        """Forget the workspace's adaptation and adapt anew now, in the background."""
+        options = self.service.options
+        if not options.workspace_adaptation:
+            return "grucomplete: turn on the workspaceAdaptation setting to adapt to a workspace"
+        if not adaptable(self.workspace):
+            return "grucomplete: open a project folder to adapt to (not a home or root folder)"
+        self.reset()
+        self.reconfigure(options)
+        return (
+            f"grucomplete: adapting to {self.workspace.name if self.workspace else ''} in the "
+            f"background (at most {options.adaptation_minutes:g} min); completions use the base "
+            "model meanwhile"
         )
 
     def stop(self) -> None:

@@ -8,8 +8,8 @@ builder thread, and it is the one place the server touches them:
   completion in it can run), and the builder does not read it from disk while it is open: its
   text belongs to the editor, and its copy on disk may hold what is being typed. Its own window
   is the neural cache's. On close the copy on disk is what the user saved; the next pass reads it.
-- `retrieve(uri, query)`: the Mixer a completion adds to its window cache (hook in
-  `CompletionService.complete`).
+- `for_document(uri)`: what `decode_completions` retrieves from for a request in `uri`
+  (passed through `DocumentSession.complete`).
 - `status()`: what `grucomplete.status` can show (state, files, entries, MB, build time).
 """
 
@@ -46,14 +46,12 @@ class WorkspaceMemorySync:
         root: Path,
         model_dir: Path,
         precision: str,
-        weight: float,
         busy: Callable[[], bool],
         poll_s: float = 5.0,
     ) -> None:
         from grucomplete.model.memory_builder import MemoryBuilder
         from grucomplete.model.workspace_memory import WorkspaceMemory
 
-        self.weight = weight
         self.model_dir = model_dir
         self.memory: WorkspaceMemory = WorkspaceMemory()
         self.builder: MemoryBuilder = MemoryBuilder(
@@ -76,8 +74,9 @@ class WorkspaceMemorySync:
         if (path := document_path(uri)) is not None:
             self.memory.mask(path, False)
 
-    def retrieve(self, uri: str, query: torch.Tensor) -> Retrieval | None:
-        return self.memory.retrieve(query, document_path(uri), self.weight)
+    def for_document(self, uri: str) -> DocumentMemory:
+        """What `decode_completions` retrieves from for a request in `uri`."""
+        return DocumentMemory(self.memory, document_path(uri))
 
     def status(self) -> dict[str, Any]:
         """The memory's state and size, for a status command or `:checkhealth`."""
@@ -85,7 +84,6 @@ class WorkspaceMemorySync:
         return {
             "state": self.builder.state,
             "ready": self.builder.ready.is_set(),
-            "weight": self.weight,
             "files": size["files"],
             "entries": size["entries"],
             "memoryMB": round(size["bytes"] / 1e6, 1),
@@ -93,3 +91,13 @@ class WorkspaceMemorySync:
             "tokensFed": self.builder.tokens_fed,
             "store": str(self.builder.directory),
         }
+
+
+class DocumentMemory:
+    """The workspace memory as one document's requests see it (a `session.Workspace`)."""
+
+    def __init__(self, memory: WorkspaceMemory, path: str | None) -> None:
+        self.memory, self.path = memory, path
+
+    def retrieve(self, query: torch.Tensor, weight: float) -> Retrieval | None:
+        return self.memory.retrieve(query, self.path, weight)

@@ -10,13 +10,17 @@ import logging
 import os
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from grucomplete.model.completion_settings import CompletionSettings
+from grucomplete.model.document_state import PromptState
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import GRUConfig
+from grucomplete.model.session import Completions, KnownWords, complete_once, decode_completions
 from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
 from grucomplete.training.trainer.config import TrainConfig
 from grucomplete.training.trainer.trainer import train
@@ -33,6 +37,38 @@ TOY_SOURCES = [
     "def total(values):\n    result = 0\n    for value in values:\n        result += value\n"
     "    return result\n",
 ]
+
+
+# The model's own ranking, five words and five lines: what the tests of decoding assert about.
+MODEL_ONLY = CompletionSettings(
+    num_candidates=5, line_candidates=5, identifier_cache=0.0, neural_cache=0.0
+)
+
+
+def complete_text(engine: CompletionEngine, text: str, **settings: object) -> Completions:
+    """A throwaway session's answer at the end of `text`, with MODEL_ONLY changed by `settings`."""
+    return complete_once(engine, text, replace(MODEL_ONLY, **settings))
+
+
+def decode_from(
+    engine: CompletionEngine,
+    text: str,
+    known_words: KnownWords | None = None,
+    lines: bool = True,
+    **settings: object,
+) -> Completions:
+    """The pipeline's decoding from a cold `prompt_state` (no session, no neural cache)."""
+    healed = engine.heal(text)
+    logits, state = engine.prompt_state(engine.prompt_ids(healed.context))
+    prompt = PromptState(logits, state, tokens_fed=0)
+    return decode_completions(
+        engine,
+        healed,
+        prompt,
+        replace(MODEL_ONLY, **settings),
+        lines=lines,
+        known_words=known_words,
+    )
 
 
 def toy_documents(count: int = 300, seed: int = 0) -> list[str]:

@@ -38,6 +38,11 @@ def test_completes_the_word_and_line_at_a_position(source: Path, tiny_model_dir:
         "--json",
         "--precision",
         "fp32",
+        # The model alone, whose answers on the toy corpus are certain.
+        "--neural-cache",
+        "0",
+        "--identifier-cache",
+        "0",
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -52,6 +57,18 @@ def test_table_output_shows_probabilities(source: Path, tiny_model_dir: Path) ->
     assert done.returncode == 0, done.stderr
     assert "words (typed 'pa'):" in done.stdout
     assert "%  path" in done.stdout
+
+
+def test_the_server_settings_are_flags(source: Path, tiny_model_dir: Path) -> None:
+    common = ("complete", f"{source}:6:17", "--model", str(tiny_model_dir), "--json")
+    one_word = json.loads(grucomplete(*common, "--num-candidates", "1").stdout)
+    assert [w["label"] for w in one_word["words"]] == ["path"]
+    no_lines = json.loads(grucomplete(*common, "--line-completions", "false").stdout)
+    assert no_lines["lines"] == [] and no_lines["words"]
+    bad = grucomplete(*common, "--neural-cache", "1.5", "--beam-width", "0")
+    assert bad.returncode == 2
+    assert "--neural-cache must be at least 0 and below 1" in bad.stderr
+    assert "--beam-width must be positive" in bad.stderr
 
 
 def test_reads_stdin_with_line_and_col(tiny_model_dir: Path) -> None:
@@ -107,7 +124,7 @@ def test_broken_model_is_reported_not_a_traceback(source: Path, tmp_path: Path) 
 def test_invalid_option_is_reported(source: Path, tiny_model_dir: Path) -> None:
     done = grucomplete("complete", f"{source}:6:17", "--model", str(tiny_model_dir), "--top-p", "2")
     assert done.returncode == 2
-    assert "top_p must be in (0, 1]" in done.stderr
+    assert "--top-p must be in (0, 1]" in done.stderr
 
 
 def test_version_and_help() -> None:

@@ -11,6 +11,8 @@ from grucomplete.model.decoding import DecodeOptions, StopAt, decode
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.interrupt import Interrupt
 
+from .conftest import complete_text
+
 MAIN = "import os\nimport sys\n\n\ndef main():\n    path = os."
 POINT = "class Point:\n    def __init__(self, x, y):\n"
 
@@ -33,14 +35,14 @@ def run(engine: CompletionEngine, text: str, stop: StopAt, **kwargs):
 
 
 def test_member_after_dot_is_the_memorised_attribute(tiny_engine: CompletionEngine) -> None:
-    result = tiny_engine.complete(MAIN)
+    result = complete_text(tiny_engine, MAIN)
     assert result.words[0].label == "path"
     assert result.lines[0].label == "path = os.path.join(root, name)"
     assert result.lines[0].insert == "path.join(root, name)"
 
 
 def test_partial_word_only_yields_words_with_that_prefix(tiny_engine: CompletionEngine) -> None:
-    result = tiny_engine.complete(MAIN + "pa")
+    result = complete_text(tiny_engine, MAIN + "pa")
     assert result.typed == "pa"
     assert result.words[0].label == "path"
     assert result.words[0].insert == "th"
@@ -50,7 +52,9 @@ def test_partial_word_only_yields_words_with_that_prefix(tiny_engine: Completion
 
 def test_prompt_ending_inside_a_token_is_healed(tiny_engine: CompletionEngine) -> None:
     # "sy" is not a token the model saw before "s.exit"; without healing this is garbage.
-    result = tiny_engine.complete(MAIN + "path.join(root, name)\n    print(path)\n    return sy")
+    result = complete_text(
+        tiny_engine, MAIN + "path.join(root, name)\n    print(path)\n    return sy"
+    )
     assert result.words[0].label == "sys"
     assert result.lines[0].label == "return sys.exit(0)"
 
@@ -58,7 +62,7 @@ def test_prompt_ending_inside_a_token_is_healed(tiny_engine: CompletionEngine) -
 def test_words_are_distinct_identifiers_with_disjoint_probabilities(
     tiny_engine: CompletionEngine,
 ) -> None:
-    words = tiny_engine.complete(POINT + "        self.", DecodeOptions(num_candidates=10)).words
+    words = complete_text(tiny_engine, POINT + "        self.", num_candidates=10).words
     labels = [w.label for w in words]
     assert labels[0] in {"x", "y"}
     assert len(labels) == len(set(labels))
@@ -68,7 +72,10 @@ def test_words_are_distinct_identifiers_with_disjoint_probabilities(
 
 
 def test_state_decides_which_attribute_comes_next(tiny_engine: CompletionEngine) -> None:
-    assert tiny_engine.complete(POINT + "        self.x = x\n        self.").words[0].label == "y"
+    assert (
+        complete_text(tiny_engine, POINT + "        self.x = x\n        self.").words[0].label
+        == "y"
+    )
 
 
 def test_line_candidates_stop_at_the_end_of_the_line(tiny_engine: CompletionEngine) -> None:

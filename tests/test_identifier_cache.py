@@ -7,6 +7,8 @@ import pytest
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.identifier_cache import cache_distribution, mix
 
+from .conftest import decode_from
+
 SOURCE = """\
 import os
 
@@ -54,10 +56,8 @@ def test_an_unsure_model_gives_way_to_local_names() -> None:
 
 def test_engine_offers_a_local_name_the_model_never_saw(tiny_engine: CompletionEngine) -> None:
     text = "def main():\n    zebra_count = 3\n    print(zebra_count)\n    return ze"
-    healed = tiny_engine.heal(text)
-    logits, state = tiny_engine.prompt_state(tiny_engine.prompt_ids(healed.context))
-    plain = tiny_engine.complete_from(healed, state, logits, lines=False)
-    cached = tiny_engine.complete_from(healed, state, logits, lines=False, cache_weight=0.85)
+    plain = decode_from(tiny_engine, text, lines=False)
+    cached = decode_from(tiny_engine, text, lines=False, identifier_cache=0.85)
     assert "zebra_count" not in [w.label for w in plain.words]
     offered = {w.label: w for w in cached.words}
     assert offered["zebra_count"].insert == "bra_count"

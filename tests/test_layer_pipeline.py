@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from grucomplete.model.checkpoint import Checkpoint
-from grucomplete.model.engine import CHUNK, CompletionEngine
+from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.layer_pipeline import LayerStack, worth_threads
 from grucomplete.model.lm import GRUConfig, GRULanguageModel
+from grucomplete.model.session import DocumentSession
 from grucomplete.model.tokenizer import CodeTokenizer
-from grucomplete.server.document_state import DocumentSession
+from grucomplete.model.window import CHUNK
 
 from .conftest import TOY_SOURCES
 

@@ -9,13 +9,14 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from grucomplete.model.engine import CHUNK, CompletionEngine
+from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.neural_cache import THETA, NeuralCache
+from grucomplete.model.session import DocumentSession
+from grucomplete.model.window import CHUNK
 from grucomplete.server.completion_service import CompletionService
-from grucomplete.server.document_state import DocumentSession
 from grucomplete.server.options import ServerOptions, parse_options
 
-from .conftest import TOY_SOURCES
+from .conftest import MODEL_ONLY, TOY_SOURCES, complete_text
 from .test_server_state import apply, edit_scripts
 
 # The toy corpus always returns `result` here; this document returned `values` once already.
@@ -24,7 +25,7 @@ SECOND_TIME = VARIANT + "\n\n" + VARIANT[: VARIANT.index("return values") + len(
 
 
 def words(engine: CompletionEngine, text: str, weight: float) -> dict[str, float]:
-    return {w.label: w.probability for w in engine.complete(text, neural_cache=weight).words}
+    return {w.label: w.probability for w in complete_text(engine, text, neural_cache=weight).words}
 
 
 def test_what_followed_the_same_context_earlier_is_offered(tiny_engine: CompletionEngine) -> None:
@@ -37,7 +38,9 @@ def test_what_followed_the_same_context_earlier_is_offered(tiny_engine: Completi
 
 
 def test_weight_zero_is_the_model_alone(tiny_engine: CompletionEngine) -> None:
-    assert tiny_engine.complete(SECOND_TIME, neural_cache=0.0) == tiny_engine.complete(SECOND_TIME)
+    model_alone = complete_text(tiny_engine, SECOND_TIME, neural_cache=0.0)
+    assert complete_text(tiny_engine, SECOND_TIME, neural_cache=0.0) == model_alone
+    assert complete_text(tiny_engine, SECOND_TIME, neural_cache=0.35) != model_alone
 
 
 def test_the_mixture_is_the_interpolated_distribution() -> None:
@@ -62,17 +65,14 @@ def test_a_weight_of_one_is_refused() -> None:
 
 
 def check_warm_equals_cold(engine: CompletionEngine, script: list) -> None:
+    settings = replace(MODEL_ONLY, neural_cache=0.35)
     session = DocumentSession(engine, max_checkpoints=4, keep_outputs=True)
     text = SECOND_TIME * 2
     session.prompt(engine.heal(text).context)
     for edit in script:
         text, cursor = apply(text, edit)
-        healed = engine.heal(text[:cursor])
-        warm = session.prompt(healed.context)
-        assert warm.outputs is not None
-        memory = NeuralCache(warm.outputs, warm.ids, 0.35)
-        from_session = engine.complete_from(healed, warm.state, warm.logits, neural_cache=memory)
-        assert from_session == engine.complete(text[:cursor], neural_cache=0.35)
+        from_session = session.complete(text[:cursor], settings)
+        assert from_session == complete_text(engine, text[:cursor], neural_cache=0.35)
 
 
 @settings(max_examples=15, deadline=None)

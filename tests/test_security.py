@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from grucomplete.training.trainer import token_cache
 from grucomplete.training.corpus.corpus import iter_source_files, load_corpus
+from grucomplete.training.trainer import token_cache
 from grucomplete.training.trainer.cli import main
 from grucomplete.training.trainer.resume import RESUME_DIR, STATE_FILE
 from grucomplete.training.trainer.token_cache import MANIFEST_FILE, prepare_tokens

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grucomplete.model.engine import CHUNK, CONTEXT_CHARS, CompletionEngine, text_origin
-from grucomplete.server.document_state import DocumentSession, IncrementalTokens
+from grucomplete.model.document_state import IncrementalTokens
+from grucomplete.model.engine import CompletionEngine
+from grucomplete.model.session import DocumentSession
+from grucomplete.model.window import CHUNK, CONTEXT_CHARS, text_origin
 from grucomplete.server.options import ServerOptions, parse_options
-from grucomplete.server.positions import column_of, line_bounds, offset_at
+from grucomplete.server.positions import character_at, line_bounds, offset_at
 
-from .conftest import TOY_SOURCES
+from .conftest import MODEL_ONLY, TOY_SOURCES, complete_text
 
 PIECES = st.sampled_from(
     [
@@ -95,8 +98,8 @@ def check_cache_equals_cold_runs(engine: CompletionEngine, script: list) -> None
         assert torch.allclose(warm.state, cold_state, atol=1e-5)
         assert torch.allclose(warm.logits, cold_logits, atol=1e-5)
     # And so the completions are those of a cold server.
-    warm_result = engine.complete_from(healed, warm.state, warm.logits)
-    assert warm_result == engine.complete(text[:cursor])
+    settings = replace(MODEL_ONLY, neural_cache=0.0)
+    assert session.complete(text[:cursor], settings) == complete_text(engine, text[:cursor])
 
 
 @settings(max_examples=15, deadline=None)
@@ -219,8 +222,8 @@ def test_positions_count_code_units_of_the_negotiated_encoding() -> None:
     assert offset_at(source, 2, 0) == len(source)
     assert offset_at(source, 3, 0) is None and offset_at(source, 1, 99) is None
     assert offset_at(source, -1, 0) is None
-    assert column_of(source, after_emoji, "utf-16") == (0, 7)
-    assert column_of(source, source.index("x"), "utf-8") == (1, 0)
+    assert character_at(source, after_emoji, "utf-16") == 7
+    assert character_at(source, source.index("x"), "utf-8") == 0
 
 
 @settings(max_examples=300, deadline=None)

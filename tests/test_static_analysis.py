@@ -19,6 +19,7 @@ from grucomplete.model.candidate_scoring import word_probabilities
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer
 
+from .conftest import decode_from
 from .raw_lsp import RawServer
 from .test_completion_service import service_for
 from .test_server_lsp import complete, open_doc, start
@@ -119,12 +120,9 @@ def test_a_late_answer_is_not_waited_for() -> None:
 def test_static_names_are_ranked_by_the_model_and_nothing_else_is_offered(
     tiny_engine: CompletionEngine,
 ) -> None:
-    healed = tiny_engine.heal("import os\nimport sys\n\n\ndef main():\n    path = os.")
-    logits, state = tiny_engine.prompt_state(tiny_engine.prompt_ids(healed.context))
+    text = "import os\nimport sys\n\n\ndef main():\n    path = os."
     known = ["getcwd", "sep", "path"]  # alphabetical is not the model's order
-    words = tiny_engine.complete_from(
-        healed, state, logits, lines=False, known_words=lambda: known
-    ).words
+    words = decode_from(tiny_engine, text, known_words=lambda: known, lines=False).words
     assert {w.label for w in words} == set(known)
     assert words[0].label == "path"  # what the toy corpus always says after `os.`
 
@@ -134,7 +132,7 @@ def test_a_scored_word_has_the_probability_beam_search_gives_it(
 ) -> None:
     healed = tiny_engine.heal("class Point:\n    def __init__(self, x, y):\n        self.")
     logits, state = tiny_engine.prompt_state(tiny_engine.prompt_ids(healed.context))
-    words = tiny_engine.complete_from(healed, state, logits, lines=False).words
+    words = decode_from(tiny_engine, healed.context + healed.removed, lines=False).words
     scored = word_probabilities(
         tiny_engine.model,
         tiny_engine.tokenizer,

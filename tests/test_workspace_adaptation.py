@@ -151,6 +151,15 @@ async def test_server_adapts_in_the_background_and_reuses_it_after_a_restart(
     )
     assert "reset" in message and not store_dir(workspace).exists()
     await wait_for(client, f"loaded model {tiny_model_dir}")
+
+    # "Retrain on Workspace" adapts anew, the same way, into the same store.
+    client.messages.clear()
+    message = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="grucomplete.adaptWorkspace")
+    )
+    assert "adapting to project in the background" in message
+    assert "validation loss" in await wait_for(client, "adapted to project")
+    await wait_for(client, f"loaded model {adapted}")
     await client.shutdown_session()
 
 
@@ -160,9 +169,13 @@ async def test_server_with_adaptation_off_adapts_nothing(
     client = await start(cache, workspace, tiny_model_dir, workspaceAdaptation=False)
     open_doc(client, MAIN)
     assert labels(await complete(client, 5, 14))[0].startswith("path")
+    message = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="grucomplete.adaptWorkspace")
+    )
+    assert "turn on the workspaceAdaptation setting" in message
     await client.shutdown_session()
     assert not store_dir(workspace).exists()
-    assert not any("adapt" in m.message for m in [*client.messages, *client.log_messages])
+    assert not any("in the background" in m.message for m in client.log_messages)
 
 
 async def test_shutdown_kills_the_background_adaptation(

@@ -11,6 +11,7 @@ import pytest
 from grucomplete.model import memory_builder
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.memory_builder import MemoryBuilder, workspace_files
+from grucomplete.model.session import complete_once
 from grucomplete.model.workspace_memory import WorkspaceMemory
 
 from .conftest import TOY_SOURCES
@@ -110,7 +111,7 @@ def test_a_request_goes_before_the_build(tmp_path: Path, tiny_model_dir: Path) -
     builder = _builder(tmp_path, tiny_model_dir, memory, busy=request_waiting.is_set)
     builder.start(poll_s=60)
     engine = CompletionEngine.load(tiny_model_dir, precision="fp32")
-    engine.complete("def total(values):\n    res")
+    complete_once(engine, "def total(values):\n    res")
     order.append("request")
     assert builder.tokens_fed == 0  # no batch ran while the request waited
     request_waiting.clear()

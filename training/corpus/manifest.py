@@ -23,11 +23,14 @@ import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - the same parser, published for older Pythons
     import tomli as tomllib
+
+from grucomplete.model.checkpoint import file_sha256
 
 from .sdist import (
     MAX_FILE_BYTES,
@@ -36,7 +39,6 @@ from .sdist import (
     canonical_name,
     download_sdist,
     extract_python_files,
-    file_sha256,
     safe_member_path,
     text_chars,
     write_capped,
@@ -159,11 +161,10 @@ def _package(table: object, where: str) -> PackageSpec:
         raise ManifestError(f"{where}: sha256 must be 64 lowercase hex digits")
     max_chars = _positive_int(table.get("max_chars"), f"{where}: max_chars")
     exclude = table.get("exclude", [])
-    if not isinstance(exclude, list) or not all(
-        isinstance(e, str) and safe_member_path(e) for e in exclude
-    ):
+    paths = [safe_member_path(e) if isinstance(e, str) else None for e in exclude or ()]
+    if not isinstance(exclude, list) or None in paths:
         raise ManifestError(f"{where}: exclude must be a list of relative paths")
-    excluded = tuple(safe_member_path(e).as_posix() for e in exclude)
+    excluded = tuple(path.as_posix() for path in paths if path is not None)
     return PackageSpec(name, version, table["license"], sha256, max_chars, excluded)
 
 
@@ -267,7 +268,7 @@ def fetch(
     log = log or (lambda message: None)
     if manifest.stdlib:
         version = sys.version.split()[0]
-        marker = {
+        marker: dict[str, Any] = {
             "name": "cpython-stdlib",
             "version": version,
             "license": "PSF-2.0",

@@ -25,6 +25,8 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from grucomplete.model.checkpoint import file_sha256
+
 PYPI_SIMPLE = "https://pypi.org/simple/"
 USER_AGENT = "grucomplete fetch-corpus"
 SDIST_SUFFIXES = (".tar.gz", ".zip")  # preferred first
@@ -60,14 +62,6 @@ def canonical_name(name: str) -> str:
 
 
 # --- downloading ------------------------------------------------------------------------------
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _sdist_version(filename: str, name: str) -> str | None:
@@ -203,9 +197,9 @@ def _archive_files(archive: Path) -> tuple[list[PurePosixPath], dict[PurePosixPa
                 path = safe_member_path(member.name)
                 if path is None or not member.isreg():
                     continue
-                f = tar.extractfile(member) if keep(path, member.size) else None
-                if f is not None:
-                    files[path] = f.read(MAX_FILE_BYTES + 1)
+                member_file = tar.extractfile(member) if keep(path, member.size) else None
+                if member_file is not None:
+                    files[path] = member_file.read(MAX_FILE_BYTES + 1)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         raise FetchError(f"{archive.name}: not a readable tar or zip archive ({e})") from None
     return names, files

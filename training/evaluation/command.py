@@ -21,9 +21,10 @@ from typing import Any
 import torch
 
 from grucomplete.model.checkpoint import CheckpointError
-from grucomplete.model.decoding import DecodeOptions
-from grucomplete.model.decoding_flags import add_decoding_flags, decode_options_from
-from grucomplete.model.engine import PRECISIONS, CompletionEngine
+from grucomplete.model.completion_settings import CompletionSettings
+from grucomplete.model.decode_options import PRECISIONS
+from grucomplete.model.engine import CompletionEngine
+from grucomplete.model.settings_flags import add_settings_flags, settings_from
 
 from .model_eval import ModelReport, evaluate_model
 from .queries import SampleConfig, load_files, plan_queries
@@ -62,6 +63,14 @@ ROWS = [
 ]
 
 
+# The model's own ranking, five words and five lines per query: what the model knows, apart
+# from the server's caches (a teacher-forced pass keeps no neural-cache keys) and its budget.
+EVAL_SETTINGS = CompletionSettings(
+    num_candidates=5, line_candidates=5, identifier_cache=0.0, neural_cache=0.0
+)
+NOT_EVALUATED = {"latency_budget_ms", "line_completions", "neural_cache"}
+
+
 class UsageError(Exception):
     """Bad input from the user; the message is shown as is."""
 
@@ -84,12 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     # One thread: the batch-1 recurrence does not parallelise, and on busy cores two threads
     # made a file pass 3 to over 100 times slower than one (2 shared cores, default model).
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    add_decoding_flags(p)
+    add_settings_flags(p, EVAL_SETTINGS, exclude=NOT_EVALUATED)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
 
-def _configs(args: argparse.Namespace) -> tuple[SampleConfig, DecodeOptions]:
+def _configs(args: argparse.Namespace) -> tuple[SampleConfig, CompletionSettings]:
     for name in ("max_files", "queries", "max_chars_per_file", "threads"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
@@ -99,7 +108,7 @@ def _configs(args: argparse.Namespace) -> tuple[SampleConfig, DecodeOptions]:
         args.max_files, args.queries, args.typing_lines, args.max_chars_per_file, args.seed
     )
     try:
-        decode = decode_options_from(args)  # the seed repeats sampling draws too
+        decode = settings_from(args, EVAL_SETTINGS)
     except ValueError as e:
         raise UsageError(str(e)) from None
     return sample, decode

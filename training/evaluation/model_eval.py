@@ -3,10 +3,11 @@
 Each file is run through the model once, starting from the document boundary as the engine
 starts every prompt, in the engine's CHUNK-aligned pieces. That pass scores every token
 (perplexity, bits, next-token accuracy) and keeps the state at each chunk edge. A query at
-character `c` is then answered the way a user gets it: `engine.heal(text[:c])`, the state after
-the healed context, and `engine.complete_from`. The state is the checkpoint at the context's last
-chunk edge advanced by the rest of that chunk, exactly the calls `CompletionEngine.prompt_state`
-makes from scratch, so with int8 weights too the answers are bitwise the engine's own.
+character `c` is then answered the way a user gets it: `engine.heal(text[:c])`, the state
+after the healed context, and the session's `decode_completions`. The state is the checkpoint
+at the context's last chunk edge advanced by the rest of that chunk, exactly the calls
+`CompletionEngine.prompt_state` makes from scratch, so with int8 weights too the answers are
+bitwise the engine's own.
 
 That shortcut needs the context's ids to be a prefix of the file's ids, which holds whenever
 the cut falls on a pre-token boundary (it does by construction). Each context is checked; one
@@ -24,9 +25,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from grucomplete.model.decoding import DecodeOptions
-from grucomplete.model.engine import CHUNK, CompletionEngine, Completions, text_origin
+from grucomplete.model.completion_settings import CompletionSettings
+from grucomplete.model.document_state import PromptState
+from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import State
+from grucomplete.model.session import Completions, decode_completions
+from grucomplete.model.window import CHUNK, text_origin
 
 from .metrics import (
     LineScore,
@@ -117,10 +121,11 @@ class FilePrompts:
         prompt = [self.engine.tokenizer.boundary_id, *ids]
         return self.engine.advance(prompt[start:prompt_len], self.checkpoints[start])
 
-    def complete(self, cursor: int, options: DecodeOptions, lines: bool) -> Completions:
+    def complete(self, cursor: int, settings: CompletionSettings, lines: bool) -> Completions:
         healed = self.engine.heal(self.text[:cursor])
         logits, state = self.after(healed.context)
-        return self.engine.complete_from(healed, state, logits, options, lines=lines)
+        prompt = PromptState(logits, state, tokens_fed=0)
+        return decode_completions(self.engine, healed, prompt, settings, lines=lines)
 
 
 def _cursors(queries: list[Query], typing: list[TypingLine]) -> list[int]:
@@ -154,7 +159,7 @@ def _evaluate_file(
     source: SourceFile,
     queries: list[Query],
     typing: list[TypingLine],
-    options: DecodeOptions,
+    options: CompletionSettings,
     report: ModelReport,
     tally: _Tally,
 ) -> None:
@@ -201,7 +206,7 @@ def _evaluate_file(
 def evaluate_model(
     engine: CompletionEngine,
     plan: QueryPlan,
-    options: DecodeOptions,
+    options: CompletionSettings,
     name: str,
     progress: Callable[[str], None] | None = None,
 ) -> ModelReport:

@@ -15,11 +15,9 @@ state is kept), 2 for a usage or input error, 130/143 when SIGINT/SIGTERM stoppe
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import os
-import re
 import sys
 import types
 import typing
@@ -29,6 +27,7 @@ from typing import Any
 
 from grucomplete.model.checkpoint import CONFIG_FILE, resolve_model_dir
 from grucomplete.model.lm import GRUConfig
+from grucomplete.model.settings_flags import field_comments
 
 from . import distributed
 from .config import STOP_LIMITS, TrainConfig
@@ -55,15 +54,6 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
-def _field_comments(cls: type) -> dict[str, str]:
-    """`name: type = default  # comment` -> {name: comment}, read from the class source."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):  # no source shipped (e.g. a zipped install): no help text
-        return {}
-    return dict(re.findall(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$", source, flags=re.MULTILINE))
-
-
 def _value_parser(kind: Any) -> tuple[Any, bool]:
     """The argparse `type` for a field annotation, and whether the field accepts None."""
     optional = False
@@ -82,7 +72,7 @@ def _value_parser(kind: Any) -> tuple[Any, bool]:
 
 def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
     group = parser.add_argument_group(title)
-    comments = _field_comments(cls)
+    comments = field_comments(cls)
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
         if f.name in NOT_FLAGS.get(cls, ()):

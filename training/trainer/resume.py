@@ -75,7 +75,7 @@ class RunPosition:
 def stream_fingerprint(stream: torch.Tensor) -> str:
     """A hash of a token stream: a resumed run must read exactly the tokens the first one did."""
     array = stream.detach().to("cpu", torch.int32).contiguous().numpy()
-    return hashlib.blake2b(memoryview(array).cast("B"), digest_size=8).hexdigest()
+    return hashlib.blake2b(array.tobytes(), digest_size=8).hexdigest()
 
 
 def rng_state(device: torch.device) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from .finetune import check_model_settings, load_base_model, with_config
 from .graceful_stop import StopRequest
 from .plot import CURVE_FILE, plot_training_curve
 from .resume import (
+    RESUME_DIR,
     check_compatible,
     read_resume_state,
     remove_interrupted_writes,
@@ -266,7 +267,8 @@ def train_from_directory(
     if resume:
         _, saved_model, saved_metadata = saved_run(out_dir)
         model_config = model_config or GRUConfig.from_dict(saved_model)
-        tokenizer = tokenizer or CodeTokenizer.load(Path(resume_dir(out_dir)) / TOKENIZER_FILE)
+        saved = resume_dir(out_dir) or out_dir / RESUME_DIR  # saved_run found it
+        tokenizer = tokenizer or CodeTokenizer.load(saved / TOKENIZER_FILE)
         if "base_model" in saved_metadata:
             metadata["base_model"] = saved_metadata["base_model"]
     elif cfg.init_from:

@@ -11,11 +11,15 @@ export const SERVER_DEFAULTS = {
   numCandidates: 10,
   maxTokens: 16,
   temperature: 1.0,
+  topK: 0,
+  topP: 1.0,
+  seed: -1,
   contextTokens: 512,
   latencyBudgetMs: 80,
   identifierCache: 0.85,
   neuralCache: 0.35,
   lineCompletions: true,
+  lineCandidates: 1,
   lineMaxTokens: 16,
   lineLengthPenalty: 0.0,
   staticAnalysis: true,
@@ -44,11 +48,15 @@ export interface ServerOptions {
   numCandidates?: number;
   maxTokens?: number;
   temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
   contextTokens?: number;
   latencyBudgetMs?: number;
   identifierCache?: number;
   neuralCache?: number;
   lineCompletions?: boolean;
+  lineCandidates?: number;
   lineMaxTokens?: number;
   lineLengthPenalty?: number;
   staticAnalysis?: boolean;

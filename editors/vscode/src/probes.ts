@@ -8,7 +8,7 @@ const IMPORT_TIMEOUT_MS = 15_000; // a cold interpreter importing torch can take
 
 export function canImport(python: string): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile(python, ["-c", "import grucomplete.model"], { timeout: IMPORT_TIMEOUT_MS, windowsHide: true }, (error) =>
+    execFile(python, ["-c", "import grucomplete.training"], { timeout: IMPORT_TIMEOUT_MS, windowsHide: true }, (error) =>
       resolve(error === null),
     );
   });

@@ -15,7 +15,7 @@ export interface CliCommand {
 export type Resolution = { ok: true; cli: CliCommand; notes: string[] } | { ok: false; message: string; notes: string[] };
 
 export interface Probes {
-  /** True when `python -c "import grucomplete.model"` succeeds. */
+  /** True when `python -c "import grucomplete.training"` succeeds. */
   canImport(python: string): Promise<boolean>;
   /** The full path of an executable found on PATH, or undefined. */
   findOnPath(name: string): Promise<string | undefined>;

@@ -42,7 +42,7 @@ test("the first Python that can import grucomplete runs the module", async () =>
     args: ["-m", "grucomplete.training", "serve", "-v"],
   });
   assert.deepEqual(p.asked, ["/bare/python", "/venv/bin/python"]);
-  assert.deepEqual(r.notes, ["/bare/python cannot import grucomplete.model"]);
+  assert.deepEqual(r.notes, ["/bare/python cannot import grucomplete.training"]);
 });
 
 test("without a usable Python, grucomplete on PATH is used", async () => {

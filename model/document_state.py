@@ -1,20 +1,16 @@
-"""Per-document state: cached token ids and GRU hidden-state checkpoints of one open document.
+"""Per-document caches: the token ids and GRU hidden-state checkpoints of one open document.
 
 A keystroke should cost only what changed, whatever the size of the file. Two caches make that
-true:
+true, and both follow the rules of `window` so that what they hold is bitwise what a cold start
+computes for the same text:
 
 - `IncrementalTokens` re-tokenizes only from the last line break before the first changed
   character. It relies on the tokenizer's invariant that a line break always starts a token,
   so the ids before that point are exactly those of a from-scratch tokenization.
-- `HiddenStateCache` keeps the model state after every `CHUNK`-th token of the context window
-  (`CompletionEngine.window_start`). A query restores the nearest checkpoint at or before the
-  longest common token prefix and advances only the rest. With the neural cache on, it also
-  keeps the top layer's output at every position of the window (the cache's keys), so a
-  keystroke computes only the new ones.
-
-The model is always fed in chunks that end on multiples of `CHUNK` (as `CompletionEngine`
-does too), so a cached state is bitwise the one a cold start computes, int8 weights included:
-dynamic quantisation scales activations per chunk, so the chunking must not depend on history.
+- `HiddenStateCache` keeps the model state after every `CHUNK`-th token of the context window.
+  A query restores the nearest checkpoint at or before the longest common token prefix and
+  advances only the rest. With the neural cache on, it also keeps the top layer's output at
+  every position of the window (the cache's keys), so a keystroke computes only the new ones.
 """
 
 from __future__ import annotations
@@ -26,11 +22,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from grucomplete.model.engine import CHUNK, CompletionEngine, Completions, text_origin
-from grucomplete.model.lm import State
-from grucomplete.model.neural_cache import KEY_DTYPE
-
-from .options import ServerOptions
+from .engine import CompletionEngine
+from .lm import State
+from .neural_cache import KEY_DTYPE
+from .window import CHUNK, chunk_ends, text_origin
 
 # Typing happens at the end of the cached sequence: keep every checkpoint there, and only every
 # FAR_STRIDE-th further back, where only a jump up the file needs one.
@@ -123,12 +118,10 @@ class PromptState:
 class HiddenStateCache:
     """Model states along one document's context window, at CHUNK-th tokens of it.
 
-    The window is the engine's (`CompletionEngine.window_start`): at most `context_tokens`
-    tokens, starting at a line, moving in half-window steps. Typing extends the cached chain
-    of states; an edit restores the nearest checkpoint before it; when the window moves (every
-    half window typed, or a jump) the chain starts anew where a cold run starts. The states
-    are therefore bitwise those of a cold run over the same text, and no query feeds the model
-    more than a window.
+    The window is `window.window_start`'s. Typing extends the cached chain of states; an edit
+    restores the nearest checkpoint before it; when the window moves (every half window typed,
+    or a jump) the chain starts anew where a cold run starts. The states are therefore bitwise
+    those of a cold run over the same text, and no query feeds the model more than a window.
     """
 
     def __init__(
@@ -159,7 +152,7 @@ class HiddenStateCache:
         # Restore a checkpoint strictly before the end so there are logits to return.
         start = max(p for p in self.checkpoints if p <= common and p < len(self.ids))
         # Chunks end on multiples of CHUNK and at the end, where a cold run's chunks end.
-        ends = [*range((start // CHUNK + 1) * CHUNK, len(self.ids), CHUNK), len(self.ids)]
+        ends = chunk_ends(start, len(self.ids))
         chunks = [self.ids[a:b] for a, b in zip([start, *ends[:-1]], ends, strict=True)]
         new_outputs: list[torch.Tensor] | None = [] if self.keep_outputs else None
         logits, states = self.engine.feed(chunks, self.checkpoints[start], new_outputs, threads)
@@ -217,23 +210,3 @@ class HiddenStateCache:
         while len(self.checkpoints) > self.max_checkpoints:
             self.stride *= 2
             self.checkpoints = {p: s for p, s in self.checkpoints.items() if p % self.stride == 0}
-
-
-class DocumentSession:
-    """Everything cached for one open document: its tokens and its model states."""
-
-    def __init__(
-        self, engine: CompletionEngine, max_checkpoints: int = 512, keep_outputs: bool = False
-    ) -> None:
-        self.engine = engine
-        self.tokens = IncrementalTokens(engine)
-        self.states = HiddenStateCache(engine, max_checkpoints, keep_outputs)
-        self.version: int | None = None
-        # (text before the cursor, lines asked for, options, the answer) of the last request
-        self.last_answer: tuple[str, bool, ServerOptions, Completions] | None = None
-
-    def prompt(self, context: str, threads: bool = True) -> PromptState:
-        """The model's state after `context` (text before the cursor, healed)."""
-        ids = self.tokens.update(context)
-        # The ids the tokenizer kept cannot differ from those the chain was fed.
-        return self.states.state_after(ids, self.tokens.unchanged, threads)
