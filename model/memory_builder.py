@@ -37,7 +37,6 @@ from safetensors.torch import save_file
 
 from .checkpoint import load_checkpoint
 from .lm import quantize_for_cpu
-from .prefix_constraint import VocabularyIndex
 from .workspace_memory import MAX_KEYS, Projection, Shard, WorkspaceMemory
 from .workspace_store import store_dir, weights_fingerprint
 
@@ -47,6 +46,9 @@ MEMORY_DIR = "memory"
 PROJECTION_FILE = "projection.safetensors"
 SEGMENT = 512  # tokens fed per segment, like the server's context window
 BATCH = 16  # segments fed together
+# Time steps of a batch fed between two checks for a waiting request: 16 x 16 tokens, ~30 ms of
+# one core, is the longest a request that arrives mid-batch shares the CPU with the builder.
+CHUNK_STEPS = 16
 GROUP_TOKENS = 64 * 1024  # tokens encoded between two index rebuilds
 MAX_FILE_BYTES = 512 * 1024  # bigger files are data or generated code
 MAX_FILES = 20_000
@@ -105,14 +107,16 @@ class Encoder:
         model = checkpoint.model.eval()
         self.model = quantize_for_cpu(model, inplace=True) if precision == "int8" else model
         self.tokenizer = checkpoint.tokenizer
-        index = VocabularyIndex(self.tokenizer)
-        self.starts_line = index.starts_line
+        # Not a `VocabularyIndex`: building one is seconds of Python holding the GIL, which the
+        # model worker needs; these two facts are all the builder uses.
+        table = self.tokenizer.token_bytes
+        self.starts_line = [b[:1] in (b"\n", b"\r") for b in table]
         # Tokens that begin a name: where completion is asked most, kept first when subsampling.
         self.starts_name = torch.tensor(
             [
                 bool(b.lstrip(b" "))
                 and (b.lstrip(b" ")[:1].isalpha() or b.lstrip(b" ")[:1] == b"_")
-                for b in index.token_bytes
+                for b in table
             ]
         )
 
@@ -137,7 +141,8 @@ class Encoder:
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Top-layer outputs (N, H) and the tokens that followed them (N,), per text.
 
-        `pause()` is called between batches: where the builder yields to requests."""
+        `pause()` is called every CHUNK_STEPS steps of a batch: where the builder yields to
+        requests."""
         pieces: list[tuple[int, list[int]]] = []
         for i, ids in enumerate(self.tokenizer.encode_batch(texts)):
             pieces += [(i, seg) for seg in self.segments(ids) if len(seg) > 1]
@@ -153,7 +158,13 @@ class Encoder:
             for row, (_, seg) in enumerate(batch):
                 tokens[row, : len(seg)] = torch.tensor(seg)
             state = self.model.initial_state(len(batch))
-            out, _ = self.model.rnn(self.model.embed(tokens), state)  # (B, T, H)
+            embedded = self.model.embed(tokens)
+            chunks = []
+            for t in range(0, width, CHUNK_STEPS):
+                pause()
+                chunk, state = self.model.rnn(embedded[:, t : t + CHUNK_STEPS], state)
+                chunks.append(chunk)
+            out = torch.cat(chunks, 1)  # (B, T, H)
             for row, (i, seg) in enumerate(batch):
                 keys[i].append(out[row, : len(seg) - 1].clone())
                 values[i].append(torch.tensor(seg[1:], dtype=torch.int32))
@@ -221,6 +232,8 @@ class MemoryBuilder:
             # Linux: a thread's own nice value; elsewhere the thread keeps the default.
             with contextlib.suppress(AttributeError, OSError):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            # The intra-op thread count is per thread: unset, this one would take every core.
+            torch.set_num_threads(1)
             while not self._stop.is_set():
                 try:
                     self.sync()

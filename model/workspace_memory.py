@@ -37,7 +37,7 @@ from .neural_cache import mix_attention
 DIMS = 64  # principal components kept per key (int8 each)
 LISTS = 256  # k-means lists of the inverted file
 PROBES = 8  # lists searched per request: about 3% of the entries
-EXACT_BELOW = 65536  # up to this many entries, search them all
+EXACT_BELOW = 16384  # up to this many entries, search them all (~2 ms)
 NEIGHBOURS = 32  # nearest entries kept per request
 SUCCESSORS = 12  # entries after each neighbour in its file that decoding may reach
 # Sharpness of the kernel on squared distances between projected outputs (norms ~6).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,9 @@ if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answ
     from .workspace_memory_sync import DocumentMemory, WorkspaceMemorySync
 
 log = logging.getLogger("grucomplete.server")
+
+# After a completion, the workspace memory's builder waits this long before it feeds again.
+MEMORY_GRACE_S = 0.5
 
 Signature = tuple[tuple[int, int], ...] | None
 
@@ -79,6 +83,7 @@ class CompletionService:
         # --- workspace memory hook (server/workspace_memory_sync.py) ---
         self.workspace_memory: WorkspaceMemorySync | None = None
         self.requests_running = 0  # completions on the worker now: the memory builder waits
+        self._last_request = 0.0  # time.monotonic() when the last completion ended
 
     # --- the model -------------------------------------------------------------------------
 
@@ -322,6 +327,7 @@ class CompletionService:
             return self._complete(uri, text_before, cancel, lines, static)
         finally:
             self.requests_running -= 1
+            self._last_request = time.monotonic()
 
     def _complete(
         self,
@@ -385,8 +391,13 @@ class CompletionService:
         sync.start()
 
     def _busy(self) -> bool:
-        """A completion is running or waiting on the worker: the memory builder yields."""
-        return self.requests_running > 0 or self.executor._work_queue.qsize() > 0
+        """A completion is running, waiting on the worker, or ended less than MEMORY_GRACE_S
+        ago (the user is typing: the next keystroke's will come): the memory builder waits."""
+        return (
+            self.requests_running > 0
+            or self.executor._work_queue.qsize() > 0
+            or time.monotonic() - self._last_request < MEMORY_GRACE_S
+        )
 
     def _workspace(self, uri: str) -> DocumentMemory | None:
         sync = self.workspace_memory
