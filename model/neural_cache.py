@@ -84,7 +84,11 @@ class NeuralCache:
 
 
 def mix_attention(
-    logits: torch.Tensor, attention: torch.Tensor, store: SparseValues, in_place: bool = False
+    logits: torch.Tensor,
+    attention: torch.Tensor,
+    store: SparseValues,
+    in_place: bool = False,
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Logits (B, V) whose softmax is (1 - weight) * softmax(logits) + weight * p_store, where
     p_store(u) sums the `attention` (B, N) over the entries whose value is u.
@@ -101,7 +105,9 @@ def mix_attention(
     # log_softmax is about twice as fast as logsumexp here; any column gives lse back.
     lse = logits[:, :1] - torch.log_softmax(logits, dim=-1)[:, :1]  # (B, 1)
     # lse + log(p_model + odds * p_store) == logaddexp(logit, lse + log(odds * p_store))
-    boost = p_store.mul_(store.weight / (1 - store.weight)).log_().add_(lse)
+    # `weight` (B, 1), if given, is each row's own share (the workspace memory's gate).
+    odds = store.weight / (1 - store.weight) if weight is None else weight / (1 - weight)
+    boost = p_store.mul_(odds).log_().add_(lse)
     mixed = logits if in_place else logits.clone()
     mixed[:, store.tokens] = torch.logaddexp(logits[:, store.tokens], boost)
     return mixed

@@ -29,8 +29,9 @@ from .static_analysis import PendingNames, StaticAnalyzer
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
     from grucomplete.model.engine import CompletionEngine
     from grucomplete.model.session import Completions, DocumentSession
+    from grucomplete.model.workspace_memory import DocumentMemory
 
-    from .workspace_memory_sync import DocumentMemory, WorkspaceMemorySync
+    from .workspace_memory_sync import WorkspaceMemorySync
 
 log = logging.getLogger("grucomplete.server")
 

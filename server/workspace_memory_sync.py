@@ -24,10 +24,8 @@ from typing import TYPE_CHECKING, Any
 from pygls import uris
 
 if TYPE_CHECKING:  # torch loads with the model, after `initialize` has been answered
-    import torch
-
     from grucomplete.model.memory_builder import MemoryBuilder
-    from grucomplete.model.workspace_memory import Retrieval, WorkspaceMemory
+    from grucomplete.model.workspace_memory import DocumentMemory, WorkspaceMemory
 
 log = logging.getLogger("grucomplete.server")
 
@@ -76,7 +74,7 @@ class WorkspaceMemorySync:
 
     def for_document(self, uri: str) -> DocumentMemory:
         """What `decode_completions` retrieves from for a request in `uri`."""
-        return DocumentMemory(self.memory, document_path(uri))
+        return self.memory.for_path(document_path(uri))
 
     def status(self) -> dict[str, Any]:
         """The memory's state and size, for a status command or `:checkhealth`."""
@@ -91,13 +89,3 @@ class WorkspaceMemorySync:
             "tokensFed": self.builder.tokens_fed,
             "store": str(self.builder.directory),
         }
-
-
-class DocumentMemory:
-    """The workspace memory as one document's requests see it (a `session.Workspace`)."""
-
-    def __init__(self, memory: WorkspaceMemory, path: str | None) -> None:
-        self.memory, self.path = memory, path
-
-    def retrieve(self, query: torch.Tensor, weight: float) -> Retrieval | None:
-        return self.memory.retrieve(query, self.path, weight)
