@@ -11,6 +11,7 @@ Layout under .work/team/<name>-<version>/:
     project/.heldout/   symbolic links to the held-out files (the gauge's `--corpus`): the
                     editor opens a file through the link, a server must resolve it to the real
                     file to know it is open (hidden folders are not part of the workspace)
+    project/.gitignore  the held-out files: the workspace memory leaves them out
 
     python benchmarks/team_codebases.py [--projects cattrs,toolz] [--queries 300] [--files 8]
         [--settle-s 60] [--memory 0.25]
@@ -108,6 +109,7 @@ def prepare(project: Project) -> Path:
     base = WORK / f"{project.name}-{project.version}"
     root = base / "project"
     if (base / "split.json").is_file():
+        _ignore_heldout(root, json.loads((base / "split.json").read_text())["heldout"])
         return base
     archive = download_sdist(project.name, project.version, WORK / "sdists", project.sha256)
     extract_python_files(archive, root)
@@ -120,7 +122,15 @@ def prepare(project: Project) -> Path:
     lines = sum(len((root / f).read_text(errors="replace").splitlines()) for f in files)
     split = {"files": len(files), "heldout": heldout, "lines": lines}
     (base / "split.json").write_text(json.dumps(split, indent=1))
+    _ignore_heldout(root, heldout)
     return base
+
+
+def _ignore_heldout(root: Path, heldout: list[str]) -> None:
+    """List the held-out files in the project's .gitignore: the workspace memory never holds
+    any of them (not only the one being typed, which the server masks while it is open), so
+    no held-out text reaches the answers. They stay on disk, where static analysis sees them."""
+    (root / ".gitignore").write_text("".join(f"/{rel}\n" for rel in heldout))
 
 
 def run_gauge(base: Path, label: str, options: dict, args: argparse.Namespace) -> dict:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from grucomplete.model import memory_builder
+from grucomplete.model.completion_settings import CompletionSettings
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.memory_builder import MemoryBuilder, workspace_files
-from grucomplete.model.session import complete_once
+from grucomplete.model.session import DocumentSession, complete_once
 from grucomplete.model.workspace_memory import WorkspaceMemory
 
 from .conftest import TOY_SOURCES
@@ -119,3 +120,32 @@ def test_a_request_goes_before_the_build(tmp_path: Path, tiny_model_dir: Path) -
     order.append("build")
     builder.stop()
     assert order == ["request", "build"] and memory.size()["entries"] > 0
+
+
+def test_a_name_used_only_in_other_files_ranks_first_only_with_the_memory(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    # The tiny model learned `print(path)` after `path = os.path.join(root, name)`; the
+    # project's other files print `values` there, a name the open document never uses.
+    other = TOY_SOURCES[0].replace("print(path)", "print(values)")
+    assert "values" not in TOY_SOURCES[0]
+    for i in range(3):
+        (tmp_path / "pkg").mkdir(exist_ok=True)
+        (tmp_path / "pkg" / f"other{i}.py").write_text(other)
+    document = (tmp_path / "pkg" / "main.py").resolve()
+    document.write_text(TOY_SOURCES[0])  # on disk too, but open: masked, never read
+    memory = WorkspaceMemory()
+    memory.mask(str(document))
+    _builder(tmp_path, tiny_model_dir, memory).sync()
+    assert str(document) not in memory.paths()
+    engine = CompletionEngine.load(tiny_model_dir, precision="fp32")
+    text_before = TOY_SOURCES[0][: TOY_SOURCES[0].index("print(") + len("print(")]
+
+    def first_word(weight: float) -> str:
+        session = DocumentSession(engine)
+        settings = CompletionSettings(workspace_memory=weight)  # the defaults otherwise
+        found = session.complete(text_before, settings, workspace=memory.for_path(str(document)))
+        return found.words[0].label
+
+    assert first_word(0.0) == "path"
+    assert first_word(0.7) == "values"
