@@ -55,6 +55,7 @@ THETA = 1.0
 GATE_AT = 3.0
 GATE_WIDTH = 2.0
 FRESH_STEPS = 2  # decoding steps after the prompt that search the memory again
+FRESH_PROBES = 2  # lists each hypothesis searches then (a beam has up to 10)
 SAME_PACKAGE = math.log(2.0)  # score bonus of an entry from the cursor's own folder
 MAX_KEYS = 1_000_000  # entries kept per workspace: ~78 MB in memory, ~70 MB on disk
 BYTES_PER_KEY = DIMS + 4 + 4 + 4 + 2  # codes, value, file, list order, list id
@@ -194,7 +195,7 @@ class Retrieval:
         z = self.projection.project(queries)  # (B, D)
         self._calls += 1
         if 1 < self._calls <= 1 + self.fresh:  # the first call is the prompt's own query
-            found = _search(self.index, self.allowed, self.projection, z)
+            found = _search(self.index, self.allowed, self.projection, z, FRESH_PROBES)
             if len(found):
                 self._use(torch.unique(torch.cat([self.rows, found])))
         # -|z - k|^2 up to the per-row constant |z|^2, which the softmax ignores.
@@ -350,14 +351,18 @@ class DocumentMemory:
 
 
 def _search(
-    index: _Index, allowed: torch.Tensor, projection: Projection, z: torch.Tensor
+    index: _Index,
+    allowed: torch.Tensor,
+    projection: Projection,
+    z: torch.Tensor,
+    probes: int = PROBES,
 ) -> torch.Tensor:
     """Rows of the NEIGHBOURS entries nearest each of the projected queries `z` (B, D), in
     files not masked, and the SUCCESSORS after each in its file; distinct, sorted."""
     if len(index.values) <= EXACT_BELOW:
         rows = torch.arange(len(index.values))
     else:
-        near = torch.unique(torch.cat([_nearest_lists(q, projection.centroids, PROBES) for q in z]))
+        near = torch.unique(torch.cat([_nearest_lists(q, projection.centroids, probes) for q in z]))
         rows = torch.cat(
             [index.order[index.offsets[c] : index.offsets[c + 1]] for c in near.tolist()]
         ).long()
