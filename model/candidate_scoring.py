@@ -26,9 +26,8 @@ from .lm import State, select_state
 from .prefix_constraint import HealedPrompt, VocabularyIndex
 from .tokenizer import CodeTokenizer
 
-# Prefixes kept per token depth. On held-out code (the gauge's positions, seeds 1 and 2), 16,
-# 32 and all of jedi's names gave the same member and identifier accuracy within 0.01; the
-# cost grows with the count.
+# Prefixes kept per token depth: more found no better names on held-out code (see
+# docs/benchmarks.md), and the cost grows with the count.
 SCORED_NAMES = 16
 
 

@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     # The server's settings, less those only an editor's repeated requests use.
-    add_settings_flags(p, CompletionSettings(), exclude={"latency_budget_ms"})
+    add_settings_flags(
+        p, CompletionSettings(), exclude={"latency_budget_ms", "ghost_text_threshold"}
+    )
     return p
 
 

@@ -34,6 +34,8 @@ class CompletionSettings:
     line_candidates: int = 1  # whole lines offered per request
     line_max_tokens: int = 16  # tokens generated for a whole line
     line_length_penalty: float = 0.0  # rank lines by logprob / length**this (0: probability)
+    # Ghost text only where a line is this likely (0: always); chosen in docs/benchmarks.md.
+    ghost_text_threshold: float = 0.15  # show a line as ghost text from this probability
 
     def word_options(self) -> DecodeOptions:
         return DecodeOptions(
@@ -55,6 +57,11 @@ class CompletionSettings:
         return options
 
 
+def line_confidence(probability: float, tokens: int) -> float:
+    """The geometric mean of a line's per-token probabilities (its probability per token)."""
+    return probability ** (1 / max(tokens, 1))
+
+
 _CHOICES = {"strategy": STRATEGIES}
 _POSITIVE = {
     "beam_width",
@@ -66,7 +73,7 @@ _POSITIVE = {
     "line_max_tokens",
 }
 _NON_NEGATIVE = {"top_k", "line_length_penalty"}
-_UNIT_INTERVAL = {"identifier_cache"}
+_UNIT_INTERVAL = {"identifier_cache", "ghost_text_threshold"}
 # A cache weight of 1 would give every token the document never used probability 0.
 _BELOW_ONE = {"neural_cache", "workspace_memory"}
 

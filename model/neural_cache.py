@@ -21,9 +21,8 @@ import torch
 
 from .lm import GRULanguageModel, State
 
-# Sharpness of the similarity kernel on raw top-layer outputs (norms ~6 on held-out code).
-# Tuned with `benchmarks/context_levers.py --seed 2` (weight 0.35): 0.3-0.5 favours words,
-# 2 favours lines; 1 is close to the best of both.
+# Sharpness of the similarity kernel on raw top-layer outputs: a lower one favours words, a
+# higher one lines (tuned with `benchmarks/context_levers.py`, see docs/benchmarks.md).
 THETA = 1.0
 
 # Keys are stored at half precision: a 512-token window of 768-unit outputs is 0.8 MB per open

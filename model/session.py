@@ -14,7 +14,7 @@ once (`complete_once`); `grucomplete eval` brings states of its own to `decode_c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import torch
@@ -29,6 +29,7 @@ from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
 from .neural_cache import CacheChain, CachedModel, Mixer, NeuralCache
 from .prefix_constraint import HealedPrompt
+from .words import is_identifier_char
 
 # Names static analysis says exist at the cursor; asked once decoding is done, so that it can
 # work meanwhile (None: it does not know).
@@ -54,6 +55,23 @@ class Completions:
     typed: str  # identifier characters before the cursor, which `words` all start with
     words: list[Suggestion] = field(default_factory=list)
     lines: list[Suggestion] = field(default_factory=list)
+    # The words are every name that may be offered for any continuation of `typed` (static
+    # analysis listed the names, all of them fit): an editor may filter them as typing goes on.
+    closed: bool = False
+    checked: bool = False  # the words were checked against the names static analysis knows
+    lines_decoded: bool = False  # lines were asked for (`lines` may still be empty)
+
+
+# A word continued by a keystroke is answered from the last answer when at least this many of
+# its words still match (fewer: the beam's next candidates, unseen, may rank among them).
+REUSE_MIN_MATCHES = 3
+
+
+@dataclass
+class _Answer:
+    text_before: str
+    settings: CompletionSettings
+    result: Completions
 
 
 class DocumentSession:
@@ -66,8 +84,14 @@ class DocumentSession:
         self.engine = engine
         self.tokens = IncrementalTokens(engine)
         self.states = HiddenStateCache(engine, max_checkpoints, keep_outputs)
-        # (text before the cursor, lines asked for, settings, the answer) of the last request
-        self._last: tuple[str, bool, CompletionSettings, Completions] | None = None
+        self._last: _Answer | None = None  # the last answer not cut short
+        # Answer from `_last` where it covers a request (off: only the very same request, the
+        # reference in benchmarks/keystroke_reuse.py).
+        self.reuse = True
+        # How requests were answered: `model_runs` decoded (words, a line or both), the rest
+        # came from the last answer, at no model step.
+        self.requests = 0
+        self.model_runs = 0
 
     def prompt(self, context: str, threads: bool = True) -> PromptState:
         """The model's state after `context` (text before the cursor, healed)."""
@@ -89,13 +113,31 @@ class DocumentSession:
         """Words (and lines, unless `lines` or the settings say no) at the end of `text_before`.
 
         `threads`: whether a long read may use the engine's layer threads (not while another
-        process needs the other core). An editor asks for the popup and the ghost text of one
-        keystroke one after the other: the second gets the first's answer when it covers it.
+        process needs the other core). What the last answer covers is not decoded again: an
+        editor asks for the popup (words) and the ghost text (a line) of one keystroke one
+        after the other, and the second decodes the line alone; a keystroke that continues a
+        word of the last answer is answered from it (`continued`).
         """
+        self.requests += 1
         want_lines = settings.line_completions if lines is None else lines
         last = self._last
-        if last and (last[0], last[2]) == (text_before, settings) and last[1] >= want_lines:
-            return last[3]
+        reused: Completions | None = None  # the words are known: decode the line alone
+        if last is not None and last.settings == settings:
+            if not self.reuse:  # as before: only an answer to the very same question
+                if last.text_before == text_before and last.result.lines_decoded >= want_lines:
+                    return last.result
+            elif last.text_before == text_before:
+                if last.result.lines_decoded or not want_lines:
+                    return _without_lines(last.result) if not want_lines else last.result
+                reused = last.result
+            elif last.text_before and text_before.startswith(last.text_before):
+                reused = continued(last.result, text_before[len(last.text_before) :])
+                if reused is not None and known_words is not None and not reused.checked:
+                    reused = None  # static analysis may know better now: ask it
+                if reused is not None and (not want_lines or reused.lines_decoded):
+                    self._last = _Answer(text_before, settings, reused)
+                    return reused if want_lines else _without_lines(reused)
+        self.model_runs += 1
         healed = self.engine.heal(text_before)
         prompt = self.prompt(healed.context, threads)
         result = decode_completions(
@@ -104,13 +146,52 @@ class DocumentSession:
             prompt,
             settings,
             lines=want_lines,
+            words=reused is None,
             interrupt=interrupt,
             known_words=known_words,
             workspace=workspace,
         )
+        if reused is not None:  # the words were known: only the line was decoded
+            result = replace(reused, lines=result.lines, lines_decoded=True)
         if interrupt is None or not interrupt.fired():  # a cut-short answer is not repeated
-            self._last = (text_before, want_lines, settings, result)
+            self._last = _Answer(text_before, settings, result)
         return result
+
+
+def _without_lines(result: Completions) -> Completions:
+    return replace(result, lines=[], lines_decoded=False) if result.lines_decoded else result
+
+
+def continued(last: Completions, typed: str) -> Completions | None:
+    """The answer after `typed` (identifier characters) continues the word of `last`, from
+    `last` alone: its words that still match, their probabilities renormalised over them, and
+    its lines that still match (their probabilities, given less typed, are a lower bound; when
+    none does, the line is left to decode).
+
+    None when that is not safe: not a continued word, a word cut short among the matches, or
+    fewer than REUSE_MIN_MATCHES matches where the words were not every name possible.
+    """
+    word = last.typed + typed
+    if not typed or not all(map(is_identifier_char, typed)) or not word.isidentifier():
+        return None  # not a continued word, or a number
+    matching = [w for w in last.words if w.label.startswith(word)]
+    if any(not w.complete for w in matching):
+        return None
+    if not last.closed and len(matching) < REUSE_MIN_MATCHES:
+        return None
+    total = sum(w.probability for w in matching)
+    words = [
+        Suggestion(w.label, w.label[len(word) :], w.probability / total if total else 0.0)
+        for w in matching
+    ]
+    lines = [
+        replace(line, insert=line.insert[len(typed) :])
+        for line in last.lines
+        if line.insert.startswith(typed) and line.insert[len(typed) :].strip()
+    ]
+    # A line the keystroke left behind is decoded anew when ghost text is asked for.
+    decoded = last.lines_decoded and (bool(lines) or not last.lines)
+    return Completions(word, words, lines, last.closed, last.checked, decoded)
 
 
 def complete_once(
@@ -130,17 +211,20 @@ def decode_completions(
     settings: CompletionSettings,
     *,
     lines: bool = True,
+    words: bool = True,
     interrupt: Interrupt | None = None,
     known_words: KnownWords | None = None,
     workspace: Workspace | None = None,
 ) -> Completions:
     """Decode from the state a caller reached for `healed.context`, and rank the words.
 
+    `words=False` decodes the line alone (ghost text whose words an earlier answer has).
+
     The neural cache (with its weight in `settings`) needs `prompt.outputs`, the window's keys.
     `known_words()`: when some of its names start with what is typed, they are scored by the
     model too, and only they are offered.
     """
-    requests = [(StopAt.IDENTIFIER, settings.word_options())]
+    requests = [(StopAt.IDENTIFIER, settings.word_options())] if words else []
     if lines:
         requests.append((StopAt.LINE, settings.line_options()))
     model, logits = engine.model, prompt.logits
@@ -150,13 +234,13 @@ def decode_completions(
             raise ValueError("the neural cache needs the window's outputs (keep_outputs)")
         mixers.append(NeuralCache(prompt.outputs, prompt.ids, settings.neural_cache))
     if workspace is not None and settings.workspace_memory > 0:
-        found = workspace.retrieve(_query(prompt), settings.workspace_memory)
-        mixers += [found] if found is not None else []
+        nearby = workspace.retrieve(_query(prompt), settings.workspace_memory)
+        mixers += [nearby] if nearby is not None else []
     if mixers:
         memory = mixers[0] if len(mixers) == 1 else CacheChain(mixers, mixers[0].query)
         logits = memory.mix(logits, memory.query)
         model = CachedModel(engine.model, memory)
-    words, *found_lines = decode_together(
+    found = decode_together(
         model,
         prompt.state,
         logits,
@@ -166,9 +250,15 @@ def decode_completions(
         typed=healed.typed,
         interrupt=interrupt,
     )
-    result = Completions(healed.typed)
+    result = Completions(healed.typed, lines_decoded=lines)
+    if lines:
+        before = healed.context + healed.removed
+        typed_line = before[before.rfind("\n") + 1 :]
+        result.lines = [_line(healed, typed_line, c) for c in found[-1]]
+    if not words:
+        return result
     # A word cannot start with a digit; the model may still put mass on number tokens.
-    result.words = [w for c in words if not (w := _word(healed, c)).label[:1].isdigit()]
+    result.words = [w for c in found[0] if not (w := _word(healed, c)).label[:1].isdigit()]
     names = known_words() if known_words is not None else None
     known = [n for n in names or () if n.startswith(healed.typed) and n.isidentifier()]
     if settings.identifier_cache > 0 or known:
@@ -187,11 +277,10 @@ def decode_completions(
                 wanted,
                 interrupt=interrupt,
             )
+            # Every name static analysis lists was scored and fits: the popup has them all.
+            result.closed = len(wanted) == len(known) <= settings.num_candidates
         result.words = _rank_words(healed, result.words, settings, scored, set(known))
-    if found_lines:
-        before = healed.context + healed.removed
-        typed_line = before[before.rfind("\n") + 1 :]
-        result.lines = [_line(healed, typed_line, c) for c in found_lines[0]]
+    result.checked = names is not None
     return result
 
 

@@ -85,6 +85,10 @@ class CompletionService:
         self.workspace_memory: WorkspaceMemorySync | None = None
         self.requests_running = 0  # completions on the worker now: the memory builder waits
         self._last_request = 0.0  # time.monotonic() when the last completion ended
+        # Completion requests answered, and how many of them ran the model (the others came
+        # from the last answer of their document): for tests and benchmarks.
+        self.requests = 0
+        self.model_runs = 0
 
     # --- the model -------------------------------------------------------------------------
 
@@ -352,6 +356,7 @@ class CompletionService:
         # model's layers take turns on this one: a layer thread would slow jedi past its wait
         # more often than it would save here.
         jedi_busy = self.static is not None and self.static.busy
+        runs = session.model_runs
         # The budget bounds decoding; the state must be computed whatever it costs, or a big
         # edit would leave nothing to decode from and every budget would end empty-handed.
         result = session.complete(
@@ -363,6 +368,8 @@ class CompletionService:
             threads=not jedi_busy,
             workspace=self._workspace(uri),
         )
+        self.requests += 1
+        self.model_runs += session.model_runs - runs
         if cancel is not None and cancel.is_set():
             return None  # superseded or cancelled while it ran: nobody shows this answer
         return result

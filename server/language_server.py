@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("grucomplete.server")
 
 EMPTY = types.CompletionList(is_incomplete=False, items=[])
+STATS_COMMAND = "grucomplete.completionStats"
 
 
 class GruCompleteServer(LanguageServer):
@@ -46,6 +46,9 @@ class GruCompleteServer(LanguageServer):
         self.defaults = ServerOptions()  # what settings start from (`serve --model` changes it)
         self.service = CompletionService(ServerOptions(), self.show)
         self.model_started = False  # `initialized` loads the model and starts its watcher
+        # The client shows ghost text (`textDocument/inlineCompletion`): lines go there, and
+        # the popup is words alone; without it (Neovim 0.11) the popup offers the line too.
+        self.inline_client = False
         self.adaptation = WorkspaceAdaptation(self.service, self.show)
         # After closes, free memory on the worker: behind the session drops queued there.
         self.memory = ReleaseAfterCloses(lambda: self.service.executor.submit(release_freed_memory))
@@ -118,6 +121,8 @@ server = GruCompleteServer()
 @server.feature(types.INITIALIZE)
 def initialize(ls: GruCompleteServer, params: types.InitializeParams) -> None:
     ls.service.options = ls.apply_options(params.initialization_options)
+    document = params.capabilities.text_document
+    ls.inline_client = document is not None and document.inline_completion is not None
     # pygls made the workspace a moment ago; ours applies edits right and in O(edit). pygls
     # 2.1 has no hook for a workspace class, hence its private attribute (pinned in pyproject).
     ls.protocol._workspace = LspWorkspace.like(ls.workspace)
@@ -162,6 +167,12 @@ def adapt_workspace(ls: GruCompleteServer, *args: Any) -> str:
     return message
 
 
+@server.command(STATS_COMMAND)
+def completion_stats(ls: GruCompleteServer, *args: Any) -> dict[str, int]:
+    """Completion requests answered and how many ran the model (benchmarks read it)."""
+    return {"requests": ls.service.requests, "modelRuns": ls.service.model_runs}
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: GruCompleteServer, params: types.DidOpenTextDocumentParams) -> None:
     ls.service.opened(params.text_document.uri, params.text_document.text)
@@ -200,14 +211,12 @@ def _position(source: str, line: int, offset: int, encoding: str) -> types.Posit
 def completion_items(
     source: str, line: int, cursor: int, result: Completions, encoding: str
 ) -> list[types.CompletionItem]:
-    """Words ranked by the model, plus the best whole line when it adds more than a word.
+    """Words ranked by the model, and the best whole line where it adds more than a word,
+    ordered by probability: the first item is the most likely one.
 
-    The line goes first at the start of a line (nothing typed yet, so a whole line is what is
-    wanted) or when it begins with the best word (accepting it is then strictly more useful);
-    otherwise right after the best word.
+    A line's probability is of the whole line; a word's is normalised over the words offered,
+    so a line ranks above a word only when it is clearly likelier.
     """
-    line_start = source.rfind("\n", 0, cursor) + 1
-    at_line_start = not source[line_start:cursor].strip()
     edit_range = types.Range(  # the typed part of the word (identifiers never span lines)
         _position(source, line, cursor - len(result.typed), encoding),
         _position(source, line, cursor, encoding),
@@ -227,9 +236,9 @@ def completion_items(
         text = result.typed + line.insert
         if text.rstrip() == best_word or "\n" in text:
             continue
-        first_word = re.match(r"\w*", text).group()
+        rank = sum(word.probability >= line.probability for word in result.words)
         items.insert(
-            0 if at_line_start or first_word == best_word else 1,
+            rank,
             types.CompletionItem(
                 label=line.label,
                 kind=types.CompletionItemKind.Snippet,
@@ -245,13 +254,16 @@ def completion_items(
 
 @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."]))
 async def completion(ls: GruCompleteServer, params: types.CompletionParams) -> types.CompletionList:
-    found = await ls.complete(params.text_document.uri, params.position)
+    # A client that shows ghost text gets the line there; the popup never waits for it.
+    lines = False if ls.inline_client else None
+    found = await ls.complete(params.text_document.uri, params.position, lines=lines)
     if found is None:
         return EMPTY
     source, cursor, result = found
-    # Incomplete: the editor asks again as the word grows, and we re-rank from the new state.
+    # Incomplete unless the words are all the names there are (static analysis listed them):
+    # the editor asks again as the word grows, answered from this answer where it covers it.
     return types.CompletionList(
-        is_incomplete=True,
+        is_incomplete=not result.closed,
         items=completion_items(source, params.position.line, cursor, result, ls.encoding),
     )
 
@@ -265,9 +277,10 @@ async def inline_completion(
         return types.InlineCompletionList(items=[])
     source, cursor, result = found
     here = _position(source, params.position.line, cursor, ls.encoding)
+    threshold = ls.service.options.ghost_text_threshold
     items = [
         types.InlineCompletionItem(insert_text=line.insert, range=types.Range(here, here))
         for line in result.lines
-        if line.insert.strip()
+        if line.insert.strip() and line.probability >= threshold  # only when likely right
     ]
     return types.InlineCompletionList(items=items)

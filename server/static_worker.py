@@ -73,9 +73,8 @@ class _Jedi:
         """Forget every parsed module once more than MAX_MODULES are kept.
 
         parso keeps each module jedi parses (the project's files and everything they import)
-        for ten minutes at least, so a session that visits a large project grows by about
-        1 MB a file (333 MB after 300 held-out files); re-parsing after a clear costs one slow
-        answer.
+        for ten minutes at least, so a session that visits a large project grows with every
+        file; re-parsing after a clear costs one slow answer.
         """
         import parso.cache
 

@@ -133,10 +133,10 @@ def test_completion_request_through_the_client(nvim) -> None:
         """,
         LINE - 1,
     )
-    # Ranked as the server sent them: the word `path`, and the whole line, which goes first
-    # because it begins with that word.
-    assert "path" in labels[:2], labels
-    assert "path = os.path.join(root, name)" in labels[:2], labels
+    # Ranked as the server sent them, by probability: the word `path` first, and (0.11 shows
+    # no ghost text) the whole line among the items.
+    assert labels[0] == "path", labels
+    assert "path = os.path.join(root, name)" in labels, labels
 
 
 def test_native_completion_popup_inserts_the_top_item(nvim) -> None:
@@ -146,9 +146,11 @@ def test_native_completion_popup_inserts_the_top_item(nvim) -> None:
     wait_for(lambda: nvim.api.get_mode()["mode"] == "i", "insert mode")
     nvim.exec_lua("vim.lsp.completion.get()")
     wait_for(lambda: nvim.funcs.pumvisible(), "the completion popup")
-    words = [item["word"] for item in nvim.funcs.complete_info(["items"])["items"]]
-    assert words[0].startswith("path"), words
-    nvim.input("<C-y>")
+    items = nvim.funcs.complete_info(["items"])["items"]
+    assert items[0]["word"] == "path", items  # the likeliest item is the one preselected
+    # The whole line is an item too; accepting it puts in all of it, past its first space.
+    rank = next(i for i, item in enumerate(items) if item["abbr"].startswith("path = os."))
+    nvim.input("<C-n>" * rank + "<C-y>")
     wait_for(lambda: not nvim.funcs.pumvisible(), "the popup to close")
     nvim.input("<Esc>")
     wait_for(lambda: nvim.api.get_mode()["mode"] == "n", "normal mode")
@@ -172,9 +174,9 @@ def test_the_popup_is_drawn_on_the_screen(nvim) -> None:
         typed = PREFIX.splitlines()[-1]
         assert lines[row].startswith(f"{typed} "), lines[row]  # `--clean`: no line numbers
         below = [line[col - len("pa") :] for line in lines[row + 1 : row + 4]]
-        assert below[0].startswith("path = os.path.join(root, name)"), below
-        assert below[1].split()[:2] == ["path", "Variable"], below
-        assert "% · grucomplete" in below[1], below
+        assert below[0].split()[:2] == ["path", "Variable"], below
+        assert "% · grucomplete" in below[0], below
+        assert any(b.startswith("path = os.path.join(root, name)") for b in below), below
     finally:
         nvim.input("<C-e><Esc>")
         wait_for(lambda: nvim.api.get_mode()["mode"] == "n", "normal mode")

@@ -24,11 +24,16 @@ async def start(
     *,
     root: Path | None = None,
     env: dict[str, str] | None = None,
+    inline: bool = False,
     **options,
 ) -> LanguageClient:
+    """A client like Neovim 0.11's (no ghost text), or like VS Code's with `inline`."""
     client = await ClientServerConfig(server_command=SERVER, server_env=env).start()
+    general = types.GeneralClientCapabilities(position_encodings=encodings) if encodings else None
+    ghost = types.InlineCompletionClientCapabilities() if inline else None
     capabilities = types.ClientCapabilities(
-        general=types.GeneralClientCapabilities(position_encodings=encodings) if encodings else None
+        general=general,
+        text_document=types.TextDocumentClientCapabilities(inline_completion=ghost),
     )
     await client.initialize_session(
         types.InitializeParams(
@@ -104,7 +109,7 @@ async def test_edits_follow_lsp_lines_past_a_form_feed(client: LanguageClient) -
         )
     )
     found = labels(await complete(client, 2, 5))
-    assert found[0].startswith("os.path") and "path" in found  # the line, then the word
+    assert found[0] == "path" and "os.path.join(root, name)" in found  # the word, then the line
 
 
 async def test_completion_after_open_and_edits(client: LanguageClient) -> None:
@@ -120,7 +125,6 @@ async def test_completion_after_open_and_edits(client: LanguageClient) -> None:
         )
     )
     result = await complete(client, 5, 16)
-    assert result.is_incomplete
     words = [i for i in result.items if i.kind == types.CompletionItemKind.Variable]
     best = min(words, key=lambda i: i.sort_text)
     assert best.label == "path"
@@ -141,6 +145,44 @@ async def test_inline_completion_gives_the_rest_of_the_line(client: LanguageClie
         )
     )
     assert result.items[0].insert_text == "path.join(root, name)"
+
+
+def inline(client: LanguageClient, line: int, character: int):
+    return client.text_document_inline_completion_async(
+        types.InlineCompletionParams(
+            context=types.InlineCompletionContext(types.InlineCompletionTriggerKind.Automatic),
+            text_document=types.TextDocumentIdentifier(URI),
+            position=types.Position(line, character),
+        )
+    )
+
+
+async def test_a_client_with_ghost_text_gets_words_in_the_popup_and_the_line_inline(
+    tiny_model_dir: Path,
+) -> None:
+    client = await start(tiny_model_dir, inline=True)
+    open_doc(client, MAIN)
+    popup = await complete(client, 5, 14)
+    assert labels(popup)[0] == "path"
+    assert all(i.kind == types.CompletionItemKind.Variable for i in popup.items)  # no line
+    assert (await inline(client, 5, 14)).items[0].insert_text == "path.join(root, name)"
+    await complete(client, 5, 14)  # asked again: answered from the last answer
+    stats = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="grucomplete.completionStats")
+    )
+    assert stats == {"requests": 3, "modelRuns": 2}  # the words, then the line alone
+    await client.shutdown_session()
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+async def test_ghost_text_is_shown_only_above_its_threshold(
+    tiny_model_dir: Path, threshold: float
+) -> None:
+    client = await start(tiny_model_dir, inline=True, ghostTextThreshold=threshold)
+    open_doc(client, MAIN)
+    shown = [i.insert_text for i in (await inline(client, 5, 14)).items]
+    assert shown == (["path.join(root, name)"] if threshold < 1 else [])
+    await client.shutdown_session()
 
 
 async def test_unknown_document_and_out_of_range_positions_get_empty_results(

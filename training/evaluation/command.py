@@ -68,7 +68,7 @@ ROWS = [
 EVAL_SETTINGS = CompletionSettings(
     num_candidates=5, line_candidates=5, identifier_cache=0.0, neural_cache=0.0
 )
-NOT_EVALUATED = {"latency_budget_ms", "line_completions", "neural_cache"}
+NOT_EVALUATED = {"latency_budget_ms", "line_completions", "neural_cache", "ghost_text_threshold"}
 
 
 class UsageError(Exception):

@@ -18,10 +18,12 @@ export const SERVER_DEFAULTS = {
   latencyBudgetMs: 80,
   identifierCache: 0.85,
   neuralCache: 0.35,
+  workspaceMemory: 0.0,
   lineCompletions: true,
   lineCandidates: 1,
   lineMaxTokens: 16,
   lineLengthPenalty: 0.0,
+  ghostTextThreshold: 0.15,
   staticAnalysis: true,
   staticWaitMs: 40,
   staticPython: "",
@@ -55,10 +57,12 @@ export interface ServerOptions {
   latencyBudgetMs?: number;
   identifierCache?: number;
   neuralCache?: number;
+  workspaceMemory?: number;
   lineCompletions?: boolean;
   lineCandidates?: number;
   lineMaxTokens?: number;
   lineLengthPenalty?: number;
+  ghostTextThreshold?: number;
   staticAnalysis?: boolean;
   staticWaitMs?: number;
   staticPython?: string;
@@ -135,6 +139,7 @@ export function needsRestart(affects: (section: string) => boolean): boolean {
     affects("grucomplete.serverPath") ||
     affects("grucomplete.pythonPath") ||
     affects("grucomplete.serverArgs") ||
+    affects("grucomplete.inlineCompletions") || // the popup holds the line only without it
     affects("python.defaultInterpreterPath")
   );
 }

@@ -208,6 +208,18 @@ async function start(): Promise<void> {
     },
   };
   const created = new LanguageClient("grucomplete", "grucomplete", processOptions, clientOptions);
+  if (!clientSettings(effectiveSettings()).inlineCompletions) {
+    // The server puts the whole line in the popup only for a client without ghost text: with
+    // ghost text off, say so (registered after the built-in features, so it runs last).
+    created.registerFeature({
+      fillClientCapabilities: (capabilities) => {
+        if (capabilities.textDocument) delete capabilities.textDocument.inlineCompletion;
+      },
+      initialize: () => undefined,
+      getState: () => ({ kind: "static" }),
+      clear: () => undefined,
+    });
+  }
   created.onDidChangeState((event) => updateStatus(event.newState));
   client = created;
   try {

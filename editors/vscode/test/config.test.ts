@@ -63,6 +63,7 @@ test("changing how the server is started restarts it; decoding settings do not",
   const affects = (changed: string) => (section: string) => section === changed;
   assert.equal(needsRestart(affects("grucomplete.serverPath")), true);
   assert.equal(needsRestart(affects("python.defaultInterpreterPath")), true);
+  assert.equal(needsRestart(affects("grucomplete.inlineCompletions")), true);
   assert.equal(needsRestart(affects("grucomplete.beamWidth")), false);
 });
 

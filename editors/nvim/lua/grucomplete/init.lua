@@ -105,10 +105,16 @@ local function client_config(plugin, settings)
       attach(plugin, client, bufnr)
     end,
   }
+  local capabilities = vim.lsp.protocol.make_client_capabilities()
   if plugin.capabilities then
-    config.capabilities =
-      vim.tbl_deep_extend('force', vim.lsp.protocol.make_client_capabilities(), plugin.capabilities)
+    capabilities = vim.tbl_deep_extend('force', capabilities, plugin.capabilities)
   end
+  -- The server puts the whole line in the popup only for a client without ghost text: say we
+  -- have none when it is off (or before 0.12), so the line is not lost.
+  if not (plugin.inline and vim.lsp.inline_completion) and capabilities.textDocument then
+    capabilities.textDocument.inlineCompletion = nil
+  end
+  config.capabilities = capabilities
   return config
 end
 
