@@ -20,8 +20,8 @@ Compressed so a 100,000-line project (about a million entries) fits in 100 MB: k
 projected on their principal components (`DIMS`) and stored as int8 with one scale per
 dimension, about 80 bytes an entry with the index. Searching a million keys at every beam step
 would cost more than the step, so a request searches for the prompt's nearest entries (an
-inverted file over k-means lists, or exactly when small) and again for its first FRESH_STEPS
-steps (where words are decided; a retrieval one step stale costs 0.06-0.08 nats), and decoding
+inverted file over k-means lists, or exactly when small) and again at its first FRESH_STEPS
+step (where words are decided; a retrieval one step stale costs 0.06-0.08 nats), and decoding
 then scores those and the entries that followed them in their files (RetoMaton, Alon et al.,
 2022): what came after a similar context is where a continuation looks next.
 
@@ -54,8 +54,9 @@ THETA = 1.0
 # Nearest distances on held-out files: median 4.4 (toolz), 2.6 (cattrs).
 GATE_AT = 3.0
 GATE_WIDTH = 2.0
-FRESH_STEPS = 2  # decoding steps after the prompt that search the memory again
+FRESH_STEPS = 1  # decoding steps after the prompt that search the memory again
 FRESH_PROBES = 2  # lists each hypothesis searches then (a beam has up to 10)
+FRESH_NEIGHBOURS = 8  # nearest entries kept per hypothesis then
 SAME_PACKAGE = math.log(2.0)  # score bonus of an entry from the cursor's own folder
 MAX_KEYS = 1_000_000  # entries kept per workspace: ~78 MB in memory, ~70 MB on disk
 BYTES_PER_KEY = DIMS + 4 + 4 + 4 + 2  # codes, value, file, list order, list id
@@ -195,7 +196,9 @@ class Retrieval:
         z = self.projection.project(queries)  # (B, D)
         self._calls += 1
         if 1 < self._calls <= 1 + self.fresh:  # the first call is the prompt's own query
-            found = _search(self.index, self.allowed, self.projection, z, FRESH_PROBES)
+            found = _search(
+                self.index, self.allowed, self.projection, z, FRESH_PROBES, FRESH_NEIGHBOURS
+            )
             if len(found):
                 self._use(torch.unique(torch.cat([self.rows, found])))
         # -|z - k|^2 up to the per-row constant |z|^2, which the softmax ignores.
@@ -356,8 +359,9 @@ def _search(
     projection: Projection,
     z: torch.Tensor,
     probes: int = PROBES,
+    neighbours: int = NEIGHBOURS,
 ) -> torch.Tensor:
-    """Rows of the NEIGHBOURS entries nearest each of the projected queries `z` (B, D), in
+    """Rows of the `neighbours` entries nearest each of the projected queries `z` (B, D), in
     files not masked, and the SUCCESSORS after each in its file; distinct, sorted."""
     if len(index.values) <= EXACT_BELOW:
         rows = torch.arange(len(index.values))
@@ -369,7 +373,7 @@ def _search(
     keys = index.codes[rows].float() * projection.scale  # (R, D)
     distances = (keys * keys).sum(1, keepdim=True) - 2 * keys @ z.T  # (R, B)
     distances[~allowed[index.file_of[rows].long()]] = float("inf")
-    best = torch.topk(distances, min(NEIGHBOURS, len(rows)), dim=0, largest=False)
+    best = torch.topk(distances, min(neighbours, len(rows)), dim=0, largest=False)
     found = rows[best.indices[torch.isfinite(best.values)]]
     if len(found) == 0:
         return found
