@@ -26,6 +26,9 @@ class CompletionSettings:
     latency_budget_ms: float = 80.0  # decoding time allowed once the document state is ready
     identifier_cache: float = 0.85  # weight of names already in the document (0: model only)
     neural_cache: float = 0.35  # weight of the window's own next tokens, by similarity (0: off)
+    # Weight of the workspace's other files' next tokens, by similarity (0: off). Needs a memory
+    # of the workspace (the server builds one in the background; see model/workspace_memory.py).
+    workspace_memory: float = 0.0
     line_completions: bool = True  # offer whole-line completions besides words
     # Asking for one line lets beam search stop as soon as the best line cannot change.
     line_candidates: int = 1  # whole lines offered per request
@@ -72,7 +75,7 @@ _POSITIVE = {
 _NON_NEGATIVE = {"top_k", "line_length_penalty"}
 _UNIT_INTERVAL = {"identifier_cache", "ghost_text_threshold"}
 # A cache weight of 1 would give every token the document never used probability 0.
-_BELOW_ONE = {"neural_cache"}
+_BELOW_ONE = {"neural_cache", "workspace_memory"}
 
 
 def check_setting(name: str, value: Any) -> str | None:

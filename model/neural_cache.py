@@ -15,6 +15,7 @@ would otherwise never reach. No training change; the keys are a by-product of re
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 
@@ -28,6 +29,25 @@ THETA = 1.0
 # document instead of 1.6 MB. The per-query float32 copy is the same from a cold and a warm
 # session, so rankings stay exactly reproducible.
 KEY_DTYPE = torch.float16
+
+
+class SparseValues(Protocol):
+    """What `mix_attention` needs of a store of (key -> next token) entries."""
+
+    weight: float  # the store's share of the mixture, in [0, 1)
+    tokens: torch.Tensor  # (U,) the distinct tokens the entries propose
+    slot: torch.Tensor  # (N,) each entry's index into `tokens`
+
+
+class Mixer(Protocol):
+    """Anything decoding can mix into each step: the window's cache, the workspace memory."""
+
+    weight: float
+    query: torch.Tensor  # (1, H) the top-layer output after the prompt
+
+    def mix(
+        self, logits: torch.Tensor, queries: torch.Tensor, in_place: bool = False
+    ) -> torch.Tensor: ...
 
 
 class NeuralCache:
@@ -54,34 +74,70 @@ class NeuralCache:
     ) -> torch.Tensor:
         """Logits (B, V) whose softmax is the mixed distribution, for `queries` (B, H).
 
-        With lse = logsumexp(logits), raising only the cached tokens u to
-        lse + log(p_model(u) + weight / (1 - weight) * p_cache(u)) makes the total mass
-        exp(lse) / (1 - weight), so after normalising every token gets exactly
-        (1 - weight) * p_model + weight * p_cache, without an exp and a log over the vocabulary.
         `in_place` writes into `logits` (a step's own output), sparing a copy.
         """
         if self.weight <= 0 or len(self.slot) == 0:
             return logits
-        logits = logits.float()
         scores = torch.mm(queries.float(), self.keys.T).mul_(THETA)  # (B, N)
-        attention = torch.softmax(scores, dim=-1)
-        p_cache = attention.new_zeros(len(logits), len(self.tokens))
-        p_cache.index_add_(1, self.slot, attention)  # (B, U)
-        # log_softmax is about twice as fast as logsumexp here; any column gives lse back.
-        lse = logits[:, :1] - torch.log_softmax(logits, dim=-1)[:, :1]  # (B, 1)
-        # lse + log(p_model + odds * p_cache) == logaddexp(logit, lse + log(odds * p_cache))
-        boost = p_cache.mul_(self.weight / (1 - self.weight)).log_().add_(lse)
-        mixed = logits if in_place else logits.clone()
-        mixed[:, self.tokens] = torch.logaddexp(logits[:, self.tokens], boost)
-        return mixed
+        return mix_attention(logits, torch.softmax(scores, dim=-1), self, in_place)
+
+
+def mix_attention(
+    logits: torch.Tensor,
+    attention: torch.Tensor,
+    store: SparseValues,
+    in_place: bool = False,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Logits (B, V) whose softmax is (1 - weight) * softmax(logits) + weight * p_store, where
+    p_store(u) sums the `attention` (B, N) over the entries whose value is u.
+
+    With lse = logsumexp(logits), raising only the stored tokens u to
+    lse + log(p_model(u) + weight / (1 - weight) * p_store(u)) makes the total mass
+    exp(lse) / (1 - weight), so after normalising every token gets exactly the mixture,
+    without an exp and a log over the vocabulary. Shared by the window's cache and the
+    workspace memory (`workspace_memory`), so mixing both is applying one after the other.
+    """
+    logits = logits.float()
+    p_store = attention.new_zeros(len(logits), len(store.tokens))
+    p_store.index_add_(1, store.slot, attention)  # (B, U)
+    # log_softmax is about twice as fast as logsumexp here; any column gives lse back.
+    lse = logits[:, :1] - torch.log_softmax(logits, dim=-1)[:, :1]  # (B, 1)
+    # lse + log(p_model + odds * p_store) == logaddexp(logit, lse + log(odds * p_store))
+    # `weight` (B, 1), if given, is each row's own share (the workspace memory's gate).
+    odds = store.weight / (1 - store.weight) if weight is None else weight / (1 - weight)
+    boost = p_store.mul_(odds).log_().add_(lse)
+    mixed = logits if in_place else logits.clone()
+    mixed[:, store.tokens] = torch.logaddexp(logits[:, store.tokens], boost)
+    return mixed
 
 
 class CachedModel:
     """The model as decoding sees it, with the cache mixed into every step's distribution."""
 
-    def __init__(self, model: GRULanguageModel, cache: NeuralCache) -> None:
+    def __init__(self, model: GRULanguageModel, cache: Mixer) -> None:
         self.model, self.cache = model, cache
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         logits, outputs, state = self.model.step_outputs(tokens, state)
         return self.cache.mix(logits, outputs[:, -1], in_place=True), state
+
+
+class CacheChain:
+    """Several mixers applied one after the other: each keeps its own share of what it is given
+    ((1 - w2) * ((1 - w1) * p_model + w1 * p_1) + w2 * p_2), so none needs to know the others."""
+
+    def __init__(self, mixers: Sequence[Mixer], query: torch.Tensor) -> None:
+        self.mixers = [m for m in mixers if m.weight > 0]
+        self.query = query  # (1, H)
+        left = 1.0
+        for m in self.mixers:
+            left *= 1 - m.weight
+        self.weight = 1 - left  # the share of the mixture that is not the model's
+
+    def mix(
+        self, logits: torch.Tensor, queries: torch.Tensor, in_place: bool = False
+    ) -> torch.Tensor:
+        for i, m in enumerate(self.mixers):
+            logits = m.mix(logits, queries, in_place=in_place or i > 0)
+        return logits

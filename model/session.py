@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import torch
 
 from .candidate_scoring import word_probabilities
 from .code_text import CodeText, code_window, defines_name
@@ -26,7 +29,7 @@ from .document_state import HiddenStateCache, IncrementalTokens, PromptState
 from .engine import CompletionEngine
 from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
-from .neural_cache import CachedModel, NeuralCache
+from .neural_cache import CacheChain, CachedModel, Mixer, NeuralCache
 from .prefix_constraint import HealedPrompt
 from .real_names import VOCABULARY_CHARS, LegalNames, keep_real_names, lines_of_real_names
 from .window import CHUNK, CONTEXT_CHARS
@@ -35,6 +38,12 @@ from .words import is_identifier_char
 # Names static analysis says exist at the cursor; asked once decoding is done, so that it can
 # work meanwhile (None: it does not know).
 KnownWords = Callable[[], Sequence[str] | None]
+
+
+class Workspace(Protocol):
+    """Entries of the workspace's other files near a query (the server's workspace memory)."""
+
+    def retrieve(self, query: torch.Tensor, weight: float) -> Mixer | None: ...
 
 
 @dataclass(frozen=True)
@@ -184,6 +193,7 @@ class DocumentSession:
         interrupt: Interrupt | None = None,
         known_words: KnownWords | None = None,
         threads: bool = True,
+        workspace: Workspace | None = None,
     ) -> Completions:
         """Words (and lines, unless `lines` or the settings say no) at the end of `text_before`.
 
@@ -226,6 +236,7 @@ class DocumentSession:
             known_words=known_words,
             workspace_names=self.workspace_names,
             code=self.code,
+            workspace=workspace,
         )
         if reused is not None:  # the words were known: only the line was decoded
             result = replace(reused, lines=result.lines, lines_decoded=True)
@@ -292,6 +303,7 @@ def decode_completions(
     known_words: KnownWords | None = None,
     workspace_names: Container[str] | None = None,
     code: CodeText | None = None,
+    workspace: Workspace | None = None,
 ) -> Completions:
     """Decode from the state a caller reached for `healed.context`, and rank the words.
 
@@ -317,10 +329,16 @@ def decode_completions(
         requests.append((StopAt.LINE, settings.line_options()))
     model: Stepper = engine.model
     logits = prompt.logits
+    mixers: list[Mixer] = []
     if settings.neural_cache > 0:
         if prompt.outputs is None:
             raise ValueError("the neural cache needs the window's outputs (keep_outputs)")
-        memory = NeuralCache(prompt.outputs, prompt.ids, settings.neural_cache)
+        mixers.append(NeuralCache(prompt.outputs, prompt.ids, settings.neural_cache))
+    if workspace is not None and settings.workspace_memory > 0:
+        nearby = workspace.retrieve(_query(prompt), settings.workspace_memory)
+        mixers += [nearby] if nearby is not None else []
+    if mixers:
+        memory = mixers[0] if len(mixers) == 1 else CacheChain(mixers, mixers[0].query)
         logits = memory.mix(logits, memory.query)
         model = CachedModel(engine.model, memory)
     found = decode_together(
@@ -372,6 +390,14 @@ def decode_completions(
         result.words = keep_real_names(result.words, legal, defining)
     result.checked = names is not None
     return result
+
+
+def _query(prompt: PromptState) -> torch.Tensor:
+    """The top-layer output after the prompt (1, H): a GRU's last output is its top state."""
+    if prompt.outputs is not None:
+        return prompt.outputs[-1:].float()
+    state = prompt.state[0] if isinstance(prompt.state, tuple) else prompt.state
+    return state[-1, :1].float()
 
 
 def _rank_words(

@@ -32,8 +32,14 @@ if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answ
     from grucomplete.model.engine import CompletionEngine
     from grucomplete.model.machine_fit import Fit
     from grucomplete.model.session import Completions, DocumentSession
+    from grucomplete.model.workspace_memory import DocumentMemory
+
+    from .workspace_memory_sync import WorkspaceMemorySync
 
 log = logging.getLogger("grucomplete.server")
+
+# After a completion, the workspace memory's builder waits this long before it feeds again.
+MEMORY_GRACE_S = 0.5
 
 Signature = tuple[tuple[int, int], ...] | None
 
@@ -79,6 +85,10 @@ class CompletionService:
         self.workspace_names: Container[str] | None = None  # the project's names (sessions get it)
         self.static: StaticAnalyzer | None = None
         self._unedited: set[str] = set()  # documents opened with text, not edited since
+        # --- workspace memory hook (server/workspace_memory_sync.py) ---
+        self.workspace_memory: WorkspaceMemorySync | None = None
+        self.requests_running = 0  # completions on the worker now: the memory builder waits
+        self._last_request = 0.0  # time.monotonic() when the last completion ended
         # Completion requests answered, and how many of them ran the model (the others came
         # from the last answer of their document): for tests and benchmarks.
         self.requests = 0
@@ -250,9 +260,13 @@ class CompletionService:
             self.executor.submit(self.sessions.clear)
         else:
             self.executor.submit(self._trim)
+        if self._loading is not None:  # after `initialized`: workspace memory hook
+            self.start_workspace_memory()
 
     def shutdown(self) -> None:
         self._stop.set()
+        if self.workspace_memory is not None:
+            self.workspace_memory.stop()
         if self.static is not None:
             self.static.close()
         for event in self._cancels.values():
@@ -301,6 +315,8 @@ class CompletionService:
         of the file and its imports on its first edit (`edited`)."""
         if text.strip():
             self._unedited.add(uri)
+        if self.workspace_memory is not None:  # workspace memory hook: never its disk copy
+            self.workspace_memory.opened(uri)
         future = self.prefill(uri, text)
         self.prepare(uri, text)
         return future
@@ -415,6 +431,8 @@ class CompletionService:
 
     def close(self, uri: str) -> None:
         self._unedited.discard(uri)
+        if self.workspace_memory is not None:  # workspace memory hook
+            self.workspace_memory.closed(uri)
         for key in [key for key in self._cancels if key[0] == uri]:
             self._cancels.pop(key).set()
         self.executor.submit(self.sessions.pop, uri, None)
@@ -434,6 +452,22 @@ class CompletionService:
     # --- completion (call on the worker) ---------------------------------------------------
 
     def complete(
+        self,
+        uri: str,
+        text_before: str,
+        cancel: threading.Event | None = None,
+        lines: bool | None = None,
+        static: PendingNames | None = None,
+    ) -> Completions | None:
+        """`_complete`, counted in `requests_running` (the workspace memory builder waits)."""
+        self.requests_running += 1
+        try:
+            return self._complete(uri, text_before, cancel, lines, static)
+        finally:
+            self.requests_running -= 1
+            self._last_request = time.monotonic()
+
+    def _complete(
         self,
         uri: str,
         text_before: str,
@@ -468,9 +502,53 @@ class CompletionService:
             interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
             known_words=None if static is None else static.result,
             threads=not jedi_busy,
+            workspace=self._workspace(uri),
         )
         self.requests += 1
         self.model_runs += session.model_runs - runs
         if cancel is not None and cancel.is_set():
             return None  # superseded or cancelled while it ran: nobody shows this answer
         return result
+
+    # --- workspace memory (server/workspace_memory_sync.py) ---------------------------------
+
+    def start_workspace_memory(self) -> None:
+        """Start, stop or re-point the workspace memory as the options say (after
+        `initialized`, and on every change of settings)."""
+        from .workspace_memory_sync import WorkspaceMemorySync
+
+        root, current = self.workspace_root, self.workspace_memory
+        wanted = self.options.workspace_memory > 0 and root is not None and root.is_dir()
+        if current is not None and (not wanted or current.model_dir != self.model_dir):
+            current.stop()
+            self.workspace_memory = current = None
+        if not wanted or root is None or current is not None:
+            return
+        try:
+            sync = WorkspaceMemorySync(root, self.model_dir, self.options.precision, self._busy)
+        except OSError as e:  # no model files yet: the model's own error is reported
+            log.warning("workspace memory: not started: %s", e)
+            return
+        for uri in self.sessions:
+            sync.opened(uri)
+        self.workspace_memory = sync
+        sync.start()
+
+    def _busy(self) -> bool:
+        """A completion is running, waiting on the worker, or ended less than MEMORY_GRACE_S
+        ago (the user is typing: the next keystroke's will come): the memory builder waits."""
+        return (
+            self.requests_running > 0
+            or self.executor._work_queue.qsize() > 0
+            or time.monotonic() - self._last_request < MEMORY_GRACE_S
+        )
+
+    def _workspace(self, uri: str) -> DocumentMemory | None:
+        sync = self.workspace_memory
+        return None if sync is None else sync.for_document(uri)
+
+    def workspace_memory_status(self) -> dict[str, object]:
+        """The workspace memory's state and size (for `grucomplete.status`, `:checkhealth`)."""
+        if self.workspace_memory is None:
+            return {"state": "off", "weight": self.options.workspace_memory}
+        return {**self.workspace_memory.status(), "weight": self.options.workspace_memory}

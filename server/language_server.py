@@ -170,6 +170,7 @@ def initialized(ls: GruCompleteServer, params: types.InitializedParams) -> None:
     ls.service.load_model()  # off the critical path of initialize
     ls.service.watch_model()
     ls.service.start_static_analysis()
+    ls.service.start_workspace_memory()
     ls.names.start()
     if ls.watch_files:
         watcher = types.FileSystemWatcher(glob_pattern="**/*.py")

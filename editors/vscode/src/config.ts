@@ -18,6 +18,7 @@ export const SERVER_DEFAULTS = {
   latencyBudgetMs: 80,
   identifierCache: 0.85,
   neuralCache: 0.35,
+  workspaceMemory: 0.0,
   lineCompletions: true,
   lineCandidates: 1,
   lineMaxTokens: 16,
@@ -57,6 +58,7 @@ export interface ServerOptions {
   latencyBudgetMs?: number;
   identifierCache?: number;
   neuralCache?: number;
+  workspaceMemory?: number;
   lineCompletions?: boolean;
   lineCandidates?: number;
   lineMaxTokens?: number;

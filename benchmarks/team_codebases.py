@@ -1,0 +1,207 @@
+"""Team codebases: does learning a project help on its own held-out files? (issue 17)
+
+Real projects in neither the training corpus nor the held-out list, pinned like the corpus
+(name, version, sha256, licence checked) and fetched from their PyPI sdists. Each project's
+files are split by a hash of their path: about 80% stay as the project the server may learn
+from, 20% are held out. The shared gauge types the held-out files with `--root` set to the whole
+project, so the server sees every other file on disk but never the one being typed.
+
+Layout under .work/team/<name>-<version>/:
+    project/        the whole project as the sdist ships it (the workspace, `--root`)
+    project/.heldout/   symbolic links to the held-out files (the gauge's `--corpus`): the
+                    editor opens a file through the link, a server must resolve it to the real
+                    file to know it is open (hidden folders are not part of the workspace)
+    project/.gitignore  the held-out files: the workspace memory leaves them out
+
+    python benchmarks/team_codebases.py [--projects cattrs,toolz] [--queries 300] [--files 8]
+        [--settle-s 60] [--memory 0.25]
+
+prints the gauge's summary per project for each configuration and their mean, and the
+difference with memory against the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / ".work" / "team"
+GAUGE = Path("/work/shared/gauge/lsp_eval.py")
+HELDOUT_SHARE = 0.2
+METRICS = ("mrr", "ident_top1", "member_top1", "line_es1", "p50_ms", "p99_ms")
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    version: str
+    license: str
+    sha256: str
+
+
+# In neither training/corpus/default_corpus.toml nor training/corpus/heldout_packages.toml
+# (checked by `check_disjoint`), pure Python, permissive.
+PROJECTS = [
+    Project(
+        "cattrs",
+        "26.2.1",
+        "MIT",
+        "679132bfdc225c5ee40c024fc42519954767c387f950dc6751946c586bccdc6d",
+    ),
+    Project(
+        "toolz",
+        "1.2.0",
+        "BSD-3-Clause",
+        "9667a038e9d6ecba37995e26cb2f59ec6420b6ad8dd9677de59db9b956b08490",
+    ),
+    Project(
+        "boltons",
+        "26.2.0",
+        "BSD-3-Clause",
+        "d39cfd15c1a1c3bd4d705c82252fa9edb8e4f5e8cc039f8e39afac7b1b47e92c",
+    ),
+    Project(
+        "arrow",
+        "1.4.0",
+        "Apache-2.0",
+        "ed0cc050e98001b8779e84d461b0098c4ac597e88704a655582b21d116e526d7",
+    ),
+    Project(
+        "tenacity",
+        "9.2.1",
+        "Apache-2.0",
+        "a606b5c808d0cded4a359d5b9932d867ff2a6a6b64d37350260fd01bbdf83839",
+    ),
+]
+
+
+def check_disjoint() -> None:
+    from grucomplete.training.corpus.manifest import DEFAULT_MANIFEST, load_manifest
+
+    lists = [DEFAULT_MANIFEST, DEFAULT_MANIFEST.with_name("heldout_packages.toml")]
+    taken = {p.name.lower() for path in lists for p in load_manifest(path).packages}
+    clash = [p.name for p in PROJECTS if p.name.lower() in taken]
+    if clash:
+        raise SystemExit(f"in the training or held-out lists already: {', '.join(clash)}")
+
+
+def held_out(relative: str) -> bool:
+    """Whether a file is held out: a hash of its path, so the split never depends on order."""
+    digest = hashlib.sha256(relative.encode()).digest()
+    return int.from_bytes(digest[:4], "big") < HELDOUT_SHARE * 2**32
+
+
+def prepare(project: Project) -> Path:
+    """Fetch, extract and split one project; returns its folder."""
+    from grucomplete.training.corpus.manifest import check_license
+    from grucomplete.training.corpus.sdist import download_sdist, extract_python_files
+
+    check_license(project.license)
+    base = WORK / f"{project.name}-{project.version}"
+    root = base / "project"
+    if (base / "split.json").is_file():
+        _ignore_heldout(root, json.loads((base / "split.json").read_text())["heldout"])
+        return base
+    archive = download_sdist(project.name, project.version, WORK / "sdists", project.sha256)
+    extract_python_files(archive, root)
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py"))
+    heldout = [f for f in files if held_out(f)]
+    for rel in heldout:
+        link = root / ".heldout" / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(root / rel, link.parent))
+    lines = sum(len((root / f).read_text(errors="replace").splitlines()) for f in files)
+    split = {"files": len(files), "heldout": heldout, "lines": lines}
+    (base / "split.json").write_text(json.dumps(split, indent=1))
+    _ignore_heldout(root, heldout)
+    return base
+
+
+def _ignore_heldout(root: Path, heldout: list[str]) -> None:
+    """List the held-out files in the project's .gitignore: the workspace memory never holds
+    any of them (not only the one being typed, which the server masks while it is open), so
+    no held-out text reaches the answers. They stay on disk, where static analysis sees them."""
+    (root / ".gitignore").write_text("".join(f"/{rel}\n" for rel in heldout))
+
+
+def run_gauge(base: Path, label: str, options: dict, args: argparse.Namespace) -> dict:
+    root = base / "project"
+    out = base / f"{label}.json"
+    with tempfile.TemporaryDirectory() as cache:
+        # A private cache: every run builds its memory from nothing, as a new user's would.
+        env = {**os.environ, "XDG_CACHE_HOME": cache}
+        command = [
+            sys.executable, str(GAUGE), "--server", args.server, "--root", str(root),
+            "--corpus", str(root / ".heldout"), "--files", str(args.files),
+            "--queries", str(args.queries), "--seed", str(args.seed), "--warmup", "2",
+            "--settle-s", str(args.settle_s if options.get("workspaceMemory") else 0),
+            "--init-options", json.dumps(options), "--label", label, "--json", str(out),
+            "--server-stderr", str(base / f"{label}.stderr"), "--examples", "0",
+        ]  # fmt: skip
+        print("$", shlex.join(command), flush=True)
+        done = subprocess.run(command, env=env, check=False, capture_output=True, text=True)
+    # The gauge's last line: `label=.. mrr=.. ident_top1=.. ...`
+    last = done.stdout.strip().splitlines()[-1]
+    pairs = dict(item.split("=", 1) for item in last.split() if "=" in item)
+    return {m: float(pairs[m]) if pairs.get(m, "-") != "-" else 0.0 for m in METRICS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--projects", default=",".join(p.name for p in PROJECTS[:4]))
+    parser.add_argument("--server", default="grucomplete serve")
+    parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--settle-s", type=float, default=60.0)
+    parser.add_argument("--memory", type=float, default=0.25, help="workspaceMemory weight")
+    parser.add_argument(
+        "--budget-ms", type=float, default=80.0, help="latencyBudgetMs of both configurations"
+    )
+    parser.add_argument("--fetch-only", action="store_true")
+    args = parser.parse_args(argv)
+    check_disjoint()
+    wanted = args.projects.split(",")
+    projects = [p for p in PROJECTS if p.name in wanted]
+    budget = {"latencyBudgetMs": args.budget_ms}
+    configs = {
+        "default": {"workspaceMemory": 0.0, **budget},
+        "memory": {"workspaceMemory": args.memory, **budget},
+    }
+    rows: dict[str, dict[str, dict]] = {}
+    for project in projects:
+        base = prepare(project)
+        split = json.loads((base / "split.json").read_text())
+        print(f"{project.name} {project.version}: {split['files']} files, {split['lines']} lines, "
+              f"{len(split['heldout'])} held out", flush=True)  # fmt: skip
+        if args.fetch_only:
+            continue
+        rows[project.name] = {c: run_gauge(base, c, o, args) for c, o in configs.items()}
+    if not rows:
+        return 0
+    print(f"\n{'project':12} {'config':8} " + " ".join(f"{m:>11}" for m in METRICS))
+    for name, by_config in rows.items():
+        for config, summary in by_config.items():
+            cells = " ".join(f"{summary[m]:>11.3f}" for m in METRICS)
+            print(f"{name:12} {config:8} {cells}")
+    for config in configs:
+        mean = {m: sum(r[config][m] for r in rows.values()) / len(rows) for m in METRICS}
+        print(f"{'mean':12} {config:8} " + " ".join(f"{mean[m]:>11.3f}" for m in METRICS))
+    gain = {
+        m: sum(r["memory"][m] - r["default"][m] for r in rows.values()) / len(rows) for m in METRICS
+    }
+    print(f"{'gain':12} {'':8} " + " ".join(f"{gain[m]:>+11.3f}" for m in METRICS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

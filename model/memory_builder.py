@@ -1,0 +1,423 @@
+"""Building the workspace memory: walk the project, run the model forward, keep shards on disk.
+
+The builder is a background thread with its own copy of the model, at the lowest CPU priority,
+that waits while the server has a request queued or running, so a completion never waits for
+it (completions use the base model, without the memory, until the first shards are in). It
+reads each Python file of the workspace (`.gitignore` respected, virtualenvs and
+site-packages skipped), cuts its tokens into segments that start at a line after a document
+boundary (as the server's context window does, so keys look like the queries they will meet),
+and feeds many segments as one padded batch: a batch of 16 runs 2-3 times as many tokens a
+second as one file at a time.
+
+Shards live beside the workspace's adaptation (`workspace_store`), one file per source file:
+
+    <store>/memory/projection.safetensors   the projection, for one model's weights
+    <store>/memory/shards/<hash of path>.safetensors   codes, values, lists; path, digest
+
+so a restarted server reloads them instead of recomputing, and a file whose content hash is
+unchanged is never fed again. Files open in the editor are not read from disk at all while
+open: their text belongs to the editor (see `WorkspaceMemory.mask`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pathspec
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .checkpoint import load_checkpoint
+from .lm import quantize_for_cpu
+from .workspace_memory import MAX_KEYS, Projection, Shard, WorkspaceMemory
+from .workspace_store import store_dir, weights_fingerprint
+
+log = logging.getLogger("grucomplete.memory")
+
+MEMORY_DIR = "memory"
+PROJECTION_FILE = "projection.safetensors"
+SEGMENT = 512  # tokens fed per segment, like the server's context window
+BATCH = 16  # segments fed together
+# Time steps of a batch fed between two checks for a waiting request: 16 x 16 tokens, ~30 ms of
+# one core, is the longest a request that arrives mid-batch shares the CPU with the builder.
+CHUNK_STEPS = 16
+# Tokens encoded between two index rebuilds; their keys wait at half precision (~25 MB).
+GROUP_TOKENS = 16 * 1024
+MAX_FILE_BYTES = 512 * 1024  # bigger files are data or generated code
+MAX_FILES = 20_000
+FIT_SAMPLE = 20_000  # outputs the projection is fitted on
+# Folders that hold no code of the project, whatever .gitignore says.
+SKIP_DIRS = {"node_modules", "site-packages", "__pycache__", "build", "dist", "venv", "env"}
+BYTES_PER_TOKEN = 3.2  # roughly, on Python: to size the subsampling before tokenizing
+
+
+def workspace_files(root: Path) -> list[Path]:
+    """The workspace's Python files, resolved, sorted; ignored and environment folders skipped."""
+    root = root.resolve()
+    found: list[Path] = []
+    ignores: list[tuple[Path, pathspec.PathSpec]] = []
+
+    def ignored(path: Path) -> bool:
+        for base, spec in ignores:
+            if base in path.parents and spec.match_file(path.relative_to(base).as_posix()):
+                return True
+        return False
+
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        if "pyvenv.cfg" in files:  # a virtualenv
+            dirs[:] = []
+            continue
+        if ".gitignore" in files:
+            try:
+                lines = (here / ".gitignore").read_text(encoding="utf-8").splitlines()
+                ignores.append((here, pathspec.GitIgnoreSpec.from_lines(lines)))
+            except (OSError, UnicodeDecodeError):
+                pass
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".") and d not in SKIP_DIRS and not ignored(here / d / "x")
+        )
+        for name in sorted(files):
+            path = here / name
+            if name.endswith(".py") and not path.is_symlink() and not ignored(path):
+                found.append(path)
+                if len(found) >= MAX_FILES:
+                    return found
+    return found
+
+
+def memory_dir(workspace: Path) -> Path:
+    return store_dir(workspace) / MEMORY_DIR
+
+
+class Encoder:
+    """A forward-only copy of the model: text -> (keys, next tokens) at every position."""
+
+    def __init__(self, model_dir: Path, precision: str = "int8") -> None:
+        checkpoint = load_checkpoint(model_dir, device="cpu")
+        model = checkpoint.model.eval()
+        self.model = quantize_for_cpu(model, inplace=True) if precision == "int8" else model
+        self.tokenizer = checkpoint.tokenizer
+        # Not a `VocabularyIndex`: building one is seconds of Python holding the GIL, which the
+        # model worker needs; these two facts are all the builder uses.
+        table = self.tokenizer.token_bytes
+        self.starts_line = [b[:1] in (b"\n", b"\r") for b in table]
+        # Tokens that begin a name: where completion is asked most, kept first when subsampling.
+        self.starts_name = torch.tensor(
+            [
+                bool(b.lstrip(b" "))
+                and (b.lstrip(b" ")[:1].isalpha() or b.lstrip(b" ")[:1] == b"_")
+                for b in table
+            ]
+        )
+
+    def segments(self, ids: list[int]) -> list[list[int]]:
+        """`ids` cut into pieces of at most SEGMENT tokens, each after a document boundary and,
+        where one is near, starting at a line."""
+        out, start = [], 0
+        while start < len(ids):
+            end = min(start + SEGMENT - 1, len(ids))
+            if end < len(ids):
+                for cut in range(end, end - SEGMENT // 4, -1):
+                    if self.starts_line[ids[cut]]:
+                        end = cut
+                        break
+            out.append([self.tokenizer.boundary_id, *ids[start:end]])
+            start = end
+        return out
+
+    @torch.inference_mode()
+    def encode(
+        self, texts: list[str], pause: Callable[[], None] = lambda: None
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Top-layer outputs (N, H) and the tokens that followed them (N,), per text.
+
+        `pause()` is called every CHUNK_STEPS steps of a batch: where the builder yields to
+        requests."""
+        pieces: list[tuple[int, list[int]]] = []
+        for i, ids in enumerate(self.tokenizer.encode_batch(texts)):
+            pieces += [(i, seg) for seg in self.segments(ids) if len(seg) > 1]
+        # Similar lengths side by side: little padding.
+        order = sorted(range(len(pieces)), key=lambda p: len(pieces[p][1]))
+        keys: list[list[torch.Tensor]] = [[] for _ in texts]
+        values: list[list[torch.Tensor]] = [[] for _ in texts]
+        for b in range(0, len(order), BATCH):
+            pause()
+            batch = [pieces[p] for p in sorted(order[b : b + BATCH])]  # file order kept
+            width = max(len(seg) for _, seg in batch)
+            tokens = torch.zeros(len(batch), width, dtype=torch.long)
+            for row, (_, seg) in enumerate(batch):
+                tokens[row, : len(seg)] = torch.tensor(seg)
+            state = self.model.initial_state(len(batch))
+            embedded = self.model.embed(tokens)
+            chunks = []
+            for t in range(0, width, CHUNK_STEPS):
+                pause()
+                chunk, state = self.model.rnn(embedded[:, t : t + CHUNK_STEPS], state)
+                chunks.append(chunk)
+            out = torch.cat(chunks, 1)  # (B, T, H)
+            for row, (i, seg) in enumerate(batch):
+                keys[i].append(out[row, : len(seg) - 1].to(torch.float16))
+                values[i].append(torch.tensor(seg[1:], dtype=torch.int32))
+        hidden = self.model.config.hidden_size
+        return [
+            (torch.cat(k) if k else torch.empty(0, hidden), torch.cat(v) if v else torch.empty(0))
+            for k, v in zip(keys, values, strict=True)
+        ]
+
+    def subsample(self, values: torch.Tensor, ratio: float) -> torch.Tensor:
+        """Rows to keep of a file's entries at `ratio`: those before a name first, spread evenly."""
+        n = len(values)
+        want = n if ratio >= 1 else max(1, int(n * ratio))
+        if want >= n:
+            return torch.arange(n)
+        names = self.starts_name[values.long()]
+        rank = (~names).long() * n + torch.arange(n)  # names first, then in file order
+        keep = torch.sort(torch.argsort(rank)[:want]).values
+        return keep
+
+
+def _shard_file(directory: Path, path: str) -> Path:
+    return directory / "shards" / (hashlib.sha256(path.encode()).hexdigest()[:24] + ".safetensors")
+
+
+def _read_meta(file: Path) -> dict[str, str]:
+    with safe_open(str(file), framework="pt") as f:
+        return f.metadata() or {}
+
+
+class MemoryBuilder:
+    """Keeps a `WorkspaceMemory` in step with the workspace's files, in a background thread."""
+
+    def __init__(
+        self,
+        root: Path,
+        model_dir: Path,
+        memory: WorkspaceMemory,
+        precision: str = "int8",
+        busy: Callable[[], bool] = lambda: False,
+        directory: Path | None = None,
+    ) -> None:
+        self.root = root.resolve()
+        self.model_dir = model_dir
+        self.memory = memory
+        self.precision = precision
+        self.busy = busy  # True while the server has a request waiting or running
+        self.directory = directory or memory_dir(self.root)
+        self.encoder: Encoder | None = None
+        self.fingerprint = f"{weights_fingerprint(model_dir)}-{precision}"
+        self.known: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, digest)
+        self.ready = threading.Event()  # set after the first full pass
+        self.state = "idle"
+        self.last_build_s = 0.0
+        self.tokens_fed = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- the background thread ---------------------------------------------------------
+
+    def start(self, poll_s: float = 5.0) -> threading.Thread:
+        """Build now, then look for changed files every `poll_s` seconds."""
+
+        def run() -> None:
+            # Linux: a thread's own nice value; elsewhere the thread keeps the default.
+            with contextlib.suppress(AttributeError, OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            # The intra-op thread count is per thread: unset, this one would take every core.
+            torch.set_num_threads(1)
+            while not self._stop.is_set():
+                try:
+                    self.sync()
+                except Exception:  # a broken file or a full disk must not end the thread
+                    log.exception("workspace memory: building failed")
+                    self.state = "failed"
+                self.ready.set()
+                self._stop.wait(poll_s)
+
+        self._thread = threading.Thread(target=run, name="grucomplete-memory", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _pause(self) -> None:
+        """Wait while a request is queued or running: it goes first."""
+        while self.busy() and not self._stop.is_set():
+            time.sleep(0.002)
+        if self._stop.is_set():
+            raise _Stopped
+
+    # --- one pass --------------------------------------------------------------------------
+
+    def sync(self) -> int:
+        """Bring the memory up to date with the files on disk; returns how many were (re)fed."""
+        self.state = "building" if not self.ready.is_set() else "updating"
+        started = time.perf_counter()
+        self._open_store()
+        files = workspace_files(self.root)
+        masked = self.memory.masked
+        sizes = {}
+        for file in files:
+            try:
+                sizes[str(file)] = file.stat()
+            except OSError:
+                continue
+        total = sum(s.st_size for s in sizes.values())
+        ratio = min(1.0, MAX_KEYS * BYTES_PER_TOKEN / max(total, 1))
+        todo: list[tuple[str, str, str, os.stat_result]] = []
+        for path, stat in sizes.items():
+            if path in masked or stat.st_size > MAX_FILE_BYTES:
+                continue  # open in the editor: its text is not read from disk
+            known = self.known.get(path)
+            if known is not None and known[:2] == (stat.st_mtime_ns, stat.st_size):
+                continue
+            try:
+                data = Path(path).read_bytes()
+            except OSError:
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if known is not None and known[2] == digest:
+                self.known[path] = (stat.st_mtime_ns, stat.st_size, digest)
+                continue
+            shard = self._load_shard(path, digest)
+            if shard is not None:
+                self.memory.put(shard)
+                self.known[path] = (stat.st_mtime_ns, stat.st_size, digest)
+                continue
+            todo.append((path, digest, data.decode("utf-8", errors="replace"), stat))
+        for path in set(self.known) - set(sizes):
+            self.known.pop(path)
+            self.memory.remove(path)
+            _shard_file(self.directory, path).unlink(missing_ok=True)
+        try:
+            self._feed(todo, ratio)
+        except _Stopped:
+            return 0
+        if self.memory.dirty:
+            self.memory.rebuild()
+        if todo or not self.ready.is_set():
+            self.last_build_s = time.perf_counter() - started
+            size = self.memory.size()
+            log.info(
+                "workspace memory: %d files, %d entries (%.1f MB), %d fed in %.1f s",
+                size["files"],
+                size["entries"],
+                size["bytes"] / 1e6,
+                len(todo),
+                self.last_build_s,
+            )
+        self.state = "ready"
+        return len(todo)
+
+    def _feed(self, todo: list[tuple[str, str, str, os.stat_result]], ratio: float) -> None:
+        if not todo:
+            return
+        if self.encoder is None:
+            self.encoder = Encoder(self.model_dir, self.precision)
+        for group in _groups(todo):
+            encoded = self.encoder.encode([text for _, _, text, _ in group], self._pause)
+            if self.memory.projection is None:
+                self._fit([keys for keys, _ in encoded])
+            projection = self.memory.projection
+            assert projection is not None
+            for (path, digest, _, stat), (keys, values) in zip(group, encoded, strict=True):
+                self.tokens_fed += len(values)
+                keep = self.encoder.subsample(values, ratio)
+                codes, lists = projection.encode(keys[keep])
+                shard = Shard(path, digest, codes, values[keep].to(torch.int32), lists)
+                if path in self.memory.masked:  # opened while it was being fed
+                    continue
+                self.memory.put(shard)
+                self._save_shard(shard)
+                self.known[path] = (stat.st_mtime_ns, stat.st_size, digest)
+            self.memory.rebuild()  # usable as it grows
+
+    def _fit(self, keys: list[torch.Tensor]) -> None:
+        sample = torch.cat([k for k in keys if len(k)])
+        if len(sample) > FIT_SAMPLE:
+            sample = sample[
+                torch.randperm(len(sample), generator=torch.Generator().manual_seed(0))[:FIT_SAMPLE]
+            ]
+        projection = Projection.fit(sample)
+        self.memory.projection = projection
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / (PROJECTION_FILE + ".tmp")
+        save_file(projection.tensors(), str(tmp), metadata={"model": self.fingerprint})
+        os.replace(tmp, self.directory / PROJECTION_FILE)
+
+    # --- the store on disk -----------------------------------------------------------------
+
+    def _open_store(self) -> None:
+        """Load the stored projection, once; a store made for other weights is emptied."""
+        if self.memory.projection is not None:
+            return
+        file = self.directory / PROJECTION_FILE
+        try:
+            if _read_meta(file).get("model") == self.fingerprint:
+                with safe_open(str(file), framework="pt") as f:
+                    self.memory.projection = Projection(**{k: f.get_tensor(k) for k in f.keys()})  # noqa: SIM118
+                return
+        except (OSError, ValueError, TypeError):
+            pass
+        for old in (self.directory / "shards").glob("*.safetensors"):
+            old.unlink(missing_ok=True)
+
+    def _load_shard(self, path: str, digest: str) -> Shard | None:
+        file = _shard_file(self.directory, path)
+        try:
+            meta = _read_meta(file)
+            if meta.get("path") != path or meta.get("digest") != digest:
+                return None
+            if meta.get("model") != self.fingerprint:
+                return None
+            with safe_open(str(file), framework="pt") as f:
+                return Shard(
+                    path,
+                    digest,
+                    f.get_tensor("codes"),
+                    f.get_tensor("values"),
+                    f.get_tensor("lists"),
+                )
+        except (OSError, ValueError):
+            return None
+
+    def _save_shard(self, shard: Shard) -> None:
+        file = _shard_file(self.directory, shard.path)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_suffix(".tmp")
+        tensors = {"codes": shard.codes, "values": shard.values, "lists": shard.lists}
+        meta = {"path": shard.path, "digest": shard.digest, "model": self.fingerprint}
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+        os.replace(tmp, file)
+
+    def disk_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.directory.rglob("*.safetensors"))
+
+
+class _Stopped(Exception):
+    """The builder was stopped between two batches."""
+
+
+def _groups(todo: list[tuple[str, str, str, os.stat_result]]) -> Iterator[list]:
+    """Files in groups of about GROUP_TOKENS tokens (estimated from their size)."""
+    group: list = []
+    size = 0.0
+    for item in todo:
+        group.append(item)
+        size += item[3].st_size / BYTES_PER_TOKEN
+        if size >= GROUP_TOKENS:
+            yield group
+            group, size = [], 0.0
+    if group:
+        yield group

@@ -1,0 +1,151 @@
+"""The workspace memory follows the project's files, never reads an open one, stays bounded,
+and its builder lets requests go first."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from grucomplete.model import memory_builder
+from grucomplete.model.completion_settings import CompletionSettings
+from grucomplete.model.engine import CompletionEngine
+from grucomplete.model.memory_builder import MemoryBuilder, workspace_files
+from grucomplete.model.session import DocumentSession, complete_once
+from grucomplete.model.workspace_memory import WorkspaceMemory
+
+from .conftest import TOY_SOURCES
+
+
+def _project(root: Path, count: int = 3) -> list[Path]:
+    files = []
+    for i in range(count):
+        path = root / "pkg" / f"m{i}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(TOY_SOURCES[i % len(TOY_SOURCES)] * 3)
+        files.append(path.resolve())
+    return files
+
+
+def _builder(root: Path, model_dir: Path, memory: WorkspaceMemory, **kw: object) -> MemoryBuilder:
+    return MemoryBuilder(root, model_dir, memory, "fp32", directory=root / ".store", **kw)
+
+
+def test_memory_follows_edits_creations_and_deletions(tmp_path: Path, tiny_model_dir: Path) -> None:
+    a, b, c = _project(tmp_path)
+    memory = WorkspaceMemory()
+    builder = _builder(tmp_path, tiny_model_dir, memory)
+    assert builder.sync() == 3
+    assert memory.paths() == {str(a), str(b), str(c)}
+    assert builder.sync() == 0  # nothing changed: nothing fed again
+    a.write_text(TOY_SOURCES[1])
+    new = tmp_path / "pkg" / "new.py"
+    new.write_text(TOY_SOURCES[2])
+    b.unlink()
+    assert builder.sync() == 2  # the edited file and the new one, not the others
+    assert memory.paths() == {str(a), str(c), str(new.resolve())}
+    assert memory.size()["files"] == 3
+    # A restarted server reloads the stored shards instead of feeding the files again.
+    again = _builder(tmp_path, tiny_model_dir, WorkspaceMemory())
+    assert again.sync() == 0 and again.memory.size() == memory.size()
+
+
+def test_open_documents_are_never_read_from_disk(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = _project(tmp_path)
+    read: list[str] = []
+    original = Path.read_bytes
+
+    def spy(self: Path) -> bytes:
+        read.append(str(self))
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", spy)
+    memory = WorkspaceMemory()
+    memory.mask(str(a))  # opened in the editor before the first pass
+    builder = _builder(tmp_path, tiny_model_dir, memory)
+    builder.sync()
+    assert str(a) not in read and str(a) not in memory.paths()
+    # Opened after it was stored: its entries are never retrieved while it is open.
+    engine = CompletionEngine.load(tiny_model_dir, precision="fp32")
+    outputs: list = []
+    engine.prompt_state(engine.prompt_ids(TOY_SOURCES[1][:40]), outputs)
+    query = outputs[-1][-1]
+    assert memory.retrieve(query, str(c), 0.3) is not None
+    memory.mask(str(b))
+    memory.mask(str(c))
+    assert memory.retrieve(query, str(c), 0.3) is None  # every stored file is open
+    memory.mask(str(b), False)  # closed: the copy on disk is what the user saved
+    assert memory.retrieve(query, str(c), 0.3) is not None
+
+
+def test_memory_stays_within_its_bound(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _project(tmp_path, 6)
+    monkeypatch.setattr(memory_builder, "MAX_KEYS", 200)
+    memory = WorkspaceMemory()
+    builder = _builder(tmp_path, tiny_model_dir, memory)
+    builder.sync()
+    assert builder.tokens_fed > 400  # more positions were read than kept
+    assert 0 < memory.size()["entries"] <= 2 * 200
+
+
+def test_gitignored_and_environment_folders_are_skipped(tmp_path: Path) -> None:
+    _project(tmp_path, 1)
+    (tmp_path / ".gitignore").write_text("generated/\n")
+    for folder in ("generated", "venv_x", "pkg/site-packages"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / "x.py").write_text("x = 1\n")
+    (tmp_path / "venv_x" / "pyvenv.cfg").write_text("")
+    assert [p.name for p in workspace_files(tmp_path)] == ["m0.py"]
+
+
+def test_a_request_goes_before_the_build(tmp_path: Path, tiny_model_dir: Path) -> None:
+    _project(tmp_path, 4)
+    order: list[str] = []
+    request_waiting = threading.Event()
+    request_waiting.set()  # a completion is queued when the build starts
+    memory = WorkspaceMemory()
+    builder = _builder(tmp_path, tiny_model_dir, memory, busy=request_waiting.is_set)
+    builder.start(poll_s=60)
+    engine = CompletionEngine.load(tiny_model_dir, precision="fp32")
+    complete_once(engine, "def total(values):\n    res")
+    order.append("request")
+    assert builder.tokens_fed == 0  # no batch ran while the request waited
+    request_waiting.clear()
+    assert builder.ready.wait(60)
+    order.append("build")
+    builder.stop()
+    assert order == ["request", "build"] and memory.size()["entries"] > 0
+
+
+def test_a_name_used_only_in_other_files_ranks_first_only_with_the_memory(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    # The tiny model learned `print(path)` after `path = os.path.join(root, name)`; the
+    # project's other files print `values` there, a name the open document never uses.
+    other = TOY_SOURCES[0].replace("print(path)", "print(values)")
+    assert "values" not in TOY_SOURCES[0]
+    for i in range(3):
+        (tmp_path / "pkg").mkdir(exist_ok=True)
+        (tmp_path / "pkg" / f"other{i}.py").write_text(other)
+    document = (tmp_path / "pkg" / "main.py").resolve()
+    document.write_text(TOY_SOURCES[0])  # on disk too, but open: masked, never read
+    memory = WorkspaceMemory()
+    memory.mask(str(document))
+    _builder(tmp_path, tiny_model_dir, memory).sync()
+    assert str(document) not in memory.paths()
+    engine = CompletionEngine.load(tiny_model_dir, precision="fp32")
+    text_before = TOY_SOURCES[0][: TOY_SOURCES[0].index("print(") + len("print(")]
+
+    def first_word(weight: float) -> str:
+        session = DocumentSession(engine)
+        settings = CompletionSettings(workspace_memory=weight)  # the defaults otherwise
+        found = session.complete(text_before, settings, workspace=memory.for_path(str(document)))
+        return found.words[0].label
+
+    assert first_word(0.0) == "path"
+    assert first_word(0.7) == "values"
