@@ -83,7 +83,8 @@ class GruCompleteServer(LanguageServer):
         return options
 
     def status(self) -> dict[str, Any]:
-        """The model's state and static analysis's (see `StaticAnalyzer.status`)."""
+        """The model's state, static analysis's (see `StaticAnalyzer.status`), what was fitted
+        to this machine (`CompletionService.machine_fit`) and the workspace memory's state."""
         service = self.service
         model: dict[str, Any] = {"path": str(service.model_dir)}
         if service.engine is not None:
@@ -98,7 +99,13 @@ class GruCompleteServer(LanguageServer):
             static = {"state": "off", "reason": "the staticAnalysis setting is false"}
         else:
             static = {"state": "starting"}
-        return {"version": self.version, "model": model, "staticAnalysis": static}
+        return {
+            "version": self.version,
+            "model": model,
+            "staticAnalysis": static,
+            "machineFit": service.machine_fit(),
+            "workspaceMemory": service.workspace_memory_status(),
+        }
 
     @property
     def encoding(self) -> str:

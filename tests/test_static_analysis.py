@@ -419,6 +419,9 @@ def test_the_server_reports_static_analysis_in_its_status(
         assert status["model"]["state"] == "ready", status
         assert status["staticAnalysis"]["state"] == "failing", status
         assert "NotADirectoryError" in status["staticAnalysis"]["reason"], status
+        # What was fitted to this machine, and the workspace memory (off by default).
+        assert status["machineFit"]["beam_width"] == 5, status
+        assert status["workspaceMemory"]["state"] == "off", status
     finally:
         server.close()
 

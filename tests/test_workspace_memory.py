@@ -14,6 +14,7 @@ from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.memory_builder import MemoryBuilder, workspace_files
 from grucomplete.model.session import DocumentSession, complete_once
 from grucomplete.model.workspace_memory import WorkspaceMemory
+from grucomplete.server.workspace_names import WorkspaceNames
 
 from .conftest import TOY_SOURCES
 
@@ -141,11 +142,22 @@ def test_a_name_used_only_in_other_files_ranks_first_only_with_the_memory(
     engine = CompletionEngine.load(tiny_model_dir, precision="fp32")
     text_before = TOY_SOURCES[0][: TOY_SOURCES[0].index("print(") + len("print(")]
 
+    # As in the server: the project's names are legal at a use (the open document's from
+    # the editor), so `values` is a real name there.
+    names = WorkspaceNames(tmp_path, debounce_s=0.0)
+    names.start()
+    names.document(document, TOY_SOURCES[0])
+    assert names.wait_idle() and "values" in names
+
     def first_word(weight: float) -> str:
         session = DocumentSession(engine)
+        session.workspace_names = names
         settings = CompletionSettings(workspace_memory=weight)  # the defaults otherwise
         found = session.complete(text_before, settings, workspace=memory.for_path(str(document)))
         return found.words[0].label
 
-    assert first_word(0.0) == "path"
-    assert first_word(0.7) == "values"
+    try:
+        assert first_word(0.0) == "path"
+        assert first_word(0.7) == "values"
+    finally:
+        names.stop()

@@ -7,6 +7,15 @@ export interface ServerStatus {
   version?: string;
   model?: { state?: string; reason?: string; path?: string };
   staticAnalysis?: { state?: string; reason?: string; failed?: number; answers?: number };
+  machineFit?: {
+    fitted?: boolean;
+    beam_width?: number;
+    line_max_tokens?: number;
+    context_tokens?: number;
+    predicted_keystroke_ms?: number;
+    predicted_jump_ms?: number;
+  };
+  workspaceMemory?: { state?: string; weight?: number; files?: number; entries?: number; memoryMB?: number };
 }
 
 export interface StatusDescription {
@@ -33,5 +42,20 @@ export function describeServerStatus(status: ServerStatus | undefined): StatusDe
   } else if (jedi.state === "off") lines.push(`Static analysis (jedi) is off: ${jedi.reason ?? ""}`);
   else if (jedi.state === "starting") lines.push("Static analysis (jedi) is starting.");
   else if (jedi.state) lines.push(`Static analysis (jedi) works${counts}.`);
+  const fit = status.machineFit;
+  if (fit?.fitted) {
+    lines.push(
+      `Fitted to this machine: beam ${fit.beam_width}, lines of ${fit.line_max_tokens} tokens, ` +
+        `a ${fit.context_tokens}-token window; predicted keystroke ${fit.predicted_keystroke_ms} ms, ` +
+        `jump ${fit.predicted_jump_ms} ms.`,
+    );
+  }
+  const memory = status.workspaceMemory;
+  if (memory && memory.state !== "off") {
+    lines.push(
+      `Workspace memory: ${memory.state}, ${memory.files ?? 0} files, ` +
+        `${memory.entries ?? 0} entries, ${memory.memoryMB ?? 0} MB.`,
+    );
+  }
   return { lines, warning };
 }

@@ -31,3 +31,26 @@ test("a model that did not load is a warning", () => {
   assert.equal(described.warning, true);
   assert.equal(described.lines[0], "The model did not load: no config.json");
 });
+
+test("the tooltip says what was fitted to the machine and how large the workspace memory is", () => {
+  const described = describeServerStatus({
+    model: { state: "ready" },
+    machineFit: {
+      fitted: true,
+      beam_width: 5,
+      line_max_tokens: 16,
+      context_tokens: 512,
+      predicted_keystroke_ms: 41.5,
+      predicted_jump_ms: 110.2,
+    },
+    workspaceMemory: { state: "ready", files: 12, entries: 3400, memoryMB: 0.3 },
+  });
+  assert.ok(
+    described.lines.includes(
+      "Fitted to this machine: beam 5, lines of 16 tokens, a 512-token window; predicted keystroke 41.5 ms, jump 110.2 ms.",
+    ),
+    described.lines.join("|"),
+  );
+  assert.ok(described.lines.includes("Workspace memory: ready, 12 files, 3400 entries, 0.3 MB."));
+  assert.equal(describeServerStatus({ workspaceMemory: { state: "off" } }).lines.length, 1);
+});

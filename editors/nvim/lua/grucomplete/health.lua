@@ -90,6 +90,20 @@ local function check_server_status(client)
   else
     health.ok('static analysis (jedi) works' .. counts)
   end
+  local fit = status.machineFit or {}
+  if fit.fitted then
+    health.info(string.format(
+      'fitted to this machine: beam %s, lines of %s tokens, a %s-token window; '
+        .. 'predicted keystroke %s ms, jump %s ms',
+      tostring(fit.beam_width), tostring(fit.line_max_tokens), tostring(fit.context_tokens),
+      tostring(fit.predicted_keystroke_ms), tostring(fit.predicted_jump_ms)))
+  end
+  local memory = status.workspaceMemory or {}
+  if memory.state and memory.state ~= 'off' then
+    health.info(string.format('workspace memory: %s, %s files, %s entries, %s MB',
+      tostring(memory.state), tostring(memory.files), tostring(memory.entries),
+      tostring(memory.memoryMB)))
+  end
 end
 
 ---The clients: running ones report their model and static analysis; starting ones, their wait.
