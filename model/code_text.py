@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from array import array
 from dataclasses import dataclass
 
 # A comment, or a string literal (prefix, triple or single quotes); an unterminated one runs to
@@ -86,7 +87,9 @@ class CodeText:
     def __init__(self) -> None:
         self.text = ""
         self.code = ""
-        self._spans: list[tuple[int, int]] = []  # the literals and comments, in order
+        # The literals and comments, in order: their starts and ends, in flat arrays (no Python
+        # object per literal: a closed document's would pin the allocator's arenas).
+        self._starts, self._ends = array("q"), array("q")
         self._names: tuple[int, int, str, frozenset[str]] | None = None  # start, end, code, names
 
     @classmethod
@@ -101,15 +104,17 @@ class CodeText:
             return
         same = _common_prefix(self.text, text)
         start = text.rfind("\n", 0, same) + 1
-        spans = self._spans
-        while spans and spans[-1][1] >= start:  # a literal reaching into the rescanned part
-            start = min(start, spans.pop()[0])
+        starts, ends = self._starts, self._ends
+        while ends and ends[-1] >= start:  # a literal reaching into the rescanned part
+            ends.pop()
+            start = min(start, starts.pop())
         pieces = [self.code[:start]]
         last = start
         for m in _NON_CODE.finditer(text, start):
             pieces.append(text[last : m.start()])
             pieces.append(_blank(m.group()))
-            spans.append(m.span())
+            starts.append(m.start())
+            ends.append(m.end())
             last = m.end()
         pieces.append(text[last:])
         self.text, self.code = text, "".join(pieces)
@@ -117,9 +122,9 @@ class CodeText:
     @property
     def inside(self) -> bool:
         """Whether the end of the text is inside a comment or a string."""
-        if not self._spans or self._spans[-1][1] != len(self.text):
+        if not self._ends or self._ends[-1] != len(self.text):
             return False
-        return _unterminated(self.text[self._spans[-1][0] :])
+        return _unterminated(self.text[self._starts[-1] :])
 
     def head(self, end: int, chars: int) -> str:
         """The code of the `chars` characters before `end` (or the text itself, if the cursor is
@@ -154,7 +159,7 @@ class CodeText:
         depth, unknown = open_brackets(window, start == 0)
         if not self.inside:
             return LineState(depth, unknown_start=unknown)
-        return _literal_state(depth, self.text[self._spans[-1][0] :], unknown)
+        return _literal_state(depth, self.text[self._starts[-1] :], unknown)
 
 
 _BRACKET = re.compile(r"[()[\]{}]")

@@ -431,6 +431,9 @@ class CompletionService:
 
     def close(self, uri: str) -> None:
         self._unedited.discard(uri)
+        with self._prepare_lock:
+            if self._prepare is not None and self._prepare[0] == uri:
+                self._prepare = None  # nothing left to prepare: its session goes too
         if self.workspace_memory is not None:  # workspace memory hook
             self.workspace_memory.closed(uri)
         for key in [key for key in self._cancels if key[0] == uri]:
