@@ -13,8 +13,6 @@ with the layers one after the other and on a thread each (`model/layer_pipeline.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 from functools import partial
 
@@ -25,6 +23,7 @@ from grucomplete.model.completion_settings import CompletionSettings
 from grucomplete.model.decoding import DecodeOptions, StopAt, decode
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import GRUConfig
+from grucomplete.model.machine_fit import median_ms as fit_median_ms
 from grucomplete.model.session import complete_once
 
 # A cold completion of five words and five lines by the model alone.
@@ -46,14 +45,7 @@ def find_sources(root):
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    for _ in range(max(3, repeats // 10)):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return fit_median_ms(fn, repeats, warmup=max(3, repeats // 10))
 
 
 def measure(engine: CompletionEngine, beam: int, repeats: int) -> dict[str, float]:

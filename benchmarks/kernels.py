@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -23,19 +22,13 @@ import torch
 from grucomplete.model.checkpoint import load_checkpoint
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import quantize_for_cpu
+from grucomplete.model.machine_fit import median_ms as fit_median_ms
 
 PROMPT = "import os\n\n\ndef walk(root):\n    for dirpath, names, files in os.walk(root):\n"
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    for _ in range(max(2, repeats // 10)):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return fit_median_ms(fn, repeats, warmup=max(2, repeats // 10))
 
 
 def variant(model_dir: str, kind: str) -> CompletionEngine | None:

@@ -102,7 +102,7 @@ class CodeText:
         """Follow the document to `text` (the whole text before the cursor)."""
         if text == self.text:
             return
-        same = _common_prefix(self.text, text)
+        same = common_prefix_length(self.text, text)
         start = text.rfind("\n", 0, same) + 1
         starts, ends = self._starts, self._ends
         while ends and ends[-1] >= start:  # a literal reaching into the rescanned part
@@ -193,12 +193,12 @@ def open_brackets(code: str, whole: bool = True) -> tuple[int, bool]:
     return depth, not whole
 
 
-def _common_prefix(a: str, b: str) -> int:
-    """The length of the longest common prefix of `a` and `b` (by halving: C compares)."""
-    if b.startswith(a):
-        return len(a)
+def common_prefix_length(a: str, b: str) -> int:
+    """Length of the longest common prefix, by halving: each probe is one C-level compare."""
     lo, hi = 0, min(len(a), len(b))
-    while lo < hi:
+    if a[:hi] == b[:hi]:
+        return hi
+    while lo < hi:  # invariant: a[:lo] == b[:lo] and a[:hi] != b[:hi]
         mid = (lo + hi + 1) // 2
         if a[lo:mid] == b[lo:mid]:
             lo = mid

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .code_text import common_prefix_length
 from .engine import CompletionEngine
 from .lm import State
 from .neural_cache import KEY_DTYPE
@@ -31,20 +32,6 @@ from .window import CHUNK, chunk_ends, text_origin
 # FAR_STRIDE-th further back, where only a jump up the file needs one.
 RECENT_TOKENS = 8 * CHUNK
 FAR_STRIDE = 8 * CHUNK
-
-
-def _common_prefix_length(a: str, b: str) -> int:
-    """Length of the longest common prefix, by halving: each probe is one C-level compare."""
-    lo, hi = 0, min(len(a), len(b))
-    if a[:hi] == b[:hi]:
-        return hi
-    while lo < hi:  # invariant: a[:lo] == b[:lo] and a[:hi] != b[:hi]
-        mid = (lo + hi + 1) // 2
-        if a[lo:mid] == b[lo:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
 
 
 @dataclass
@@ -70,7 +57,7 @@ class IncrementalTokens:
             self.origin, self.text, self._anchor = origin, "", (0, 0)
             del self.ids[:], self.byte_ends[:]
         text = full_text[origin:] if origin else full_text
-        changed = _common_prefix_length(self.text, text)
+        changed = common_prefix_length(self.text, text)
         if changed == len(self.text) == len(text):
             self.unchanged = len(self.ids)
             return self.ids

@@ -123,8 +123,10 @@ class Costs:
         return cls(**values)
 
 
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """The median wall time of `fn` in ms over `repeats` calls, after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -147,8 +149,8 @@ def _measure_once(engine: CompletionEngine, repeats: int, beams: int) -> Costs:
     model = engine.model
     ids = [engine.tokenizer.boundary_id] + list(range(1, 4 * CHUNK))
     chunks = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
-    chunked = _median_ms(lambda: engine.feed(chunks, threads=False), repeats)
-    single = _median_ms(lambda: engine.feed([ids[:1]], threads=False), repeats)
+    chunked = median_ms(lambda: engine.feed(chunks, threads=False), repeats)
+    single = median_ms(lambda: engine.feed([ids[:1]], threads=False), repeats)
     token_ms = max((chunked - single * len(chunks)) / (len(ids) - len(chunks)), 1e-4)
     call_ms = max(single - token_ms, 0.0)
     _, states = engine.feed(chunks, threads=False)
@@ -156,7 +158,7 @@ def _measure_once(engine: CompletionEngine, repeats: int, beams: int) -> Costs:
     for b in (1, beams):
         tokens = torch.full((b, 1), 1, dtype=torch.long)
         rows = expand_state(states[-1], b)
-        steps[b] = _median_ms(lambda: model.step(tokens, rows), 2 * repeats)  # noqa: B023
+        steps[b] = median_ms(lambda: model.step(tokens, rows), 2 * repeats)  # noqa: B023
     row_ms = max((steps[beams] - steps[1]) / (beams - 1), 0.0)
     return Costs(token_ms, call_ms, steps[1] - row_ms, row_ms)
 
