@@ -35,8 +35,9 @@ from grucomplete.model.identifier_cache import cache_distribution, mix
 from grucomplete.model.lm import State
 from grucomplete.model.window import CHUNK
 
-GAUGE = Path("/work/shared/gauge")
-CORPUS = Path("/work/main/.work/heldout")
+# The shared gauge sits beside the checkout (../shared/gauge).
+GAUGE = Path(__file__).resolve().parents[2] / "shared" / "gauge"
+CORPUS = Path(__file__).resolve().parents[1] / ".work" / "heldout"
 
 
 def feed(engine: CompletionEngine, ids: list[int]) -> tuple[torch.Tensor, State, torch.Tensor]:

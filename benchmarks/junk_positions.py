@@ -31,7 +31,8 @@ from grucomplete.model.code_text import code_names
 from grucomplete.model.completion_settings import CompletionSettings
 from grucomplete.model.engine import CompletionEngine
 
-GAUGE = Path("/work/shared/gauge")
+# The shared gauge sits beside the checkout (../shared/gauge).
+GAUGE = Path(__file__).resolve().parents[2] / "shared" / "gauge"
 CORPUS = Path(".work/heldout")
 
 
