@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from grucomplete.model.code_text import (
@@ -95,6 +95,7 @@ PIECES = ["x", " = ", "f(", "a", ", ", "[", "1", "]", ")", "{", "'s'", " + ", "\
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.lists(st.sampled_from(PIECES), max_size=8))
+@example([" = ", "\n    ", "x", "f("])  # a line indented wrong before the open bracket
 def test_no_item_closes_a_bracket_that_is_not_open(
     tiny_engine: CompletionEngine, pieces: list[str]
 ) -> None:

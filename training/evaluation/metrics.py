@@ -198,9 +198,12 @@ def project_names(texts: Iterable[str]) -> set[str]:
 
 def open_depth(text_before: str) -> int:
     """Brackets open at the end of `text_before`, counted by Python's tokenizer."""
+    # Indentation says nothing of brackets, and a line indented wrong would stop the tokenizer
+    # before the brackets after it: every line is read from its first non-blank character.
+    flat = "\n".join(line.lstrip(" \t") for line in text_before.split("\n"))
     depth = 0
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(text_before).readline):
+        for tok in tokenize.generate_tokens(io.StringIO(flat).readline):
             if tok.type == tokenize.OP:
                 depth += tok.string in "([{"
                 depth -= tok.string in ")]}"
