@@ -112,13 +112,15 @@ def outcome(e2e: dict, name: str) -> object:
 def test_typing_a_dot_opens_the_popup_with_the_servers_words(e2e: dict) -> None:
     rows = outcome(e2e, "popup")  # aria labels: "label, Kind"
     labels = [row.rsplit(", ", 1)[0] for row in rows]
-    # The best word and the whole line that begins with it, in the server's order.
-    assert labels[:2] == ["path = os.path.join(root, name)", "path"], rows
+    # The most probable item first; VS Code shows ghost text, so the line is not in the popup.
+    assert labels[0] == "path", rows
+    assert not any(" " in label for label in labels), rows
 
 
 def test_ghost_text_shows_the_servers_whole_line(e2e: dict) -> None:
-    assert outcome(e2e, "ghostText") == "path.join(root, name)"
+    # The selected item's part (`path`) may be drawn as its preview, the rest as ghost text.
+    assert outcome(e2e, "ghostText").endswith("join(root, name)")
 
 
 def test_tab_inserts_the_top_item(e2e: dict) -> None:
-    assert outcome(e2e, "accepted") == f"{PREFIX_LINE}.path.join(root, name)"
+    assert outcome(e2e, "accepted") == f"{PREFIX_LINE}.path"
