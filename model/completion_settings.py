@@ -18,6 +18,10 @@ class CompletionSettings:
     strategy: str = "beam"  # "beam", "greedy" or "sample"
     beam_width: int = 5  # hypotheses kept per decoding step
     num_candidates: int = 10  # words offered per request
+    # Decoding stops once this many words are certain (0: all of `num_candidates`); the others
+    # are the words found by then. Waiting for every rank to be certain costs model steps for
+    # ranks people rarely read.
+    settled_words: int = 5
     max_tokens: int = 16  # tokens generated for a word
     temperature: float = 1.0  # sampling only: < 1 sharpens, > 1 flattens
     top_k: int = 0  # sampling only: keep the k likeliest tokens (0: all)
@@ -42,6 +46,7 @@ class CompletionSettings:
             strategy=self.strategy,
             beam_width=self.beam_width,
             num_candidates=self.num_candidates,
+            settled=self.settled_words,
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             top_k=self.top_k,
@@ -72,7 +77,7 @@ _POSITIVE = {
     "line_candidates",
     "line_max_tokens",
 }
-_NON_NEGATIVE = {"top_k", "line_length_penalty"}
+_NON_NEGATIVE = {"top_k", "line_length_penalty", "settled_words"}
 _UNIT_INTERVAL = {"identifier_cache", "ghost_text_threshold"}
 # A cache weight of 1 would give every token the document never used probability 0.
 _BELOW_ONE = {"neural_cache", "workspace_memory"}

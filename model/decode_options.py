@@ -32,6 +32,9 @@ class DecodeOptions:
     top_p: float = 1.0  # sampling only: keep the smallest set with this much mass
     repetition_penalty: float = 1.0  # > 1 discourages tokens the candidate already produced
     length_penalty: float = 0.0  # beam ranking by logprob / length**alpha (0: probability)
+    # Beam search stops once its first `settled` candidates can no longer change (0: all
+    # `num_candidates`); the rest are what it has found by then, in order.
+    settled: int = 0
     seed: int | None = None  # sampling seed, for reproducible draws
 
     def __post_init__(self) -> None:
@@ -47,6 +50,8 @@ class DecodeOptions:
             problems.append("top_k must be 0 or positive")
         if not 0 < self.top_p <= 1:
             problems.append("top_p must be in (0, 1]")
+        if self.settled < 0:
+            problems.append("settled must be 0 or positive")
         if self.repetition_penalty <= 0:
             problems.append("repetition_penalty must be positive")
         if problems:

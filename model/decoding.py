@@ -378,6 +378,7 @@ class _BeamSearch:
 
     def __init__(self, search: _Search, options: DecodeOptions, width: int, wanted: int) -> None:
         self.search, self.options, self.width, self.wanted = search, options, width, wanted
+        self.settled = min(options.settled or wanted, wanted)  # the stop rule's candidates
         self.results = _Results(search, options.length_penalty)
         self.live = [_Hypothesis()]
 
@@ -423,10 +424,10 @@ class _BeamSearch:
         done = self.results.complete_logprobs()
         if not next_live or (
             self.options.length_penalty == 0
-            and len(done) >= self.wanted
-            and max(h.logprob for h in next_live) <= done[self.wanted - 1]
+            and len(done) >= self.settled
+            and max(h.logprob for h in next_live) <= done[self.settled - 1]
         ):
-            self.live = []  # nothing left can enter the top `wanted`
+            self.live = []  # nothing left can enter the top `settled`
             return None
         if len(next_live[0].tokens) >= self.options.max_tokens:
             return None

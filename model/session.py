@@ -190,6 +190,7 @@ class DocumentSession:
         settings: CompletionSettings,
         *,
         lines: bool | None = None,
+        defer_line: bool = False,
         interrupt: Interrupt | None = None,
         known_words: KnownWords | None = None,
         threads: bool = True,
@@ -202,9 +203,43 @@ class DocumentSession:
         editor asks for the popup (words) and the ghost text (a line) of one keystroke one
         after the other, and the second decodes the line alone; a keystroke that continues a
         word of the last answer is answered from it (`continued`).
+
+        `defer_line` (a popup with no ghost text beside it, whose line would cost more than
+        its words): the line is decoded now only where a line begins; elsewhere the popup
+        offers the last answer's lines that the typing still follows, and `lines_decoded` is
+        False when there are none, for the caller to decode one (`lines=True`) when idle.
         """
         self.requests += 1
         want_lines = settings.line_completions if lines is None else lines
+        if not (defer_line and want_lines and not _begins_line(text_before)):
+            return self._complete(
+                text_before, settings, want_lines, interrupt, known_words, threads, workspace
+            )
+        last = self._last
+        result = self._complete(
+            text_before, settings, False, interrupt, known_words, threads, workspace
+        )
+        carried = _carried_lines(last, text_before) if last and last.settings == settings else []
+        result = replace(result, lines=carried, lines_decoded=bool(carried))
+        if self._last is not None and self._last.text_before == text_before:
+            self._last = replace(self._last, result=result)  # the lines go on being carried
+        return result
+
+    @property
+    def last_text_before(self) -> str | None:
+        """The text before the cursor of the last answer (None before any)."""
+        return None if self._last is None else self._last.text_before
+
+    def _complete(
+        self,
+        text_before: str,
+        settings: CompletionSettings,
+        want_lines: bool,
+        interrupt: Interrupt | None,
+        known_words: KnownWords | None,
+        threads: bool,
+        workspace: Workspace | None,
+    ) -> Completions:
         last = self._last
         reused: Completions | None = None  # the words are known: decode the line alone
         if last is not None and last.settings == settings:
@@ -271,14 +306,31 @@ def continued(last: Completions, typed: str) -> Completions | None:
         Suggestion(w.label, w.label[len(word) :], w.probability / total if total else 0.0)
         for w in matching
     ]
-    lines = [
-        replace(line, insert=line.insert[len(typed) :])
-        for line in last.lines
-        if line.insert.startswith(typed) and line.insert[len(typed) :].strip()
-    ]
+    lines = _lines_after(last.lines, typed)
     # A line the keystroke left behind is decoded anew when ghost text is asked for.
     decoded = last.lines_decoded and (bool(lines) or not last.lines)
     return Completions(word, words, lines, last.closed, last.checked, decoded)
+
+
+def _lines_after(lines: list[Suggestion], typed: str) -> list[Suggestion]:
+    """The lines that begin with `typed`, continued after it (those with something left)."""
+    return [
+        replace(line, insert=line.insert[len(typed) :])
+        for line in lines
+        if line.insert.startswith(typed) and line.insert[len(typed) :].strip()
+    ]
+
+
+def _carried_lines(last: _Answer, text_before: str) -> list[Suggestion]:
+    """The last answer's lines that the text typed since (anything, not only a word) follows."""
+    if not text_before.startswith(last.text_before):
+        return []
+    return _lines_after(last.result.lines, text_before[len(last.text_before) :])
+
+
+def _begins_line(text_before: str) -> bool:
+    """Whether the cursor is where a line of code begins: nothing but indentation before it."""
+    return not text_before[text_before.rfind("\n") + 1 :].strip()
 
 
 def complete_once(

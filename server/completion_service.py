@@ -104,6 +104,11 @@ class CompletionService:
         self.prepare_idle_s = 0.15  # quiet time after an edit or request before preparing
         self.prepare_log: list[str] = []  # what the worker ran, in order (tests read it)
         self.log_order = False
+        # A popup's line decoded after its answer (`_decode_line_later`): every request
+        # counts in `_serial` and interrupts the line in flight.
+        self._serial = 0
+        self._line_cancel = threading.Event()
+        self._line_lock = threading.Lock()
 
     # --- the model -------------------------------------------------------------------------
 
@@ -450,6 +455,9 @@ class CompletionService:
         if (previous := self._cancels.get((uri, kind))) is not None:
             previous.set()
         self._cancels[(uri, kind)] = event
+        with self._line_lock:  # any request goes before a line decoded in the background
+            self._serial += 1
+            self._line_cancel.set()
         return event
 
     # --- completion (call on the worker) ---------------------------------------------------
@@ -464,10 +472,16 @@ class CompletionService:
     ) -> Completions | None:
         """Candidates at the end of `text_before`; None without a model or when cancelled.
 
+        `lines=None` is the popup of a client without ghost text: the line is decoded with
+        the words only where a line begins; elsewhere the popup has the last answer's line
+        while the typing follows it, and a new line is decoded once the answer is out
+        (`_decode_line_later`), for the next keystroke's popup.
+
         `static` (from `static_names`) is waited for once decoding is done, until its
         deadline: jedi and the model work at the same time. Counted in `requests_running`
         while it runs (the workspace memory's builder waits).
         """
+        serial = self._serial
         with self._counted():
             if cancel is not None and cancel.is_set():
                 return None
@@ -484,10 +498,12 @@ class CompletionService:
             runs = session.model_runs
             # The budget bounds decoding; the state must be computed whatever it costs, or a big
             # edit would leave nothing to decode from and every budget would end empty-handed.
+            settings = self.request_settings()
             result = session.complete(
                 text_before,
-                self.request_settings(),
+                settings,
                 lines=lines,
+                defer_line=lines is None,
                 interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
                 known_words=None if static is None else static.result,
                 threads=not jedi_busy,
@@ -497,7 +513,34 @@ class CompletionService:
             self.model_runs += session.model_runs - runs
             if cancel is not None and cancel.is_set():
                 return None  # superseded or cancelled while it ran: nobody shows this answer
+            if lines is None and not result.lines_decoded and settings.line_completions:
+                self._decode_line_later(uri, text_before, serial)
             return result
+
+    def _decode_line_later(self, uri: str, text_before: str, serial: int) -> None:
+        """Queue the line at `text_before` behind the answer just given, unless another
+        request came meanwhile; the next request interrupts it within a decoding step."""
+        with self._line_lock:
+            if self._serial != serial:
+                return
+            self._line_cancel = cancel = threading.Event()
+        with contextlib.suppress(RuntimeError):  # RuntimeError: shut down
+            self.executor.submit(self._decode_line, uri, text_before, cancel)
+
+    def _decode_line(self, uri: str, text_before: str, cancel: threading.Event) -> None:
+        session = self.sessions.get(uri)
+        if cancel.is_set() or session is None or session.engine is not self.engine:
+            return
+        if session.last_text_before != text_before:
+            return  # the document has had another answer since
+        with self._counted():
+            session.complete(
+                text_before,
+                self.request_settings(),
+                lines=True,
+                interrupt=Interrupt(cancel=cancel),
+                workspace=self._workspace(uri),
+            )
 
     # --- workspace memory (server/workspace_memory_sync.py) ---------------------------------
 

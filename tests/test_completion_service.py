@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,8 +30,8 @@ def service_for(model: Path, **cache: int) -> CompletionService:
     return service
 
 
-def complete(service: CompletionService, uri: str, text: str):
-    return service.executor.submit(service.complete, uri, text).result()
+def complete(service: CompletionService, uri: str, text: str, lines: bool | None = None):
+    return service.executor.submit(service.complete, uri, text, None, lines).result()
 
 
 def test_least_recently_used_documents_are_dropped(tiny_model_dir: Path) -> None:
@@ -99,13 +100,44 @@ def test_the_popup_and_the_ghost_text_of_one_keystroke_do_not_cancel_each_other(
 
 def test_the_second_request_of_a_keystroke_reuses_the_first_answer(tiny_model_dir: Path) -> None:
     service = service_for(tiny_model_dir)
-    first = complete(service, "file:///a.py", MAIN)
+    first = complete(service, "file:///a.py", MAIN, lines=True)
     fed = service.sessions["file:///a.py"].states.ids[:]  # what the model has read
-    again = service.executor.submit(service.complete, "file:///a.py", MAIN, None, True).result()
+    again = complete(service, "file:///a.py", MAIN, lines=True)
     assert again is first
     typed = complete(service, "file:///a.py", MAIN + "p")  # a new keystroke computes anew
     assert typed is not first and typed.words[0].label == "path"
     assert service.sessions["file:///a.py"].states.ids[: len(fed)] == fed
+    service.shutdown()
+
+
+def test_a_popup_without_ghost_text_gets_its_line_decoded_after_the_answer(
+    tiny_model_dir: Path,
+) -> None:
+    service = service_for(tiny_model_dir)
+    popup = complete(service, "file:///a.py", MAIN)  # mid-line, no line to carry: words
+    assert popup.words[0].label == "path" and not popup.lines_decoded
+    service.executor.submit(lambda: None).result()  # the line, decoded once the answer was out
+    session = service.sessions["file:///a.py"]
+    runs = session.model_runs
+    line = complete(service, "file:///a.py", MAIN, lines=True).lines[0].insert
+    assert session.model_runs == runs  # decoded already
+    typed = complete(service, "file:///a.py", MAIN + line[:2])
+    assert typed.lines and typed.lines[0].insert == line[2:]  # carried while it is followed
+    assert not popup.lines and session.model_runs <= runs + 1  # no line decoded for it
+    service.shutdown()
+
+
+def test_a_request_interrupts_the_line_decoded_in_the_background(tiny_model_dir: Path) -> None:
+    service = service_for(tiny_model_dir)
+    gate = threading.Event()
+    answer = service.executor.submit(service.complete, "file:///a.py", MAIN)
+    service.executor.submit(gate.wait)  # the worker is busy: the popup's line waits behind
+    assert not answer.result().lines_decoded
+    service.supersede("file:///a.py")  # the next keystroke's request, arriving meanwhile
+    gate.set()
+    service.executor.submit(lambda: None).result()
+    session = service.sessions["file:///a.py"]
+    assert session.model_runs == 1  # the line never ran: a request came after its popup
     service.shutdown()
 
 

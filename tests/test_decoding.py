@@ -71,6 +71,32 @@ def test_words_are_distinct_identifiers_with_disjoint_probabilities(
     assert sum(w.probability for w in words) <= 1.0 + 1e-6
 
 
+def test_settled_candidates_are_those_of_the_full_search_in_fewer_steps(
+    tiny_engine: CompletionEngine,
+) -> None:
+    class Counting:
+        def __init__(self) -> None:
+            self.rows = 0
+
+        def step(self, tokens, state):
+            self.rows += tokens.shape[0]
+            return tiny_engine.model.step(tokens, state)
+
+    healed = tiny_engine.heal(POINT + "        self.")
+    logits, state = tiny_engine.prompt_state(tiny_engine.prompt_ids(healed.context))
+    found = {}
+    for settled in (0, 2):
+        model = Counting()
+        options = DecodeOptions(num_candidates=10, settled=settled)
+        words = decode(model, state, logits, tiny_engine.index, healed.removed,
+                       StopAt.IDENTIFIER, options)  # fmt: skip
+        found[settled] = (words, model.rows)
+    (full, full_rows), (early, early_rows) = found[0], found[2]
+    assert early[:2] == full[:2] and early_rows < full_rows
+    ranked = [c.logprob for c in early]  # the others: what was found by then, in order
+    assert len(early) > 2 and ranked == sorted(ranked, reverse=True)
+
+
 def test_state_decides_which_attribute_comes_next(tiny_engine: CompletionEngine) -> None:
     assert (
         complete_text(tiny_engine, POINT + "        self.x = x\n        self.").words[0].label

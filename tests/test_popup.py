@@ -79,6 +79,36 @@ def test_a_continued_word_is_answered_without_running_the_model(
     assert session.model_runs == runs + 1
 
 
+def test_a_popup_without_ghost_text_carries_its_line_and_waits_for_none(
+    tiny_engine: CompletionEngine, decoded: list
+) -> None:
+    """Neovim's popup: the line is decoded with the words only where a line begins;
+    mid-line the popup offers the last line while the typing follows it, decodes no line
+    itself, and says when the caller should decode one (`lines_decoded` False)."""
+    session = DocumentSession(tiny_engine, keep_outputs=False)
+    start = "import os\n\n\ndef main():\n    "
+    at_start = session.complete(start, MODEL_ONLY, defer_line=True)
+    assert at_start.lines and at_start.lines_decoded  # decoded now: a line begins here
+    assert decoded[-1][0] == [StopAt.IDENTIFIER, StopAt.LINE]
+    line = at_start.lines[0].insert
+    typed = line[: len(line) // 2 + 1]
+    steps = len(decoded)
+    follows = session.complete(start + typed, MODEL_ONLY, defer_line=True)
+    assert [stops for stops, _ in decoded[steps:]] in ([], [[StopAt.IDENTIFIER]])  # no line
+    assert follows.lines[0].insert == line[len(typed) :] and follows.lines_decoded
+    # Typing elsewhere than the line: no line now, and the caller is told to decode one.
+    steps = len(decoded)
+    other = session.complete(MAIN, MODEL_ONLY, defer_line=True)
+    assert other.lines == [] and not other.lines_decoded
+    assert [stops for stops, _ in decoded[steps:]] == [[StopAt.IDENTIFIER]]
+    later = session.complete(MAIN, MODEL_ONLY, lines=True)  # what the caller decodes when idle
+    assert later.words == other.words and later.lines[0].insert == "path.join(root, name)"
+    assert decoded[-1][0] == [StopAt.LINE]
+    # The next keystroke's popup offers that line while it still follows it.
+    carried = session.complete(MAIN + "path.", MODEL_ONLY, defer_line=True)
+    assert carried.lines[0].insert == "join(root, name)"
+
+
 def test_names_static_analysis_lists_close_the_popup(tiny_engine: CompletionEngine) -> None:
     session = DocumentSession(tiny_engine, keep_outputs=False)
     members = ["path", "pardir", "pathsep", "getcwd"]
