@@ -9,6 +9,7 @@ export const SERVER_DEFAULTS = {
   strategy: "beam",
   beamWidth: 5,
   numCandidates: 10,
+  settledWords: 5,
   maxTokens: 16,
   temperature: 1.0,
   topK: 0,
@@ -49,6 +50,7 @@ export interface ServerOptions {
   strategy?: string;
   beamWidth?: number;
   numCandidates?: number;
+  settledWords?: number;
   maxTokens?: number;
   temperature?: number;
   topK?: number;
