@@ -96,3 +96,22 @@ def test_work_units_benchmark_predicts_and_checks(tiny_model_dir: Path, tmp_path
     )
     assert run.returncode == 0, run.stderr
     assert f"from {costs}" in run.stdout
+
+
+def test_settled_words_benchmark_runs(tiny_model_dir: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, source in enumerate(TOY_SOURCES):
+        (corpus / f"m{i}.py").write_text(source * 4)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/settled_words.py"), str(corpus)]
+        + ["--model", str(tiny_model_dir), "--max-files", "2", "--queries", "6"]
+        + ["--values", "0,2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = [line.split(" | ") for line in run.stdout.splitlines() if line[:4] in ("| 0 ", "| 2 ")]
+    assert len(rows) == 2 and rows[0][-1].startswith("1.000")  # the reference agrees with itself
+    assert float(rows[1][2]) <= float(rows[0][2])  # settling earlier never steps more
