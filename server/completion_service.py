@@ -105,9 +105,11 @@ class CompletionService:
         self.prepare_log: list[str] = []  # what the worker ran, in order (tests read it)
         self.log_order = False
         # A popup's line decoded after its answer (`_decode_line_later`): every request
-        # counts in `_serial` and interrupts the line in flight.
+        # counts in `_serial` and interrupts the line in flight, unless it asks at the very
+        # place the line is for (`_line_for`: uri and text before the cursor).
         self._serial = 0
         self._line_cancel = threading.Event()
+        self._line_for: tuple[str, str] | None = None
         self._line_lock = threading.Lock()
 
     # --- the model -------------------------------------------------------------------------
@@ -445,8 +447,11 @@ class CompletionService:
             self._cancels.pop(key).set()
         self.executor.submit(self.sessions.pop, uri, None)
 
-    def supersede(self, uri: str, kind: str = "completion") -> threading.Event:
-        """A new request of `kind` for `uri` cancels the one of that kind in flight.
+    def supersede(
+        self, uri: str, kind: str = "completion", text_before: str | None = None
+    ) -> threading.Event:
+        """A new request of `kind` for `uri` (at `text_before`) cancels the one of that kind
+        in flight, and any line decoded in idle time for another place.
 
         Returns the new request's cancel flag. Kinds do not cancel each other: VS Code asks for
         the popup and for ghost text on the same keystroke, and wants both answered.
@@ -455,9 +460,10 @@ class CompletionService:
         if (previous := self._cancels.get((uri, kind))) is not None:
             previous.set()
         self._cancels[(uri, kind)] = event
-        with self._line_lock:  # any request goes before a line decoded in the background
+        with self._line_lock:  # a request goes before a line decoded in idle time
             self._serial += 1
-            self._line_cancel.set()
+            if self._line_for != (uri, text_before):
+                self._line_cancel.set()
         return event
 
     # --- completion (call on the worker) ---------------------------------------------------
@@ -524,6 +530,7 @@ class CompletionService:
             if self._serial != serial:
                 return
             self._line_cancel = cancel = threading.Event()
+            self._line_for = (uri, text_before)
         with contextlib.suppress(RuntimeError):  # RuntimeError: shut down
             self.executor.submit(self._decode_line, uri, text_before, cancel)
 

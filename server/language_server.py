@@ -134,7 +134,7 @@ class GruCompleteServer(LanguageServer):
         if snapshot is None:
             return None
         source, before = snapshot
-        cancel = self.service.supersede(uri, "inline" if lines else "completion")
+        cancel = self.service.supersede(uri, "inline" if lines else "completion", before)
         static = self.service.static_names(uri, source, before)  # jedi starts now, in parallel
         loop = asyncio.get_running_loop()
         try:
