@@ -63,9 +63,10 @@ MODES = {  # reuse, the popup's `lines`, whether ghost text is asked for, line d
 }
 
 
-def replay(engine: CompletionEngine, plan, mode: str, type_last: int) -> dict:
+def replay(
+    engine: CompletionEngine, plan, mode: str, type_last: int, settings: ServerOptions
+) -> dict:
     reuse, popup_lines, ghost, defer = MODES[mode]
-    settings = ServerOptions()
     popup_ms, keystrokes, tops, reused = [], 0, [], []
     runs, rows = {"popup": 0, "ghost": 0}, {"popup": 0, "ghost": 0}
     for index, source in enumerate(plan.files):
@@ -133,6 +134,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--type-last", type=int, default=8)
     p.add_argument("--min-matches", type=int, default=session_module.REUSE_MIN_MATCHES)
+    p.add_argument("--settled-words", type=int, default=ServerOptions().settled_words)
     args = p.parse_args()
     torch.set_num_threads(1)
     engine = CompletionEngine.load(args.model, precision="int8")
@@ -140,7 +142,8 @@ def main() -> None:
     config = SampleConfig(args.max_files, args.queries // 2, 0, seed=args.seed)
     plan = plan_queries(load_files(args.paths, config), config)
     session_module.REUSE_MIN_MATCHES = args.min_matches
-    rows = {mode: replay(engine, plan, mode, args.type_last) for mode in MODES}
+    settings = ServerOptions(settled_words=args.settled_words)
+    rows = {mode: replay(engine, plan, mode, args.type_last, settings) for mode in MODES}
     print(f"{rows['before (VS Code)']['keystrokes']} keystrokes (the last {args.type_last} "
           f"characters before the end of each identifier), per keystroke:\n")  # fmt: skip
     print("| | model runs: popup | ghost text | rows stepped: popup | all | popup p50 / p90 ms |")
