@@ -276,7 +276,7 @@ class CompletionService:
             self.workspace_memory.stop()
         if self.static is not None:
             self.static.close()
-        for event in self._cancels.values():
+        for event in [*self._cancels.values(), self._line_cancel]:
             event.set()
         self.executor.shutdown(wait=False, cancel_futures=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import pytest
@@ -33,11 +34,13 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[StopAt], int]]:
     """What each decoding of the session asked for, and the model rows it stepped."""
     calls: list[tuple[list[StopAt], int]] = []
     real = session_module.decode_together
+    test_thread = threading.get_ident()  # not a worker another test left finishing its work
 
     def recording(model, state, logits, index, prefix, requests, **kw):
         counting = CountingModel(model)
         found = real(counting, state, logits, index, prefix, requests, **kw)
-        calls.append(([stop for stop, _ in requests], counting.rows))
+        if threading.get_ident() == test_thread:
+            calls.append(([stop for stop, _ in requests], counting.rows))
         return found
 
     monkeypatch.setattr(session_module, "decode_together", recording)
