@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from grucomplete.model.engine import CompletionEngine
 # The shared gauge sits beside the checkout (../shared/gauge).
 GAUGE = Path(__file__).resolve().parents[2] / "shared" / "gauge"
 CORPUS = Path(".work/heldout")
+_NAME = re.compile(r"[^\W\d]\w*")
 
 
 def _queries(gauge_json: str, kind: str) -> list[dict]:
@@ -93,28 +95,74 @@ def invented(engine: CompletionEngine, gauge_json: str) -> None:
         total = sum(w.probability for w in words) or 1.0
         items = [(w.label, w.probability / total, w.label in legal, w.complete) for w in words]
         records.append((q["expected"], defining, items))
-    uses = [r for r in records if not r[1]]
-    shares = sorted(p for _, _, items in uses for _, p, legal, _ in items if not legal)
-    print(f"positions={len(records)} uses={len(uses)} invented proposed at uses={len(shares)}")
-    print(f"largest shares: {[round(s, 2) for s in shares[-5:]]}")
-    for threshold in (0.2, 0.3, 0.4, 0.5, 0.7, 0.9):
-        kept = hits = n = 0
-        for expected, _, items in uses:
-            top = [
-                (w, legal) for w, p, legal, whole in items if legal or (whole and p >= threshold)
-            ]
-            n += len(top[:5])
-            kept += sum(not legal for _, legal in top[:5])
-            hits += any(w == expected and not legal for w, legal in top[:5])
-        print(f"threshold {threshold}: invented kept {kept}/{n}, of them expected {hits}")
+    for defining, title in ((False, "uses"), (True, "definitions")):
+        chosen = [r for r in records if r[1] == defining]
+        shares = sorted(p for _, _, items in chosen for _, p, legal, _ in items if not legal)
+        print(f"{title}: positions={len(chosen)} invented proposed={len(shares)}")
+        print(f"largest shares: {[round(s, 2) for s in shares[-5:]]}")
+        for threshold in (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9):
+            kept = hits = n = cut = 0
+            for expected, _, items in chosen:
+                top = [
+                    (w, legal, whole)
+                    for w, p, legal, whole in items
+                    if legal or (whole and p >= threshold)
+                ]
+                n += len(top[:5])
+                kept += sum(not legal for _, legal, _ in top[:5])
+                hits += any(w == expected and not legal for w, legal, _ in top[:5])
+            for _, _, items in chosen:  # cut short: dropped at every threshold
+                cut += sum(not legal and not whole for _, _, legal, whole in items[:5])
+            print(
+                f"threshold {threshold}: invented kept {kept}/{n}, of them expected {hits} "
+                f"(cut short, never kept: {cut})"
+            )
+
+
+def members(gauge_json: str) -> None:
+    """After `.`, the share of the top 5 items that name an attribute the receiver lacks, where
+    jedi (unhurried, in this process) lists the receiver's members."""
+    from grucomplete.server.static_worker import _Jedi
+
+    analyzer = _Jedi()
+    positions = known = items = lacking = 0
+    examples = []
+    for q in _queries(gauge_json, "member"):
+        if q.get("status") != "ok":
+            continue
+        positions += 1
+        path = (CORPUS / q["file"]).resolve()
+        before = path.read_text(errors="replace")[: q["offset"]]
+        request = dict(before=before, path=str(path), root=str(CORPUS.resolve()))
+        try:
+            names = set(analyzer.names(request))
+        except Exception:  # jedi fails on some code: the receiver is not known there
+            continue
+        if not names:
+            continue
+        known += 1
+        for item in q.get("top", [])[:5]:
+            head = _NAME.match(item)
+            items += 1
+            if head is None or head.group() not in names:
+                lacking += 1
+                examples.append(f"{q['expected']}: {item}")
+    print(
+        f"member positions={positions} jedi_knows={known} items={items} "
+        f"junk_lacking={lacking / max(items, 1):.3f}"
+    )
+    print("examples:", examples[:25])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("measure", choices=("lines", "invented"))
+    p.add_argument("measure", choices=("lines", "invented", "members"))
     p.add_argument("gauge_json")
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.measure == "members":
+        members(args.gauge_json)
+        return
     engine = CompletionEngine.load()
     (lines if args.measure == "lines" else invented)(engine, args.gauge_json)
 
