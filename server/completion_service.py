@@ -330,11 +330,13 @@ class CompletionService:
         jedi busy for seconds on files nobody edits; and a file begun empty has nothing to
         parse ahead, its questions parse it as it grows.)"""
         self.prepare(uri, source)
+        static = self.static
+        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        if static is not None and not static.disabled and path is not None:
+            static.list_imported_modules(path, source)  # once per module and document
         if uri not in self._unedited:
             return
         self._unedited.discard(uri)
-        static = self.static
-        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
         if static is not None and not static.disabled and path is not None:
             log.debug("static analysis: warming %s", uri)
             static.warm(path, source)

@@ -39,6 +39,9 @@ RECENT_ANSWERS = 20  # answers whose outcome the status report counts
 # common (jedi's inference takes 60-70 ms at the median on held-out code, 270 at the 90th
 # percentile): not waiting then left the model's words unchecked at most later dots.
 LATE_FACTOR = 4
+PREFETCHED_MODULES = 30  # modules a document imports whose members are listed ahead
+IMPORTS_READ = 50_000  # characters of a document read for its imports on each edit
+MAX_LISTED = 10_000  # (document, module) pairs remembered as listed
 MAX_RECEIVERS = 512  # jedi answers kept for a later `.` after the same receiver
 
 Names = list[str] | None  # None: no answer (error, skipped, worker gone)
@@ -46,6 +49,17 @@ Names = list[str] | None  # None: no answer (error, skipped, worker gone)
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([^#\n;]+)", re.MULTILINE)
 _FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([^#\n;]+)", re.MULTILINE)
 _RECEIVER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.\Z")
+
+
+def _imported_modules(text: str) -> dict[str, str]:
+    """The names `import` statements in `text` bind, each to its module."""
+    bound: dict[str, str] = {}
+    for match in _IMPORT.finditer(text):
+        for item in match.group(1).split(","):
+            name, _, alias = item.strip().partition(" as ")
+            name, alias = name.strip(), alias.strip()
+            bound[alias or name.partition(".")[0]] = name if alias else name.partition(".")[0]
+    return bound
 
 
 def imported_module(text: str, before: str) -> str | None:
@@ -56,12 +70,7 @@ def imported_module(text: str, before: str) -> str | None:
     if receiver is None:
         return None
     first, _, rest = receiver.group(1).partition(".")
-    bound: dict[str, str] = {}
-    for match in _IMPORT.finditer(text):
-        for item in match.group(1).split(","):
-            name, _, alias = item.strip().partition(" as ")
-            name, alias = name.strip(), alias.strip()
-            bound[alias or name.partition(".")[0]] = name if alias else name.partition(".")[0]
+    bound = _imported_modules(text)
     for match in _FROM_IMPORT.finditer(text):
         for item in match.group(2).rstrip("\\) \t").split(","):
             name, _, alias = item.strip().partition(" as ")
@@ -148,6 +157,7 @@ class StaticAnalyzer:
         # (file, `receiver_key`) -> jedi's last answer there, the most recent last.
         self._receivers: OrderedDict[tuple[str | None, tuple[str, str]], list[str]]
         self._receivers = OrderedDict()
+        self._listed: set[tuple[str | None, str]] = set()  # (document, module) asked ahead
         # What `status()` reports: whether each recent answer was an error, and the last error.
         self._recent: deque[bool] = deque(maxlen=RECENT_ANSWERS)
         self.last_error: str | None = None
@@ -253,6 +263,20 @@ class StaticAnalyzer:
         a cold file's first answer comes long after any wait, a parsed one's within it."""
         if len(text) <= MAX_DOCUMENT_CHARS:
             self._send(Future(), {"path": path, "before": text, "after": "", "warm": True})
+
+    def list_imported_modules(self, path: str | None, text: str) -> None:
+        """Ask for the members of the modules `text` imports that were not asked for yet, so
+        that the first `.` after one has them (listing a module in the worker took longer
+        than the wait when it was asked at the `.`, on a busy machine)."""
+        if len(self._listed) > MAX_LISTED:
+            self._listed.clear()
+        head = text[:IMPORTS_READ]  # bounded work per keystroke; imports are mostly on top
+        bound = _imported_modules(head).values()
+        modules = sorted({m for m in bound if all(map(str.isidentifier, m.split(".")))})
+        for module in modules[:PREFETCHED_MODULES]:
+            if (path, module) not in self._listed:
+                self._listed.add((path, module))
+                self._module_members(module, path)
 
     def _timed(self, path: str | None, done: Future[Names], sent: float, wait_s: float) -> None:
         if done.result() is not None:  # an answer, not a skip, an error or a dead worker

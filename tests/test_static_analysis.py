@@ -551,3 +551,15 @@ def test_a_workspace_package_that_is_not_installed_has_its_members_listed(
             analyzer.close()
     finally:
         index.stop()
+
+
+def test_the_modules_a_document_imports_are_listed_before_its_first_dot(
+    analyzer: StaticAnalyzer, tmp_path: Path
+) -> None:
+    """Listing `json` when its `.` is typed took longer than the wait on a busy machine."""
+    path = str(tmp_path / "m.py")
+    analyzer.list_imported_modules(path, "import json\nimport os.path as osp\n")
+    wait_until(lambda: all(f.done() for f in analyzer._modules.values()))
+    assert {module for module, _ in analyzer._modules} == {"json", "os.path"}
+    names = analyzer.names_at(path, "import json\n\njson.", "", wait_s=0.0).result()
+    assert names is not None and "dumps" in names  # not waited for: it was there already
