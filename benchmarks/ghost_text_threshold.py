@@ -8,10 +8,11 @@ lines), the line the server would show as ghost text is decoded with the server'
 (one line, `line_max_tokens`) from the state `grucomplete eval` computes, and compared with the
 rest of the line in the file: exact match and edit similarity. Then, for each confidence measure
 (the line's probability, its probability per token, and a logistic model of exactness over the
-line's features, fitted on the tuning positions) and threshold, precision (exact and edit similarity of the lines shown) and coverage (share of
-positions where a line is shown). The threshold is chosen on the tuning seed's files as the one
-with the most coverage whose exact share is at least `--target`, then reported on the report
-seed's files, those also picked by the tuning seed left out, so the two sets are disjoint.
+line's features, fitted on the tuning positions) and threshold, precision (exact and edit
+similarity of the lines shown) and coverage (share of positions where a line is shown). The
+threshold is chosen on the tuning seed's files as the one with the most coverage whose exact
+share is at least `--target`, then reported on the report seed's files, those also picked by
+the tuning seed left out, so the two sets are disjoint.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
     python benchmarks/junk_positions.py lines GAUGE.json               # line ES@1 / EM@5
     python benchmarks/junk_positions.py invented GAUGE.json            # INVENTED_NAME_MIN_SHARE
+    python benchmarks/junk_positions.py where GAUGE.json       # junk.py's invented, uses/defs
+    python benchmarks/junk_positions.py members GAUGE.json     # attributes the receiver lacks
 
 Reads the positions of an `lsp_eval --json` record file (seed 1 to report, seed 2 to tune:
 their files are disjoint) and completes each with a fresh `DocumentSession` and no deadline, so
@@ -14,7 +16,10 @@ the best word) and the top 5, scored as the gauge scores them (edit similarity, 
 dropped, its share of the words, and whether it exists (the document before the cursor, the
 package's other files, builtins, keywords: what an editor would know while the name is typed);
 then, per threshold, how many invented names a use position would keep and how many of them
-were the expected name.
+were the expected name, at uses and at definitions.
+`where` and `members` read the gauge's own answers (no model): `junk.py`'s invented items split
+by use and definition positions, and after `.` the share of the top 5 items whose name is not
+among the members jedi (unhurried, in this process) lists, where it lists any.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 import torch
 
 from grucomplete.model import session as session_module
-from grucomplete.model.code_text import code_names
+from grucomplete.model.code_text import code_names, defines_name
 from grucomplete.model.completion_settings import CompletionSettings
 from grucomplete.model.engine import CompletionEngine
 
@@ -36,6 +41,7 @@ from grucomplete.model.engine import CompletionEngine
 GAUGE = Path(__file__).resolve().parents[2] / "shared" / "gauge"
 CORPUS = Path(".work/heldout")
 _NAME = re.compile(r"[^\W\d]\w*")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # junk.py's
 
 
 def _queries(gauge_json: str, kind: str) -> list[dict]:
@@ -154,14 +160,49 @@ def members(gauge_json: str) -> None:
     print("examples:", examples[:25])
 
 
+def where(gauge_json: str) -> None:
+    """`junk.py`'s invented items of a gauge run, split by where the name is: a use, or where a
+    name is defined (`defines_name`: a def/class/as name, a parameter, a for-target...)."""
+    import builtins
+    import keyword
+
+    known = set(keyword.kwlist) | set(dir(builtins))
+    package_names: dict[str, set[str]] = {}
+    counts = {False: [0, 0], True: [0, 0]}  # defining -> [items, invented]
+    examples: dict[bool, list[str]] = {False: [], True: []}
+    for q in _queries(gauge_json, "ident"):
+        if q.get("status") != "ok":
+            continue
+        package = q["file"].split("/")[0]
+        if package not in package_names:  # junk.py's rule: every identifier of the package
+            files = (CORPUS / package).rglob("*.py")
+            package_names[package] = {
+                n for p in files for n in _IDENTIFIER.findall(p.read_text(errors="replace"))
+            }
+        before = (CORPUS / q["file"]).read_text(errors="replace")[: q["offset"]]
+        defining = defines_name(before[before.rfind("\n") + 1 :])
+        for item in q.get("top", [])[:5]:
+            head = _IDENTIFIER.match(item)
+            if head is None:
+                continue
+            counts[defining][0] += 1
+            if head.group() not in package_names[package] and head.group() not in known:
+                counts[defining][1] += 1
+                examples[defining].append(f"{q['expected']}: {item}")
+    for defining, title in ((False, "uses"), (True, "definitions")):
+        items, invented = counts[defining]
+        print(f"{title}: invented {invented}/{items} = {invented / max(items, 1):.3f}")
+        print("  examples:", examples[defining][:20])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("measure", choices=("lines", "invented", "members"))
+    p.add_argument("measure", choices=("lines", "invented", "members", "where"))
     p.add_argument("gauge_json")
     args = p.parse_args()
     torch.set_num_threads(1)
-    if args.measure == "members":
-        members(args.gauge_json)
+    if args.measure in ("members", "where"):
+        (members if args.measure == "members" else where)(args.gauge_json)
         return
     engine = CompletionEngine.load()
     (lines if args.measure == "lines" else invented)(engine, args.gauge_json)
