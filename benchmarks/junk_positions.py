@@ -4,6 +4,7 @@
     python benchmarks/junk_positions.py invented GAUGE.json            # INVENTED_NAME_MIN_SHARE
     python benchmarks/junk_positions.py where GAUGE.json       # junk.py's invented, uses/defs
     python benchmarks/junk_positions.py members GAUGE.json     # attributes the receiver lacks
+    python benchmarks/junk_positions.py scope GAUGE.json       # identifier words, index scoped
 
 Reads the positions of an `lsp_eval --json` record file (seed 1 to report, seed 2 to tune:
 their files are disjoint) and completes each with a fresh `DocumentSession` and no deadline, so
@@ -195,9 +196,37 @@ def where(gauge_json: str) -> None:
         print("  examples:", examples[defining][:20])
 
 
+def scope(engine: CompletionEngine, gauge_json: str) -> None:
+    """Identifier words with the server's workspace index of the whole corpus folder against
+    the same index scoped to the document's project (`WorkspaceNames.for_document`)."""
+    from grucomplete.server.workspace_names import WorkspaceNames
+
+    root = CORPUS.resolve()
+    index = WorkspaceNames(root, debounce_s=0.0)
+    index.start()
+    index.wait_idle(300)
+    settings = CompletionSettings(latency_budget_ms=1e6)
+    queries = _queries(gauge_json, "ident")
+    found = {"whole folder": [0, 0, 0], "project only": [0, 0, 0]}  # top-1, top-5, items
+    for q in queries:
+        path = root / q["file"]
+        before = path.read_text(errors="replace")[: q["offset"]]
+        for mode, tally in found.items():
+            session = session_module.DocumentSession(engine, keep_outputs=True)
+            session.workspace_names = index if mode == "whole folder" else index.for_document(path)
+            words = [w.label for w in session.complete(before, settings, lines=False).words][:5]
+            tally[0] += bool(words) and words[0] == q["expected"]
+            tally[1] += q["expected"] in words
+            tally[2] += len(words)
+    index.stop()
+    for mode, (top1, top5, items) in found.items():
+        n = len(queries)
+        print(f"{mode}: top1={top1 / n:.3f} top5={top5 / n:.3f} items={items} n={n}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("measure", choices=("lines", "invented", "members", "where"))
+    p.add_argument("measure", choices=("lines", "invented", "members", "where", "scope"))
     p.add_argument("gauge_json")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -205,7 +234,8 @@ def main() -> None:
         (members if args.measure == "members" else where)(args.gauge_json)
         return
     engine = CompletionEngine.load()
-    (lines if args.measure == "lines" else invented)(engine, args.gauge_json)
+    measures = dict(lines=lines, invented=invented, scope=scope)
+    measures[args.measure](engine, args.gauge_json)
 
 
 if __name__ == "__main__":

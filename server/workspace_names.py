@@ -237,7 +237,11 @@ class WorkspaceNames:
             old = self._files.pop(path, None)
             if old is not None:
                 _forget(self._counts, old[1])
-                _forget(self._projects.setdefault(project, Counter()), old[1])
+                names_left = self._projects.get(project)
+                if names_left is not None:
+                    _forget(names_left, old[1])
+                    if not names_left:  # a dict keeps its size when emptied: drop it
+                        del self._projects[project]
                 for module in self._module_names(path):
                     self._modules.get(module, set()).discard(path)
             self._imports.pop(path, None)
