@@ -296,9 +296,13 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.warmed: list[str] = []
+        self.listed: list[str] = []
 
     def warm(self, path: str, text: str) -> None:
         self.warmed.append(path)
+
+    def list_imported_modules(self, path: str, text: str) -> None:
+        self.listed.append(path)
 
 
 def test_an_opened_file_is_warmed_on_its_first_edit_only(tiny_model_dir: Path) -> None:
@@ -319,6 +323,11 @@ def test_an_opened_file_is_warmed_on_its_first_edit_only(tiny_model_dir: Path) -
         service.edited(new, "import os\n")  # begun empty: its questions parse it as it grows
         service.edited(untitled, "import os\nx")  # no file for jedi to resolve imports from
         assert recorder.warmed == ["/tmp/grucomplete-test/edited.py"]
+        # The modules a file imports are listed on its edits, begun empty or not (once each).
+        assert set(recorder.listed) == {
+            "/tmp/grucomplete-test/edited.py",
+            "/tmp/grucomplete-test/new.py",
+        }
         service.close(uri)
         service.opened(uri, "import os\n").result()
         service.edited(uri, "import os\nx")  # opened again: a new first edit
