@@ -7,10 +7,12 @@ For each query position of `grucomplete eval`'s plan (line starts, and the ident
 lines), the line the server would show as ghost text is decoded with the server's line settings
 (one line, `line_max_tokens`) from the state `grucomplete eval` computes, and compared with the
 rest of the line in the file: exact match and edit similarity. Then, for each confidence measure
-and threshold, precision (exact and edit similarity of the lines shown) and coverage (share of
-positions where a line is shown). The threshold is chosen on the tuning seed's files as the one
-with the most coverage whose exact share is at least `--target`, then reported on the report
-seed's files, those also picked by the tuning seed left out, so the two sets are disjoint.
+(the line's probability, its probability per token, and a logistic model of exactness over the
+line's features, fitted on the tuning positions) and threshold, precision (exact and edit
+similarity of the lines shown) and coverage (share of positions where a line is shown). The
+threshold is chosen on the tuning seed's files as the one with the most coverage whose exact
+share is at least `--target`, then reported on the report seed's files, those also picked by
+the tuning seed left out, so the two sets are disjoint.
 """
 
 from __future__ import annotations
@@ -35,7 +37,65 @@ from grucomplete.training.evaluation.queries import SampleConfig, load_files, pl
 # The server's line settings; no neural cache (a teacher-forced pass keeps no keys for it).
 SETTINGS = replace(CompletionSettings(), neural_cache=0.0, identifier_cache=0.0)
 THRESHOLDS = [0.0, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7]
-MEASURES = ("probability", "per_token")
+THRESHOLDS += [0.125, 0.175, 0.225, 0.275, 0.325, 0.35, 0.375, 0.45]
+THRESHOLDS.sort()
+# The line's probability, its probability per token, and a logistic model of exactness over
+# the line's features (`line_features`) fitted on the tuning positions.
+MEASURES = ("probability", "per_token", "fitted")
+
+
+def line_features(
+    logits: torch.Tensor,
+    first_token: int | None,
+    logprob: float,
+    tokens: int,
+    ended: bool,
+    at_line_start: bool,
+    typed: int,
+) -> list[float]:
+    """What is known of a line once decoded. `logits` (1, V): the model's at the cursor."""
+    logprobs = torch.log_softmax(logits[-1].float(), dim=-1)
+    first = float(logprobs[first_token]) if first_token is not None else logprob
+    return [
+        logprob,
+        first,  # the line's first token
+        float(logprobs.max()),  # the likeliest first token: how sure the next step is
+        math.log1p(tokens),
+        float(ended),  # ended by a newline, not cut by the token budget
+        float(at_line_start),
+        min(typed, 4) / 4,  # characters of the word typed
+        logprob - first,  # the rest of the line once its first token is given
+    ]
+
+
+def logistic(vector: list[float], weights: tuple[float, ...], bias: float) -> float:
+    z = bias + sum(w * x for w, x in zip(weights, vector, strict=True))
+    return 1 / (1 + math.exp(-max(min(z, 30.0), -30.0)))
+
+
+def fit(records: list[dict], l2: float = 1e-2) -> tuple[list[float], float]:
+    """Logistic regression of `exact` on the line's features (the positions with a line)."""
+    rows = [r for r in records if r["features"] is not None]
+    x = torch.tensor([r["features"] for r in rows], dtype=torch.float64)
+    y = torch.tensor([float(r["exact"]) for r in rows], dtype=torch.float64)
+    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        optimizer.zero_grad()
+        z = x @ w + b
+        value = torch.nn.functional.binary_cross_entropy_with_logits(z, y) + l2 * (w * w).sum()
+        value.backward()
+        return value
+
+    optimizer.step(loss)
+    return [round(float(v), 4) for v in w.detach()], round(float(b.detach()), 4)
+
+
+def score(records: list[dict], weights: tuple[float, ...], bias: float, name: str) -> None:
+    for r in records:
+        r[name] = logistic(r["features"], weights, bias) if r["features"] is not None else 0.0
 
 
 def collect(engine: CompletionEngine, paths: list[Path], config: SampleConfig, skip: set[str]):
@@ -58,13 +118,29 @@ def collect(engine: CompletionEngine, paths: list[Path], config: SampleConfig, s
             expected = source.text[q.offset : len(source.text) if end < 0 else end].strip()
             line = found.lines[0] if found.lines else None
             shown = line.insert.split("\n", 1)[0].strip() if line else ""
-            tokens = len(engine.tokenizer.encode(line.insert)) if line else 1
+            ids = engine.tokenizer.encode(healed.removed + line.insert) if line else []
+            tokens = max(len(ids), 1)
+            line_before = source.text[source.text.rfind("\n", 0, q.offset) + 1 : q.offset]
+            features = (
+                line_features(
+                    logits,
+                    ids[0] if ids else None,
+                    math.log(max(line.probability, 1e-300)),
+                    tokens,
+                    line.complete,
+                    not line_before[: len(line_before) - len(healed.typed)].strip(),
+                    len(healed.typed),
+                )
+                if line
+                else None
+            )
             records.append(
                 dict(
                     file=str(source.path),
                     kind="line" if q.kind == "line" else "inside",
                     probability=line.probability if line else 0.0,
                     per_token=line_confidence(line.probability, tokens) if line else 0.0,
+                    features=features,
                     exact=bool(shown) and shown == expected,
                     similarity=edit_similarity(shown, expected) if shown else 0.0,
                 )
@@ -126,6 +202,10 @@ def main() -> None:
     report, report_files = collect(engine, args.paths, config, tune_files)
     print(f"{len(tune)} tuning positions in {len(tune_files)} files, {len(report)} reported "
           f"in {len(report_files)} other files, {time.perf_counter() - began:.0f} s")  # fmt: skip
+    weights, bias = fit(tune)
+    print(f"fitted on the tuning positions: WEIGHTS = {tuple(weights)}, BIAS = {bias}")
+    for records in (tune, report):
+        score(records, tuple(weights), bias, "fitted")
     result = {}
     for measure in MEASURES:
         for kinds in (("line",), ("line", "inside")):
@@ -137,6 +217,7 @@ def main() -> None:
             print(table(f"\n{name}: tuning (seed {args.tune_seed})", tune_rows, threshold))
             print(table(f"\n{name}: held out (seed {args.report_seed})", report_rows, threshold))
             result[name] = dict(threshold=threshold, tune=tune_rows, report=report_rows)
+    result["fitted"] = dict(weights=weights, bias=bias)
     if args.json:
         args.json.write_text(json.dumps(dict(result=result, tune=tune, report=report), indent=1))
 

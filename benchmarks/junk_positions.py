@@ -2,6 +2,9 @@
 
     python benchmarks/junk_positions.py lines GAUGE.json               # line ES@1 / EM@5
     python benchmarks/junk_positions.py invented GAUGE.json            # INVENTED_NAME_MIN_SHARE
+    python benchmarks/junk_positions.py where GAUGE.json       # junk.py's invented, uses/defs
+    python benchmarks/junk_positions.py members GAUGE.json     # attributes the receiver lacks
+    python benchmarks/junk_positions.py scope GAUGE.json       # identifier words, index scoped
 
 Reads the positions of an `lsp_eval --json` record file (seed 1 to report, seed 2 to tune:
 their files are disjoint) and completes each with a fresh `DocumentSession` and no deadline, so
@@ -14,26 +17,32 @@ the best word) and the top 5, scored as the gauge scores them (edit similarity, 
 dropped, its share of the words, and whether it exists (the document before the cursor, the
 package's other files, builtins, keywords: what an editor would know while the name is typed);
 then, per threshold, how many invented names a use position would keep and how many of them
-were the expected name.
+were the expected name, at uses and at definitions.
+`where` and `members` read the gauge's own answers (no model): `junk.py`'s invented items split
+by use and definition positions, and after `.` the share of the top 5 items whose name is not
+among the members jedi (unhurried, in this process) lists, where it lists any.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 import torch
 
 from grucomplete.model import session as session_module
-from grucomplete.model.code_text import code_names
+from grucomplete.model.code_text import code_names, defines_name
 from grucomplete.model.completion_settings import CompletionSettings
 from grucomplete.model.engine import CompletionEngine
 
 # The shared gauge sits beside the checkout (../shared/gauge).
 GAUGE = Path(__file__).resolve().parents[2] / "shared" / "gauge"
 CORPUS = Path(".work/heldout")
+_NAME = re.compile(r"[^\W\d]\w*")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # junk.py's
 
 
 def _queries(gauge_json: str, kind: str) -> list[dict]:
@@ -93,30 +102,140 @@ def invented(engine: CompletionEngine, gauge_json: str) -> None:
         total = sum(w.probability for w in words) or 1.0
         items = [(w.label, w.probability / total, w.label in legal, w.complete) for w in words]
         records.append((q["expected"], defining, items))
-    uses = [r for r in records if not r[1]]
-    shares = sorted(p for _, _, items in uses for _, p, legal, _ in items if not legal)
-    print(f"positions={len(records)} uses={len(uses)} invented proposed at uses={len(shares)}")
-    print(f"largest shares: {[round(s, 2) for s in shares[-5:]]}")
-    for threshold in (0.2, 0.3, 0.4, 0.5, 0.7, 0.9):
-        kept = hits = n = 0
-        for expected, _, items in uses:
-            top = [
-                (w, legal) for w, p, legal, whole in items if legal or (whole and p >= threshold)
-            ]
-            n += len(top[:5])
-            kept += sum(not legal for _, legal in top[:5])
-            hits += any(w == expected and not legal for w, legal in top[:5])
-        print(f"threshold {threshold}: invented kept {kept}/{n}, of them expected {hits}")
+    for defining, title in ((False, "uses"), (True, "definitions")):
+        chosen = [r for r in records if r[1] == defining]
+        shares = sorted(p for _, _, items in chosen for _, p, legal, _ in items if not legal)
+        print(f"{title}: positions={len(chosen)} invented proposed={len(shares)}")
+        print(f"largest shares: {[round(s, 2) for s in shares[-5:]]}")
+        for threshold in (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9):
+            kept = hits = n = cut = 0
+            for expected, _, items in chosen:
+                top = [
+                    (w, legal, whole)
+                    for w, p, legal, whole in items
+                    if legal or (whole and p >= threshold)
+                ]
+                n += len(top[:5])
+                kept += sum(not legal for _, legal, _ in top[:5])
+                hits += any(w == expected and not legal for w, legal, _ in top[:5])
+            for _, _, items in chosen:  # cut short: dropped at every threshold
+                cut += sum(not legal and not whole for _, _, legal, whole in items[:5])
+            print(
+                f"threshold {threshold}: invented kept {kept}/{n}, of them expected {hits} "
+                f"(cut short, never kept: {cut})"
+            )
+
+
+def members(gauge_json: str) -> None:
+    """After `.`, the share of the top 5 items that name an attribute the receiver lacks, where
+    jedi (unhurried, in this process) lists the receiver's members."""
+    from grucomplete.server.static_worker import _Jedi
+
+    analyzer = _Jedi()
+    positions = known = items = lacking = 0
+    examples = []
+    for q in _queries(gauge_json, "member"):
+        if q.get("status") != "ok":
+            continue
+        positions += 1
+        path = (CORPUS / q["file"]).resolve()
+        before = path.read_text(errors="replace")[: q["offset"]]
+        request = dict(before=before, path=str(path), root=str(CORPUS.resolve()))
+        try:
+            names = set(analyzer.names(request))
+        except Exception:  # jedi fails on some code: the receiver is not known there
+            continue
+        if not names:
+            continue
+        known += 1
+        for item in q.get("top", [])[:5]:
+            head = _NAME.match(item)
+            items += 1
+            if head is None or head.group() not in names:
+                lacking += 1
+                examples.append(f"{q['expected']}: {item}")
+    print(
+        f"member positions={positions} jedi_knows={known} items={items} "
+        f"junk_lacking={lacking / max(items, 1):.3f}"
+    )
+    print("examples:", examples[:25])
+
+
+def where(gauge_json: str) -> None:
+    """`junk.py`'s invented items of a gauge run, split by where the name is: a use, or where a
+    name is defined (`defines_name`: a def/class/as name, a parameter, a for-target...)."""
+    import builtins
+    import keyword
+
+    known = set(keyword.kwlist) | set(dir(builtins))
+    package_names: dict[str, set[str]] = {}
+    counts = {False: [0, 0], True: [0, 0]}  # defining -> [items, invented]
+    examples: dict[bool, list[str]] = {False: [], True: []}
+    for q in _queries(gauge_json, "ident"):
+        if q.get("status") != "ok":
+            continue
+        package = q["file"].split("/")[0]
+        if package not in package_names:  # junk.py's rule: every identifier of the package
+            files = (CORPUS / package).rglob("*.py")
+            package_names[package] = {
+                n for p in files for n in _IDENTIFIER.findall(p.read_text(errors="replace"))
+            }
+        before = (CORPUS / q["file"]).read_text(errors="replace")[: q["offset"]]
+        defining = defines_name(before[before.rfind("\n") + 1 :])
+        for item in q.get("top", [])[:5]:
+            head = _IDENTIFIER.match(item)
+            if head is None:
+                continue
+            counts[defining][0] += 1
+            if head.group() not in package_names[package] and head.group() not in known:
+                counts[defining][1] += 1
+                examples[defining].append(f"{q['expected']}: {item}")
+    for defining, title in ((False, "uses"), (True, "definitions")):
+        items, invented = counts[defining]
+        print(f"{title}: invented {invented}/{items} = {invented / max(items, 1):.3f}")
+        print("  examples:", examples[defining][:20])
+
+
+def scope(engine: CompletionEngine, gauge_json: str) -> None:
+    """Identifier words with the server's workspace index of the whole corpus folder against
+    the same index scoped to the document's project (`WorkspaceNames.for_document`)."""
+    from grucomplete.server.workspace_names import WorkspaceNames
+
+    root = CORPUS.resolve()
+    index = WorkspaceNames(root, debounce_s=0.0)
+    index.start()
+    index.wait_idle(300)
+    settings = CompletionSettings(latency_budget_ms=1e6)
+    queries = _queries(gauge_json, "ident")
+    found = {"whole folder": [0, 0, 0], "project only": [0, 0, 0]}  # top-1, top-5, items
+    for q in queries:
+        path = root / q["file"]
+        before = path.read_text(errors="replace")[: q["offset"]]
+        for mode, tally in found.items():
+            session = session_module.DocumentSession(engine, keep_outputs=True)
+            session.workspace_names = index if mode == "whole folder" else index.for_document(path)
+            words = [w.label for w in session.complete(before, settings, lines=False).words][:5]
+            tally[0] += bool(words) and words[0] == q["expected"]
+            tally[1] += q["expected"] in words
+            tally[2] += len(words)
+    index.stop()
+    for mode, (top1, top5, items) in found.items():
+        n = len(queries)
+        print(f"{mode}: top1={top1 / n:.3f} top5={top5 / n:.3f} items={items} n={n}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("measure", choices=("lines", "invented"))
+    p.add_argument("measure", choices=("lines", "invented", "members", "where", "scope"))
     p.add_argument("gauge_json")
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.measure in ("members", "where"):
+        (members if args.measure == "members" else where)(args.gauge_json)
+        return
     engine = CompletionEngine.load()
-    (lines if args.measure == "lines" else invented)(engine, args.gauge_json)
+    measures = dict(lines=lines, invented=invented, scope=scope)
+    measures[args.measure](engine, args.gauge_json)
 
 
 if __name__ == "__main__":

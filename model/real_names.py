@@ -62,9 +62,11 @@ class LegalNames:
 
 def keep_real_names(words: list[W], legal: Container[str], defining: bool) -> list[W]:
     """`words` without the names that exist nowhere, unless one is being defined here or the
-    model is sure of it (`INVENTED_NAME_MIN_SHARE` of the words' probability)."""
+    model is sure of it (`INVENTED_NAME_MIN_SHARE` of the words' probability). A new name cut
+    short (`test_get_`, `_VERBO`: the token budget or the deadline ended it) is no name, even
+    where one is defined."""
     if defining:
-        return words
+        return [w for w in words if w.complete or w.label in legal]
     total = sum(w.probability for w in words) or 1.0
     return [  # a word cut short by the deadline is no name the model is sure of
         w

@@ -415,6 +415,8 @@ def decode_completions(
         found_lines = found[-1]
         if at_use and not defining:  # a line begins with a name that exists, too
             found_lines = lines_of_real_names(found_lines, healed, line_before, legal)
+        elif not at_use and names:  # after `.`, with a member static analysis lists
+            found_lines = lines_of_real_names(found_lines, healed, line_before, set(names))
         result.lines = [_line(healed, line_before, c) for c in found_lines]
     if not words:
         return result

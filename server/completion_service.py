@@ -27,6 +27,7 @@ from grucomplete.model.words import typed_length
 
 from .options import ServerOptions
 from .static_analysis import PendingNames, StaticAnalyzer
+from .workspace_names import WorkspaceNames
 
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
     from grucomplete.model.engine import CompletionEngine
@@ -290,6 +291,7 @@ class CompletionService:
         if self.options.static_analysis:
             root = str(self.workspace_root) if self.workspace_root else None
             self.static = StaticAnalyzer(root, self.options.static_python)
+            self.static.locate = self._module_file
             self.static.start()
 
     def static_names(self, uri: str, source: str, before: str) -> PendingNames | None:
@@ -335,11 +337,13 @@ class CompletionService:
         jedi busy for seconds on files nobody edits; and a file begun empty has nothing to
         parse ahead, its questions parse it as it grows.)"""
         self.prepare(uri, source)
+        static = self.static
+        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        if static is not None and not static.disabled and path is not None:
+            static.list_imported_modules(path, source)  # once per module and document
         if uri not in self._unedited:
             return
         self._unedited.discard(uri)
-        static = self.static
-        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
         if static is not None and not static.disabled and path is not None:
             log.debug("static analysis: warming %s", uri)
             static.warm(path, source)
@@ -359,11 +363,27 @@ class CompletionService:
                 self.options.neural_cache > 0,
                 self.options.cache.prepared_windows,
             )
-            session.workspace_names = self.workspace_names
+            session.workspace_names = self._names_for(uri)
             self.sessions[uri] = session
         self.sessions.move_to_end(uri)
         self._trim()
         return session
+
+    def _names_for(self, uri: str) -> Container[str] | None:
+        """The workspace's names a document may use: those of its own project (`for_document`)."""
+        names = self.workspace_names
+        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        if isinstance(names, WorkspaceNames) and path is not None:
+            return names.for_document(Path(path))
+        return names
+
+    def _module_file(self, module: str, document: str | None) -> str | None:
+        """Where the workspace has `module`'s source (a project's own package, not installed)."""
+        names = self.workspace_names
+        if not isinstance(names, WorkspaceNames):
+            return None
+        found = names.module_file(module, Path(document) if document else None)
+        return str(found) if found is not None else None
 
     def _trim(self) -> None:
         while len(self.sessions) > self.options.cache.max_documents:

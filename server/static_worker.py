@@ -12,8 +12,10 @@ itself, and then the warm-up is skipped. The worker exits when stdin closes (the
 gone).
 
 `{"id", "module": "os.path"}` asks for the names a module has (`{"id", "module", "names"}`,
-names null when unknown). It is answered at once, by the thread that reads stdin, even while
-jedi works on a question: after `os.` the names are known long before jedi has parsed `os`.
+names null when unknown); `"file"` says where the module's source is when the server found it
+in the workspace (a project's own package, not installed). It is answered at once, by the
+thread that reads stdin, even while jedi works on a question: after `os.` the names are
+known long before jedi has parsed `os`.
 A standard-library module is imported here (never in the server) and listed with `dir()`;
 any other module is only read, never run: the top-level names of its source.
 """
@@ -53,7 +55,7 @@ def _read_requests(lines: queue.Queue[dict[str, Any] | None]) -> None:
             continue  # the server only writes JSON; a torn line is not worth dying for
         if "module" in request:  # answered here and now, not behind jedi's questions
             try:
-                names = module_members(str(request["module"]))
+                names = module_members(str(request["module"]), request.get("file"))
             except BaseException:  # a module's import gone wrong must not stop the reading
                 names = None
             _answer({"id": request.get("id"), "module": request["module"], "names": names})
@@ -63,8 +65,9 @@ def _read_requests(lines: queue.Queue[dict[str, Any] | None]) -> None:
     lines.put(_EOF)
 
 
-def module_members(name: str) -> list[str] | None:
-    """The names module `name` has, or None when it is not a module or they are unknown."""
+def module_members(name: str, file: str | None = None) -> list[str] | None:
+    """The names module `name` has, or None when it is not a module or they are unknown.
+    `file`: its source in the workspace, read when the module is not found on sys.path."""
     top = name.partition(".")[0]
     if top in _NOT_IMPORTED or not all(part.isidentifier() for part in name.split(".")):
         return None
@@ -76,7 +79,11 @@ def module_members(name: str) -> list[str] | None:
         except Exception:  # not a module (`os.environ`), or not on this platform
             return None
         return sorted(set(dir(module)) | _submodules(getattr(module, "__path__", None)))
-    return _source_members(name)
+    found = _source_members(name)
+    if found is None and file and file.endswith(".py"):
+        package = os.path.basename(file) == "__init__.py"
+        found = _file_members(file, [os.path.dirname(file)] if package else None)
+    return found
 
 
 def _submodules(paths: Any) -> set[str]:
@@ -96,6 +103,12 @@ def _source_members(name: str) -> list[str] | None:
     origin = spec.origin if spec is not None else None
     if origin is None or not origin.endswith(".py"):
         return None
+    return _file_members(origin, search)
+
+
+def _file_members(origin: str, search: Any) -> list[str] | None:
+    """The top-level names of the module whose source is `origin` (a package's modules are
+    found in `search`)."""
     try:
         with open(origin, "rb") as f:
             tree = ast.parse(f.read())

@@ -8,6 +8,9 @@ or deleted file is read again (`workspace/didChangeWatchedFiles`, or a re-scan b
 client cannot watch). Bounded: at most `max_files` files and `max_names` distinct names (names
 past the bound are left out: a name missing only makes the filter stricter), and a build
 stops after `max_seconds`.
+
+A document uses the names of its own project only (`for_document`): in a folder of several
+projects, a name another project defines is not one it can use, unless it imports that file.
 """
 
 from __future__ import annotations
@@ -17,14 +20,18 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Container
 from pathlib import Path
 
 from grucomplete.model.code_text import code_names
+
+from .project_scope import ProjectScopes, imported_modules, module_names
 
 log = logging.getLogger("grucomplete.server")
 
 SKIPPED_DIRS = {"node_modules", "site-packages", "__pycache__", "build", "dist"}
 MAX_FILE_BYTES = 1_000_000  # a generated or vendored giant is not read
+MAX_FILES_PER_MODULE = 4  # `import utils` may match several files; the names of a few count
 
 
 class WorkspaceNames:
@@ -44,6 +51,11 @@ class WorkspaceNames:
         self.max_names, self.max_files, self.max_seconds = max_names, max_files, max_seconds
         self.debounce_s, self.poll_s = debounce_s, poll_s
         self._counts: Counter[str] = Counter()  # name -> files it is in (those kept)
+        self.scopes = ProjectScopes(root)
+        self._projects: dict[Path, Counter[str]] = {}  # project folder -> its files' names
+        self._modules: dict[str, set[Path]] = {}  # a dotted name an import may use -> files
+        self._imports: dict[Path, list[tuple[Path | None, str]]] = {}  # editor's documents
+        self.version = 0  # changes whenever a file's names do
         self._files: dict[Path, tuple[float, frozenset[str]]] = {}  # path -> (mtime, names)
         self._open: set[Path] = set()  # documents the editor has open: their text wins
         self._pending: dict[Path, str | None] = {}  # path -> editor text (None: read the disk)
@@ -59,6 +71,46 @@ class WorkspaceNames:
 
     def __len__(self) -> int:
         return len(self._counts)
+
+    def for_document(self, path: Path) -> DocumentNames:
+        """The names a document may use: its project's and those of the files it imports."""
+        return DocumentNames(self, path)
+
+    def project_names(self, project: Path) -> Container[str]:
+        """The names of a project's files; the root's are the whole workspace's."""
+        if project == self.root:
+            return self._counts
+        return self._projects.get(project) or ()
+
+    def module_file(self, module: str, document: Path | None) -> Path | None:
+        """The workspace's file that `import module` most likely means in `document`: one in
+        the document's project first, then the one nearest the root."""
+        with self._lock:
+            files = list(self._modules.get(module, ()))
+        if not files:
+            return None
+        project = self.scopes.project_of(document) if document is not None else None
+
+        def rank(file: Path) -> tuple[bool, int, str]:
+            outside = project is not None and not file.is_relative_to(project)
+            return outside, len(file.parts), str(file)
+
+        return min(files, key=rank)
+
+    def imported_names(self, path: Path) -> list[frozenset[str]]:
+        """The names of the workspace's files that the document at `path` imports."""
+        with self._lock:
+            found: dict[Path, frozenset[str]] = {}
+            for base, name in self._imports.get(path, ()):
+                if base is None:
+                    files = sorted(self._modules.get(name, ()))[:MAX_FILES_PER_MODULE]
+                else:
+                    target = base.joinpath(*name.split(".")) if name else base
+                    files = [target.with_suffix(".py"), target / "__init__.py"]
+                for file in files:
+                    if file in self._files and file != path:
+                        found[file] = self._files[file][1]
+            return list(found.values())
 
     # --- what the editor and the file system say ------------------------------------------
 
@@ -179,15 +231,24 @@ class WorkspaceNames:
             except OSError:
                 text = None
         names = frozenset(code_names(text)) if text is not None else frozenset()
+        project = self.scopes.project_of(path)
         with self._lock:
+            self.version += 1
             old = self._files.pop(path, None)
             if old is not None:
-                self._counts.subtract(old[1])
-                for name in old[1]:
-                    if self._counts[name] <= 0:
-                        del self._counts[name]
+                _forget(self._counts, old[1])
+                names_left = self._projects.get(project)
+                if names_left is not None:
+                    _forget(names_left, old[1])
+                    if not names_left:  # a dict keeps its size when emptied: drop it
+                        del self._projects[project]
+                for module in self._module_names(path):
+                    self._modules.get(module, set()).discard(path)
+            self._imports.pop(path, None)
             if text is None:
                 return
+            if path in self._open:
+                self._imports[path] = imported_modules(text, path)
             room = self.max_names - len(self._counts)
             new = [n for n in names if n not in self._counts]
             if len(new) > room:
@@ -195,4 +256,37 @@ class WorkspaceNames:
                 keep = set(new[: max(room, 0)])
                 names = frozenset(n for n in names if n in self._counts or n in keep)
             self._counts.update(names)
+            self._projects.setdefault(project, Counter()).update(names)
             self._files[path] = (mtime, names)
+            for module in self._module_names(path):
+                self._modules.setdefault(module, set()).add(path)
+
+    def _module_names(self, path: Path) -> list[str]:
+        root = self.root
+        return module_names(path, root) if root is not None and path.is_relative_to(root) else []
+
+
+class DocumentNames:
+    """The names legal at a use in one document (`name in names`), read live from the index:
+    those of its project, then those of the workspace's files it imports."""
+
+    def __init__(self, index: WorkspaceNames, path: Path) -> None:
+        self.index, self.path = index, path
+        self.project = index.scopes.project_of(path)
+        self._version = -1
+        self._imported: list[frozenset[str]] = []
+
+    def __contains__(self, name: object) -> bool:
+        if name in self.index.project_names(self.project):
+            return True
+        if self._version != self.index.version:
+            self._version = self.index.version
+            self._imported = self.index.imported_names(self.path)
+        return any(name in names for names in self._imported)
+
+
+def _forget(counts: Counter[str], names: frozenset[str]) -> None:
+    counts.subtract(names)
+    for name in names:
+        if counts[name] <= 0:
+            del counts[name]

@@ -34,6 +34,46 @@ def test_server_speed_benchmark_runs_end_to_end(tiny_model_dir: Path, tmp_path: 
     assert float(table["peak RSS, 3 documents open (MB)"]) > 0
 
 
+def test_the_junk_measures_count_what_is_known_to_be_junk(tmp_path: Path) -> None:
+    """`junk_positions.py where` and `members` on a gauge record whose junk is known."""
+    import json
+
+    package = tmp_path / ".work" / "heldout" / "pkg"
+    package.mkdir(parents=True)
+    (package / "shapes.py").write_text(
+        "class Circle:\n    def area(self):\n        return 1\n\n"
+        "def draw(circle_radius):\n    c = Circle()\n    c.area()\n"
+    )
+    text = (package / "shapes.py").read_text()
+    use, dot = text.index("Circle()"), text.index("area()")
+    queries = [  # a use: one invented item of four; a parameter: one of two
+        {"file": "pkg/shapes.py", "kind": "ident", "offset": use + 1, "expected": "Circle",
+         "status": "ok", "top": ["Circle", "Cirkel", "circle_radius", "draw"]},
+        {"file": "pkg/shapes.py", "kind": "ident", "offset": text.index("circle_radius") + 1,
+         "expected": "circle_radius", "status": "ok", "top": ["circle_radius", "cradius"]},
+        {"file": "pkg/shapes.py", "kind": "member", "offset": dot, "expected": "area",
+         "status": "ok", "top": ["area", "radius", "area()", "draw"]},  # two the receiver lacks
+    ]  # fmt: skip
+    record = tmp_path / "gauge.json"
+    record.write_text(json.dumps({"queries": queries}))
+    script = str(ROOT / "benchmarks" / "junk_positions.py")
+
+    def measure(name: str) -> str:
+        run = subprocess.run(
+            [sys.executable, script, name, str(record)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    where = measure("where")
+    assert "uses: invented 1/4 = 0.250" in where and "definitions: invented 1/2" in where
+    assert "junk_lacking=0.500" in measure("members")
+
+
 GAUGE = Path("/work/shared/gauge")
 
 

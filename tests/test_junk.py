@@ -3,6 +3,7 @@ line fragments among the words, lines that close what was never opened or stop m
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from grucomplete.model.session import Suggestion
 from grucomplete.server.workspace_names import WorkspaceNames
 from grucomplete.training.evaluation.metrics import JunkTally, closes_unopened, open_depth
 
-from .conftest import complete_text
+from .conftest import complete_text, decode_from
 
 
 def test_junk_metric_counts_what_is_known_to_be_junk() -> None:
@@ -60,6 +61,13 @@ def test_an_invented_name_is_dropped_and_a_name_being_defined_is_kept() -> None:
         assert defines_name(line), line
     for line in ("    x = cm", "print(cm", "return cm", "from abc import A", "from m import a, b"):
         assert not defines_name(line), line
+
+
+def test_a_new_name_cut_short_is_not_offered_where_a_name_is_defined() -> None:
+    words = [Suggestion("test_get_", "", 0.5, complete=False), *_words(("test_get_value", 0.5))]
+    assert [w.label for w in keep_real_names(words, set(), True)] == ["test_get_value"]
+    words = [Suggestion("test_", "", 0.5, complete=False)]
+    assert [w.label for w in keep_real_names(words, {"test_"}, True)] == ["test_"]  # it exists
 
 
 def test_a_sure_model_may_offer_a_new_name() -> None:
@@ -104,6 +112,25 @@ def test_no_item_closes_a_bracket_that_is_not_open(
     found = complete_text(tiny_engine, text, line_max_tokens=12)
     for item in [*found.words, *found.lines]:
         assert not closes_unopened(item.insert, depth), (text, item)
+
+
+def test_a_line_after_a_dot_begins_with_a_member_static_analysis_lists(
+    tiny_engine: CompletionEngine,
+) -> None:
+    text = "import os\n\n\ndef main():\n    found = os."
+    unchecked = decode_from(tiny_engine, text)
+    members = ["getcwd", "sep"]
+    heads = {_head(unchecked.typed + line.insert) for line in unchecked.lines}
+    assert heads - set(members)  # the model alone begins a line with another name
+    checked = decode_from(tiny_engine, text, known_words=lambda: members)
+    assert unchecked.lines[0].insert not in [line.insert for line in checked.lines]
+    for line in checked.lines:
+        assert _head(checked.typed + line.insert) in members, line
+
+
+def _head(text: str) -> str:
+    match = re.match(r"\w+", text)
+    return match.group() if match else ""
 
 
 def _index(root: Path, **bounds: int) -> WorkspaceNames:
@@ -158,6 +185,36 @@ def test_workspace_names_respect_their_bounds(tmp_path: Path) -> None:
     index = _index(tmp_path, max_seconds=0.0)
     try:
         assert index.truncated and time.monotonic() - began < 5
+    finally:
+        index.stop()
+
+
+def test_a_document_uses_the_names_of_its_own_project_and_what_it_imports(
+    tmp_path: Path,
+) -> None:
+    # A folder of two projects: `one` without a marker, `two` with a pyproject.toml.
+    (tmp_path / "one" / "src" / "one").mkdir(parents=True)
+    (tmp_path / "one" / "src" / "one" / "core.py").write_text("def one_helper(one_param): ...\n")
+    for folder in ("lib", "tests"):
+        (tmp_path / "two" / folder).mkdir(parents=True)
+    (tmp_path / "two" / "pyproject.toml").write_text("[project]\nname = 'two'\n")
+    (tmp_path / "two" / "lib" / "util.py").write_text("TWO_CONSTANT = 1\n")
+    document = tmp_path / "two" / "tests" / "test_util.py"
+    document.write_text("")
+    index = _index(tmp_path)
+    try:
+        names = index.for_document(document)
+        assert "TWO_CONSTANT" in names  # the project is the folder with the marker
+        assert "one_helper" in index and "one_helper" not in names
+        index.document(document, "from one.core import one_helper\n\none_helper(")
+        assert index.wait_idle()
+        assert "one_param" in names  # the file it imports counts, with its parameters
+        index.document(document, "import os\n")
+        assert index.wait_idle() and "one_param" not in names
+        # Without a marker, the folder directly under the root is the project.
+        assert "one_param" in index.for_document(tmp_path / "one" / "tests" / "test_core.py")
+        assert "TWO_CONSTANT" not in index.for_document(tmp_path / "one" / "new.py")
+        assert "one_param" in index.for_document(tmp_path / "top_level_script.py")
     finally:
         index.stop()
 

@@ -17,7 +17,14 @@ from lsprotocol import types
 
 from grucomplete.model.candidate_scoring import word_probabilities
 from grucomplete.model.engine import CompletionEngine
-from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer, imported_module
+from grucomplete.server.static_analysis import (
+    PendingNames,
+    StaticAnalyzer,
+    imported_module,
+    receiver_key,
+)
+from grucomplete.server.static_worker import module_members
+from grucomplete.server.workspace_names import WorkspaceNames
 
 from .conftest import decode_from
 from .raw_lsp import RawServer
@@ -289,9 +296,13 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.warmed: list[str] = []
+        self.listed: list[str] = []
 
     def warm(self, path: str, text: str) -> None:
         self.warmed.append(path)
+
+    def list_imported_modules(self, path: str, text: str) -> None:
+        self.listed.append(path)
 
 
 def test_an_opened_file_is_warmed_on_its_first_edit_only(tiny_model_dir: Path) -> None:
@@ -312,6 +323,11 @@ def test_an_opened_file_is_warmed_on_its_first_edit_only(tiny_model_dir: Path) -
         service.edited(new, "import os\n")  # begun empty: its questions parse it as it grows
         service.edited(untitled, "import os\nx")  # no file for jedi to resolve imports from
         assert recorder.warmed == ["/tmp/grucomplete-test/edited.py"]
+        # The modules a file imports are listed on its edits, begun empty or not (once each).
+        assert set(recorder.listed) == {
+            "/tmp/grucomplete-test/edited.py",
+            "/tmp/grucomplete-test/new.py",
+        }
         service.close(uri)
         service.opened(uri, "import os\n").result()
         service.edited(uri, "import os\nx")  # opened again: a new first edit
@@ -485,3 +501,74 @@ def test_a_freshly_started_servers_first_dot_after_a_module_lists_its_members(
         assert "path" in words, words
     finally:
         server.close()
+
+
+CLASSES = (
+    "class Point:\n    def __init__(self):\n        self.alpha = 1\n\n"
+    "    def move(self):\n        self.beta = 2\n"
+)
+
+
+def test_a_late_dot_gets_jedis_earlier_answer_after_the_same_receiver(
+    analyzer: StaticAnalyzer, tmp_path: Path
+) -> None:
+    """jedi's inference takes 60-70 ms at the median, past the wait: a later `.` after the
+    same receiver in the same class gets the members jedi listed at the earlier one."""
+    path = str(tmp_path / "points.py")
+    first = analyzer.names_at(path, CLASSES + "        self.", "", wait_s=60).result()
+    assert first is not None and {"alpha", "beta", "move"} <= set(first)
+    wait_until(lambda: bool(analyzer._receivers))  # kept as the answer came
+    later = CLASSES + "\n    def scale(self):\n        self."
+    assert set(analyzer.names_at(path, later, "", wait_s=0.0).result() or ()) == set(first)
+    # Another class's `self` is another object: nothing earlier serves it.
+    other = later + "\n\n\nclass Line:\n    def draw(self):\n        self."
+    assert analyzer.names_at(path, other, "", wait_s=0.0).result() is None
+
+
+def test_receivers_are_told_apart_by_the_scope_they_are_read_in() -> None:
+    assert receiver_key(CLASSES + "        self.") == ("self", "class Point")
+    assert receiver_key(CLASSES + "        x.y.") == ("x.y", "def move")
+    assert receiver_key("import os\nos.path.") == ("os.path", "")
+    assert receiver_key("x = f().") is None  # a call's value may differ each time
+
+
+def test_a_workspace_package_that_is_not_installed_has_its_members_listed(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "proj" / "src" / "shapes_pkg_x"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from .circle import Circle\nAREA = 1\n")
+    (package / "circle.py").write_text("class Circle: ...\n")
+    assert module_members("shapes_pkg_x") is None  # not on sys.path
+    members = module_members("shapes_pkg_x", str(package / "__init__.py"))
+    assert members is not None and {"Circle", "AREA", "circle"} <= set(members)
+    index = WorkspaceNames(tmp_path, debounce_s=0.0)
+    index.start()
+    try:
+        assert index.wait_idle()
+        document = tmp_path / "proj" / "tests" / "test_shapes.py"
+        assert index.module_file("shapes_pkg_x", document) == package / "__init__.py"
+        assert index.module_file("shapes_pkg_x.circle", document) == package / "circle.py"
+        analyzer = StaticAnalyzer(str(tmp_path))
+        analyzer.locate = lambda module, path: str(index.module_file(module, None) or "")
+        try:
+            source = "import shapes_pkg_x\n\nshapes_pkg_x."
+            pending = analyzer.names_at(str(document), source, "", wait_s=60)
+            assert pending.module is not None
+            assert {"Circle", "AREA"} <= set(pending.module.result(timeout=60) or ())
+        finally:
+            analyzer.close()
+    finally:
+        index.stop()
+
+
+def test_the_modules_a_document_imports_are_listed_before_its_first_dot(
+    analyzer: StaticAnalyzer, tmp_path: Path
+) -> None:
+    """Listing `json` when its `.` is typed took longer than the wait on a busy machine."""
+    path = str(tmp_path / "m.py")
+    analyzer.list_imported_modules(path, "import json\nimport os.path as osp\n")
+    wait_until(lambda: all(f.done() for f in analyzer._modules.values()))
+    assert {module for module, _ in analyzer._modules} == {"json", "os.path"}
+    names = analyzer.names_at(path, "import json\n\njson.", "", wait_s=0.0).result()
+    assert names is not None and "dumps" in names  # not waited for: it was there already
