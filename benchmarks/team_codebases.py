@@ -38,7 +38,7 @@ WORK = REPO / ".work" / "team"
 # The shared gauge sits beside the checkout (../shared/gauge).
 GAUGE = Path(__file__).resolve().parents[2] / "shared" / "gauge" / "lsp_eval.py"
 HELDOUT_SHARE = 0.2
-METRICS = ("mrr", "ident_top1", "member_top1", "line_es1", "p50_ms", "p99_ms")
+METRICS = ("mrr", "ident_top1", "member_top1", "line_es1", "p50_ms", "p99_ms", "rss_mb")
 
 
 @dataclass(frozen=True)
