@@ -63,7 +63,7 @@ GROUP_TOKENS = 16 * 1024
 MAX_FILE_BYTES = 512 * 1024  # bigger files are data or generated code
 MAX_FILES = 20_000
 FIT_SAMPLE = 8192  # outputs the projection is fitted on (12.5 MB at half precision)
-FIT_FILES = 16  # files they come from
+FIT_FILES = 16  # files they are taken from, at most
 # Folders that hold no code of the project, whatever .gitignore says.
 SKIP_DIRS = {"node_modules", "site-packages", "__pycache__", "build", "dist", "venv", "env"}
 BYTES_PER_TOKEN = 3.2  # roughly, on Python: to size the subsampling before tokenizing
@@ -163,6 +163,7 @@ class Encoder:
         texts: list[str],
         pause: Callable[[], None] = lambda: None,
         project: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        batch_size: int = BATCH,
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Keys (N, D) and the tokens that followed them (N,), per text: the top-layer outputs
         (D = H, half precision) or, with `project`, what it makes of them, chunk by chunk, so
@@ -177,9 +178,9 @@ class Encoder:
         order = sorted(range(len(pieces)), key=lambda p: len(pieces[p][1]))
         keys: list[list[torch.Tensor]] = [[] for _ in texts]
         values: list[list[torch.Tensor]] = [[] for _ in texts]
-        for b in range(0, len(order), BATCH):
+        for b in range(0, len(order), batch_size):
             pause()
-            batch = [pieces[p] for p in sorted(order[b : b + BATCH])]  # file order kept
+            batch = [pieces[p] for p in sorted(order[b : b + batch_size])]  # file order kept
             width = max(len(seg) for _, seg in batch)
             tokens = torch.zeros(len(batch), width, dtype=torch.long)
             for row, (_, seg) in enumerate(batch):
@@ -393,13 +394,20 @@ class MemoryBuilder:
         return Encoder(engine.model, engine.tokenizer)
 
     def _fit(self, todo: list[tuple[str, str, str, os.stat_result]]) -> Projection:
-        """Fit the projection on about FIT_SAMPLE positions from files across the project (the
-        starts of up to FIT_FILES of them, evenly spaced): fed twice, a second or two."""
+        """Fit the projection on the keys of about FIT_SAMPLE positions: whole files (their
+        bodies' contexts, not only their imports), taken evenly across the project, the last
+        one cut. They are fed again with the rest: a second or two."""
         assert self.encoder is not None
-        step = max(1, len(todo) // FIT_FILES)
-        chars = int(FIT_SAMPLE * BYTES_PER_TOKEN / min(FIT_FILES, len(todo)))
-        texts = [text[:chars] for _, _, text, _ in todo[::step][:FIT_FILES]]
-        projection = Projection.fit([keys for keys, _ in self.encoder.encode(texts, self._pause)])
+        left = int(FIT_SAMPLE * BYTES_PER_TOKEN)  # characters
+        texts: list[str] = []
+        for _, _, text, _ in todo[:: max(1, len(todo) // FIT_FILES)]:
+            texts.append(text[:left])
+            left -= len(texts[-1])
+            if left <= 0:
+                break
+        # Small batches: whole outputs of 16 segments would be 25 MB more at the peak.
+        keys = [k for k, _ in self.encoder.encode(texts, self._pause, batch_size=2)]
+        projection = Projection.fit(keys)
         self.memory.projection = projection
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.directory / (PROJECTION_FILE + ".tmp")

@@ -82,9 +82,10 @@ class Projection:
         hidden = blocks[0].shape[1]
         total = torch.zeros(hidden, dtype=torch.float64)
         second = torch.zeros(hidden, hidden, dtype=torch.float64)
-        for b in blocks:
-            total += b.double().sum(0)
-            second += b.double().T @ b.double()
+        for part in (p for b in blocks for p in b.split(1024)):
+            rows = part.double()  # 6 MB
+            total += rows.sum(0)
+            second += rows.T @ rows
         mean = total / count
         covariance = second / count - torch.outer(mean, mean)
         # Eigenvectors of the (H, H) covariance: a basis of DIMS directions even from a sample
@@ -92,7 +93,9 @@ class Projection:
         _, vectors = torch.linalg.eigh(covariance)  # ascending
         components = vectors.flip(1)[:, : min(DIMS, vectors.shape[1])].float().contiguous()
         mean = mean.float()
-        projected = torch.cat([(b.float() - mean) @ components for b in blocks])  # (N, D)
+        projected = torch.cat(
+            [(p.float() - mean) @ components for b in blocks for p in b.split(1024)]
+        )  # (N, D)
         # 4 standard deviations span the int8 range; the rare larger values saturate.
         scale = (projected.std(0, correction=0) * 4 / 127).clamp_min(1e-6)
         return cls(mean, components, scale, _kmeans(projected, LISTS, seed))
