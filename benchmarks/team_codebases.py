@@ -189,6 +189,9 @@ def prebuild_memory(root: Path, cache: str) -> None:
             os.environ.pop("XDG_CACHE_HOME")
         else:
             os.environ["XDG_CACHE_HOME"] = before
+    import torch
+
+    torch.set_num_threads(1)  # as the server's builder: two threads crawl on busy cores
     MemoryBuilder(root, resolve_model_dir("default"), WorkspaceMemory(), directory=directory).sync()
 
 

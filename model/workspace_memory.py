@@ -140,7 +140,7 @@ def _kmeans(z: torch.Tensor, lists: int, seed: int, rounds: int = 8) -> torch.Te
     k = min(lists, len(z))
     centroids = z[torch.randperm(len(z), generator=generator)[:k]].clone()
     for _ in range(rounds):
-        assign = _nearest(z, centroids)
+        assign = torch.cat([_nearest(block, centroids) for block in z.split(4096)])  # 4 MB each
         sums = torch.zeros_like(centroids).index_add_(0, assign, z)
         counts = torch.bincount(assign, minlength=k).unsqueeze(1)
         centroids = torch.where(counts > 0, sums / counts.clamp_min(1), centroids)

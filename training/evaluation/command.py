@@ -161,8 +161,6 @@ def _workspace_memory(
     from grucomplete.model.checkpoint import resolve_model_dir
     from grucomplete.model.memory_builder import MemoryBuilder
 
-    if not args.workspace.is_dir():
-        raise UsageError(f"{args.workspace}: not a directory")
     memory = WorkspaceMemory()
     for f in files:
         memory.mask(str(Path(f.path).resolve()))
@@ -300,13 +298,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
     if args.compare:
         engines.append((args.compare, _load(args.compare, args.precision)))
     memory, settings = None, [decode]
-    if args.workspace is not None:
-        weight = decode.workspace_memory or WORKSPACE_WEIGHT
-        memory = _workspace_memory(args, engines[0][1], files)
-        engines.append(
-            (f"{args.model} + workspace memory {weight} of {args.workspace}", engines[0][1])
-        )
-        settings = [replace(decode, workspace_memory=0.0), replace(decode, workspace_memory=weight)]
+    if args.workspace is not None and not args.workspace.is_dir():
+        raise UsageError(f"{args.workspace}: not a directory")
 
     def progress(line: str) -> None:
         if not args.quiet:
@@ -315,6 +308,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
+        if args.workspace is not None:
+            weight = decode.workspace_memory or WORKSPACE_WEIGHT
+            memory = _workspace_memory(args, engines[0][1], files)
+            name = f"{args.model} + workspace memory {weight} of {args.workspace}"
+            engines.append((name, engines[0][1]))
+            settings = [
+                replace(decode, workspace_memory=0.0),
+                replace(decode, workspace_memory=weight),
+            ]
         # Compared, each model's progress says which it is (A or B): the same [1/n] came twice.
         tags = ["A: ", "B: "] if len(engines) == 2 else [""]
         reports = [
