@@ -38,7 +38,7 @@ WORK = REPO / ".work" / "team"
 # The shared gauge sits beside the checkout (../shared/gauge).
 GAUGE = Path(__file__).resolve().parents[2] / "shared" / "gauge" / "lsp_eval.py"
 HELDOUT_SHARE = 0.2
-METRICS = ("mrr", "ident_top1", "member_top1", "line_es1", "p50_ms", "p99_ms")
+METRICS = ("mrr", "ident_top1", "member_top1", "line_es1", "p50_ms", "p99_ms", "rss_mb")
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,8 @@ def run_gauge(base: Path, label: str, options: dict, args: argparse.Namespace) -
     with tempfile.TemporaryDirectory() as cache:
         # A private cache: every run builds its memory from nothing, as a new user's would.
         env = {**os.environ, "XDG_CACHE_HOME": cache}
+        if args.prebuild and options.get("workspaceMemory"):
+            prebuild_memory(root, cache)  # the server reloads it: latency once it is built
         command = [
             sys.executable, str(GAUGE), "--server", args.server, "--root", str(root),
             "--corpus", str(root / ".heldout"), "--files", str(args.files),
@@ -156,6 +158,43 @@ def run_gauge(base: Path, label: str, options: dict, args: argparse.Namespace) -
     return {m: float(pairs[m]) if pairs.get(m, "-") != "-" else 0.0 for m in METRICS}
 
 
+def read_summary(path: Path) -> dict:
+    """The METRICS of an earlier gauge run, from its JSON."""
+    data = json.loads(path.read_text())
+    summary = data["summary"]
+    return {
+        "mrr": summary["mrr10_member_ident"],
+        "ident_top1": summary["ident"]["top1"],
+        "member_top1": summary["member"]["top1"],
+        "line_es1": summary["line"]["es1"],
+        "p50_ms": summary["latency_ms"]["p50"],
+        "p99_ms": summary["latency_ms"]["p99"],
+        "rss_mb": data["meta"].get("peak_rss_mb") or 0.0,
+    }
+
+
+def prebuild_memory(root: Path, cache: str) -> None:
+    """Build the workspace memory into the store a server with XDG_CACHE_HOME=`cache` reads, so
+    the gauge measures completions with the memory ready, not while it builds."""
+    from grucomplete.model.checkpoint import resolve_model_dir
+    from grucomplete.model.memory_builder import MemoryBuilder, memory_dir
+    from grucomplete.model.workspace_memory import WorkspaceMemory
+
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = cache
+    try:
+        directory = memory_dir(root)
+    finally:
+        if before is None:
+            os.environ.pop("XDG_CACHE_HOME")
+        else:
+            os.environ["XDG_CACHE_HOME"] = before
+    import torch
+
+    torch.set_num_threads(1)  # as the server's builder: two threads crawl on busy cores
+    MemoryBuilder(root, resolve_model_dir("default"), WorkspaceMemory(), directory=directory).sync()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", default=",".join(p.name for p in PROJECTS[:4]))
@@ -169,6 +208,16 @@ def main(argv: list[str] | None = None) -> int:
         "--budget-ms", type=float, default=80.0, help="latencyBudgetMs of both configurations"
     )
     parser.add_argument("--fetch-only", action="store_true")
+    parser.add_argument(
+        "--prebuild",
+        action="store_true",
+        help="build the memory before the server starts (it reloads it): steady-state latency",
+    )
+    parser.add_argument(
+        "--reuse-default",
+        action="store_true",
+        help="read the default's results from an earlier run's default.json instead of rerunning",
+    )
     args = parser.parse_args(argv)
     check_disjoint()
     wanted = args.projects.split(",")
@@ -186,7 +235,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(split['heldout'])} held out", flush=True)  # fmt: skip
         if args.fetch_only:
             continue
-        rows[project.name] = {c: run_gauge(base, c, o, args) for c, o in configs.items()}
+        rows[project.name] = {
+            c: read_summary(base / "default.json")
+            if c == "default" and args.reuse_default and (base / "default.json").is_file()
+            else run_gauge(base, c, o, args)
+            for c, o in configs.items()
+        }
     if not rows:
         return 0
     print(f"\n{'project':12} {'config':8} " + " ".join(f"{m:>11}" for m in METRICS))

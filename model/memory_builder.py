@@ -1,13 +1,16 @@
 """Building the workspace memory: walk the project, run the model forward, keep shards on disk.
 
-The builder is a background thread with its own copy of the model, at the lowest CPU priority,
-that waits while the server has a request queued or running, so a completion never waits for
-it (completions use the base model, without the memory, until the first shards are in). It
-reads each Python file of the workspace (`.gitignore` respected, virtualenvs and
-site-packages skipped), cuts its tokens into segments that start at a line after a document
-boundary (as the server's context window does, so keys look like the queries they will meet),
-and feeds many segments as one padded batch: a batch of 16 runs 2-3 times as many tokens a
-second as one file at a time.
+The builder is a background thread that runs the server's own model (no second copy), at the
+lowest CPU priority, that waits while the server has a request queued or running, so a
+completion never waits for it (completions use the base model, without the memory, until the
+first shards are in). It reads each Python file of the workspace (`.gitignore` respected,
+virtualenvs and site-packages skipped), cuts its tokens into segments that start at a line after
+a document boundary (as the server's context window does, so keys look like the queries they
+will meet), and feeds many segments as one padded batch: a batch of 16 runs 2-3 times as many
+tokens a second as one file at a time. Each chunk of a batch's outputs is projected to the
+memory's keys as soon as it is computed, and the freed buffers are given back after each group
+of files, so the build's working set stays a few tens of MB (the projection's fit, once, the
+largest).
 
 Shards live beside the workspace's adaptation (`workspace_store`), one file per source file:
 
@@ -29,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pathspec
 import torch
@@ -36,9 +40,14 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .checkpoint import load_checkpoint
-from .lm import quantize_for_cpu
+from .heap import map_large_allocations, return_free_pages
+from .lm import GRULanguageModel, quantize_for_cpu
+from .tokenizer import CodeTokenizer
 from .workspace_memory import MAX_KEYS, Projection, Shard, WorkspaceMemory
 from .workspace_store import store_dir, weights_fingerprint
+
+if TYPE_CHECKING:
+    from .engine import CompletionEngine
 
 log = logging.getLogger("grucomplete.memory")
 
@@ -53,7 +62,10 @@ CHUNK_STEPS = 16
 GROUP_TOKENS = 16 * 1024
 MAX_FILE_BYTES = 512 * 1024  # bigger files are data or generated code
 MAX_FILES = 20_000
-FIT_SAMPLE = 20_000  # outputs the projection is fitted on
+# Outputs the projection is fitted on (31 MB at half precision): with 8,192 the k-means lists
+# were so uneven (toolz: largest 2,031 entries, median 52) that a search cost twice as much.
+FIT_SAMPLE = 20_000
+FIT_FILES = 16  # files they are taken from, at most
 # Folders that hold no code of the project, whatever .gitignore says.
 SKIP_DIRS = {"node_modules", "site-packages", "__pycache__", "build", "dist", "venv", "env"}
 BYTES_PER_TOKEN = 3.2  # roughly, on Python: to size the subsampling before tokenizing
@@ -101,13 +113,16 @@ def memory_dir(workspace: Path) -> Path:
 
 
 class Encoder:
-    """A forward-only copy of the model: text -> (keys, next tokens) at every position."""
+    """The model run forward only: text -> (keys, next tokens) at every position.
 
-    def __init__(self, model_dir: Path, precision: str = "int8") -> None:
-        checkpoint = load_checkpoint(model_dir, device="cpu")
-        model = checkpoint.model.eval()
-        self.model = quantize_for_cpu(model, inplace=True) if precision == "int8" else model
-        self.tokenizer = checkpoint.tokenizer
+    In the server it is the engine's own model: a second copy would cost its weights
+    and, worse, a second working set. Reading a module's weights from two threads is safe, and
+    the builder runs only while no request does (`MemoryBuilder._pause`).
+    """
+
+    def __init__(self, model: GRULanguageModel, tokenizer: CodeTokenizer) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
         # Not a `VocabularyIndex`: building one is seconds of Python holding the GIL, which the
         # model worker needs; these two facts are all the builder uses.
         table = self.tokenizer.token_bytes
@@ -120,6 +135,14 @@ class Encoder:
                 for b in table
             ]
         )
+
+    @classmethod
+    def load(cls, model_dir: Path, precision: str = "int8") -> Encoder:
+        """An encoder with a model of its own (a benchmark or a test without an engine)."""
+        checkpoint = load_checkpoint(model_dir, device="cpu")
+        model = checkpoint.model.eval()
+        model = quantize_for_cpu(model, inplace=True) if precision == "int8" else model
+        return cls(model, checkpoint.tokenizer)
 
     def segments(self, ids: list[int]) -> list[list[int]]:
         """`ids` cut into pieces of at most SEGMENT tokens, each after a document boundary and,
@@ -138,9 +161,15 @@ class Encoder:
 
     @torch.inference_mode()
     def encode(
-        self, texts: list[str], pause: Callable[[], None] = lambda: None
+        self,
+        texts: list[str],
+        pause: Callable[[], None] = lambda: None,
+        project: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        batch_size: int = BATCH,
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Top-layer outputs (N, H) and the tokens that followed them (N,), per text.
+        """Keys (N, D) and the tokens that followed them (N,), per text: the top-layer outputs
+        (D = H, half precision) or, with `project`, what it makes of them, chunk by chunk, so
+        that a batch's outputs (16 x 512 x 768 floats, 25 MB) never exist whole.
 
         `pause()` is called every CHUNK_STEPS steps of a batch: where the builder yields to
         requests."""
@@ -151,27 +180,32 @@ class Encoder:
         order = sorted(range(len(pieces)), key=lambda p: len(pieces[p][1]))
         keys: list[list[torch.Tensor]] = [[] for _ in texts]
         values: list[list[torch.Tensor]] = [[] for _ in texts]
-        for b in range(0, len(order), BATCH):
+        for b in range(0, len(order), batch_size):
             pause()
-            batch = [pieces[p] for p in sorted(order[b : b + BATCH])]  # file order kept
+            batch = [pieces[p] for p in sorted(order[b : b + batch_size])]  # file order kept
             width = max(len(seg) for _, seg in batch)
             tokens = torch.zeros(len(batch), width, dtype=torch.long)
             for row, (_, seg) in enumerate(batch):
                 tokens[row, : len(seg)] = torch.tensor(seg)
             state = self.model.initial_state(len(batch))
-            embedded = self.model.embed(tokens)
             chunks = []
             for t in range(0, width, CHUNK_STEPS):
                 pause()
-                chunk, state = self.model.rnn(embedded[:, t : t + CHUNK_STEPS], state)
-                chunks.append(chunk)
-            out = torch.cat(chunks, 1)  # (B, T, H)
+                step = self.model.embed(tokens[:, t : t + CHUNK_STEPS])
+                chunk, state = self.model.rnn(step, state)  # (B, t, H)
+                if project is None:
+                    chunks.append(chunk.to(torch.float16))
+                else:
+                    flat = project(chunk.reshape(-1, chunk.shape[-1]))  # (B * t, D)
+                    chunks.append(flat.view(len(batch), chunk.shape[1], -1))
+            out = torch.cat(chunks, 1)  # (B, T, D)
             for row, (i, seg) in enumerate(batch):
-                keys[i].append(out[row, : len(seg) - 1].to(torch.float16))
+                keys[i].append(out[row, : len(seg) - 1])
                 values[i].append(torch.tensor(seg[1:], dtype=torch.int32))
         hidden = self.model.config.hidden_size
+        none = torch.empty(0, hidden) if project is None else project(torch.empty(0, hidden))
         return [
-            (torch.cat(k) if k else torch.empty(0, hidden), torch.cat(v) if v else torch.empty(0))
+            (torch.cat(k) if k else none, torch.cat(v) if v else torch.empty(0, dtype=torch.int32))
             for k, v in zip(keys, values, strict=True)
         ]
 
@@ -207,13 +241,17 @@ class MemoryBuilder:
         precision: str = "int8",
         busy: Callable[[], bool] = lambda: False,
         directory: Path | None = None,
+        engine: Callable[[], CompletionEngine | None] | None = None,
     ) -> None:
+        """`engine()`: the server's loaded engine, whose model the builder shares (None while
+        it loads); without it the builder loads a copy of the model at `model_dir`."""
         self.root = root.resolve()
         self.model_dir = model_dir
         self.memory = memory
         self.precision = precision
         self.busy = busy  # True while the server has a request waiting or running
         self.directory = directory or memory_dir(self.root)
+        self.engine = engine
         self.encoder: Encoder | None = None
         self.fingerprint = f"{weights_fingerprint(model_dir)}-{precision}"
         self.known: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, digest)
@@ -235,6 +273,7 @@ class MemoryBuilder:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
             # The intra-op thread count is per thread: unset, this one would take every core.
             torch.set_num_threads(1)
+            map_large_allocations()  # the build's big buffers go back to the OS when freed
             while not self._stop.is_set():
                 try:
                     self.sync()
@@ -323,38 +362,60 @@ class MemoryBuilder:
     def _feed(self, todo: list[tuple[str, str, str, os.stat_result]], ratio: float) -> None:
         if not todo:
             return
-        if self.encoder is None:
-            self.encoder = Encoder(self.model_dir, self.precision)
+        if self.encoder is None or self.engine is not None:  # the engine's current model
+            self.encoder = self._encoder()
+        projection = self.memory.projection or self._fit(todo)
         for group in _groups(todo):
-            encoded = self.encoder.encode([text for _, _, text, _ in group], self._pause)
-            if self.memory.projection is None:
-                self._fit([keys for keys, _ in encoded])
-            projection = self.memory.projection
-            assert projection is not None
+            texts = [text for _, _, text, _ in group]
+            # Half precision until quantized: a 512 KB file's keys are 20 MB, not 40.
+            encoded = self.encoder.encode(
+                texts, self._pause, lambda h: projection.project(h).half()
+            )
             for (path, digest, _, stat), (keys, values) in zip(group, encoded, strict=True):
                 self.tokens_fed += len(values)
                 keep = self.encoder.subsample(values, ratio)
-                codes, lists = projection.encode(keys[keep])
+                codes, lists = projection.quantize(keys[keep])
                 shard = Shard(path, digest, codes, values[keep].to(torch.int32), lists)
                 if path in self.memory.masked:  # opened while it was being fed
                     continue
                 self.memory.put(shard)
                 self._save_shard(shard)
                 self.known[path] = (stat.st_mtime_ns, stat.st_size, digest)
+            del encoded
             self.memory.rebuild()  # usable as it grows
+            return_free_pages()  # the group's buffers, freed in this thread's arena
 
-    def _fit(self, keys: list[torch.Tensor]) -> None:
-        sample = torch.cat([k for k in keys if len(k)])
-        if len(sample) > FIT_SAMPLE:
-            sample = sample[
-                torch.randperm(len(sample), generator=torch.Generator().manual_seed(0))[:FIT_SAMPLE]
-            ]
-        projection = Projection.fit(sample)
+    def _encoder(self) -> Encoder:
+        """The server's engine's model when it has one, else a copy of our own."""
+        if self.engine is None:
+            return Encoder.load(self.model_dir, self.precision)
+        while (engine := self.engine()) is None:  # the server's model is loading
+            self._stop.wait(0.5)
+            if self._stop.is_set():
+                raise _Stopped
+        return Encoder(engine.model, engine.tokenizer)
+
+    def _fit(self, todo: list[tuple[str, str, str, os.stat_result]]) -> Projection:
+        """Fit the projection on the keys of about FIT_SAMPLE positions: whole files (their
+        bodies' contexts, not only their imports), taken evenly across the project, the last
+        one cut. They are fed again with the rest: a second or two."""
+        assert self.encoder is not None
+        left = int(FIT_SAMPLE * BYTES_PER_TOKEN)  # characters
+        texts: list[str] = []
+        for _, _, text, _ in todo[:: max(1, len(todo) // FIT_FILES)]:
+            texts.append(text[:left])
+            left -= len(texts[-1])
+            if left <= 0:
+                break
+        # Small batches: whole outputs of 16 segments would be 25 MB more at the peak.
+        keys = [k for k, _ in self.encoder.encode(texts, self._pause, batch_size=2)]
+        projection = Projection.fit(keys)
         self.memory.projection = projection
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.directory / (PROJECTION_FILE + ".tmp")
         save_file(projection.tensors(), str(tmp), metadata={"model": self.fingerprint})
         os.replace(tmp, self.directory / PROJECTION_FILE)
+        return projection
 
     # --- the store on disk -----------------------------------------------------------------
 

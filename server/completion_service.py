@@ -594,7 +594,11 @@ class CompletionService:
         if not wanted or root is None or current is not None:
             return
         try:
-            sync = WorkspaceMemorySync(root, self.model_dir, self.options.precision, self._busy)
+            # On a CPU the builder runs the engine's own model; on a GPU, a CPU copy of its own.
+            shared = self._engine_of if self.options.device == "cpu" else None
+            sync = WorkspaceMemorySync(
+                root, self.model_dir, self.options.precision, self._busy, engine=shared
+            )
         except OSError as e:  # no model files yet: the model's own error is reported
             log.warning("workspace memory: not started: %s", e)
             return
@@ -602,6 +606,13 @@ class CompletionService:
             sync.opened(uri)
         self.workspace_memory = sync
         sync.start()
+
+    def _engine_of(self) -> CompletionEngine | None:
+        """The loaded engine, whose model the memory's builder runs (None while it loads)."""
+        loading = self._loading
+        if loading is None or not loading.done():
+            return None
+        return self.engine
 
     def _busy(self) -> bool:
         """A completion is running, waiting on the worker, or ended less than MEMORY_GRACE_S

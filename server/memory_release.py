@@ -3,43 +3,26 @@
 CPython's allocator and glibc keep freed memory for reuse, so after an editor closes 300 files
 the server's RSS stays at its peak although nothing refers to those documents any more. Closing
 is rare and cheap to follow up: a moment after the last close of a burst, the server collects
-reference cycles and asks glibc to return its free pages (`malloc_trim(0)` walks every arena,
-the worker thread's included). Where there is no glibc (macOS, musl) only the collection runs.
+reference cycles and asks glibc to return its free pages (`model/heap.py`; where there is no
+glibc, macOS or musl, only the collection runs).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import gc
 import logging
-import sys
 from collections.abc import Callable
 
+from grucomplete.model.heap import return_free_pages
+
 log = logging.getLogger("grucomplete.server")
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim  # glibc only: musl has no such symbol
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
-
-
-_TRIM = _malloc_trim()
 
 
 def release_freed_memory() -> bool:
     """Collect garbage and return free heap pages to the OS; True if glibc released some."""
     gc.collect()
-    return bool(_TRIM(0)) if _TRIM is not None else False
+    return return_free_pages()
 
 
 class ReleaseAfterCloses:

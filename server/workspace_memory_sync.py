@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pygls import uris
 
 if TYPE_CHECKING:  # torch loads with the model, after `initialize` has been answered
+    from grucomplete.model.engine import CompletionEngine
     from grucomplete.model.memory_builder import MemoryBuilder
     from grucomplete.model.workspace_memory import DocumentMemory, WorkspaceMemory
 
@@ -46,14 +47,16 @@ class WorkspaceMemorySync:
         precision: str,
         busy: Callable[[], bool],
         poll_s: float = 5.0,
+        engine: Callable[[], CompletionEngine | None] | None = None,
     ) -> None:
+        """`engine()`: the service's loaded engine, whose model the builder runs (no copy)."""
         from grucomplete.model.memory_builder import MemoryBuilder
         from grucomplete.model.workspace_memory import WorkspaceMemory
 
         self.model_dir = model_dir
         self.memory: WorkspaceMemory = WorkspaceMemory()
         self.builder: MemoryBuilder = MemoryBuilder(
-            root, model_dir, self.memory, precision, busy=busy
+            root, model_dir, self.memory, precision, busy=busy, engine=engine
         )
         self.poll_s = poll_s
 

@@ -258,3 +258,43 @@ def test_the_comparison_says_which_model_is_which_and_which_is_better() -> None:
     assert tokens[1:] == ["100", "100", "+0"]  # a count: no side is better
     same = render([report("a", 20.0, 0.3), report("b", 20.0, 0.3)], "eval")
     assert next(x for x in same.splitlines() if x.startswith("  perplexity")).endswith("same")
+
+
+def test_the_workspace_memory_gain_on_a_projects_own_held_out_files(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The project's other files print `values` where the tiny model learned `print(path)`:
+    # B (with their memory) answers differently from A on the held-out file, which the
+    # memory never holds.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    project = tmp_path / "project"
+    (project / "pkg").mkdir(parents=True)
+    for i in range(3):
+        (project / "pkg" / f"other{i}.py").write_text(
+            TOY_SOURCES[0].replace("print(path)", "print(values)")
+        )
+    held_out = project / "pkg" / "main.py"
+    held_out.write_text(TOY_SOURCES[0])
+    out_json = tmp_path / "memory.json"
+    code = main([
+        str(held_out), "--model", str(tiny_model_dir), "--precision", "fp32",
+        "--workspace", str(project), "--workspace-memory", "0.7", "--queries", "1000",
+        "--typing-lines", "0", "--json", str(out_json),
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "  B (--workspace): " in out and "workspace memory 0.7" in out
+    assert "workspace memory: 3 files" in err  # the held-out file is not in it
+    difference = json.loads(out_json.read_text())["difference"]
+    assert difference["same_top1_answer"] < 1.0
+    lm = difference["lm"]  # the teacher-forced pass is the model's alone: the same
+    assert all(v == 0 for v in lm.values())
+    # Both at once are refused, as one line.
+    code, _, err = run_eval(
+        capsys, str(held_out), "--model", str(tiny_model_dir), "--compare", str(tiny_model_dir),
+        "--workspace", str(project),
+    )  # fmt: skip
+    assert code == 2 and "one comparison at a time" in err

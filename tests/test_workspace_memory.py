@@ -161,3 +161,28 @@ def test_a_name_used_only_in_other_files_ranks_first_only_with_the_memory(
         assert first_word(0.7) == "values"
     finally:
         names.stop()
+
+
+def test_the_server_builds_with_its_own_model_not_a_second_copy(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A second copy of the model and its working set made the server's peak RSS 370-450 MB
+    # higher with the memory on; the builder now runs the engine's model once it has loaded.
+    _project(tmp_path, 3)
+    engine = CompletionEngine.load(tiny_model_dir, precision="fp32")
+    loading = [True]
+
+    def no_copy(*args: object, **kw: object) -> None:
+        raise AssertionError("the builder loaded a model of its own")
+
+    monkeypatch.setattr(memory_builder, "load_checkpoint", no_copy)
+    memory = WorkspaceMemory()
+    builder = _builder(
+        tmp_path, tiny_model_dir, memory, engine=lambda: None if loading[0] else engine
+    )
+    builder.start(poll_s=60)
+    assert not builder.ready.wait(1.0)  # waits for the server's model to load
+    loading[0] = False
+    assert builder.ready.wait(60)
+    builder.stop()
+    assert builder.state == "ready" and memory.size()["files"] == 3

@@ -16,8 +16,9 @@ import functools
 import json
 import math
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,10 @@ from grucomplete.model.completion_settings import CompletionSettings
 from grucomplete.model.decode_options import PRECISIONS
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.settings_flags import add_settings_flags, settings_from
+from grucomplete.model.workspace_memory import WorkspaceMemory
 
 from .model_eval import ModelReport, evaluate_model
-from .queries import SampleConfig, load_files, plan_queries
+from .queries import SampleConfig, SourceFile, load_files, plan_queries
 
 PROG = "grucomplete eval"
 
@@ -76,9 +78,18 @@ EVAL_SETTINGS = CompletionSettings(
 )
 NOT_EVALUATED = {"latency_budget_ms", "line_completions", "neural_cache", "ghost_text_threshold"}
 
+# `--workspace` without `--workspace-memory`: the weight the server's setting is documented with.
+WORKSPACE_WEIGHT = 0.35
+
 # Rows where a lower number is better; on every other row with a difference, higher is better
 # (token counts and run times have no better side).
-LOWER_IS_BETTER = {("lm", "perplexity"), ("lm", "bits_per_token"), ("lm", "bits_per_char")}
+LOWER_IS_BETTER = {
+    ("lm", "perplexity"),
+    ("lm", "bits_per_token"),
+    ("lm", "bits_per_char"),
+    ("junk", "invented"),
+    ("junk", "unmatched"),
+}
 
 
 def _tagged(progress: Callable[[str], None], tag: str, line: str) -> None:
@@ -101,6 +112,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OTHER_MODEL",
         help="a second model on the same queries: the table shows A (--model), B (this one), "
         "B - A, and which is better on each row",
+    )
+    p.add_argument(
+        "--workspace",
+        metavar="DIR",
+        type=Path,
+        help="the project the files are held out of: answer with and without the workspace "
+        "memory of its other files (the table's A and B; weight --workspace-memory, default "
+        f"{WORKSPACE_WEIGHT})",
     )
     p.add_argument("--json", metavar="OUT", type=Path, help="write all numbers and queries here")
     p.add_argument("--max-files", type=int, default=s.max_files)
@@ -140,6 +159,35 @@ def _load(model: str, precision: str) -> CompletionEngine:
         raise UsageError(f"cannot load model: {e}") from None
 
 
+def _workspace_memory(
+    args: argparse.Namespace, engine: CompletionEngine, files: list[SourceFile]
+) -> WorkspaceMemory:
+    """The memory of the project's files but the evaluated ones (masked: never read), built
+    with the engine's model into the project's store, where the server finds it too."""
+    from grucomplete.model.checkpoint import resolve_model_dir
+    from grucomplete.model.memory_builder import MemoryBuilder
+
+    memory = WorkspaceMemory()
+    for f in files:
+        memory.mask(str(Path(f.path).resolve()))
+    began = time.perf_counter()
+    builder = MemoryBuilder(
+        args.workspace, resolve_model_dir(args.model), memory, args.precision, engine=lambda: engine
+    )
+    builder.sync()
+    size = memory.size()
+    if not args.quiet:
+        print(
+            f"workspace memory: {size['files']} files, {size['entries']:,} entries "
+            f"({size['bytes'] / 1e6:.1f} MB) in {time.perf_counter() - began:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    if not size["entries"]:
+        raise UsageError(f"{args.workspace}: no Python files besides the evaluated ones")
+    return memory
+
+
 def _number(value: float, fmt: str, sign: str = "") -> str:
     if fmt == "pct":
         return f"{value * 100:{sign}.1f}" + (" pt" if sign else "%")
@@ -172,14 +220,14 @@ def _better(section: str, key: str, fmt: str, a: Any, b: Any) -> str:
     return "B" if (b < a) == lower else "A"
 
 
-def render(reports: list[ModelReport], header: str) -> str:
-    """The table: one column per model; with two, A (`--model`) and B (`--compare`), then
-    B - A and which is better on each row."""
+def render(reports: list[ModelReport], header: str, second: str = "--compare") -> str:
+    """The table: one column per model; with two, A (`--model`) and B (`second`: `--compare`
+    or `--workspace`), then B - A and which is better on each row."""
     if len(reports) == 2:
         columns = ["A", "B", "B - A", "better"]
         models = [
             f"  A (--model):   {reports[0].model}",
-            f"  B (--compare): {reports[1].model}",
+            f"  B ({second}): {reports[1].model}",
             "  B - A: lower is better for perplexity and bits, higher for every share (%, pt)",
         ]
     else:
@@ -251,8 +299,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
         raise UsageError("no usable Python files (UTF-8, under 200 KB, tokenizable, with a query)")
     plan = plan_queries(files, sample)
     engines = [(args.model, _load(args.model, args.precision))]
+    if args.compare and args.workspace:
+        raise UsageError("--compare and --workspace: one comparison at a time")
     if args.compare:
         engines.append((args.compare, _load(args.compare, args.precision)))
+    memory, settings = None, [decode]
+    if args.workspace is not None and not args.workspace.is_dir():
+        raise UsageError(f"{args.workspace}: not a directory")
 
     def progress(line: str) -> None:
         if not args.quiet:
@@ -261,11 +314,27 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
+        if args.workspace is not None:
+            weight = decode.workspace_memory or WORKSPACE_WEIGHT
+            memory = _workspace_memory(args, engines[0][1], files)
+            name = f"{args.model} + workspace memory {weight} of {args.workspace}"
+            engines.append((name, engines[0][1]))
+            settings = [
+                replace(decode, workspace_memory=0.0),
+                replace(decode, workspace_memory=weight),
+            ]
         # Compared, each model's progress says which it is (A or B): the same [1/n] came twice.
         tags = ["A: ", "B: "] if len(engines) == 2 else [""]
         reports = [
-            evaluate_model(e, plan, decode, name, functools.partial(_tagged, progress, tag))
-            for tag, (name, e) in zip(tags, engines, strict=True)
+            evaluate_model(
+                e,
+                plan,
+                settings[min(i, len(settings) - 1)],
+                name,
+                functools.partial(_tagged, progress, tag),
+                memory,
+            )
+            for i, (tag, (name, e)) in enumerate(zip(tags, engines, strict=True))
         ]
     finally:
         torch.set_num_threads(threads)  # a caller in the same process keeps its setting
@@ -276,7 +345,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
         f"{sample.max_chars_per_file:,} chars), seed {sample.seed}, {args.precision}, "
         f"{decode.strategy} {decode.beam_width if decode.strategy == 'beam' else ''}".rstrip()
     )
-    text = render(reports, header)
+    text = render(reports, header, "--workspace" if memory is not None else "--compare")
     difference = compare(*reports) if len(reports) == 2 else None
     if difference is not None:
         same = difference["same_top1_answer"]

@@ -20,6 +20,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,8 +31,9 @@ from grucomplete.model.completion_settings import CompletionSettings
 from grucomplete.model.document_state import PromptState
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import State
-from grucomplete.model.session import Completions, decode_completions
+from grucomplete.model.session import Completions, Workspace, decode_completions
 from grucomplete.model.window import CHUNK, text_origin
+from grucomplete.model.workspace_memory import WorkspaceMemory
 
 from .metrics import (
     JunkTally,
@@ -102,9 +104,13 @@ class FilePrompts:
         source: SourceFile,
         contexts: set[str],
         workspace: set[str] | None = None,
+        memory: Workspace | None = None,
     ) -> None:
-        """`workspace`: the code names of the project's other files, as the server indexes."""
+        """`workspace`: the code names of the project's other files, as the server indexes.
+        `memory`: the workspace memory of the project's other files, as a request in this file
+        sees it (`grucomplete eval --workspace`)."""
         self.engine, self.text, self.workspace = engine, source.text, workspace
+        self.memory = memory
         self.ids = engine.tokenizer.encode(self.text)
         self.stats, self.checkpoints = token_pass(engine, self.ids, len(self.text))
         ordered = sorted(contexts, key=len)
@@ -137,7 +143,13 @@ class FilePrompts:
         logits, state = self.after(healed.context)
         prompt = PromptState(logits, state, tokens_fed=0)
         return decode_completions(
-            self.engine, healed, prompt, settings, lines=lines, workspace_names=self.workspace
+            self.engine,
+            healed,
+            prompt,
+            settings,
+            lines=lines,
+            workspace_names=self.workspace,
+            workspace=self.memory,
         )
 
 
@@ -228,8 +240,12 @@ def evaluate_model(
     options: CompletionSettings,
     name: str,
     progress: Callable[[str], None] | None = None,
+    memory: WorkspaceMemory | None = None,
 ) -> ModelReport:
-    """Run every file of `plan` through `engine` and answer every query; numbers and records."""
+    """Run every file of `plan` through `engine` and answer every query; numbers and records.
+
+    `memory`: a workspace memory the files are held out of (each masked while it is answered,
+    as an open document is), mixed in with `options.workspace_memory`."""
     report = ModelReport(name)
     tally = _Tally(names=project_names(f.text for f in plan.files))
     code = [code_names(f.text) for f in plan.files]
@@ -239,7 +255,12 @@ def evaluate_model(
         queries = [q for q in plan.queries if q.file == index]
         typing = [t for t in plan.typing if t.file == index]
         contexts = {engine.heal(source.text[:c]).context for c in _cursors(queries, typing)}
-        prompts = FilePrompts(engine, source, contexts, others)
+        path = str(Path(source.path).resolve())
+        if memory is not None:
+            memory.mask(path)
+        prompts = FilePrompts(
+            engine, source, contexts, others, memory.for_path(path) if memory else None
+        )
         _evaluate_file(prompts, source, queries, typing, options, report, tally)
         tally.tokens.add(prompts.stats)
         report.files.append({"path": str(source.path), **prompts.stats.summary()})
