@@ -141,11 +141,11 @@ def _ignore_heldout(root: Path, heldout: list[str]) -> None:
     (root / ".gitignore").write_text("".join(f"/{rel}\n" for rel in heldout))
 
 
-def retrain(base: Path, flags: str) -> Path:
+def retrain(base: Path, flags: str, name: str = "retrained") -> Path:
     """`grucomplete train project --from default FLAGS` on one thread; its checkpoint folder.
 
     The project's .gitignore lists the held-out files, so training never reads them."""
-    out = base / "retrained"
+    out = base / name
     record = out / "retrain_flags.txt"
     if (out / "config.json").is_file() and record.is_file() and record.read_text() == flags:
         return out
@@ -226,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--configs", default="default,memory")
     parser.add_argument(
+        "--retrained-name", default="retrained",
+        help="the retrained model's folder in the project's and its gauge label (another "
+        "name keeps an earlier recipe's model and results)",
+    )  # fmt: skip
+    parser.add_argument(
         "--retrain-flags", default="", help="added to `grucomplete train --from default`"
     )
     parser.add_argument("--fetch-only", action="store_true")
@@ -240,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "retrained": {"workspaceMemory": 0.0, **budget},  # + its model, per project
         "both": {"workspaceMemory": args.memory, **budget},  # retrained, with the memory
     }
+    every[args.retrained_name] = every.pop("retrained")
     configs = {c: every[c] for c in args.configs.split(",")}
     rows: dict[str, dict[str, dict]] = {}
     for project in projects:
@@ -250,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.fetch_only:
             continue
         options = dict(configs)
-        if "retrained" in configs or "both" in configs:
-            model = retrain(base, args.retrain_flags)
-            for config in {"retrained", "both"} & set(configs):
+        if {args.retrained_name, "both"} & set(configs):
+            model = retrain(base, args.retrain_flags, args.retrained_name)
+            for config in {args.retrained_name, "both"} & set(configs):
                 options[config] = {**configs[config], "model": str(model.resolve())}
             for label, s in heldout_scores(base, model, args.files, 512).items():
                 print(f"  held-out tokens, {label:9}: nats/token {s['nats_cache']:.3f}, top-1 "

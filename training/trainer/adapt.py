@@ -65,7 +65,8 @@ log = logging.getLogger("grucomplete.training")
 
 # At most this long (and `finetune.MAX_EPOCHS` passes). Measured on a shared 2-core machine,
 # one thread fine-tunes the bundled model at ~650-1,500 tokens/s, so 10 minutes read
-# ~0.4-0.9M tokens: one pass of a 40,000-90,000-line project.
+# ~0.4-0.9M tokens (with a quarter of standard library): one pass of a 30,000-70,000-line
+# project.
 TIME_BUDGET_MINUTES = 10.0
 # A sample of at most this many files (spread over the tree by path hash): reading and
 # tokenizing are not covered by the time budget, so they are bounded by this instead.
@@ -84,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--time-budget-minutes", type=float, default=TIME_BUDGET_MINUTES, metavar="N",
-        help=f"training time at most (default {TIME_BUDGET_MINUTES:g}); one pass at most anyway",
+        help=f"training time at most (default {TIME_BUDGET_MINUTES:g}); two passes at most anyway",
     )  # fmt: skip
     p.add_argument(
         "--max-files", type=int, default=MAX_FILES, metavar="N",
