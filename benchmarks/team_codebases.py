@@ -14,10 +14,16 @@ Layout under .work/team/<name>-<version>/:
     project/.gitignore  the held-out files: the workspace memory leaves them out
 
     python benchmarks/team_codebases.py [--projects cattrs,toolz] [--queries 300] [--files 8]
-        [--settle-s 60] [--memory 0.25]
+        [--settle-s 60] [--memory 0.25] [--configs default,memory,retrained,both]
+        [--retrain-flags "--max-epochs 1"]
 
 prints the gauge's summary per project for each configuration and their mean, and the
-difference with memory against the default.
+difference of each against the default. "retrained" is what a user gets from one command,
+`grucomplete train project --from default` (plus `--retrain-flags`, on one thread), kept in
+<project>/retrained/ and reused while its flags are the same; before the gauge, the held-out
+files' next-token loss and top-1 of the default and the retrained model are printed
+(`retrain_heldout.py`'s measure: int8, the neural cache mixed in). "both" is the retrained
+model with the memory. Each gain in MRR comes with a 95% interval (paired bootstrap).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +141,35 @@ def _ignore_heldout(root: Path, heldout: list[str]) -> None:
     (root / ".gitignore").write_text("".join(f"/{rel}\n" for rel in heldout))
 
 
+def retrain(base: Path, flags: str, name: str = "retrained") -> Path:
+    """`grucomplete train project --from default FLAGS` on one thread; its checkpoint folder.
+
+    The project's .gitignore lists the held-out files, so training never reads them."""
+    out = base / name
+    record = out / "retrain_flags.txt"
+    if (out / "config.json").is_file() and record.is_file() and record.read_text() == flags:
+        return out
+    command = [
+        sys.executable, "-m", "grucomplete.training", "train", str(base / "project"),
+        "--from", "default", "--out", str(out), "--no-progress", *shlex.split(flags),
+    ]  # fmt: skip
+    print("$", shlex.join(command), flush=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    started = time.monotonic()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    record.write_text(flags)
+    print(f"  trained in {time.monotonic() - started:.0f} s", flush=True)
+    return out
+
+
+def heldout_scores(base: Path, model_dir: Path, files: int, tokens: int) -> dict[str, dict]:
+    """Next-token loss and top-1 on the held-out files, default against `model_dir`."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import retrain_heldout as measure
+
+    return measure.compare_on_heldout(base, ["default", str(model_dir)], files, tokens, skip=512)
+
+
 def run_gauge(base: Path, label: str, options: dict, args: argparse.Namespace) -> dict:
     root = base / "project"
     out = base / f"{label}.json"
@@ -195,6 +231,26 @@ def prebuild_memory(root: Path, cache: str) -> None:
     MemoryBuilder(root, resolve_model_dir("default"), WorkspaceMemory(), directory=directory).sync()
 
 
+def reciprocal_ranks(base: Path, label: str) -> list[float]:
+    """1/rank (0 beyond 10 or missing) of each member and identifier query of a gauge run."""
+    queries = json.loads((base / f"{label}.json").read_text())["queries"]
+    return [
+        1.0 / q["rank"] if q.get("rank") and q["rank"] <= 10 else 0.0
+        for q in queries
+        if q["kind"] in ("member", "ident")
+    ]
+
+
+def paired_interval(pairs: list[tuple[float, float]], draws: int = 4000) -> tuple[float, ...]:
+    """Mean of b - a and its 95% interval by a paired bootstrap over the queries."""
+    import random
+
+    rng = random.Random(0)
+    diffs = [b - a for a, b in pairs]
+    means = sorted(sum(rng.choice(diffs) for _ in diffs) / len(diffs) for _ in range(draws))
+    return sum(diffs) / len(diffs), means[int(0.025 * draws)], means[int(0.975 * draws)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", default=",".join(p.name for p in PROJECTS[:4]))
@@ -206,6 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", type=float, default=0.25, help="workspaceMemory weight")
     parser.add_argument(
         "--budget-ms", type=float, default=80.0, help="latencyBudgetMs of both configurations"
+    )
+    parser.add_argument("--configs", default="default,memory")
+    parser.add_argument(
+        "--retrained-name", default="retrained",
+        help="the retrained model's folder in the project's and its gauge label (another "
+        "name keeps an earlier recipe's model and results)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--retrain-flags", default="", help="added to `grucomplete train --from default`"
     )
     parser.add_argument("--fetch-only", action="store_true")
     parser.add_argument(
@@ -223,10 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     wanted = args.projects.split(",")
     projects = [p for p in PROJECTS if p.name in wanted]
     budget = {"latencyBudgetMs": args.budget_ms}
-    configs = {
+    every = {
         "default": {"workspaceMemory": 0.0, **budget},
         "memory": {"workspaceMemory": args.memory, **budget},
+        "retrained": {"workspaceMemory": 0.0, **budget},  # + its model, per project
+        "both": {"workspaceMemory": args.memory, **budget},  # retrained, with the memory
     }
+    every[args.retrained_name] = every.pop("retrained")
+    configs = {c: every[c] for c in args.configs.split(",")}
     rows: dict[str, dict[str, dict]] = {}
     for project in projects:
         base = prepare(project)
@@ -235,11 +304,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(split['heldout'])} held out", flush=True)  # fmt: skip
         if args.fetch_only:
             continue
+        options = dict(configs)
+        if {args.retrained_name, "both"} & set(configs):
+            model = retrain(base, args.retrain_flags, args.retrained_name)
+            for config in {args.retrained_name, "both"} & set(configs):
+                options[config] = {**configs[config], "model": str(model.resolve())}
+            for label, s in heldout_scores(base, model, args.files, 512).items():
+                print(f"  held-out tokens, {label:9}: nats/token {s['nats_cache']:.3f}, top-1 "
+                      f"{s['top1_cache']:.3f}, at name starts {s['name_top1']:.3f}")  # fmt: skip
         rows[project.name] = {
             c: read_summary(base / "default.json")
             if c == "default" and args.reuse_default and (base / "default.json").is_file()
             else run_gauge(base, c, o, args)
-            for c, o in configs.items()
+            for c, o in options.items()
         }
     if not rows:
         return 0
@@ -251,10 +328,29 @@ def main(argv: list[str] | None = None) -> int:
     for config in configs:
         mean = {m: sum(r[config][m] for r in rows.values()) / len(rows) for m in METRICS}
         print(f"{'mean':12} {config:8} " + " ".join(f"{mean[m]:>11.3f}" for m in METRICS))
-    gain = {
-        m: sum(r["memory"][m] - r["default"][m] for r in rows.values()) / len(rows) for m in METRICS
-    }
-    print(f"{'gain':12} {'':8} " + " ".join(f"{gain[m]:>+11.3f}" for m in METRICS))
+    for config in configs:
+        if config == "default":
+            continue
+        gain = {
+            m: sum(r[config][m] - r["default"][m] for r in rows.values()) / len(rows)
+            for m in METRICS
+        }
+        print(f"{'gain':12} {config:8} " + " ".join(f"{gain[m]:>+11.3f}" for m in METRICS))
+    # Is a gain in MRR more than the positions drawn? Paired over the same queries.
+    for config in configs:
+        if config == "default":
+            continue
+        pooled = []
+        for name in rows:
+            base = next(WORK.glob(f"{name}-*"))
+            a, b = reciprocal_ranks(base, "default"), reciprocal_ranks(base, config)
+            pairs = list(zip(a, b, strict=True))
+            pooled += pairs
+            mean, low, high = paired_interval(pairs)
+            print(f"MRR {config} - default, {name}: {mean:+.3f} (95% {low:+.3f} to {high:+.3f})")
+        mean, low, high = paired_interval(pooled)
+        print(f"MRR {config} - default, all {len(pooled)} queries: {mean:+.3f} "
+              f"(95% {low:+.3f} to {high:+.3f})")  # fmt: skip
     return 0
 
 

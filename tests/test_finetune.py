@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import sysconfig
 from pathlib import Path
 
 import pytest
+import torch
 
 from grucomplete.model.checkpoint import default_model_dir, load_checkpoint
 from grucomplete.model.lm import GRUConfig
 from grucomplete.training.trainer.cli import main
-from grucomplete.training.trainer.config import TrainingError
+from grucomplete.training.trainer.config import TrainConfig, TrainingError
 from grucomplete.training.trainer.finetune import (
     FINETUNE_DEFAULTS,
+    MAX_EPOCHS,
     check_model_settings,
     load_base_model,
+    standard_library_files,
+    with_base_text,
 )
 from grucomplete.training.trainer.token_cache import CACHE_DIR, read_cache
 from grucomplete.training.trainer.validation import evaluate, validation_batcher
@@ -55,6 +61,28 @@ def test_finetuning_learns_the_new_code_and_keeps_the_tokenizer(
     assert meta["train_config"]["time_budget_minutes"] is None
     assert meta["train_config"]["max_epochs"] is None
     assert meta["train_config"]["init_from"] == str(tiny_model_dir)
+
+
+def test_fine_tuning_makes_several_passes_over_a_small_project(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """One pass of a small project was 10-40 steps, too few for held-out files to gain much
+    (docs/benchmarks.md, "Retraining on a team's code"): with no limit named, `--from` goes
+    over it MAX_EPOCHS times within the time budget, at the fine-tuning rate."""
+    source = write_toy_project(tmp_path / "toy", files=6)
+    out = tmp_path / "tuned"
+    argv = [str(source), "--out", str(out), "--from", str(tiny_model_dir), "--batch-size", "4",
+            "--window", "16", "--val-fraction", "0.2", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    meta = load_checkpoint(out).metadata
+    # The project's tokens and a quarter of standard library; the tail is dropped.
+    stream = meta["data"]["tokens"]["train"] / (1 - FINETUNE_DEFAULTS["base_share"])
+    windows = round(stream) // (4 * 16)
+    assert MAX_EPOCHS > 1
+    assert MAX_EPOCHS * (windows - 1) <= meta["steps"] <= MAX_EPOCHS * windows
+    assert meta["train_config"]["lr"] == FINETUNE_DEFAULTS["lr"] > TrainConfig().lr / 5
+    summary = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert summary["stopped_by"] == "max_epochs"
 
 
 def test_model_flags_that_change_the_shape_are_refused(
@@ -116,3 +144,16 @@ def test_a_model_tuned_from_fp16_is_saved_in_fp16_and_the_run_folder_is_explaine
         main([*argv, "--out", str(tmp_path / "fp16"), "--from", str(tiny_model_dir), "--fp16"]) == 0
     )
     assert dtypes(tmp_path / "fp16") == {"F16"}
+
+
+def test_base_share_rehearses_the_standard_library(tiny_model_dir: Path) -> None:
+    """Against forgetting, `--base-share` makes that share of the stream standard-library code,
+    after the project's own tokens, which stay whole and first."""
+    tokenizer = load_checkpoint(tiny_model_dir).tokenizer
+    project = torch.arange(3000, dtype=torch.int32) % 50
+    mixed = with_base_text(project, tokenizer, 0.25)
+    assert torch.equal(mixed[:3000], project)
+    assert mixed.numel() == 4000  # 1,000 of 4,000 tokens: a quarter
+    first = standard_library_files()[0]  # of the running Python, in a fixed order
+    assert first.parent == Path(sysconfig.get_paths()["stdlib"])
+    assert first.read_text(encoding="utf-8").startswith(tokenizer.decode(mixed[3000:3050].tolist()))

@@ -318,7 +318,7 @@ def test_help_says_how_the_stopping_limits_combine(capsys: pytest.CaptureFixture
     text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # argparse wraps at -
     said = "naming any of --max-steps, --time-budget-minutes, --max-epochs drops the defaults"
     assert text.count(said) == 3, text  # beside each of the three limits
-    assert "(with --from: --time-budget-minutes 12 and --max-epochs 1)" in text
+    assert "(with --from: --time-budget-minutes 10 and --max-epochs 2)" in text
 
 
 def _train_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture, *flags: str) -> list[str]:

@@ -1,12 +1,12 @@
 """`grucomplete adapt WORKSPACE`: fine-tune a model on one workspace, into that workspace's store.
 
-This is `grucomplete train --from MODEL` with the settings of a job that runs unattended
-beside an editor: one pass at most, a time budget, one CPU thread, a cap on the files read,
-fp16 weights. The result goes to the workspace's store (`model/workspace_store.py`), where
-the language server finds it, with a record of the base model's fingerprint, the files and the
-time it took. The adapted model is kept only if it beats the base on the workspace's own
-validation files (the 2% held out by path hash); otherwise the record says so and the base
-stays in use.
+This is `grucomplete train --from MODEL` (its fine-tuning recipe, `FINETUNE_DEFAULTS`) with
+the settings of a job that runs unattended beside an editor: a time budget, one CPU thread, a
+cap on the files read, fp16 weights. The result goes to the workspace's store
+(`model/workspace_store.py`), where the language server finds it, with a record of the base
+model's fingerprint, the files and the time it took. The adapted model is kept only if it beats
+the base on the workspace's own validation files (the 2% held out by path hash); otherwise the
+record says so and the base stays in use.
 
 `--background-for PID` is how the language server runs it: lowest CPU priority, and a stop (saving
 nothing) when the server that started it goes away, so no orphan keeps the CPU busy.
@@ -63,9 +63,10 @@ from .validation import evaluate, validation_batcher
 PROG = "grucomplete adapt"
 log = logging.getLogger("grucomplete.training")
 
-# One pass over the workspace at most, and at most this long. Measured on a shared 2-core
-# machine, one thread fine-tunes the bundled model at ~1,000-1,500 tokens/s, so 10 minutes
-# read ~0.6-0.9M tokens: all of a 60,000-line project.
+# At most this long (and `finetune.MAX_EPOCHS` passes). Measured on a shared 2-core machine,
+# one thread fine-tunes the bundled model at ~650-1,500 tokens/s, so 10 minutes read
+# ~0.4-0.9M tokens (with a quarter of standard library): one pass of a 30,000-70,000-line
+# project.
 TIME_BUDGET_MINUTES = 10.0
 # A sample of at most this many files (spread over the tree by path hash): reading and
 # tokenizing are not covered by the time budget, so they are bounded by this instead.
@@ -84,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--time-budget-minutes", type=float, default=TIME_BUDGET_MINUTES, metavar="N",
-        help=f"training time at most (default {TIME_BUDGET_MINUTES:g}); one pass at most anyway",
+        help=f"training time at most (default {TIME_BUDGET_MINUTES:g}); two passes at most anyway",
     )  # fmt: skip
     p.add_argument(
         "--max-files", type=int, default=MAX_FILES, metavar="N",
@@ -152,11 +153,7 @@ def adapt(
             **FINETUNE_DEFAULTS,
             "init_from": base,
             "time_budget_minutes": time_budget_minutes,
-            "max_epochs": 1.0,  # more passes over one project overfit it
             "max_files": max_files,
-            # Half the fine-tuning batch: a quarter less peak memory on one thread, about the
-            # same speed, and more steps within the budget.
-            "batch_size": 16,
             "exclude": exclude,
             "checkpoint_every": 0,  # an interrupted adaptation starts over; only the cache stays
             "save_dtype": "float16",  # half the disk; the bundled model ships as fp16 too

@@ -38,6 +38,8 @@ class TrainConfig:
     checkpoint_every: int = 500  # steps between resume states in OUT/resume (0: only at the end)
     scheduled_sampling: float = 0.0  # feed the model its own guesses for up to this share of inputs
     init_from: str | None = None  # fine-tune this checkpoint ("default": the bundled model)
+    # The standard library is part of the bundled model's corpus and on every machine.
+    base_share: float = 0.0  # with --from: share of the stream read from the stdlib, to forget less
     seed: int = 0  # seeds weight init and dropout
     device: str = "auto"  # "auto" (CUDA if present), "cpu" or "cuda"
     vocab_size: int = 8192  # tokenizer size when train_from_directory trains one
@@ -68,6 +70,8 @@ class TrainConfig:
             raise ValueError(
                 f"scheduled_sampling must be between 0 and 1, not {self.scheduled_sampling}"
             )
+        if not 0.0 <= self.base_share < 1.0:
+            raise ValueError(f"base_share must be at least 0 and below 1, not {self.base_share}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be between 0 and 1, not {self.val_fraction}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -31,7 +31,7 @@ from grucomplete.model.tokenizer import CodeTokenizer
 from . import distributed
 from .config import TrainConfig, TrainingError
 from .data import WindowBatcher, rank_share
-from .finetune import check_model_settings, load_base_model, with_config
+from .finetune import check_model_settings, load_base_model, with_base_text, with_config
 from .graceful_stop import StopRequest
 from .plot import CURVE_FILE, plot_training_curve
 from .resume import (
@@ -289,8 +289,11 @@ def train_from_directory(
     data = _shared_tokens(Path(source), out_dir / CACHE_DIR, cfg, tokenizer)
     model_config = replace(model_config or GRUConfig(), vocab_size=data.tokenizer.vocab_size)
     metadata["data"] = data.card
+    train_ids = data.train
+    if cfg.init_from and cfg.base_share > 0:
+        train_ids = with_base_text(train_ids, data.tokenizer, cfg.base_share)
     summary = train(
-        data.train,
+        train_ids,
         data.val,
         data.tokenizer,
         model_config,
