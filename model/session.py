@@ -67,8 +67,10 @@ class Completions:
 
 
 # A word continued by a keystroke is answered from the last answer when at least this many of
-# its words still match (fewer: the beam's next candidates, unseen, may rank among them).
-REUSE_MIN_MATCHES = 3
+# its words still match (with none, what matches lies only among the search's unseen
+# candidates). The first words found are settled, more likely than any left unseen, so one
+# match is enough (benchmarks/keystroke_reuse.py --min-matches compares with a fresh answer).
+REUSE_MIN_MATCHES = 1
 
 
 @dataclass

@@ -64,9 +64,8 @@ def test_the_popup_decodes_no_line_and_the_ghost_text_reuses_its_words(
 
 
 def test_a_continued_word_is_answered_without_running_the_model(
-    tiny_engine: CompletionEngine, decoded: list, monkeypatch: pytest.MonkeyPatch
+    tiny_engine: CompletionEngine, decoded: list
 ) -> None:
-    monkeypatch.setattr(session_module, "REUSE_MIN_MATCHES", 1)
     session = DocumentSession(tiny_engine, keep_outputs=False)
     first = session.complete(MAIN, MODEL_ONLY, lines=False)
     runs = session.model_runs
@@ -147,7 +146,8 @@ def test_continuing_renormalises_over_the_words_that_still_match() -> None:
 
 def test_continuing_is_refused_when_it_is_not_safe() -> None:
     last = _answer(("result", 0.3), ("return", 0.2), ("root", 0.1))
-    assert continued(last, "res") is None  # one match: the beam's next words may rank above
+    assert [w.label for w in continued(last, "res").words] == ["result"]  # one match is enough
+    assert continued(last, "rx") is None  # none: the beam's unseen words are all there is
     assert continued(last, "r(") is None  # not a word
     assert continued(last, "") is None
     cut = replace(last, words=[replace(w, complete=False) for w in last.words])
