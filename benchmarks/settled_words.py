@@ -21,25 +21,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from keystroke_reuse import CountingModel  # beside this script
 
 from grucomplete.model import session as session_module
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.session import DocumentSession
 from grucomplete.server.options import ServerOptions
 from grucomplete.training.evaluation.queries import SampleConfig, load_files, plan_queries
-
-
-class CountingModel:
-    """A decoding's model, counting the rows `step` is given (beam steps x beams)."""
-
-    rows = 0
-
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def step(self, tokens, state):
-        CountingModel.rows += tokens.shape[0]
-        return self.model.step(tokens, state)
 
 
 def popups(engine: CompletionEngine, plan, settings: ServerOptions, type_last: int) -> dict:
