@@ -13,11 +13,18 @@ from .conftest import TOY_SOURCES
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_server_speed_benchmark_runs_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
+def toy_corpus(tmp_path: Path, min_chars: int = 0) -> Path:
+    """The toy sources as a folder of files, each repeated 4 times or to `min_chars`."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i, source in enumerate(TOY_SOURCES):
-        (corpus / f"m{i}.py").write_text(source * (2_500 // len(source) + 1))
+        times = min_chars // len(source) + 1 if min_chars else 4
+        (corpus / f"m{i}.py").write_text(source * times)
+    return corpus
+
+
+def test_server_speed_benchmark_runs_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
+    corpus = toy_corpus(tmp_path, min_chars=2_500)
     server = f"{sys.executable} -m grucomplete.training serve --model {tiny_model_dir}"
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/server_speed.py"), "--corpus", str(corpus)]
@@ -79,10 +86,7 @@ GAUGE = Path("/work/shared/gauge")
 
 @pytest.mark.skipif(not (GAUGE / "lsp_eval.py").exists(), reason="the shared gauge is not here")
 def test_context_levers_benchmark_runs(tiny_model_dir: Path, tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i, source in enumerate(TOY_SOURCES):
-        (corpus / f"m{i}.py").write_text(source * 4)
+    corpus = toy_corpus(tmp_path)
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/context_levers.py"), "--corpus", str(corpus)]
         + ["--model", str(tiny_model_dir), "--files", "3", "--queries", "12", "--context", "64"]
@@ -110,10 +114,7 @@ def test_decode_speed_benchmark_runs(tiny_model_dir: Path) -> None:
 
 
 def test_work_units_benchmark_predicts_and_checks(tiny_model_dir: Path, tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i, source in enumerate(TOY_SOURCES):
-        (corpus / f"m{i}.py").write_text(source * (5_000 // len(source) + 1))
+    corpus = toy_corpus(tmp_path, min_chars=5_000)
     costs = tmp_path / "costs.json"
     args = ["--model", str(tiny_model_dir), "--corpus", str(corpus), "--files", "2"]
     args += ["--queries", "4", "--type-last", "2"]
@@ -139,10 +140,7 @@ def test_work_units_benchmark_predicts_and_checks(tiny_model_dir: Path, tmp_path
 
 
 def test_settled_words_benchmark_runs(tiny_model_dir: Path, tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i, source in enumerate(TOY_SOURCES):
-        (corpus / f"m{i}.py").write_text(source * 4)
+    corpus = toy_corpus(tmp_path)
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/settled_words.py"), str(corpus)]
         + ["--model", str(tiny_model_dir), "--max-files", "2", "--queries", "6"]
