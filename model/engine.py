@@ -113,9 +113,13 @@ class CompletionEngine:
         if self.pipeline is None or len(chunks) < 2 or not threads:
             states = []
             for ids in chunks:
-                logits, state = self.advance(list(ids), state, outputs)
+                tokens = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
+                top, state = self.model.read(tokens, state)  # (1, T, H)
+                if outputs is not None:
+                    outputs.append(top[0])
                 states.append(state)
-            return logits, states
+            with torch.inference_mode():
+                return self.model.next_logits(top), states
         tokens = [torch.tensor([list(ids)], dtype=torch.long) for ids in chunks]  # (1, T) each
         tops, states = self.pipeline.feed(tokens, state)
         if outputs is not None:

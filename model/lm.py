@@ -100,8 +100,15 @@ class GRULanguageModel(nn.Module):
 
         The outputs are the keys and queries of the neural cache (`neural_cache`).
         """
-        out, state = self.rnn(self.embed(tokens), state)  # (B, T, H)
+        out, state = self.read(tokens, state)
         return self.next_logits(out), out, state
+
+    @torch.inference_mode()
+    def read(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """The recurrent layers alone over `tokens` (B, T): top-layer outputs (B, T, H) and
+        the state after them (a prompt's earlier chunks need no logits)."""
+        out, state = self.rnn(self.embed(tokens), state)
+        return out, state
 
     def next_logits(self, out: torch.Tensor) -> torch.Tensor:
         """Logits (B, V) of the token after the last position of top-layer outputs (B, T, H)."""

@@ -108,6 +108,8 @@ class DocumentSession:
         self.workspace_names: Container[str] | None = None
         self.code = CodeText()  # the document's code before the cursor, followed incrementally
         self._last: _Answer | None = None  # the last answer not cut short
+        # The last prompt's state: the line decoded after a popup's words reads nothing again.
+        self._last_prompt: tuple[str, PromptState] | None = None
         # Answer from `_last` where it covers a request (off: only the very same request, the
         # reference in benchmarks/keystroke_reuse.py).
         self.reuse = True
@@ -118,6 +120,8 @@ class DocumentSession:
 
     def prompt(self, context: str, threads: bool = True) -> PromptState:
         """The model's state after `context` (text before the cursor, healed)."""
+        if self._last_prompt is not None and self._last_prompt[0] == context:
+            return self._last_prompt[1]  # only `prompt` moves the chain: it is still there
         ids = self.tokens.update(context)
         # The ids the tokenizer kept cannot differ from those the chain was fed.
         known_common = self.tokens.unchanged
@@ -130,7 +134,9 @@ class DocumentSession:
                 self.prepared[self.states.origin] = self.states
             self.states, known_common = chain, 0
             self._bound_prepared()
-        return self.states.state_after(ids, known_common, threads)
+        state = self.states.state_after(ids, known_common, threads)
+        self._last_prompt = (context, state)
+        return state
 
     def prepare(self, text: str, budget: int = CHUNK) -> bool:
         """One slice of background work over the whole `text`: about `budget` tokens read into

@@ -517,10 +517,6 @@ class CompletionService:
             session = self._session(uri)
             if session is None:
                 return None
-            # While jedi works on the other core (for this request or a late earlier one), the
-            # model's layers take turns on this one: a layer thread would slow jedi past its wait
-            # more often than it would save here.
-            jedi_busy = self.static is not None and self.static.busy
             runs = session.model_runs
             # The budget bounds decoding; the state must be computed whatever it costs, or a big
             # edit would leave nothing to decode from and every budget would end empty-handed.
@@ -532,7 +528,6 @@ class CompletionService:
                 defer_line=lines is None,
                 interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
                 known_words=None if static is None else static.result,
-                threads=not jedi_busy,
                 workspace=self._workspace(uri),
             )
             self.requests += 1

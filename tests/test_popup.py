@@ -82,7 +82,7 @@ def test_a_continued_word_is_answered_without_running_the_model(
 
 
 def test_a_popup_without_ghost_text_carries_its_line_and_waits_for_none(
-    tiny_engine: CompletionEngine, decoded: list
+    tiny_engine: CompletionEngine, decoded: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Neovim's popup: the line is decoded with the words only where a line begins;
     mid-line the popup offers the last line while the typing follows it, decodes no line
@@ -103,7 +103,11 @@ def test_a_popup_without_ghost_text_carries_its_line_and_waits_for_none(
     other = session.complete(MAIN, MODEL_ONLY, defer_line=True)
     assert other.lines == [] and not other.lines_decoded
     assert [stops for stops, _ in decoded[steps:]] == [[StopAt.IDENTIFIER]]
+    fed: list[object] = []
+    feed = tiny_engine.feed
+    monkeypatch.setattr(tiny_engine, "feed", lambda *a, **kw: fed.append(a) or feed(*a, **kw))
     later = session.complete(MAIN, MODEL_ONLY, lines=True)  # what the caller decodes when idle
+    assert fed == []  # the popup's state is still there: nothing is read again
     assert later.words == other.words and later.lines[0].insert == "path.join(root, name)"
     assert decoded[-1][0] == [StopAt.LINE]
     # The next keystroke's popup offers that line while it still follows it.
