@@ -56,6 +56,9 @@ def test_an_invented_name_is_dropped_and_a_name_being_defined_is_kept() -> None:
     legal = {"count", "counter"}
     assert [w.label for w in keep_real_names(words, legal, False)] == ["count", "counter"]
     assert [w.label for w in keep_real_names(words, legal, True)] == ["count", "cmount", "counter"]
+    # Even where a name is defined, a new one the model barely gives is not offered.
+    words = _words(("count", 0.5), ("cmount", 0.1), ("counter", 0.4))
+    assert [w.label for w in keep_real_names(words, legal, True)] == ["count", "counter"]
     for line in ("def cmo", "class Cm", "import numpy as n", "    for i, cm", "def f(self, cm",
                  "import os, sy", "from collections.ab", "from m import x as y"):  # fmt: skip
         assert defines_name(line), line
