@@ -1,18 +1,21 @@
 """Ghost text's confidence threshold: choose it on tuning files, report it on held-out files.
 
     python benchmarks/ghost_text_threshold.py .work/heldout [--max-files 24] [--queries 200]
-        [--tune-seed 2] [--report-seed 1] [--json OUT]
+        [--tune-seed 2] [--report-seed 1] [--pipeline server|model] [--json OUT]
 
 For each query position of `grucomplete eval`'s plan (line starts, and the identifiers inside
-lines), the line the server would show as ghost text is decoded with the server's line settings
-(one line, `line_max_tokens`) from the state `grucomplete eval` computes, and compared with the
-rest of the line in the file: exact match and edit similarity. Then, for each confidence measure
-(the line's probability, its probability per token, and a logistic model of exactness over the
-line's features, fitted on the tuning positions) and threshold, precision (exact and edit
-similarity of the lines shown) and coverage (share of positions where a line is shown). The
-threshold is chosen on the tuning seed's files as the one with the most coverage whose exact
-share is at least `--target`, then reported on the report seed's files, those also picked by
-the tuning seed left out, so the two sets are disjoint.
+lines), the line the server would show as ghost text is decoded and compared with the rest of
+the line in the file: exact match and edit similarity. `--pipeline server` (the default) decodes
+it as the server does after a popup, in a document session read up to the position (the
+neural and identifier caches, lines kept to names that exist); `--pipeline model`, with the
+caches off, from the state `grucomplete eval` computes (the measure before 2026-12-03).
+Then, for each confidence measure (the line's probability, its probability per token, and a
+logistic model of exactness over the line's features, fitted on the tuning positions) and
+threshold, precision (exact and edit similarity of the lines shown) and coverage (share of
+positions where a line is shown). The threshold is chosen on the tuning seed's files as the
+one with the most coverage whose exact share is at least `--target`, then reported on the
+report seed's files, those also picked by the tuning seed left out, so the two sets are
+disjoint.
 """
 
 from __future__ import annotations
@@ -29,13 +32,15 @@ import torch
 from grucomplete.model.completion_settings import CompletionSettings, line_confidence
 from grucomplete.model.document_state import PromptState
 from grucomplete.model.engine import CompletionEngine
-from grucomplete.model.session import decode_completions
+from grucomplete.model.session import DocumentSession, decode_completions
 from grucomplete.training.evaluation.metrics import edit_similarity
 from grucomplete.training.evaluation.model_eval import FilePrompts
 from grucomplete.training.evaluation.queries import SampleConfig, load_files, plan_queries
 
-# The server's line settings; no neural cache (a teacher-forced pass keeps no keys for it).
-SETTINGS = replace(CompletionSettings(), neural_cache=0.0, identifier_cache=0.0)
+# The server's settings; without the caches for `--pipeline model` (a teacher-forced pass keeps
+# no keys for the neural cache).
+SETTINGS = CompletionSettings()
+MODEL_SETTINGS = replace(SETTINGS, neural_cache=0.0, identifier_cache=0.0)
 THRESHOLDS = [0.0, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7]
 THRESHOLDS += [0.125, 0.175, 0.225, 0.275, 0.325, 0.35, 0.375, 0.45]
 THRESHOLDS.sort()
@@ -98,7 +103,13 @@ def score(records: list[dict], weights: tuple[float, ...], bias: float, name: st
         r[name] = logistic(r["features"], weights, bias) if r["features"] is not None else 0.0
 
 
-def collect(engine: CompletionEngine, paths: list[Path], config: SampleConfig, skip: set[str]):
+def collect(
+    engine: CompletionEngine,
+    paths: list[Path],
+    config: SampleConfig,
+    skip: set[str],
+    pipeline: str = "server",
+):
     """One record per query position: the shown line's measures and its scores."""
     files = [f for f in load_files(paths, config) if str(f.path) not in skip]
     plan = plan_queries(files, config)
@@ -107,13 +118,22 @@ def collect(engine: CompletionEngine, paths: list[Path], config: SampleConfig, s
         queries = [q for q in plan.queries if q.file == index]
         if not queries:
             continue
-        contexts = {engine.heal(source.text[: q.offset]).context for q in queries}
-        prompts = FilePrompts(engine, source, contexts)
+        session = DocumentSession(engine)  # the queries come in offset order: it reads on
+        if pipeline == "model":
+            contexts = {engine.heal(source.text[: q.offset]).context for q in queries}
+            prompts = FilePrompts(engine, source, contexts)
         for q in queries:
             healed = engine.heal(source.text[: q.offset])
-            logits, state = prompts.after(healed.context)
-            prompt = PromptState(logits, state, tokens_fed=0)
-            found = decode_completions(engine, healed, prompt, SETTINGS, words=False)
+            if pipeline == "model":
+                logits, state = prompts.after(healed.context)
+                prompt = PromptState(logits, state, tokens_fed=0)
+                found = decode_completions(engine, healed, prompt, MODEL_SETTINGS, words=False)
+            else:
+                prompt = session.prompt(healed.context)
+                logits = prompt.logits
+                found = decode_completions(
+                    engine, healed, prompt, SETTINGS, words=False, code=session.code
+                )
             end = source.text.find("\n", q.offset)
             expected = source.text[q.offset : len(source.text) if end < 0 else end].strip()
             line = found.lines[0] if found.lines else None
@@ -141,6 +161,8 @@ def collect(engine: CompletionEngine, paths: list[Path], config: SampleConfig, s
                     probability=line.probability if line else 0.0,
                     per_token=line_confidence(line.probability, tokens) if line else 0.0,
                     features=features,
+                    shown=shown,
+                    expected=expected,
                     exact=bool(shown) and shown == expected,
                     similarity=edit_similarity(shown, expected) if shown else 0.0,
                 )
@@ -191,15 +213,16 @@ def main() -> None:
     p.add_argument("--tune-seed", type=int, default=2)
     p.add_argument("--report-seed", type=int, default=1)
     p.add_argument("--target", type=float, default=0.45, help="exact share wanted on tuning")
+    p.add_argument("--pipeline", choices=("server", "model"), default="server")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     torch.set_num_threads(1)
     engine = CompletionEngine.load(args.model, precision="int8")
     began = time.perf_counter()
     config = SampleConfig(args.max_files, args.queries, 0, seed=args.tune_seed)
-    tune, tune_files = collect(engine, args.paths, config, set())
+    tune, tune_files = collect(engine, args.paths, config, set(), args.pipeline)
     config = replace(config, seed=args.report_seed)
-    report, report_files = collect(engine, args.paths, config, tune_files)
+    report, report_files = collect(engine, args.paths, config, tune_files, args.pipeline)
     print(f"{len(tune)} tuning positions in {len(tune_files)} files, {len(report)} reported "
           f"in {len(report_files)} other files, {time.perf_counter() - began:.0f} s")  # fmt: skip
     weights, bias = fit(tune)
