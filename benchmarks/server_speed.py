@@ -10,6 +10,8 @@ and driven over stdio with pygls's client, on the same held-out files and positi
   one character into names (the document holds the text up to the cursor, like the gauge);
 - file size: the first completion after opening a 5,000-line file, then completions while
   typing a line at the end of a 200-line and of a 20,000-line file (ratio of medians);
+- after a paste: 30 lines pasted below a file's first 30, then the first keystroke of the next
+  line, at once and after a 0.5 s pause (what the server does with idle time);
 - memory: peak RSS (VmHWM) of the server process once 50 more documents are open, and of
   its child processes (our static-analysis worker) beside it.
 
@@ -38,6 +40,8 @@ from pygls.lsp.client import LanguageClient
 
 QUERY_AT = re.compile(r"(?<=\.)[A-Za-z_]|(?<![\w.])[A-Za-z_](?=\w)")  # after `.`, or 1 char in
 TYPED_LINE = "        result = self.process(value, options=options)\n"
+PASTE_LINES = 30
+PASTE_PAUSES_S = (0.0, 0.5)
 TYPED_LINE_REPEATS = 3  # 153 keystrokes per file size
 
 
@@ -48,6 +52,7 @@ class Report:
     typing_ms: list[float] = field(default_factory=list)
     first_after_open_ms: float = 0.0
     keystroke_ms: dict[int, float] = field(default_factory=dict)  # lines -> median
+    after_paste_ms: dict[float, list[float]] = field(default_factory=dict)  # pause -> times
     peak_rss_mb: float = 0.0
     children_rss_mb: float = 0.0
     errors: int = 0
@@ -145,6 +150,7 @@ async def measure(
         await _warm_up(session)
         await _typing(session, texts, args, report)
         await _file_sizes(session, texts, args, report)
+        await _pastes(session, texts, report)
         for i, text in enumerate((texts * args.open_documents)[: args.open_documents]):
             uri = f"file:///bench/open_{i}.py"
             session.open(uri, text)
@@ -210,6 +216,24 @@ async def _file_sizes(session: Session, texts: list[str], args, report: Report) 
         report.keystroke_ms[lines] = statistics.median(times[lines])
 
 
+async def _pastes(session: Session, texts: list[str], report: Report) -> None:
+    for pause in PASTE_PAUSES_S:
+        report.after_paste_ms[pause] = []
+        for i, text in enumerate(texts):
+            lines = text.splitlines(keepends=True)
+            if len(lines) <= 2 * PASTE_LINES or not lines[2 * PASTE_LINES].strip():
+                continue
+            uri = f"file:///bench/paste_{pause}_{i}.py"
+            session.open(uri, "".join(lines[:PASTE_LINES]))
+            await session.complete_ms(uri)  # typing there: its state is read
+            session.append(uri, "".join(lines[PASTE_LINES : 2 * PASTE_LINES]))
+            await asyncio.sleep(pause)
+            following = lines[2 * PASTE_LINES]
+            indent = len(following) - len(following.lstrip())
+            session.append(uri, following[: indent + 1])  # an editor indents; one key typed
+            report.after_paste_ms[pause].append(await session.complete_ms(uri))
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -243,6 +267,12 @@ def rows(report: Report, args: argparse.Namespace) -> dict[str, float]:
         f"keystroke p50, {few:,}-line file (ms)": small,
         f"keystroke p50, {many:,}-line file (ms)": big,
         f"{many:,} / {few:,} lines": big / small,
+        **{
+            f"first keystroke after a {PASTE_LINES}-line paste, {pause} s pause, p50 (ms)": (
+                percentile(times, 0.5)
+            )
+            for pause, times in report.after_paste_ms.items()
+        },
         f"peak RSS, {documents} documents open (MB)": report.peak_rss_mb,
         "peak RSS of child processes (MB)": report.children_rss_mb,
         "errors": report.errors,

@@ -180,7 +180,7 @@ class HiddenStateCache:
         for end, state in zip(ends, states, strict=True):
             if end % self.stride == 0:
                 self.checkpoints[end] = state
-        self._thin(len(self.ids))
+        self._thin(ends[-1])  # dense behind where reading got to: the next slice goes on there
         if new_outputs is not None:
             self._store_outputs(start, torch.cat(new_outputs))
         return last - ends[-1] >= CHUNK

@@ -103,6 +103,7 @@ class DocumentSession:
         self.text_tokens = IncrementalTokens(engine)
         self.prepared: dict[int, HiddenStateCache] = {}
         self._planned: tuple[int, list[tuple[int, int]]] = (-1, [])  # (for origin, plan)
+        self._edit_origin = 0  # the window of the last edit's end, read ahead
         # The project's names (a `WorkspaceNames`), set by whoever owns the session; with the
         # document's own, builtins and keywords they are the names legal at a use.
         self.workspace_names: Container[str] | None = None
@@ -138,13 +139,17 @@ class DocumentSession:
         self._last_prompt = (context, state)
         return state
 
-    def prepare(self, text: str, budget: int = CHUNK) -> bool:
+    def prepare(self, text: str, budget: int = CHUNK, cursor: int | None = None) -> bool:
         """One slice of background work over the whole `text`: about `budget` tokens read into
         the window that the nearest unprepared position of the text would read. True while
-        work remains. Every window start of the text gets its chain of states (up to
-        `max_prepared` of them, nearest the window being typed in first), so that a jump
-        anywhere reads from a checkpoint at most a chunk back instead of a whole window; the
-        states are those a cold run reaches, bitwise (the chunks are a query's)."""
+        work remains. First the state at `cursor` (where the last edit ended), so that typing
+        on after a paste reads a chunk, not the paste. Then every window start of the text
+        gets its chain of states (up to `max_prepared` of them, nearest the window being
+        typed in first), so that a jump anywhere reads from a checkpoint at most a chunk back
+        instead of a whole window; the states are those a cold run reaches, bitwise (the
+        chunks are a query's)."""
+        if cursor is not None and self._read_towards(text[:cursor], budget):
+            return True
         # Queries in a text longer than CONTEXT_CHARS tokenize from a start that moves with
         # the cursor (`window.text_origin`); the windows of its first CONTEXT_CHARS are those
         # of every query there.
@@ -162,6 +167,21 @@ class DocumentSession:
                 return True
         return False
 
+    def _read_towards(self, text_before: str, budget: int) -> bool:
+        """A slice of what a query at the end of `text_before` would read; True while more."""
+        ids = self.tokens.update(self.engine.heal(text_before).context)
+        origin = self.engine.window_start(ids)
+        if origin == self.states.origin:
+            chain = self.states
+            self._last_prompt = None  # the chain moves on from it
+        elif (chain := self.prepared.get(origin)) is None:
+            chain = HiddenStateCache(
+                self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
+            )
+            self.prepared[origin] = chain
+        self._edit_origin = origin
+        return chain.prepare(ids, budget)
+
     def _plan(self, ids: Sequence[int]) -> list[tuple[int, int]]:
         """(window start, last prefix read from it) for the windows to prepare, nearest the
         current window first, at most `max_prepared`; the current window is the typing's."""
@@ -176,7 +196,7 @@ class DocumentSession:
             windows.append((0, min(len(ids), context)))
         windows.sort(key=lambda w: abs(w[0] - self.states.origin))
         windows = windows[: self.max_prepared]
-        keep = {origin for origin, _ in windows}
+        keep = {origin for origin, _ in windows} | {self._edit_origin}  # typing goes on there
         for origin in [o for o in self.prepared if o not in keep]:
             del self.prepared[origin]
         return windows

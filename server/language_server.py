@@ -243,7 +243,7 @@ def did_open(ls: GruCompleteServer, params: types.DidOpenTextDocumentParams) -> 
 def did_change(ls: GruCompleteServer, params: types.DidChangeTextDocumentParams) -> None:
     document = ls.document(params.text_document.uri)  # pygls applied the edit already
     if document is not None:
-        ls.service.edited(params.text_document.uri, document.source)
+        ls.service.edited(params.text_document.uri, document.source, document.edit_end)
         if path := _file_path(params.text_document.uri):
             ls.names.document(path, document.source)  # indexed after a pause, off the loop
 

@@ -20,6 +20,8 @@ class LspTextDocument(TextDocument):
     # (line, offset where it starts) of the last position looked up: typing stays near it, so
     # the next lookup walks a line or two from there instead of counting the whole document.
     _known = (0, 0)
+    # Where the last edit's text ends (None after a full-text change): most likely the cursor.
+    edit_end: int | None = None
 
     def offset_at(self, position: types.Position) -> int | None:
         """Index into the text of an LSP position, or None when it is out of range."""
@@ -40,6 +42,7 @@ class LspTextDocument(TextDocument):
         start = self._clamped_offset(change.range.start)
         end = max(self._clamped_offset(change.range.end), start)  # a reversed range: insert
         self._source = source[:start] + change.text + source[end:]
+        self.edit_end = start + len(change.text)
         known_start = self._known[1]
         # The known line start stays one if nothing before it changed (and no "\r" before it
         # met a "\n" inserted at it, which would merge two line breaks into one).
@@ -52,7 +55,7 @@ class LspTextDocument(TextDocument):
 
     def _apply_full_change(self, change: types.TextDocumentContentChangeEvent) -> None:
         super()._apply_full_change(change)
-        self._known = (0, 0)
+        self._known, self.edit_end = (0, 0), None
 
     def _clamped_offset(self, position: types.Position) -> int:
         """The index of `position`; past the end of its line or the document, the end of it."""

@@ -13,6 +13,7 @@ from unittest.mock import patch
 from grucomplete.model.checkpoint import load_checkpoint, save_checkpoint
 from grucomplete.model.lm import GRULanguageModel
 from grucomplete.model.tokenizer import train_tokenizer
+from grucomplete.model.window import CHUNK
 from grucomplete.server.completion_service import CompletionService
 from grucomplete.server.options import CacheOptions, ServerOptions
 
@@ -199,6 +200,23 @@ def test_a_request_arriving_mid_preparation_is_answered_first(tiny_model_dir: Pa
     assert not service._prepare_queued  # it finished
     prepared = service.sessions[uri].prepared
     assert 0 < len(prepared) <= service.options.cache.prepared_windows
+    service.shutdown()
+
+
+def test_after_a_paste_the_state_where_it_ends_is_read_while_idle(tiny_model_dir: Path) -> None:
+    service = service_for(tiny_model_dir)
+    uri = "file:///paste.py"
+    text = "".join(TOY_SOURCES) * 6
+    service.prefill(uri, text[:100]).result()
+    pasted = len(text) * 2 // 3  # a paste of many chunks, then the rest of the file below it
+    service.edited(uri, text, edit_end=pasted)
+    session = service.sessions[uri]
+    deadline = time.monotonic() + 60
+    while service._prepare_queued and time.monotonic() < deadline:
+        time.sleep(0.01)
+    engine = service.engine
+    prompt = service.executor.submit(session.prompt, engine.heal(text[:pasted]).context)
+    assert prompt.result().tokens_fed <= CHUNK
     service.shutdown()
 
 

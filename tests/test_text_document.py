@@ -55,6 +55,7 @@ def test_edits_replace_exactly_their_ranges(text: str, data: st.DataObject) -> N
         start, end = reference_offset(text, *a), reference_offset(text, *b)
         text = text[:start] + inserted + text[end:]
         assert doc.source == text
+        assert doc.edit_end == start + len(inserted)  # where typing goes on
         line, character = data.draw(positions(text))
         assert doc.offset_at(types.Position(line, character)) == reference_offset(
             text, line, character
