@@ -25,6 +25,7 @@ from pygls import uris
 from grucomplete.model.interrupt import Interrupt
 from grucomplete.model.words import typed_length
 
+from .idle_preparation import IdlePreparation
 from .options import ServerOptions
 from .static_analysis import PendingNames, StaticAnalyzer
 from .workspace_names import WorkspaceNames
@@ -96,15 +97,8 @@ class CompletionService:
         self.model_runs = 0
         self.fit: Fit | None = None  # what `_fit_to_machine` measured and chose
         self._fitted_settings: tuple[object, ServerOptions] | None = None
-        # Background preparation (`prepare`): the document and text to prepare, when it may
-        # start, and whether a slice is queued on the worker.
-        self._prepare: tuple[str, str, int | None] | None = None  # (uri, text, edit's end)
-        self._prepare_after = 0.0
-        self._prepare_queued = False
-        self._prepare_lock = threading.Lock()
-        self.prepare_idle_s = 0.15  # quiet time after an edit or request before preparing
-        self.prepare_log: list[str] = []  # what the worker ran, in order (tests read it)
-        self.log_order = False
+        # Idle time reads documents' states ahead (`idle_preparation`).
+        self.preparation = IdlePreparation(self.executor, self._prepared_session, self._stop)
         # A popup's line decoded after its answer (`_decode_line_later`): every request
         # counts in `_serial` and interrupts the line in flight, unless it asks at the very
         # place the line is for (`_line_for`: uri and text before the cursor).
@@ -327,7 +321,7 @@ class CompletionService:
         if self.workspace_memory is not None:  # workspace memory hook: never its disk copy
             self.workspace_memory.opened(uri)
         future = self.prefill(uri, text)
-        self.prepare(uri, text)
+        self.preparation.prepare(uri, text)
         return future
 
     def edited(self, uri: str, source: str, edit_end: int | None = None) -> None:
@@ -337,7 +331,7 @@ class CompletionService:
         took 130-240 ms, past any wait. (Not on open: an editor restoring 50 tabs would keep
         jedi busy for seconds on files nobody edits; and a file begun empty has nothing to
         parse ahead, its questions parse it as it grows.)"""
-        self.prepare(uri, source, cursor=edit_end)
+        self.preparation.prepare(uri, source, cursor=edit_end)
         static = self.static
         path = uris.to_fs_path(uri) if uri.startswith("file:") else None
         if static is not None and not static.disabled and path is not None:
@@ -400,71 +394,16 @@ class CompletionService:
 
         return self.executor.submit(run)
 
-    # --- background preparation ----------------------------------------------------------
-
-    def prepare(
-        self, uri: str, text: str, idle_s: float | None = None, cursor: int | None = None
-    ) -> None:
-        """Prepare `uri`'s states over the whole `text` once the worker is idle (`idle_s`
-        after the last edit or request), the state at `cursor` (where the edit ended) first,
-        one slice of `session.prepare` at a time: each slice is queued behind whatever the
-        worker has, so a request waits for one slice at most. Only the latest document is
-        prepared; another's prepared states are dropped."""
-        with self._prepare_lock:
-            previous = self._prepare
-            self._prepare = (uri, text, cursor)
-            self._prepare_after = time.monotonic() + (
-                self.prepare_idle_s if idle_s is None else idle_s
-            )
-            queue = not self._prepare_queued
-            self._prepare_queued = True
-        if previous is not None and previous[0] != uri:
-            self.executor.submit(self._drop_prepared, previous[0])
-        if queue:
-            self._queue_slice()
-
-    def _queue_slice(self) -> None:
-        wait = self._prepare_after - time.monotonic()
-        if wait > 0:  # not idle yet: wait off the worker
-            timer = threading.Timer(wait, self._queue_slice)
-            timer.daemon = True
-            timer.start()
-            return
-        with contextlib.suppress(RuntimeError):  # RuntimeError: shut down
-            self.executor.submit(self._prepare_slice)
-
-    def _prepare_slice(self) -> None:
-        with self._prepare_lock:
-            target = self._prepare
-            if target is None or self._stop.is_set() or self.engine is None:
-                self._prepare_queued = False
-                return
-            if time.monotonic() < self._prepare_after:  # a request or an edit came meanwhile
-                threading.Thread(target=self._queue_slice, daemon=True).start()
-                return
-        uri, text, cursor = target
+    def _prepared_session(self, uri: str) -> DocumentSession | None:
+        """`uri`'s session, for background preparation, if it runs on the loaded model."""
         session = self.sessions.get(uri)
-        more = False
-        if session is not None and session.engine is self.engine:
-            more = session.prepare(text, cursor=cursor)
-            if self.log_order:
-                self.prepare_log.append(f"prepare {uri}")
-        with self._prepare_lock:
-            if more or self._prepare != target:
-                self.executor.submit(self._prepare_slice)
-            else:
-                self._prepare, self._prepare_queued = None, False
-
-    def _drop_prepared(self, uri: str) -> None:
-        session = self.sessions.get(uri)
-        if session is not None:
-            session.drop_prepared()
+        if session is None or self.engine is None or session.engine is not self.engine:
+            return None
+        return session
 
     def close(self, uri: str) -> None:
         self._unedited.discard(uri)
-        with self._prepare_lock:
-            if self._prepare is not None and self._prepare[0] == uri:
-                self._prepare = None  # nothing left to prepare: its session goes too
+        self.preparation.forget(uri)
         if self.workspace_memory is not None:  # workspace memory hook
             self.workspace_memory.closed(uri)
         for key in [key for key in self._cancels if key[0] == uri]:
@@ -515,9 +454,9 @@ class CompletionService:
         with self._counted():
             if cancel is not None and cancel.is_set():
                 return None
-            self._prepare_after = time.monotonic() + self.prepare_idle_s  # busy: prepare later
-            if self.log_order:
-                self.prepare_log.append(f"complete {uri}")
+            self.preparation.postpone()
+            if self.preparation.log is not None:
+                self.preparation.log.append(f"complete {uri}")
             session = self._session(uri)
             if session is None:
                 return None

@@ -180,24 +180,24 @@ def test_a_request_arriving_mid_preparation_is_answered_first(tiny_model_dir: Pa
     """Background preparation runs in slices queued behind requests: a request submitted
     while it runs is answered after at most the slice in progress, and preparation goes on."""
     service = service_for(tiny_model_dir)
-    service.log_order = True
+    service.preparation.log = []
     uri = "file:///big.py"
     text = "".join(TOY_SOURCES) * 40
     service.prefill(uri, text[:200]).result()
-    service.prepare(uri, text, idle_s=0)
-    while not any(e.startswith("prepare") for e in service.prepare_log):
+    service.preparation.prepare(uri, text, idle_s=0)
+    while not any(e.startswith("prepare") for e in service.preparation.log):
         time.sleep(0.001)
-    queued = len(service.prepare_log)
+    queued = len(service.preparation.log)
     answer = service.executor.submit(service.complete, uri, text[:300])
     assert answer.result() is not None
-    log = service.prepare_log
+    log = service.preparation.log
     at = log.index(f"complete {uri}")
     assert at <= queued + 1  # behind the slice that was running, if any, not the rest
-    service.prepare(uri, text, idle_s=0)
+    service.preparation.prepare(uri, text, idle_s=0)
     deadline = time.monotonic() + 60
-    while service._prepare_queued and time.monotonic() < deadline:
+    while service.preparation.queued and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not service._prepare_queued  # it finished
+    assert not service.preparation.queued  # it finished
     prepared = service.sessions[uri].prepared
     assert 0 < len(prepared) <= service.options.cache.prepared_windows
     service.shutdown()
@@ -212,7 +212,7 @@ def test_after_a_paste_the_state_where_it_ends_is_read_while_idle(tiny_model_dir
     service.edited(uri, text, edit_end=pasted)
     session = service.sessions[uri]
     deadline = time.monotonic() + 60
-    while service._prepare_queued and time.monotonic() < deadline:
+    while service.preparation.queued and time.monotonic() < deadline:
         time.sleep(0.01)
     engine = service.engine
     prompt = service.executor.submit(session.prompt, engine.heal(text[:pasted]).context)
