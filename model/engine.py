@@ -113,8 +113,8 @@ class CompletionEngine:
         if self.pipeline is None or len(chunks) < 2 or not threads:
             states = []
             for ids in chunks:
-                tokens = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
-                top, state = self.model.read(tokens, state)  # (1, T, H)
+                chunk = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
+                top, state = self.model.read(chunk, state)  # (1, T, H)
                 if outputs is not None:
                     outputs.append(top[0])
                 states.append(state)

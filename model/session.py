@@ -174,7 +174,9 @@ class DocumentSession:
         if origin == self.states.origin:
             chain = self.states
             self._last_prompt = None  # the chain moves on from it
-        elif (chain := self.prepared.get(origin)) is None:
+        elif origin in self.prepared:
+            chain = self.prepared[origin]
+        else:
             chain = HiddenStateCache(
                 self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
             )
