@@ -30,9 +30,10 @@ from pathlib import Path
 import torch
 
 from grucomplete.model.completion_settings import CompletionSettings, line_confidence
+from grucomplete.model.completions import decode_completions
 from grucomplete.model.document_state import PromptState
 from grucomplete.model.engine import CompletionEngine
-from grucomplete.model.session import DocumentSession, decode_completions
+from grucomplete.model.session import DocumentSession
 from grucomplete.training.evaluation.metrics import edit_similarity
 from grucomplete.training.evaluation.model_eval import FilePrompts
 from grucomplete.training.evaluation.queries import SampleConfig, load_files, plan_queries

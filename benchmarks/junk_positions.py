@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from grucomplete.model import completions as completions_module
 from grucomplete.model import session as session_module
 from grucomplete.model.code_text import code_names, defines_name
 from grucomplete.model.completion_settings import CompletionSettings
@@ -79,7 +80,7 @@ def invented(engine: CompletionEngine, gauge_json: str) -> None:
         seen.append((list(words), legal, defining))
         return words
 
-    session_module.keep_real_names = spy
+    completions_module.keep_real_names = spy
     settings = CompletionSettings(latency_budget_ms=1e6)
     packages: dict[str, dict[str, set[str]]] = {}
     records = []

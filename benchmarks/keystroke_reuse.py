@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from grucomplete.model import completions as completions_module
 from grucomplete.model import session as session_module
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.session import DocumentSession
@@ -138,7 +139,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     engine = CompletionEngine.load(args.model, precision="int8")
-    session_module.decode_together = _counting(session_module.decode_together)
+    completions_module.decode_together = _counting(completions_module.decode_together)
     config = SampleConfig(args.max_files, args.queries // 2, 0, seed=args.seed)
     plan = plan_queries(load_files(args.paths, config), config)
     session_module.REUSE_MIN_MATCHES = args.min_matches

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from keystroke_reuse import CountingModel  # beside this script
 
-from grucomplete.model import session as session_module
+from grucomplete.model import completions as completions_module
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.session import DocumentSession
 from grucomplete.server.options import ServerOptions
@@ -62,8 +62,8 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     engine = CompletionEngine.load(args.model, precision="int8")
-    real = session_module.decode_together
-    session_module.decode_together = lambda model, *a, **k: real(CountingModel(model), *a, **k)
+    real = completions_module.decode_together
+    completions_module.decode_together = lambda model, *a, **k: real(CountingModel(model), *a, **k)
     config = SampleConfig(args.max_files, args.queries // 2, 0, seed=args.seed)
     plan = plan_queries(load_files(args.paths, config), config)
     base = replace(ServerOptions(), static_analysis=False)

@@ -19,9 +19,10 @@ import torch
 
 from .checkpoint import CheckpointError
 from .completion_settings import CompletionSettings
+from .completions import Completions
 from .decode_options import PRECISIONS
 from .engine import CompletionEngine
-from .session import Completions, complete_once
+from .session import complete_once
 from .settings_flags import add_settings_flags, settings_from
 from .window import CONTEXT_TOKENS, MIN_CONTEXT_TOKENS
 

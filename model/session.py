@@ -1,70 +1,31 @@
-"""A document session: one open document's inference state and the one completion pipeline.
+"""A document session: one open document's inference state, and the answers it gives.
 
 The session owns what is cached for a document (its token ids, its hidden-state checkpoints
 and the neural cache's keys along the window, in `document_state`; its code without comments
 and strings, in `code_text`) and answers `complete`:
 
-    heal the prompt -> the state after the healed context (cached) -> the neural cache over
-    the window -> decode the word and the line together -> rank the words with the document's
-    names and the names static analysis knows -> keep only real names (`real_names`)
+    heal the prompt -> the state after the healed context (cached) -> `decode_completions`
+    (`completions`: decode, rank, keep real names)
 
-The language server keeps one session per open document; `grucomplete complete` uses one
-once (`complete_once`); `grucomplete eval` brings states of its own to `decode_completions`.
+and answers from its last answer what that answer covers (a continued word, a line the
+typing follows). The language server keeps one session per open document; `grucomplete
+complete` uses one once (`complete_once`); `grucomplete eval` brings states of its own to
+`decode_completions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from collections.abc import Container, Sequence
+from dataclasses import dataclass, replace
 
-import torch
-
-from .candidate_scoring import word_probabilities
-from .code_text import CodeText, code_window, defines_name
+from .code_text import CodeText
 from .completion_settings import CompletionSettings
-from .decode_options import Candidate, StopAt
-from .decoding import Stepper, decode_together
+from .completions import Completions, KnownWords, Suggestion, Workspace, decode_completions
 from .document_state import HiddenStateCache, IncrementalTokens, PromptState
 from .engine import CompletionEngine
-from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
-from .neural_cache import CacheChain, CachedModel, Mixer, NeuralCache
-from .prefix_constraint import HealedPrompt
-from .real_names import VOCABULARY_CHARS, LegalNames, keep_real_names, lines_of_real_names
 from .window import CHUNK, CONTEXT_CHARS
 from .words import is_identifier_char
-
-# Names static analysis says exist at the cursor; asked once decoding is done, so that it can
-# work meanwhile (None: it does not know).
-KnownWords = Callable[[], Sequence[str] | None]
-
-
-class Workspace(Protocol):
-    """Entries of the workspace's other files near a query (the server's workspace memory)."""
-
-    def retrieve(self, query: torch.Tensor, weight: float) -> Mixer | None: ...
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    label: str  # what a user sees: the whole word, or the whole line from its start
-    insert: str  # text to insert at the cursor
-    probability: float
-    complete: bool = True  # False when cut short by max tokens, deadline or cancel
-
-
-@dataclass
-class Completions:
-    typed: str  # identifier characters before the cursor, which `words` all start with
-    words: list[Suggestion] = field(default_factory=list)
-    lines: list[Suggestion] = field(default_factory=list)
-    # The words are every name that may be offered for any continuation of `typed` (static
-    # analysis listed the names, all of them fit): an editor may filter them as typing goes on.
-    closed: bool = False
-    checked: bool = False  # the words were checked against the names static analysis knows
-    lines_decoded: bool = False  # lines were asked for (`lines` may still be empty)
-
 
 # A word continued by a keystroke is answered from the last answer when at least this many of
 # its words still match (with none, what matches lies only among the search's unseen
@@ -370,159 +331,4 @@ def complete_once(
     settings = settings or CompletionSettings()
     return DocumentSession(engine, keep_outputs=settings.neural_cache > 0).complete(
         text_before, settings
-    )
-
-
-def decode_completions(
-    engine: CompletionEngine,
-    healed: HealedPrompt,
-    prompt: PromptState,
-    settings: CompletionSettings,
-    *,
-    lines: bool = True,
-    words: bool = True,
-    interrupt: Interrupt | None = None,
-    known_words: KnownWords | None = None,
-    workspace_names: Container[str] | None = None,
-    code: CodeText | None = None,
-    workspace: Workspace | None = None,
-) -> Completions:
-    """Decode from the state a caller reached for `healed.context`, and rank the words.
-
-    `words=False` decodes the line alone (ghost text whose words an earlier answer has).
-
-    The neural cache (with its weight in `settings`) needs `prompt.outputs`, the window's keys.
-    `known_words()`: when some of its names start with what is typed, they are scored by the
-    model too, and only they are offered. Where a name is used (not after `.`), words and lines
-    are kept to real names (`real_names`, with `workspace_names`). Words are identifiers; lines
-    a separate list, each well formed (decoding keeps the brackets and strings in order).
-    `code`: a `CodeText` kept for the document (brought up to date here); without one, a window
-    is scanned.
-    """
-    before = healed.context + healed.removed
-    if code is None:
-        code = CodeText.of(code_window(before, VOCABULARY_CHARS))
-    else:
-        code.update(before)
-    line_before = before[before.rfind("\n") + 1 :]
-    at_use = not before[: len(before) - len(healed.typed)].rstrip().endswith(".")
-    requests = [(StopAt.IDENTIFIER, settings.word_options())] if words else []
-    if lines:
-        requests.append((StopAt.LINE, settings.line_options()))
-    model: Stepper = engine.model
-    logits = prompt.logits
-    mixers: list[Mixer] = []
-    if settings.neural_cache > 0:
-        if prompt.outputs is None:
-            raise ValueError("the neural cache needs the window's outputs (keep_outputs)")
-        mixers.append(NeuralCache(prompt.outputs, prompt.ids, settings.neural_cache))
-    if workspace is not None and settings.workspace_memory > 0:
-        nearby = workspace.retrieve(_query(prompt), settings.workspace_memory)
-        mixers += [nearby] if nearby is not None else []
-    if mixers:
-        memory = mixers[0] if len(mixers) == 1 else CacheChain(mixers, mixers[0].query)
-        logits = memory.mix(logits, memory.query)
-        model = CachedModel(engine.model, memory)
-    found = decode_together(
-        model,
-        prompt.state,
-        logits,
-        engine.index,
-        healed.removed,
-        requests,
-        typed=healed.typed,
-        line_start=code.line_state() if lines else None,
-        line_before=line_before,
-        interrupt=interrupt,
-    )
-    result = Completions(healed.typed, lines_decoded=lines)
-    # Static analysis's names judge words, and lines only at a use: a line alone after `.`
-    # (ghost text whose words an earlier answer has) does not wait for them.
-    names = known_words() if known_words is not None and (words or at_use) else None
-    legal = LegalNames(code, names or (), workspace_names)
-    defining = defines_name(line_before)
-    if lines:
-        found_lines = found[-1]
-        if at_use and not defining:  # a line begins with a name that exists, too
-            found_lines = lines_of_real_names(found_lines, healed, line_before, legal)
-        elif not at_use and names:  # after `.`, with a member static analysis lists
-            found_lines = lines_of_real_names(found_lines, healed, line_before, set(names))
-        result.lines = [_line(healed, line_before, c) for c in found_lines]
-    if not words:
-        return result
-    # A word is a name: not a number, not glued to punctuation or a line's fragment.
-    result.words = [w for c in found[0] if (w := _word(healed, c)).label.isidentifier()]
-    known = [n for n in names or () if n.startswith(healed.typed) and n.isidentifier()]
-    if settings.identifier_cache > 0 or known:
-        scored = {}
-        if known:
-            # Every object has two dozen dunder members and people rarely type one after a
-            # dot; unless `_` is typed they are left to the beam, not scored.
-            wanted = known if healed.typed[:1] == "_" else [n for n in known if n[:2] != "__"]
-            scored = word_probabilities(
-                model,
-                engine.tokenizer,
-                engine.index,
-                healed,
-                prompt.state,
-                logits,
-                wanted,
-                interrupt=interrupt,
-            )
-            # Every name static analysis lists was scored and fits: the popup has them all.
-            result.closed = len(wanted) == len(known) <= settings.num_candidates
-        result.words = _rank_words(healed, result.words, settings, scored, set(known), code)
-    if at_use:
-        result.words = keep_real_names(result.words, legal, defining)
-    result.checked = names is not None
-    return result
-
-
-def _query(prompt: PromptState) -> torch.Tensor:
-    """The top-layer output after the prompt (1, H): a GRU's last output is its top state."""
-    if prompt.outputs is not None:
-        return prompt.outputs[-1:].float()
-    state = prompt.state[0] if isinstance(prompt.state, tuple) else prompt.state
-    return state[-1, :1].float()
-
-
-def _rank_words(
-    healed: HealedPrompt,
-    words: list[Suggestion],
-    settings: CompletionSettings,
-    scored: dict[str, float],
-    known: set[str],
-    code: CodeText | None = None,
-) -> list[Suggestion]:
-    """The beam's words and the scored known names, mixed with the document cache.
-
-    With `known` names, the rest are dropped: static analysis is sure they do not exist here
-    (an attribute the receiver's type lacks, a name not in scope).
-    """
-    model = {w.label: w.probability for w in words}
-    for name, p in scored.items():  # the beam sums all spellings; scoring takes one
-        model[name] = max(model.get(name, 0.0), p)
-    cache = {}
-    if settings.identifier_cache > 0:
-        cache = cache_distribution(healed.context + healed.removed, healed.typed, code)
-    if known:
-        model = {n: p for n, p in model.items() if n in known}
-        cache = {n: p for n, p in cache.items() if n in known}
-    ranked = mix(model, cache, settings.identifier_cache)
-    complete = {w.label: w.complete for w in words}  # names from elsewhere are whole
-    return [
-        Suggestion(name, name[len(healed.typed) :], p, complete.get(name, True))
-        for name, p in ranked[: settings.num_candidates]
-    ]
-
-
-def _word(healed: HealedPrompt, candidate: Candidate) -> Suggestion:
-    insert = candidate.text[len(healed.removed) :]
-    return Suggestion(healed.typed + insert, insert, candidate.probability, candidate.complete)
-
-
-def _line(healed: HealedPrompt, typed_line: str, candidate: Candidate) -> Suggestion:
-    insert = candidate.text[len(healed.removed) :]
-    return Suggestion(
-        (typed_line + insert).strip(), insert, candidate.probability, candidate.complete
     )

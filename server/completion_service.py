@@ -31,9 +31,10 @@ from .static_analysis import PendingNames, StaticAnalyzer
 from .workspace_names import WorkspaceNames
 
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
+    from grucomplete.model.completions import Completions
     from grucomplete.model.engine import CompletionEngine
     from grucomplete.model.machine_fit import Fit
-    from grucomplete.model.session import Completions, DocumentSession
+    from grucomplete.model.session import DocumentSession
     from grucomplete.model.workspace_memory import DocumentMemory
 
     from .workspace_memory_sync import WorkspaceMemorySync

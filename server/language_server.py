@@ -30,7 +30,7 @@ from .workspace_adaptation import ADAPT_COMMAND, RESET_COMMAND, WorkspaceAdaptat
 from .workspace_names import WorkspaceNames
 
 if TYPE_CHECKING:
-    from grucomplete.model.session import Completions
+    from grucomplete.model.completions import Completions
 
 log = logging.getLogger("grucomplete.server")
 

@@ -17,10 +17,11 @@ import pytest
 import torch
 
 from grucomplete.model.completion_settings import CompletionSettings
+from grucomplete.model.completions import Completions, KnownWords, decode_completions
 from grucomplete.model.document_state import PromptState
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import GRUConfig
-from grucomplete.model.session import Completions, KnownWords, complete_once, decode_completions
+from grucomplete.model.session import complete_once
 from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
 from grucomplete.training.trainer.config import TrainConfig
 from grucomplete.training.trainer.trainer import train

@@ -19,10 +19,10 @@ from grucomplete.model.code_text import (
     line_state,
     well_formed_line,
 )
+from grucomplete.model.completions import Suggestion
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.identifier_cache import cache_distribution
 from grucomplete.model.real_names import keep_real_names
-from grucomplete.model.session import Suggestion
 from grucomplete.server.workspace_names import WorkspaceNames
 from grucomplete.training.evaluation.metrics import JunkTally, closes_unopened, open_depth
 

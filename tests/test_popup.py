@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from grucomplete.model import session as session_module
+from grucomplete.model import completions as completions_module
+from grucomplete.model.completions import Completions, Suggestion
 from grucomplete.model.decode_options import StopAt
 from grucomplete.model.engine import CompletionEngine
-from grucomplete.model.session import Completions, DocumentSession, Suggestion, continued
+from grucomplete.model.session import DocumentSession, continued
 from grucomplete.server.language_server import completion_items
 
 from .conftest import MODEL_ONLY
@@ -33,7 +34,7 @@ class CountingModel:
 def decoded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[StopAt], int]]:
     """What each decoding of the session asked for, and the model rows it stepped."""
     calls: list[tuple[list[StopAt], int]] = []
-    real = session_module.decode_together
+    real = completions_module.decode_together
     test_thread = threading.get_ident()  # not a worker another test left finishing its work
 
     def recording(model, state, logits, index, prefix, requests, **kw):
@@ -43,7 +44,7 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[StopAt], int]]:
             calls.append(([stop for stop, _ in requests], counting.rows))
         return found
 
-    monkeypatch.setattr(session_module, "decode_together", recording)
+    monkeypatch.setattr(completions_module, "decode_together", recording)
     return calls
 
 

@@ -28,10 +28,10 @@ import torch.nn.functional as F
 
 from grucomplete.model.code_text import code_names
 from grucomplete.model.completion_settings import CompletionSettings
+from grucomplete.model.completions import Completions, Workspace, decode_completions
 from grucomplete.model.document_state import PromptState
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import State
-from grucomplete.model.session import Completions, Workspace, decode_completions
 from grucomplete.model.window import CHUNK, text_origin
 from grucomplete.model.workspace_memory import WorkspaceMemory
 
