@@ -405,6 +405,9 @@ class CompletionService:
     def close(self, uri: str) -> None:
         self._unedited.discard(uri)
         self.preparation.forget(uri)
+        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        if self.static is not None and path is not None:
+            self.static.forget(path)
         if self.workspace_memory is not None:  # workspace memory hook
             self.workspace_memory.closed(uri)
         for key in [key for key in self._cancels if key[0] == uri]:

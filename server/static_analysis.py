@@ -278,6 +278,15 @@ class StaticAnalyzer:
                 self._listed.add((path, module))
                 self._module_members(module, path)
 
+    def forget(self, path: str) -> None:
+        """The document at `path` closed: what was kept for its questions goes (jedi's answer
+        after a receiver can hold hundreds of names; a session that visits many files would
+        keep them until the bounds)."""
+        for key in [key for key in list(self._receivers) if key[0] == path]:
+            self._receivers.pop(key, None)
+        self._late.pop(path, None)
+        self._listed = {(document, module) for document, module in self._listed if document != path}
+
     def _timed(self, path: str | None, done: Future[Names], sent: float, wait_s: float) -> None:
         if done.result() is not None:  # an answer, not a skip, an error or a dead worker
             self._late[path] = time.monotonic() - sent > LATE_FACTOR * wait_s

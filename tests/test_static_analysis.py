@@ -520,9 +520,15 @@ def test_a_late_dot_gets_jedis_earlier_answer_after_the_same_receiver(
     wait_until(lambda: bool(analyzer._receivers))  # kept as the answer came
     later = CLASSES + "\n    def scale(self):\n        self."
     assert set(analyzer.names_at(path, later, "", wait_s=0.0).result() or ()) == set(first)
+    analyzer.forget(str(tmp_path / "elsewhere.py"))  # another document closed: kept
+    again = later.replace("def scale", "def grow")  # another question, the same receiver
+    assert analyzer.names_at(path, again, "", wait_s=0.0).result()
     # Another class's `self` is another object: nothing earlier serves it.
     other = later + "\n\n\nclass Line:\n    def draw(self):\n        self."
     assert analyzer.names_at(path, other, "", wait_s=0.0).result() is None
+    analyzer.forget(path)  # the document closed: its answers are not kept
+    again = later.replace("def scale", "def shrink")
+    assert analyzer.names_at(path, again, "", wait_s=0.0).result() is None
 
 
 def test_receivers_are_told_apart_by_the_scope_they_are_read_in() -> None:
