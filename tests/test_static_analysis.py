@@ -297,12 +297,16 @@ class _Recorder:
     def __init__(self) -> None:
         self.warmed: list[str] = []
         self.listed: list[str] = []
+        self.forgotten: list[str] = []
 
     def warm(self, path: str, text: str) -> None:
         self.warmed.append(path)
 
     def list_imported_modules(self, path: str, text: str) -> None:
         self.listed.append(path)
+
+    def forget(self, path: str) -> None:
+        self.forgotten.append(path)
 
 
 def test_an_opened_file_is_warmed_on_its_first_edit_only(tiny_model_dir: Path) -> None:
@@ -329,6 +333,7 @@ def test_an_opened_file_is_warmed_on_its_first_edit_only(tiny_model_dir: Path) -
             "/tmp/grucomplete-test/new.py",
         }
         service.close(uri)
+        assert recorder.forgotten == ["/tmp/grucomplete-test/edited.py"]  # what it kept goes
         service.opened(uri, "import os\n").result()
         service.edited(uri, "import os\nx")  # opened again: a new first edit
         assert len(recorder.warmed) == 2
