@@ -65,6 +65,7 @@ class DocumentSession:
         self.prepared: dict[int, HiddenStateCache] = {}
         self._planned: tuple[int, list[tuple[int, int]]] = (-1, [])  # (for origin, plan)
         self._edit_origin = 0  # the window of the last edit's end, read ahead
+        self._tokens_fed_states = True  # the ids of `tokens` are those `states` was fed
         # The project's names (a `WorkspaceNames`), set by whoever owns the session; with the
         # document's own, builtins and keywords they are the names legal at a use.
         self.workspace_names: Container[str] | None = None
@@ -85,8 +86,9 @@ class DocumentSession:
         if self._last_prompt is not None and self._last_prompt[0] == context:
             return self._last_prompt[1]  # only `prompt` moves the chain: it is still there
         ids = self.tokens.update(context)
-        # The ids the tokenizer kept cannot differ from those the chain was fed.
-        known_common = self.tokens.unchanged
+        # The ids the tokenizer kept cannot differ from those the chain was fed (unless they
+        # were read ahead into another window's chain: then compare them all).
+        known_common = self.tokens.unchanged if self._tokens_fed_states else 0
         origin = self.engine.window_start(ids)
         if origin != self.states.origin and origin in self.prepared:
             # A jump to a window prepared in the background: read from its nearest checkpoint.
@@ -97,7 +99,7 @@ class DocumentSession:
             self.states, known_common = chain, 0
             self._bound_prepared()
         state = self.states.state_after(ids, known_common, threads)
-        self._last_prompt = (context, state)
+        self._last_prompt, self._tokens_fed_states = (context, state), True
         return state
 
     def prepare(self, text: str, budget: int = CHUNK, cursor: int | None = None) -> bool:
@@ -135,13 +137,15 @@ class DocumentSession:
         if origin == self.states.origin:
             chain = self.states
             self._last_prompt = None  # the chain moves on from it
-        elif origin in self.prepared:
-            chain = self.prepared[origin]
         else:
-            chain = HiddenStateCache(
-                self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
-            )
-            self.prepared[origin] = chain
+            self._tokens_fed_states = False  # `self.tokens` now holds ids it was not fed
+            if origin in self.prepared:
+                chain = self.prepared[origin]
+            else:
+                chain = HiddenStateCache(
+                    self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
+                )
+                self.prepared[origin] = chain
         self._edit_origin = origin
         return chain.prepare(ids, budget)
 

@@ -279,6 +279,27 @@ def test_prepared_states_equal_a_cold_run_as_the_window_jumps(
     check_prepared_states_equal_cold_runs(small_window_engine, script)
 
 
+def test_reading_ahead_into_another_window_keeps_the_current_one_exact(
+    small_window_engine: CompletionEngine,
+) -> None:
+    """A paste inside the window being typed in, read ahead to where it ends (another
+    window), then queries back inside the paste: each state is a cold run's."""
+    engine = small_window_engine
+    text = TOY_SOURCES[0] * 4
+    at = len(text) // 3
+    cut = at - 10
+    pasted = text[:cut] + TOY_SOURCES[1] + text[cut:]
+    end = cut + len(TOY_SOURCES[1])
+    for query in range(cut + 1, end, 9):
+        session = DocumentSession(engine)
+        session.prompt(engine.heal(text[:at]).context)
+        while session.prepare(pasted, cursor=end):
+            pass
+        healed = engine.heal(pasted[:query])
+        _, cold = engine.prompt_state(engine.prompt_ids(healed.context))
+        assert torch.equal(session.prompt(healed.context).state, cold), query
+
+
 def test_a_jump_into_a_prepared_window_reads_a_chunk(small_window_engine: CompletionEngine) -> None:
     engine = small_window_engine
     text = TOY_SOURCES[0] * 8
