@@ -119,10 +119,11 @@ def collect(
         queries = [q for q in plan.queries if q.file == index]
         if not queries:
             continue
-        session = DocumentSession(engine)  # the queries come in offset order: it reads on
         if pipeline == "model":
             contexts = {engine.heal(source.text[: q.offset]).context for q in queries}
             prompts = FilePrompts(engine, source, contexts)
+        else:
+            session = DocumentSession(engine)  # the queries come in offset order: it reads on
         for q in queries:
             healed = engine.heal(source.text[: q.offset])
             if pipeline == "model":
