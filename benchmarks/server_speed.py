@@ -12,6 +12,9 @@ and driven over stdio with pygls's client, on the same held-out files and positi
   typing a line at the end of a 200-line and of a 20,000-line file (ratio of medians);
 - after a paste: 30 lines pasted below a file's first 30, then the first keystroke of the next
   line, at once and after a 0.5 s pause (what the server does with idle time);
+- paced typing: a file's next `--paced-chars` characters typed at its end, PACED_PIECE at a
+  time with PACED_PAUSE_S between (a person typing a few words, then thinking): the window
+  moves every half window, and idle time may have read the next one ahead;
 - memory: peak RSS (VmHWM) of the server process once 50 more documents are open, and of
   its child processes (our static-analysis worker) beside it.
 
@@ -43,6 +46,8 @@ TYPED_LINE = "        result = self.process(value, options=options)\n"
 PASTE_LINES = 30
 PASTE_PAUSES_S = (0.0, 0.5)
 TYPED_LINE_REPEATS = 3  # 153 keystrokes per file size
+PACED_FILES, PACED_START_LINES = 2, 40
+PACED_PIECE, PACED_PAUSE_S = 12, 0.25
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Report:
     first_after_open_ms: float = 0.0
     keystroke_ms: dict[int, float] = field(default_factory=dict)  # lines -> median
     after_paste_ms: dict[float, list[float]] = field(default_factory=dict)  # pause -> times
+    paced_ms: list[float] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     children_rss_mb: float = 0.0
     errors: int = 0
@@ -151,6 +157,7 @@ async def measure(
         await _typing(session, texts, args, report)
         await _file_sizes(session, texts, args, report)
         await _pastes(session, texts, report)
+        await _paced_typing(session, texts, args.paced_chars, report)
         for i, text in enumerate((texts * args.open_documents)[: args.open_documents]):
             uri = f"file:///bench/open_{i}.py"
             session.open(uri, text)
@@ -251,6 +258,19 @@ def _children_peak_rss_mb(pid: int) -> float:
     return total
 
 
+async def _paced_typing(session: Session, texts: list[str], chars: int, report: Report) -> None:
+    long_enough = [t for t in texts if len(t) > 2 * chars][:PACED_FILES]
+    for i, text in enumerate(long_enough):
+        uri = f"file:///bench/paced_{i}.py"
+        start = sum(map(len, text.splitlines(keepends=True)[:PACED_START_LINES]))
+        session.open(uri, text[:start])
+        await session.complete_ms(uri)
+        for at in range(start, start + chars, PACED_PIECE):
+            await asyncio.sleep(PACED_PAUSE_S)
+            session.append(uri, text[at : at + PACED_PIECE])
+            report.paced_ms.append(await session.complete_ms(uri))
+
+
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else float("nan")
@@ -273,6 +293,11 @@ def rows(report: Report, args: argparse.Namespace) -> dict[str, float]:
             )
             for pause, times in report.after_paste_ms.items()
         },
+        f"paced typing, {PACED_PIECE} characters then {PACED_PAUSE_S} s, p50 (ms)": percentile(
+            report.paced_ms, 0.5
+        ),
+        "paced typing, p99 (ms)": percentile(report.paced_ms, 0.99),
+        "paced typing, max (ms)": max(report.paced_ms, default=float("nan")),
         f"peak RSS, {documents} documents open (MB)": report.peak_rss_mb,
         "peak RSS of child processes (MB)": report.children_rss_mb,
         "errors": report.errors,
@@ -308,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         help="two file lengths in lines, typed at the end of",
     )
     p.add_argument("--open-documents", type=int, default=50)
+    p.add_argument("--paced-chars", type=int, default=2_000, help="typed at a pace, per file")
     args = p.parse_args(argv)
     logging.getLogger("pygls").setLevel(logging.ERROR)  # not every notification has a handler
     texts = python_files(Path(args.corpus), args.files, args.seed)

@@ -160,14 +160,17 @@ class HiddenStateCache:
             outputs = self.outputs[: len(self.ids)]
         return PromptState(logits, states[-1], len(self.ids) - start, self.ids, outputs)
 
-    def prepare(self, doc_ids: Sequence[int], budget: int = CHUNK) -> bool:
+    def prepare(
+        self, doc_ids: Sequence[int], budget: int = CHUNK, origin: int | None = None
+    ) -> bool:
         """Read on towards the end of `doc_ids` by about `budget` tokens, in the chunks a query
         would read (so the states are bitwise a cold run's); True once nothing is left.
 
         Background work: a later `state_after` at any point of `doc_ids` then feeds only from
-        the nearest checkpoint. Like `state_after`, follows edits before reading on.
+        the nearest checkpoint. Like `state_after`, follows edits before reading on. `origin`:
+        the window read, when not `doc_ids`' own (the next one, which typing on will reach).
         """
-        common = self._follow(doc_ids, 0)
+        common = self._follow(doc_ids, 0, origin)
         last = len(self.ids) - 1  # a query at the end restores a checkpoint before it
         start = max(p for p in self.checkpoints if p <= common and p <= last)
         if last - start < CHUNK:
@@ -196,11 +199,14 @@ class HiddenStateCache:
             self.outputs = grown
         self.outputs[start:end] = new
 
-    def _follow(self, doc_ids: Sequence[int], known_common: int) -> int:
-        """Make the chain end where `doc_ids` ends; return how many chain ids were kept."""
-        origin, chain = self.origin, self.ids
-        if not chain or origin != self.engine.window_start(doc_ids):
-            self._restart(doc_ids)  # the window moved: read what a cold run reads
+    def _follow(self, doc_ids: Sequence[int], known_common: int, origin: int | None = None) -> int:
+        """Make the chain end where `doc_ids` ends, read from `origin` (default: the window of
+        `doc_ids`); return how many chain ids were kept."""
+        if origin is None:
+            origin = self.engine.window_start(doc_ids)
+        chain = self.ids
+        if not chain or origin != self.origin:
+            self._restart(doc_ids, origin)  # the window moved: read what a cold run reads
             return 1
         n = min(len(chain), len(doc_ids) - origin + 1)
         i = min(max(known_common - origin, 0) + 1, n)
@@ -213,8 +219,8 @@ class HiddenStateCache:
                 del self.checkpoints[pos]  # states past the divergence are stale
         return i
 
-    def _restart(self, doc_ids: Sequence[int]) -> None:
-        self.origin = self.engine.window_start(doc_ids)
+    def _restart(self, doc_ids: Sequence[int], origin: int) -> None:
+        self.origin = origin
         self.ids = array("i", [self.engine.tokenizer.boundary_id])
         self.ids.extend(doc_ids[self.origin :])
         self.checkpoints = {0: self.engine.model.initial_state(1, self.engine.device)}

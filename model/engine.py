@@ -19,7 +19,14 @@ from .decode_options import PRECISIONS
 from .layer_pipeline import LayerPipeline, LayerStack, worth_threads
 from .lm import State, quantize_for_cpu
 from .prefix_constraint import HealedPrompt, VocabularyIndex, heal_prompt
-from .window import CONTEXT_TOKENS, MIN_CONTEXT_TOKENS, chunk_ends, text_origin, window_start
+from .window import (
+    CONTEXT_TOKENS,
+    MIN_CONTEXT_TOKENS,
+    chunk_ends,
+    next_window_start,
+    text_origin,
+    window_start,
+)
 
 
 class CompletionEngine:
@@ -78,6 +85,10 @@ class CompletionEngine:
     def window_start(self, ids: Sequence[int]) -> int:
         """Where the model starts reading a context of `ids` (see `window.window_start`)."""
         return window_start(ids, self.context_tokens, self.index.starts_line)
+
+    def next_window_start(self, ids: Sequence[int]) -> int | None:
+        """Where the window moves once text follows `ids` (see `window.next_window_start`)."""
+        return next_window_start(ids, self.context_tokens, self.index.starts_line)
 
     def advance(
         self,

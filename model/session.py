@@ -15,6 +15,7 @@ complete` uses one once (`complete_once`); `grucomplete eval` brings states of i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, replace
 
@@ -32,6 +33,27 @@ from .words import is_identifier_char
 # candidates). The first words found are settled, more likely than any left unseen, so one
 # match is enough (benchmarks/keystroke_reuse.py --min-matches compares with a fresh answer).
 REUSE_MIN_MATCHES = 1
+
+
+@dataclass(frozen=True)
+class RequestWork:
+    """What one `complete` cost: tokens read into the state, the time of that read and of
+    decoding (waiting for static analysis included: `static_ms` of it), and what was decoded
+    ("words", "line", "words+line"; "" when the last answer covered the request)."""
+
+    tokens_read: int = 0
+    read_ms: float = 0.0
+    decode_ms: float = 0.0
+    static_ms: float = 0.0
+    decoded: str = ""
+
+    def __str__(self) -> str:
+        if not self.decoded:
+            return "from the last answer"
+        return (
+            f"read {self.tokens_read} tokens in {self.read_ms:.1f} ms, decoded {self.decoded} "
+            f"in {self.decode_ms:.1f} ms (static analysis {self.static_ms:.1f} ms of it)"
+        )
 
 
 @dataclass
@@ -80,6 +102,7 @@ class DocumentSession:
         # came from the last answer, at no model step.
         self.requests = 0
         self.model_runs = 0
+        self.last_work = RequestWork()  # the last `complete`'s, for the server's debug log
 
     def prompt(self, context: str, threads: bool = True) -> PromptState:
         """The model's state after `context` (text before the cursor, healed)."""
@@ -118,7 +141,8 @@ class DocumentSession:
         # of every query there.
         ids = self.text_tokens.update(text[:CONTEXT_CHARS])
         if self.text_tokens.unchanged < len(ids) or self._planned[0] != self.states.origin:
-            self._planned = (self.states.origin, self._plan(ids))
+            whole = len(text) <= CONTEXT_CHARS  # the text's end is that of `ids`
+            self._planned = (self.states.origin, self._plan(ids, whole))
         for origin, end in self._planned[1]:
             chain = self.prepared.get(origin)
             if chain is None:
@@ -126,7 +150,7 @@ class DocumentSession:
                     self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
                 )
                 self.prepared[origin] = chain
-            if chain.prepare(ids[:end], budget):
+            if chain.prepare(ids[:end], budget, origin):
                 return True
         return False
 
@@ -149,9 +173,12 @@ class DocumentSession:
         self._edit_origin = origin
         return chain.prepare(ids, budget)
 
-    def _plan(self, ids: Sequence[int]) -> list[tuple[int, int]]:
+    def _plan(self, ids: Sequence[int], whole: bool = True) -> list[tuple[int, int]]:
         """(window start, last prefix read from it) for the windows to prepare, nearest the
-        current window first, at most `max_prepared`; the current window is the typing's."""
+        current window first, at most `max_prepared`; the current window is the typing's.
+        Besides the windows of the text, the one text added at its end moves to, if `ids` is
+        the `whole` text (typing at the end of a file would otherwise read half a window at
+        once every half window)."""
         context, step = self.engine.context_tokens, self.engine.context_tokens // 2
         windows = []
         for k in range(1, -(-(len(ids) - context) // step) + 1):
@@ -159,6 +186,9 @@ class DocumentSession:
             origin = self.engine.window_start(ids[:end])
             if origin != self.states.origin:
                 windows.append((origin, end))
+        following = self.engine.next_window_start(ids) if whole else None
+        if following is not None and following not in (self.states.origin, *dict(windows)):
+            windows.append((following, len(ids)))
         if self.states.origin != 0:
             windows.append((0, min(len(ids), context)))
         windows.sort(key=lambda w: abs(w[0] - self.states.origin))
@@ -205,6 +235,7 @@ class DocumentSession:
         False when there are none, for the caller to decode one (`lines=True`) when idle.
         """
         self.requests += 1
+        self.last_work = RequestWork()
         want_lines = settings.line_completions if lines is None else lines
         if not (defer_line and want_lines and not _begins_line(text_before)):
             return self._complete(
@@ -253,8 +284,22 @@ class DocumentSession:
                     self._last = _Answer(text_before, settings, reused)
                     return reused if want_lines else _without_lines(reused)
         self.model_runs += 1
+        started = time.perf_counter()
         healed = self.engine.heal(text_before)
         prompt = self.prompt(healed.context, threads)
+        read = time.perf_counter()
+        static_s = 0.0
+        if known_words is not None:
+            ask = known_words
+
+            def known_words() -> Sequence[str] | None:  # timed: how long the answer was waited for
+                nonlocal static_s
+                asked = time.perf_counter()
+                try:
+                    return ask()
+                finally:
+                    static_s += time.perf_counter() - asked
+
         result = decode_completions(
             self.engine,
             healed,
@@ -270,6 +315,14 @@ class DocumentSession:
         )
         if reused is not None:  # the words were known: only the line was decoded
             result = replace(reused, lines=result.lines, lines_decoded=True)
+        decoded = "+".join(["words"] * (reused is None) + ["line"] * want_lines)
+        self.last_work = RequestWork(
+            prompt.tokens_fed,
+            (read - started) * 1000,
+            (time.perf_counter() - read) * 1000,
+            static_s * 1000,
+            decoded,
+        )
         if interrupt is None or not interrupt.fired():  # a cut-short answer is not repeated
             self._last = _Answer(text_before, settings, result)
         return result

@@ -70,6 +70,20 @@ def window_start(ids: Sequence[int], context_tokens: int, starts_line: Sequence[
     return start
 
 
+def next_window_start(
+    ids: Sequence[int], context_tokens: int, starts_line: Sequence[bool]
+) -> int | None:
+    """Where the window will start once text is added after `ids` and the window moves on
+    (`window_start` of a longer text that keeps `ids`), or None while `ids` does not decide
+    it yet (the line start it moves to may still be typed)."""
+    step = context_tokens // 2
+    following = (window_start(ids, context_tokens, starts_line) // step + 1) * step
+    for pos in range(following, min(len(ids), following + step // 2)):
+        if starts_line[ids[pos]]:
+            return pos
+    return following if len(ids) >= following + step // 2 else None
+
+
 def chunk_ends(start: int, end: int) -> list[int]:
     """Where the calls that feed ids `start..end` of a window end: on multiples of CHUNK."""
     return [*range((start // CHUNK + 1) * CHUNK, end, CHUNK), end]

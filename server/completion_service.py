@@ -479,6 +479,7 @@ class CompletionService:
             )
             self.requests += 1
             self.model_runs += session.model_runs - runs
+            log.debug("complete at %d in %s: %s", len(text_before), uri, session.last_work)
             if cancel is not None and cancel.is_set():
                 return None  # superseded or cancelled while it ran: nobody shows this answer
             if lines is None and not result.lines_decoded and settings.line_completions:

@@ -29,7 +29,8 @@ def test_server_speed_benchmark_runs_end_to_end(tiny_model_dir: Path, tmp_path: 
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/server_speed.py"), "--corpus", str(corpus)]
         + ["--server", server, "--reference", "", "--files", "2", "--queries", "6"]
-        + ["--open-lines", "300", "--sizes", "50,600", "--open-documents", "3"],
+        + ["--open-lines", "300", "--sizes", "50,600", "--open-documents", "3"]
+        + ["--paced-chars", "100"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -39,6 +40,7 @@ def test_server_speed_benchmark_runs_end_to_end(tiny_model_dir: Path, tmp_path: 
     assert float(table["errors"]) == 0
     assert float(table["completion p50 (ms)"]) > 0
     assert float(table["peak RSS, 3 documents open (MB)"]) > 0
+    assert float(table["paced typing, p99 (ms)"]) > 0
 
 
 def test_the_junk_measures_count_what_is_known_to_be_junk(tmp_path: Path) -> None:

@@ -313,3 +313,27 @@ def test_a_jump_into_a_prepared_window_reads_a_chunk(small_window_engine: Comple
         assert session.prompt(engine.heal(text[:cut]).context).tokens_fed <= CHUNK
     cold = DocumentSession(engine)
     assert cold.prompt(engine.heal(text[: len(text) // 2]).context).tokens_fed > CHUNK
+
+
+def test_typing_at_the_end_moves_into_a_prepared_window(tiny_engine: CompletionEngine) -> None:
+    """Typing on at the end of a file, a query at each piece typed and idle time after it:
+    the window the typing moves into was read ahead, so a query reads what was typed since
+    the last and at most a chunk before it, and each state is a cold run's. Without the idle
+    time, a move reads half a window or more."""
+    engine = CompletionEngine(tiny_engine.checkpoint, "fp32", context_tokens=4 * CHUNK)
+    text = TOY_SOURCES[0] * 6
+    idle, busy = DocumentSession(engine), DocumentSession(engine)
+    origins, reads, busy_reads = set(), [], []
+    for end in range(40, len(text), 7):
+        context = engine.heal(text[:end]).context
+        warm = idle.prompt(context)
+        _, cold = engine.prompt_state(engine.prompt_ids(context))
+        assert torch.equal(warm.state, cold), end
+        reads.append(warm.tokens_fed)
+        origins.add(idle.states.origin)
+        busy_reads.append(busy.prompt(context).tokens_fed)
+        while idle.prepare(text[:end], cursor=end):
+            pass
+    assert len(origins) > 3  # the window moved several times
+    assert max(reads[1:]) < 2 * CHUNK  # 7 characters typed are fewer than a chunk of tokens
+    assert max(busy_reads[1:]) >= 2 * CHUNK
