@@ -58,6 +58,9 @@ GATE_WIDTH = 2.0
 FRESH_STEPS = 1  # decoding steps after the prompt that search the memory again
 FRESH_PROBES = 2  # lists each hypothesis searches then (a beam has up to 10)
 FRESH_NEIGHBOURS = 8  # nearest entries kept per hypothesis then
+# Lists searched then in all: those nearest to any hypothesis (hypotheses of one prompt are
+# near each other, and a search's cost grows with the rows it reads).
+FRESH_LISTS = 8
 SAME_PACKAGE = math.log(2.0)  # score bonus of an entry from the cursor's own folder
 MAX_KEYS = 1_000_000  # entries kept per workspace: ~78 MB in memory, ~70 MB on disk
 BYTES_PER_KEY = DIMS + 4 + 4 + 4 + 2  # codes, value, file, list order, list id
@@ -221,7 +224,13 @@ class Retrieval:
         self._calls += 1
         if 1 < self._calls <= 1 + self.fresh:  # the first call is the prompt's own query
             found = _search(
-                self.index, self.allowed, self.projection, z, FRESH_PROBES, FRESH_NEIGHBOURS
+                self.index,
+                self.allowed,
+                self.projection,
+                z,
+                FRESH_PROBES,
+                FRESH_NEIGHBOURS,
+                FRESH_LISTS,
             )
             if len(found):
                 self._use(torch.unique(torch.cat([self.rows, found])))
@@ -384,13 +393,15 @@ def _search(
     z: torch.Tensor,
     probes: int = PROBES,
     neighbours: int = NEIGHBOURS,
+    most_lists: int | None = None,
 ) -> torch.Tensor:
     """Rows of the `neighbours` entries nearest each of the projected queries `z` (B, D), in
-    files not masked, and the SUCCESSORS after each in its file; distinct, sorted."""
+    files not masked, and the SUCCESSORS after each in its file; distinct, sorted. Searched:
+    each query's `probes` nearest lists, at most `most_lists` in all."""
     if len(index.values) <= EXACT_BELOW:
         rows = torch.arange(len(index.values))
     else:
-        near = torch.unique(torch.cat([_nearest_lists(q, projection.centroids, probes) for q in z]))
+        near = _nearest_lists(z, projection.centroids, probes, most_lists)
         rows = torch.cat(
             [index.order[index.offsets[c] : index.offsets[c + 1]] for c in near.tolist()]
         ).long()
@@ -412,6 +423,15 @@ def _same_file(index: _Index, found: torch.Tensor) -> torch.Tensor:
     return follow[same]
 
 
-def _nearest_lists(z: torch.Tensor, centroids: torch.Tensor, probes: int) -> torch.Tensor:
-    distances = (centroids * centroids).sum(1) - 2 * centroids @ z
-    return torch.topk(distances, min(probes, len(centroids)), largest=False).indices
+def _nearest_lists(
+    z: torch.Tensor, centroids: torch.Tensor, probes: int, most: int | None = None
+) -> torch.Tensor:
+    """The lists among each query's `probes` nearest (queries `z`: B, D), at most `most`:
+    those nearest to any query."""
+    distances = (centroids * centroids).sum(1) - 2 * z @ centroids.T  # (B, C)
+    nearest = torch.topk(distances, min(probes, len(centroids)), dim=1, largest=False).indices
+    lists = torch.unique(nearest)
+    if most is not None and len(lists) > most:
+        closest = distances[:, lists].min(0).values
+        lists = lists[torch.topk(closest, most, largest=False).indices]
+    return lists
