@@ -155,3 +155,23 @@ def test_settled_words_benchmark_runs(tiny_model_dir: Path, tmp_path: Path) -> N
     rows = [line.split(" | ") for line in run.stdout.splitlines() if line[:4] in ("| 0 ", "| 2 ")]
     assert len(rows) == 2 and rows[0][-1].startswith("1.000")  # the reference agrees with itself
     assert float(rows[1][2]) <= float(rows[0][2])  # settling earlier never steps more
+
+
+def test_request_work_summarises_a_debug_log(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    log.write_text(
+        "x DEBUG grucomplete.server: complete at 10 in file:///a.py: read 300 tokens in 90.0 ms,"
+        " decoded words in 5.0 ms (static analysis 0.0 ms of it)\n"
+        "x DEBUG grucomplete.server: complete at 12 in file:///a.py: from the last answer\n"
+        "x DEBUG grucomplete.server: complete at 20 in file:///a.py: read 4 tokens in 2.0 ms,"
+        " decoded words+line in 30.0 ms (static analysis 1.5 ms of it)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/request_work.py"), str(log), "--top", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "words | 1 | 300.0 | 90.0 | 5.0 | 0.0" in run.stdout
+    assert "words+line | 1 | 4.0 | 2.0 | 30.0 | 1.5" in run.stdout
+    assert "  300, 90.0, words, 5.0, a.py, 10" in run.stdout  # the slowest
