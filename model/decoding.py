@@ -11,7 +11,8 @@ flag between steps and returns the best candidates found so far when either fire
 A line is kept well formed in the search: given the bracket-and-string state at the cursor
 (`code_text.LineState`), a token that would close a bracket the line did not open, or begin a
 comment, is masked out (the line's probability is that of the line among those that do not), and
-a line may end only where a person would stop (`code_text.well_formed_line`).
+a line may end only where a person would stop (`code_text.well_formed_line`). The masks are
+`line_tokens`'s.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
 import torch
 
 from .code_text import LineState, well_formed_line
 from .decode_options import STRATEGIES, Candidate, DecodeOptions, StopAt
 from .interrupt import Interrupt
+from .line_tokens import BracketTable, additive_mask
 from .lm import State, concat_states, select_state
 from .prefix_constraint import VocabularyIndex
 
@@ -62,7 +63,7 @@ class _Search:
     ) -> None:
         self.index, self.prefix, self.stop = index, prefix, stop
         self.typed_len = len(typed)
-        self.brackets = _BracketTable.of(index) if stop is StopAt.LINE else None
+        self.brackets = BracketTable.of(index) if stop is StopAt.LINE else None
         self.line_start = line_start or LineState()
         self.line_before = line_before
         if stop is StopAt.IDENTIFIER:
@@ -72,7 +73,7 @@ class _Search:
             if not self.line_start.comment and self.brackets is not None:
                 ends = ends | self.brackets.comment_starts
         self.end_weights = ends.to(torch.float32)  # (V,) 1 where a token ends the candidate
-        self._open_bias = _bias(self._open_continuations())
+        self._open_bias = additive_mask(self._open_continuations())
         self._states: dict[bytes, LineState | None] = {}
 
     def line_state(self, hyp: _Hypothesis) -> LineState | None:
@@ -116,7 +117,7 @@ class _Search:
             if self.brackets is not None:
                 return self.brackets.bias(self.line_state(hyp))
             return self._open_bias
-        return _bias(self.continuations(hyp))
+        return additive_mask(self.continuations(hyp))
 
     def end_logprob(self, hyp: _Hypothesis, logprobs: torch.Tensor) -> float:
         """Log-probability that the candidate ends right after this hypothesis."""
@@ -139,103 +140,6 @@ class _Search:
         state = self.line_state(hyp)
         line = self.line_before + rest.decode("utf-8", errors="ignore")
         return state is not None and well_formed_line(self.line_before, line, state)
-
-
-def prepare_line_checks(index: VocabularyIndex) -> None:
-    """Build the tables line decoding checks brackets with (and the masks of the usual states)
-    now, so that the first request does not wait for them."""
-    table = _BracketTable.of(index)
-    for depth in range(4):
-        table.bias(LineState(depth))
-
-
-class _BracketTable:
-    """Which tokens keep a line's brackets and strings in order, from a given `LineState`.
-
-    Tokens without quotes, `#` or backslashes only move the bracket depth: their lowest depth is
-    precomputed and compared at once. The rest (a few hundred) are fed one by one; each state's
-    mask is computed once per model.
-    """
-
-    def __init__(self, index: VocabularyIndex) -> None:
-        self.index = index
-        table = index.token_bytes
-        special = [any(c in b for c in b"'\"#\\") for b in table]
-        self.complex = [i for i, sp in enumerate(special) if sp]
-        self.simple = torch.tensor([not sp for sp in special])
-        shape = [any(c in b for c in b"'\"#\\()[]{}") for b in table]
-        self.plain = np.array([not sp for sp in shape])  # nothing a line state reads
-        dips = []
-        for b in table:
-            depth = low = 0
-            for c in b:
-                depth += (c in b"([{") - (c in b")]}")
-                low = min(low, depth)
-            dips.append(low)
-        self.dip = torch.tensor(dips)  # (V,) lowest depth a token reaches, from 0
-        comment = [b.lstrip(b" \t")[:1] == b"#" for b in table]
-        self.comment_starts = torch.tensor(comment)  # tokens that begin a comment
-        self._masks: dict[LineState, torch.Tensor] = {}
-        self._biases: dict[LineState, torch.Tensor] = {}
-
-    @classmethod
-    def of(cls, index: VocabularyIndex) -> _BracketTable:
-        table = getattr(index, "_bracket_table", None)
-        if table is None:
-            table = cls(index)
-            index._bracket_table = table  # type: ignore[attr-defined]
-        return table
-
-    @staticmethod
-    def fits(state: LineState | None, data: bytes) -> bool:
-        """Whether `data` may follow `state`: no unopened bracket closed, no comment begun."""
-        if state is None:
-            return False
-        after = state.feed(data)
-        return after is not None and (state.comment or not after.comment)
-
-    def keep_fitting(self, state: LineState, ids: np.ndarray, skip: int) -> np.ndarray:
-        """The `ids` whose bytes past the first `skip` may follow `state` (only the tokens with
-        brackets, quotes, `#` or backslashes are fed)."""
-        plain = self.plain[ids]
-        if plain.all():
-            return ids
-        table = self.index.token_bytes
-        keep = plain.copy()
-        for k in np.flatnonzero(~plain).tolist():
-            keep[k] = self.fits(state, table[ids[k]][skip:])
-        return ids[keep]
-
-    def mask(self, state: LineState | None) -> torch.Tensor:
-        """(V,) the tokens that may continue a line in `state` (none for a broken state)."""
-        if state is None:
-            return torch.zeros(self.index.vocab_size, dtype=torch.bool)
-        mask = self._masks.get(state)
-        if mask is None:
-            if state.quote or state.comment:  # brackets do not count in a string or comment
-                mask = self.simple.clone()
-            else:
-                mask = self.simple & (self.dip >= -state.depth)
-            table = self.index.token_bytes
-            for i in self.complex:
-                mask[i] = self.fits(state, table[i])
-            mask &= self.index.line_continues
-            if len(self._masks) < 4096:
-                self._masks[state] = mask
-        return mask
-
-    def bias(self, state: LineState | None) -> torch.Tensor:
-        bias = self._biases.get(state) if state is not None else None
-        if bias is None:
-            bias = _bias(self.mask(state))
-            if state is not None and len(self._biases) < 4096:
-                self._biases[state] = bias
-        return bias
-
-
-def _bias(allowed: torch.Tensor) -> torch.Tensor:
-    # Adding 0 / -inf is exact and ~7x faster than `torch.where` with a boolean mask here.
-    return torch.zeros(allowed.shape).masked_fill_(~allowed, NEG_INF)
 
 
 def decode(

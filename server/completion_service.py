@@ -143,8 +143,8 @@ class CompletionService:
         import torch
 
         from grucomplete.model.checkpoint import CheckpointError, load_checkpoint
-        from grucomplete.model.decoding import prepare_line_checks
         from grucomplete.model.engine import CompletionEngine
+        from grucomplete.model.line_tokens import prepare_line_checks
 
         torch.set_num_threads(self.threads)
         directory = self.model_dir
