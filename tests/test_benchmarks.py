@@ -43,8 +43,11 @@ def test_server_speed_benchmark_runs_end_to_end(tiny_model_dir: Path, tmp_path: 
     assert float(table["paced typing, p99 (ms)"]) > 0
 
 
-def test_the_junk_measures_count_what_is_known_to_be_junk(tmp_path: Path) -> None:
-    """`junk_positions.py where` and `members` on a gauge record whose junk is known."""
+def test_the_junk_measures_count_what_is_known_to_be_junk(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """`junk_positions.py where` and `members` on a gauge record whose junk is known, and
+    `member_scoring.py` on its member position."""
     import json
 
     package = tmp_path / ".work" / "heldout" / "pkg"
@@ -81,6 +84,17 @@ def test_the_junk_measures_count_what_is_known_to_be_junk(tmp_path: Path) -> Non
     where = measure("where")
     assert "uses: invented 1/4 = 0.250" in where and "definitions: invented 1/2" in where
     assert "junk_lacking=0.500" in measure("members")
+
+    scoring = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/member_scoring.py"), str(record)]
+        + ["--model", str(tiny_model_dir)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert scoring.returncode == 0, scoring.stderr
+    assert "member positions with jedi's names: 1" in scoring.stdout
 
 
 GAUGE = Path("/work/shared/gauge")

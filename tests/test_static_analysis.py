@@ -13,10 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from lsprotocol import types
 
 from grucomplete.model.candidate_scoring import word_probabilities
 from grucomplete.model.engine import CompletionEngine
+from grucomplete.model.lm import State
 from grucomplete.server.static_analysis import (
     PendingNames,
     StaticAnalyzer,
@@ -153,6 +155,40 @@ def test_a_scored_word_has_the_probability_beam_search_gives_it(
     # The beam adds up every spelling of a word; scoring takes the tokenizer's own one.
     assert 0.5 * best.probability <= scored[best.label] <= best.probability * 1.001
     assert sum(scored.values()) <= 1.0 + 1e-6
+
+
+def test_names_far_below_the_best_are_not_followed(tiny_engine: CompletionEngine) -> None:
+    """Scoring stops following a name once it is `negligible` times less probable than the
+    best: fewer model steps; the name is still offered, with a bound for its probability."""
+    healed = tiny_engine.heal("class Point:\n    def __init__(self, x, y):\n        self.")
+    logits, state = tiny_engine.prompt_state(tiny_engine.prompt_ids(healed.context))
+    names = ["x", "y", "x_coordinate_of_the_point", "total_length_of_the_point", "yy"]
+
+    class CountingSteps:
+        steps = 0
+
+        def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+            CountingSteps.steps += 1
+            return tiny_engine.model.step(tokens, state)
+
+    def score(negligible: float) -> tuple[dict[str, float], int]:
+        CountingSteps.steps = 0
+        scored = word_probabilities(
+            CountingSteps(), tiny_engine.tokenizer, tiny_engine.index, healed, state, logits,
+            names, negligible=negligible,
+        )  # fmt: skip
+        return scored, CountingSteps.steps
+
+    every, all_steps = score(0.0)
+    assert set(every) == set(names)
+    best = max(every.values())
+    cutoff = sorted(every.values())[1] / best * 1.01  # above the two least probable names
+    cut, steps = score(cutoff)
+    assert set(cut) == set(names)  # every name is still offered
+    bounded = [n for n in names if cut[n] != every[n]]
+    assert bounded and steps < all_steps
+    for name in bounded:  # not followed to its end: its prefix's probability, a bound
+        assert every[name] <= cut[name] < cutoff * best
 
 
 def test_names_the_model_cannot_spell_after_the_typed_part_are_skipped(
