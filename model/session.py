@@ -56,6 +56,20 @@ class RequestWork:
         )
 
 
+class _TimedWait:
+    """`KnownWords` that counts how long it was waited for."""
+
+    def __init__(self, ask: KnownWords) -> None:
+        self.ask, self.seconds = ask, 0.0
+
+    def __call__(self) -> Sequence[str] | None:
+        asked = time.perf_counter()
+        try:
+            return self.ask()
+        finally:
+            self.seconds += time.perf_counter() - asked
+
+
 @dataclass
 class _Answer:
     text_before: str
@@ -288,18 +302,7 @@ class DocumentSession:
         healed = self.engine.heal(text_before)
         prompt = self.prompt(healed.context, threads)
         read = time.perf_counter()
-        static_s = 0.0
-        if known_words is not None:
-            ask = known_words
-
-            def known_words() -> Sequence[str] | None:  # timed: how long the answer was waited for
-                nonlocal static_s
-                asked = time.perf_counter()
-                try:
-                    return ask()
-                finally:
-                    static_s += time.perf_counter() - asked
-
+        known = None if known_words is None else _TimedWait(known_words)
         result = decode_completions(
             self.engine,
             healed,
@@ -308,7 +311,7 @@ class DocumentSession:
             lines=want_lines,
             words=reused is None,
             interrupt=interrupt,
-            known_words=known_words,
+            known_words=known,
             workspace_names=self.workspace_names,
             code=self.code,
             workspace=workspace,
@@ -320,7 +323,7 @@ class DocumentSession:
             prompt.tokens_fed,
             (read - started) * 1000,
             (time.perf_counter() - read) * 1000,
-            static_s * 1000,
+            0.0 if known is None else known.seconds * 1000,
             decoded,
         )
         if interrupt is None or not interrupt.fired():  # a cut-short answer is not repeated

@@ -64,10 +64,8 @@ def window_start(ids: Sequence[int], context_tokens: int, starts_line: Sequence[
         return 0
     step = context_tokens // 2
     start = -(-excess // step) * step  # the first multiple of `step` at or after `excess`
-    for pos in range(start, min(len(ids), start + step // 2)):
-        if starts_line[ids[pos]]:
-            return pos
-    return start
+    found = _line_start(ids, start, step // 2, starts_line)
+    return start if found is None else found
 
 
 def next_window_start(
@@ -78,10 +76,20 @@ def next_window_start(
     it yet (the line start it moves to may still be typed)."""
     step = context_tokens // 2
     following = (window_start(ids, context_tokens, starts_line) // step + 1) * step
-    for pos in range(following, min(len(ids), following + step // 2)):
+    found = _line_start(ids, following, step // 2, starts_line)
+    if found is None and len(ids) >= following + step // 2:
+        return following  # no line starts within reach: the window starts mid-line
+    return found
+
+
+def _line_start(
+    ids: Sequence[int], start: int, reach: int, starts_line: Sequence[bool]
+) -> int | None:
+    """The first of `ids[start : start + reach]` that starts a line, if any."""
+    for pos in range(start, min(len(ids), start + reach)):
         if starts_line[ids[pos]]:
             return pos
-    return following if len(ids) >= following + step // 2 else None
+    return None
 
 
 def chunk_ends(start: int, end: int) -> list[int]:
