@@ -68,11 +68,10 @@ def test_the_junk_measures_count_what_is_known_to_be_junk(
     ]  # fmt: skip
     record = tmp_path / "gauge.json"
     record.write_text(json.dumps({"queries": queries}))
-    script = str(ROOT / "benchmarks" / "junk_positions.py")
 
-    def measure(name: str) -> str:
+    def measure(script: str, *args: str) -> str:
         run = subprocess.run(
-            [sys.executable, script, name, str(record)],
+            [sys.executable, str(ROOT / "benchmarks" / script), *args],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -81,20 +80,11 @@ def test_the_junk_measures_count_what_is_known_to_be_junk(
         assert run.returncode == 0, run.stderr
         return run.stdout
 
-    where = measure("where")
+    where = measure("junk_positions.py", "where", str(record))
     assert "uses: invented 1/4 = 0.250" in where and "definitions: invented 1/2" in where
-    assert "junk_lacking=0.500" in measure("members")
-
-    scoring = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks/member_scoring.py"), str(record)]
-        + ["--model", str(tiny_model_dir)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert scoring.returncode == 0, scoring.stderr
-    assert "member positions with jedi's names: 1" in scoring.stdout
+    assert "junk_lacking=0.500" in measure("junk_positions.py", "members", str(record))
+    scoring = measure("member_scoring.py", str(record), "--model", str(tiny_model_dir))
+    assert "member positions with jedi's names: 1" in scoring
 
 
 GAUGE = Path("/work/shared/gauge")
