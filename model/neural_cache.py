@@ -40,13 +40,20 @@ class SparseValues(Protocol):
 
 
 class Mixer(Protocol):
-    """Anything decoding can mix into each step: the window's cache, the workspace memory."""
+    """Anything decoding can mix into each step: the window's cache, the workspace memory.
+
+    `mix` returns the mixture's log-probabilities (B, V) for `queries` (B, H); `lse` (B, 1),
+    if known, is the logsumexp of `logits` (0 when they are log-probabilities already)."""
 
     weight: float
     query: torch.Tensor  # (1, H) the top-layer output after the prompt
 
     def mix(
-        self, logits: torch.Tensor, queries: torch.Tensor, in_place: bool = False
+        self,
+        logits: torch.Tensor,
+        queries: torch.Tensor,
+        in_place: bool = False,
+        lse: torch.Tensor | None = None,
     ) -> torch.Tensor: ...
 
 
@@ -70,16 +77,20 @@ class NeuralCache:
 
     @torch.inference_mode()
     def mix(
-        self, logits: torch.Tensor, queries: torch.Tensor, in_place: bool = False
+        self,
+        logits: torch.Tensor,
+        queries: torch.Tensor,
+        in_place: bool = False,
+        lse: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits (B, V) whose softmax is the mixed distribution, for `queries` (B, H).
+        """The mixed distribution's log-probabilities (B, V), for `queries` (B, H).
 
         `in_place` writes into `logits` (a step's own output), sparing a copy.
         """
         if self.weight <= 0 or len(self.slot) == 0:
-            return logits
+            return log_probabilities(logits, lse)
         scores = torch.mm(queries.float(), self.keys.T).mul_(THETA)  # (B, N)
-        return mix_attention(logits, torch.softmax(scores, dim=-1), self, in_place)
+        return mix_attention(logits, torch.softmax(scores, dim=-1), self, in_place, lse=lse)
 
 
 def mix_attention(
@@ -88,28 +99,37 @@ def mix_attention(
     store: SparseValues,
     in_place: bool = False,
     weight: torch.Tensor | None = None,
+    lse: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Logits (B, V) whose softmax is (1 - weight) * softmax(logits) + weight * p_store, where
+    """Log-probabilities (B, V) of (1 - weight) * softmax(logits) + weight * p_store, where
     p_store(u) sums the `attention` (B, N) over the entries whose value is u.
 
     With lse = logsumexp(logits), raising only the stored tokens u to
     lse + log(p_model(u) + weight / (1 - weight) * p_store(u)) makes the total mass
-    exp(lse) / (1 - weight), so after normalising every token gets exactly the mixture,
-    without an exp and a log over the vocabulary. Shared by the window's cache and the
-    workspace memory (`workspace_memory`), so mixing both is applying one after the other.
+    exp(lse) / (1 - weight), so subtracting lse - log(1 - weight) normalises every token to
+    exactly the mixture, without an exp and a log over the vocabulary. Shared by the window's
+    cache and the workspace memory (`workspace_memory`): mixing both is applying one after the
+    other, and the second is given lse 0.
     """
     logits = logits.float()
     p_store = attention.new_zeros(len(logits), len(store.tokens))
     p_store.index_add_(1, store.slot, attention)  # (B, U)
-    # log_softmax is about twice as fast as logsumexp here; any column gives lse back.
-    lse = logits[:, :1] - torch.log_softmax(logits, dim=-1)[:, :1]  # (B, 1)
+    if lse is None:
+        # log_softmax is about twice as fast as logsumexp here; any column gives lse back.
+        lse = logits[:, :1] - torch.log_softmax(logits, dim=-1)[:, :1]  # (B, 1)
     # lse + log(p_model + odds * p_store) == logaddexp(logit, lse + log(odds * p_store))
     # `weight` (B, 1), if given, is each row's own share (the workspace memory's gate).
-    odds = store.weight / (1 - store.weight) if weight is None else weight / (1 - weight)
-    boost = p_store.mul_(odds).log_().add_(lse)
+    share = torch.tensor(store.weight) if weight is None else weight
+    boost = p_store.mul_(share / (1 - share)).log_().add_(lse)
     mixed = logits if in_place else logits.clone()
     mixed[:, store.tokens] = torch.logaddexp(logits[:, store.tokens], boost)
-    return mixed
+    return mixed.sub_(lse - torch.log1p(-share))
+
+
+def log_probabilities(logits: torch.Tensor, lse: torch.Tensor | None = None) -> torch.Tensor:
+    """`logits` normalised, given their logsumexp `lse` if known (what a mixer with nothing to
+    mix returns)."""
+    return torch.log_softmax(logits.float(), dim=-1) if lse is None else logits.float() - lse
 
 
 class CachedModel:
@@ -136,8 +156,14 @@ class CacheChain:
         self.weight = 1 - left  # the share of the mixture that is not the model's
 
     def mix(
-        self, logits: torch.Tensor, queries: torch.Tensor, in_place: bool = False
+        self,
+        logits: torch.Tensor,
+        queries: torch.Tensor,
+        in_place: bool = False,
+        lse: torch.Tensor | None = None,
     ) -> torch.Tensor:
         for i, m in enumerate(self.mixers):
-            logits = m.mix(logits, queries, in_place=in_place or i > 0)
+            # After the first, each is given log-probabilities: their logsumexp is 0.
+            known = lse if i == 0 else logits.new_zeros(len(logits), 1)
+            logits = m.mix(logits, queries, in_place=in_place or i > 0, lse=known)
         return logits

@@ -18,7 +18,7 @@ files), next-token loss with the neural cache 2.858 / 2.549 nats: fixed l 0.2 (t
 
 Compressed so a 100,000-line project (about a million entries) fits in 100 MB: keys are
 projected on their principal components (`DIMS`) and stored as int8 with one scale per
-dimension, about 80 bytes an entry with the index. Searching a million keys at every beam step
+dimension, about 86 bytes an entry with the index. Searching a million keys at every beam step
 would cost more than the step, so a request searches for the prompt's nearest entries (an
 inverted file over k-means lists, or exactly when small) and again at its first FRESH_STEPS
 step (where words are decided; a retrieval one step stale costs 0.06-0.08 nats), and decoding
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .neural_cache import mix_attention
+from .neural_cache import log_probabilities, mix_attention
 
 DIMS = 64  # principal components kept per key (int8 each)
 LISTS = 256  # k-means lists of the inverted file
@@ -49,9 +49,6 @@ PROBES = 8  # lists searched per request: about 3% of the entries
 # k-means lists are uneven (cattrs' 8 nearest held 10% of its entries, not 3%).
 MAX_ROWS = 4096
 EXACT_BELOW = MAX_ROWS  # up to this many entries, search them all
-# Rows turned into float keys at a time: a temporary of a MB or more costs more in page faults
-# than in arithmetic on a small VM (4,096 rows at once: 3x the time of two blocks).
-DISTANCE_BLOCK = 2048
 NEIGHBOURS = 32  # nearest entries kept per request
 SUCCESSORS = 12  # entries after each neighbour in its file that decoding may reach
 # Sharpness of the kernel on squared distances between projected outputs (norms ~6): of 0.1,
@@ -68,8 +65,8 @@ FRESH_NEIGHBOURS = 8  # nearest entries kept per hypothesis then
 # near each other, and a search's cost grows with the rows it reads).
 FRESH_LISTS = 8
 SAME_PACKAGE = math.log(2.0)  # score bonus of an entry from the cursor's own folder
-MAX_KEYS = 1_000_000  # entries kept per workspace: ~78 MB in memory, ~70 MB on disk
-BYTES_PER_KEY = DIMS + 4 + 4 + 4 + 2  # codes, value, file, list order, list id
+MAX_KEYS = 1_000_000  # entries kept per workspace: ~86 MB in memory, ~70 MB on disk
+BYTES_PER_KEY = DIMS + 4 + 4 + 4 + 4 + 4 + 2  # codes, norm, value, file, order, position, list
 
 
 @dataclass
@@ -172,18 +169,25 @@ class Shard:
 
 @dataclass
 class _Index:
-    """All shards side by side, in file order (so an entry's successor is the next row)."""
+    """All shards side by side. Values are in file order (an entry's successor is the next
+    row); the keys are in list order, so that a search reads each list as one slice."""
 
     paths: list[str]
     starts: list[int]  # first row of each file
-    codes: torch.Tensor  # (N, D) int8
     values: torch.Tensor  # (N,) int32
     file_of: torch.Tensor  # (N,) int32
     lists: torch.Tensor  # (N,) int16: the list of each row
-    order: torch.Tensor  # (N,) int32: rows sorted by list
-    offsets: torch.Tensor  # (C + 1,) where each list's rows start in `order`
+    order: torch.Tensor  # (N,) int32: the row of each key, keys sorted by list
+    position: torch.Tensor  # (N,) int32: the key of each row (the inverse of `order`)
+    offsets: torch.Tensor  # (C + 1,) where each list's keys start
+    codes: torch.Tensor  # (N, D) int8 keys, in list order
+    norms: torch.Tensor  # (N,) float32 squared norm of each key, in list order
     folders: dict[str, int]  # each file's folder (its package) -> a number
     folder_of: torch.Tensor  # (files,) the number of each file's folder
+
+    def row_codes(self, rows: torch.Tensor) -> torch.Tensor:
+        """int8 codes (R, D) of file rows."""
+        return self.codes[self.position[rows].long()]
 
 
 class Retrieval:
@@ -214,7 +218,7 @@ class Retrieval:
     def _use(self, rows: torch.Tensor) -> None:
         index, projection = self.index, self.projection
         self.rows = rows
-        self.keys = index.codes[rows].float() * projection.scale  # (M, D) projected units
+        self.keys = index.row_codes(rows).float() * projection.scale  # (M, D) projected units
         self.key_norms = (self.keys * self.keys).sum(1)  # (M,)
         files = index.file_of[rows].long()
         self.bias = (index.folder_of[files] == self.folder).float() * SAME_PACKAGE  # (M,)
@@ -222,10 +226,15 @@ class Retrieval:
 
     @torch.inference_mode()
     def mix(
-        self, logits: torch.Tensor, queries: torch.Tensor, in_place: bool = False
+        self,
+        logits: torch.Tensor,
+        queries: torch.Tensor,
+        in_place: bool = False,
+        lse: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """The mixture's log-probabilities (B, V) for `queries` (B, H) (a `Mixer`)."""
         if self.weight <= 0 or len(self.slot) == 0:
-            return logits
+            return log_probabilities(logits, lse)
         z = self.projection.project(queries)  # (B, D)
         self._calls += 1
         if 1 < self._calls <= 1 + self.fresh:  # the first call is the prompt's own query
@@ -245,7 +254,7 @@ class Retrieval:
         nearest = (z * z).sum(1, keepdim=True) - near.max(1, keepdim=True).values  # (B, 1)
         share = self.weight * torch.sigmoid((GATE_AT - nearest) / GATE_WIDTH)
         attention = torch.softmax(near.mul_(THETA).add_(self.bias), dim=-1)
-        return mix_attention(logits, attention, self, in_place, weight=share)
+        return mix_attention(logits, attention, self, in_place, weight=share, lse=lse)
 
 
 class WorkspaceMemory:
@@ -317,7 +326,7 @@ class WorkspaceMemory:
                 if path not in pending:
                     paths.append(path)
                     lengths.append(end - start)
-                    codes.append(old.codes[start:end])
+                    codes.append(old.row_codes(torch.arange(start, end)))
                     values.append(old.values[start:end])
                     lists.append(old.lists[start:end])
         for shard in pending.values():
@@ -329,6 +338,8 @@ class WorkspaceMemory:
                 lists.append(shard.lists)
         index = None
         if paths:
+            if self.projection is None:
+                raise RuntimeError("the memory holds keys but no projection to read them with")
             folders: dict[str, int] = {}
             folder_of = [folders.setdefault(os.path.dirname(p), len(folders)) for p in paths]
             starts = [0]
@@ -338,17 +349,23 @@ class WorkspaceMemory:
             counts = torch.bincount(all_lists.long(), minlength=LISTS)
             offsets = torch.zeros(len(counts) + 1, dtype=torch.long)
             offsets[1:] = counts.cumsum(0)
+            order = torch.argsort(all_lists.long(), stable=True)
+            position = torch.empty_like(order)
+            position[order] = torch.arange(len(order))
+            keys = torch.cat(codes)[order]
             index = _Index(
                 paths=paths,
                 starts=starts,
-                codes=torch.cat(codes),
                 values=torch.cat(values),
                 file_of=torch.repeat_interleave(
                     torch.arange(len(paths), dtype=torch.int32), torch.tensor(lengths)
                 ),
                 lists=all_lists,
-                order=torch.argsort(all_lists.long(), stable=True).to(torch.int32),
+                order=order.to(torch.int32),
+                position=position.to(torch.int32),
                 offsets=offsets,
+                codes=keys,
+                norms=_squared_norms(keys, self.projection.scale),
                 folders=folders,
                 folder_of=torch.tensor(folder_of),
             )
@@ -406,15 +423,19 @@ def _search(
     each query's `probes` nearest lists, at most `most_lists` in all, nearest first while
     they hold at most MAX_ROWS rows together."""
     if len(index.values) <= EXACT_BELOW:
-        rows = torch.arange(len(index.values))
+        spans = [(0, len(index.values))]
     else:
         near = _nearest_lists(z, projection.centroids, probes, most_lists)
         sizes = index.offsets[near + 1] - index.offsets[near]
         near = near[: max(1, int((sizes.cumsum(0) <= MAX_ROWS).sum()))]
-        rows = torch.cat(
-            [index.order[index.offsets[c] : index.offsets[c + 1]] for c in near.tolist()]
-        ).long()
-    distances = _distances(index.codes, rows, projection.scale, z)  # (R, B)
+        spans = [(int(index.offsets[c]), int(index.offsets[c + 1])) for c in near]
+    scaled = (z * projection.scale).T  # (D, B): keys @ scaled == dequantized keys @ z.T
+    # One list at a time: a slice of int8 keys read in place, its float copy small enough
+    # to stay in cache (a gather of scattered rows cost more than the arithmetic).
+    distances = torch.cat(
+        [index.norms[a:b, None] - 2 * index.codes[a:b].float() @ scaled for a, b in spans]
+    )  # (R, B), each query's own norm left out (it ranks nothing)
+    rows = torch.cat([index.order[a:b] for a, b in spans]).long()
     distances[~allowed[index.file_of[rows].long()]] = float("inf")
     best = torch.topk(distances, min(neighbours, len(rows)), dim=0, largest=False)
     found = rows[best.indices[torch.isfinite(best.values)]]
@@ -423,16 +444,10 @@ def _search(
     return torch.unique(_same_file(index, torch.unique(found)))
 
 
-def _distances(
-    codes: torch.Tensor, rows: torch.Tensor, scale: torch.Tensor, z: torch.Tensor
-) -> torch.Tensor:
-    """(R, B) squared distances from the keys of `rows` to the queries `z` (B, D), less each
-    query's own norm (which ranks nothing), DISTANCE_BLOCK rows at a time."""
-    parts = []
-    for start in range(0, len(rows), DISTANCE_BLOCK):
-        keys = codes[rows[start : start + DISTANCE_BLOCK]].float().mul_(scale)  # (b, D)
-        parts.append((keys * keys).sum(1, keepdim=True) - 2 * keys @ z.T)
-    return torch.cat(parts) if parts else torch.empty(0, len(z))
+def _squared_norms(codes: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """(N,) squared norms of the dequantized keys, a block at a time."""
+    parts = [(block.float() * scale).pow_(2).sum(1) for block in codes.split(4096)]
+    return torch.cat(parts) if parts else torch.empty(0)
 
 
 def _same_file(index: _Index, found: torch.Tensor) -> torch.Tensor:

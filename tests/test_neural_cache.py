@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 
 from grucomplete.model.engine import CompletionEngine
-from grucomplete.model.neural_cache import THETA, NeuralCache
+from grucomplete.model.neural_cache import THETA, CacheChain, NeuralCache
 from grucomplete.model.session import DocumentSession
 from grucomplete.model.window import CHUNK
 from grucomplete.server.completion_service import CompletionService
@@ -49,12 +49,24 @@ def test_the_mixture_is_the_interpolated_distribution() -> None:
     ids = torch.randint(0, 30, (40,)).tolist()
     cache = NeuralCache(outputs, ids, weight=0.35)
     logits, queries = torch.randn(3, 30), torch.randn(3, 8)
-    mixed = torch.softmax(cache.mix(logits, queries), dim=-1)
+    mixed = cache.mix(logits, queries)
     keys = outputs.half().float()[:-1]
     attention = torch.softmax(THETA * queries @ keys.T, dim=-1)
     p_cache = torch.zeros(3, 30).index_add_(1, torch.tensor(ids[1:]), attention)
     expected = 0.65 * torch.softmax(logits, dim=-1) + 0.35 * p_cache
-    assert torch.allclose(mixed, expected, atol=1e-6)
+    assert torch.allclose(mixed.exp(), expected, atol=1e-6)  # log-probabilities
+
+
+def test_a_chain_keeps_each_share_and_hands_on_log_probabilities() -> None:
+    torch.manual_seed(1)
+    first = NeuralCache(torch.randn(30, 8), torch.randint(0, 30, (30,)).tolist(), weight=0.3)
+    second = NeuralCache(torch.randn(20, 8), torch.randint(0, 30, (20,)).tolist(), weight=0.2)
+    logits, queries = torch.randn(3, 30) * 4, torch.randn(3, 8)
+    chained = CacheChain([first, second], first.query).mix(logits, queries)
+    p_first = first.mix(logits, queries).exp() - 0.7 * torch.softmax(logits, dim=-1)
+    p_second = second.mix(logits, queries).exp() - 0.8 * torch.softmax(logits, dim=-1)
+    expected = 0.8 * (0.7 * torch.softmax(logits, dim=-1) + p_first) + p_second
+    assert torch.allclose(chained.exp(), expected, atol=1e-6)
 
 
 def test_a_weight_of_one_is_refused() -> None:
@@ -67,6 +79,9 @@ def test_a_weight_of_one_is_refused() -> None:
 def check_warm_equals_cold(engine: CompletionEngine, script: list) -> None:
     settings = replace(MODEL_ONLY, neural_cache=0.35)
     session = DocumentSession(engine, max_checkpoints=4, keep_outputs=True)
+    # The states are what is compared: a continued word answered from the last answer has
+    # its probabilities renormalised, which a cold answer does not (tests/test_popup.py).
+    session.reuse = False
     text = SECOND_TIME * 2
     session.prompt(engine.heal(text).context)
     for edit in script:
