@@ -319,21 +319,24 @@ class WorkspaceMemory:
         with self._lock:
             pending, self._pending = self._pending, {}
             old = self._index
-        codes, values, lists, paths, lengths = [], [], [], [], []
+        # Each file's keys: a new shard's, or the old index's rows, gathered only when copied
+        # into place (so the rebuild holds the old index, the new one and one file's keys).
+        codes: list[tuple[_Index | None, torch.Tensor]] = []
+        values, lists, paths, lengths = [], [], [], []
         if old is not None:
             ends = [*old.starts[1:], len(old.values)]
             for path, start, end in zip(old.paths, old.starts, ends, strict=True):
                 if path not in pending:
                     paths.append(path)
                     lengths.append(end - start)
-                    codes.append(old.row_codes(torch.arange(start, end)))
+                    codes.append((old, torch.arange(start, end)))
                     values.append(old.values[start:end])
                     lists.append(old.lists[start:end])
         for shard in pending.values():
             if shard is not None and len(shard):
                 paths.append(shard.path)
                 lengths.append(len(shard))
-                codes.append(shard.codes)
+                codes.append((None, shard.codes))
                 values.append(shard.values)
                 lists.append(shard.lists)
         index = None
@@ -352,7 +355,10 @@ class WorkspaceMemory:
             order = torch.argsort(all_lists.long(), stable=True)
             position = torch.empty_like(order)
             position[order] = torch.arange(len(order))
-            keys = torch.cat(codes)[order]
+            keys = torch.empty(len(order), len(self.projection.scale), dtype=torch.int8)
+            for start, length, (source, held) in zip(starts, lengths, codes, strict=True):
+                rows = position[start : start + length]
+                keys[rows] = held if source is None else source.row_codes(held)
             index = _Index(
                 paths=paths,
                 starts=starts,

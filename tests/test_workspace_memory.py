@@ -186,3 +186,58 @@ def test_the_server_builds_with_its_own_model_not_a_second_copy(
     assert builder.ready.wait(60)
     builder.stop()
     assert builder.state == "ready" and memory.size()["files"] == 3
+
+
+def test_a_search_finds_what_reading_every_list_row_by_row_finds() -> None:
+    """The keys are kept in list order; a search must find the rows (and successors) that
+    distances over the same lists' rows, gathered in file order, find."""
+    import torch
+
+    from grucomplete.model import workspace_memory as wm
+
+    generator = torch.Generator().manual_seed(0)
+    outputs = [torch.randn(n, 32, generator=generator) for n in (3000, 2500, 1800)]
+    projection = wm.Projection.fit(outputs)
+    memory = wm.WorkspaceMemory(projection)
+    shards = {}
+    for i, keys in enumerate(outputs):
+        codes, lists = projection.encode(keys)
+        values = torch.randint(0, 100, (len(keys),), generator=generator, dtype=torch.int32)
+        shards[f"/project/file{i}.py"] = wm.Shard(
+            f"/project/file{i}.py", str(i), codes, values, lists
+        )
+        memory.put(shards[f"/project/file{i}.py"])
+    memory.rebuild()
+    memory.mask("/project/file1.py")  # an open document's rows are never found
+    index, allowed = memory._index, memory._allowed
+    assert index is not None and allowed is not None
+    assert len(index.values) > wm.EXACT_BELOW  # the inverted file is searched, not every row
+    file_codes = torch.cat([shards[path].codes for path in index.paths])
+    assert torch.equal(index.row_codes(torch.arange(len(file_codes))), file_codes)
+    for query in torch.randn(12, 32, generator=generator).split(4):
+        z = projection.project(query)
+        near = wm._nearest_lists(z, projection.centroids, wm.PROBES)
+        sizes = index.offsets[near + 1] - index.offsets[near]
+        near = near[: max(1, int((sizes.cumsum(0) <= wm.MAX_ROWS).sum()))]
+        rows = torch.cat([torch.nonzero(index.lists == c).flatten() for c in near.tolist()])
+        keys = file_codes[rows].float() * projection.scale  # file order, row by row
+        distances = (keys * keys).sum(1, keepdim=True) - 2 * keys @ z.T
+        distances[~allowed[index.file_of[rows].long()]] = float("inf")
+        best = torch.topk(distances, wm.NEIGHBOURS, dim=0, largest=False).indices
+        expected = torch.unique(wm._same_file(index, torch.unique(rows[best])))
+        found = wm._search(index, allowed, projection, z)
+        assert torch.equal(found, expected)
+        assert not (index.file_of[found] == 1).any()
+    # A rebuild keeps the files that did not change and places the new ones.
+    codes, lists = projection.encode(torch.randn(700, 32, generator=generator))
+    shards["/project/file0.py"] = wm.Shard(
+        "/project/file0.py", "new", codes, codes[:, 0].int(), lists
+    )
+    memory.put(shards["/project/file0.py"])
+    memory.remove("/project/file2.py")
+    memory.rebuild()
+    index = memory._index
+    assert index is not None and sorted(index.paths) == ["/project/file0.py", "/project/file1.py"]
+    file_codes = torch.cat([shards[path].codes for path in index.paths])
+    assert torch.equal(index.row_codes(torch.arange(len(file_codes))), file_codes)
+    assert torch.equal(index.codes, file_codes[index.order.long()])
