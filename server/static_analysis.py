@@ -117,16 +117,19 @@ class PendingNames:
     # when jedi has no answer in time (its first `os.` parses `os` for a second or more).
     module: Future[Names] | None = None
     # jedi's answer at an earlier `.` after the same receiver in the same scope of the
-    # document (`receiver_key`): what the completion uses when nothing else came in time.
+    # document (`receiver_key`): used at once unless jedi has answered already. The same
+    # object has the same members; jedi's new answer, asked all the same, serves the next `.`.
     earlier: Names = None
 
     def result(self) -> Names:
+        if self.earlier is not None and not self.future.done():
+            log.debug("static analysis: %d names from an earlier answer", len(self.earlier))
+            return self.earlier
         names = self._wait(self.future)
         if names is None and self.module is not None:
             names = self._wait(self.module)
             log.debug("static analysis: %s module members", "no" if names is None else len(names))
-        if names is None and self.earlier is not None:
-            log.debug("static analysis: %d names from an earlier answer", len(self.earlier))
+        if names is None and self.earlier is not None:  # jedi answered, with nothing
             return self.earlier
         log.debug("static analysis: %s names", "no" if names is None else len(names))
         return names

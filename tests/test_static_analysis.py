@@ -572,6 +572,21 @@ def test_a_late_dot_gets_jedis_earlier_answer_after_the_same_receiver(
     assert analyzer.names_at(path, again, "", wait_s=0.0).result() is None
 
 
+def test_an_earlier_answer_after_the_same_receiver_is_not_waited_for() -> None:
+    """A `.` after a receiver jedi listed before is answered at once from that list; jedi's
+    new answer is used only if it is in already."""
+    running: Future[list[str] | None] = Future()  # jedi still inferring
+    pending = PendingNames(running, time.monotonic() + 60, earlier=["alpha", "beta"])
+    started = time.monotonic()
+    assert pending.result() == ["alpha", "beta"]
+    assert time.monotonic() - started < 1.0  # not the 60 s deadline
+    running.set_result(["alpha", "beta", "gamma"])
+    assert pending.result() == ["alpha", "beta", "gamma"]
+    failed: Future[list[str] | None] = Future()
+    failed.set_result(None)  # jedi answered with nothing: the earlier list still serves
+    assert PendingNames(failed, time.monotonic(), earlier=["alpha"]).result() == ["alpha"]
+
+
 def test_receivers_are_told_apart_by_the_scope_they_are_read_in() -> None:
     assert receiver_key(CLASSES + "        self.") == ("self", "class Point")
     assert receiver_key(CLASSES + "        x.y.") == ("x.y", "def move")
