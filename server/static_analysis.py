@@ -113,18 +113,24 @@ class PendingNames:
 
     future: Future[Names]
     deadline: float  # time.monotonic() past which the completion goes on without them
-    # The members of the module the receiver names, when it is one: what the completion uses
-    # when jedi has no answer in time (its first `os.` parses `os` for a second or more).
+    # The members of the module the receiver names, when it is one (listed ahead: jedi's
+    # first `os.` parses `os` for a second or more).
     module: Future[Names] | None = None
     # jedi's answer at an earlier `.` after the same receiver in the same scope of the
-    # document (`receiver_key`): used at once unless jedi has answered already. The same
-    # object has the same members; jedi's new answer, asked all the same, serves the next `.`.
+    # document (`receiver_key`).
     earlier: Names = None
 
     def result(self) -> Names:
-        if self.earlier is not None and not self.future.done():
-            log.debug("static analysis: %d names from an earlier answer", len(self.earlier))
-            return self.earlier
+        # Members already known for this receiver are used at once unless jedi's answer is in
+        # too: the same object has the same members, and jedi's answer, asked all the same,
+        # serves the next `.` after it.
+        if not self.future.done():
+            if self.module is not None and self.module.done() and self.module.result():
+                log.debug("static analysis: module members, listed ahead")
+                return self.module.result()
+            if self.earlier is not None:
+                log.debug("static analysis: %d names from an earlier answer", len(self.earlier))
+                return self.earlier
         names = self._wait(self.future)
         if names is None and self.module is not None:
             names = self._wait(self.module)

@@ -572,9 +572,9 @@ def test_a_late_dot_gets_jedis_earlier_answer_after_the_same_receiver(
     assert analyzer.names_at(path, again, "", wait_s=0.0).result() is None
 
 
-def test_an_earlier_answer_after_the_same_receiver_is_not_waited_for() -> None:
-    """A `.` after a receiver jedi listed before is answered at once from that list; jedi's
-    new answer is used only if it is in already."""
+def test_members_known_already_are_not_waited_for() -> None:
+    """A `.` after a receiver jedi listed before, or after a module whose members are listed,
+    is answered at once from that list; jedi's new answer is used only if it is in already."""
     running: Future[list[str] | None] = Future()  # jedi still inferring
     pending = PendingNames(running, time.monotonic() + 60, earlier=["alpha", "beta"])
     started = time.monotonic()
@@ -585,6 +585,11 @@ def test_an_earlier_answer_after_the_same_receiver_is_not_waited_for() -> None:
     failed: Future[list[str] | None] = Future()
     failed.set_result(None)  # jedi answered with nothing: the earlier list still serves
     assert PendingNames(failed, time.monotonic(), earlier=["alpha"]).result() == ["alpha"]
+    listed: Future[list[str] | None] = Future()  # a module's members, listed ahead
+    listed.set_result(["dumps", "loads"])
+    started = time.monotonic()
+    assert PendingNames(Future(), started + 60, module=listed).result() == ["dumps", "loads"]
+    assert time.monotonic() - started < 1.0
 
 
 def test_receivers_are_told_apart_by_the_scope_they_are_read_in() -> None:
