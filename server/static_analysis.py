@@ -125,9 +125,10 @@ class PendingNames:
         # too: the same object has the same members, and jedi's answer, asked all the same,
         # serves the next `.` after it.
         if not self.future.done():
-            if self.module is not None and self.module.done() and self.module.result():
-                log.debug("static analysis: module members, listed ahead")
-                return self.module.result()
+            listed = self.module.result() if self.module and self.module.done() else None
+            if listed:
+                log.debug("static analysis: %d module members, listed ahead", len(listed))
+                return listed
             if self.earlier is not None:
                 log.debug("static analysis: %d names from an earlier answer", len(self.earlier))
                 return self.earlier
