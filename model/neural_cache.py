@@ -14,6 +14,7 @@ would otherwise never reach. No training change; the keys are a by-product of re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -119,11 +120,16 @@ def mix_attention(
         lse = logits[:, :1] - torch.log_softmax(logits, dim=-1)[:, :1]  # (B, 1)
     # lse + log(p_model + odds * p_store) == logaddexp(logit, lse + log(odds * p_store))
     # `weight` (B, 1), if given, is each row's own share (the workspace memory's gate).
-    share = torch.tensor(store.weight) if weight is None else weight
-    boost = p_store.mul_(share / (1 - share)).log_().add_(lse)
+    odds: float | torch.Tensor
+    kept: float | torch.Tensor
+    if weight is None:  # one share for every row: plain floats, no tensor per step
+        odds, kept = store.weight / (1 - store.weight), math.log1p(-store.weight)
+    else:
+        odds, kept = weight / (1 - weight), torch.log1p(-weight)
+    boost = p_store.mul_(odds).log_().add_(lse)
     mixed = logits if in_place else logits.clone()
     mixed[:, store.tokens] = torch.logaddexp(logits[:, store.tokens], boost)
-    return mixed.sub_(lse - torch.log1p(-share))
+    return mixed.sub_(lse - kept)
 
 
 def log_probabilities(logits: torch.Tensor, lse: torch.Tensor | None = None) -> torch.Tensor:
