@@ -1,7 +1,8 @@
 """Ghost text's confidence threshold: choose it on tuning files, report it on held-out files.
 
     python benchmarks/ghost_text_threshold.py .work/heldout [--max-files 24] [--queries 200]
-        [--tune-seed 2] [--report-seed 1] [--pipeline server|model] [--json OUT]
+        [--tune-seed 2] [--report-seed 1] [--pipeline server|model] [--no-workspace]
+        [--json OUT]
 
 For each query position of `grucomplete eval`'s plan (line starts, and the identifiers inside
 lines), the line the server would show as ghost text is decoded and compared with the rest of
@@ -16,6 +17,10 @@ positions where a line is shown). The threshold is chosen on the tuning seed's f
 one with the most coverage whose exact share is at least `--target`, then reported on the
 report seed's files, those also picked by the tuning seed left out, so the two sets are
 disjoint.
+
+With the server's pipeline, the lines of the package's other files (each folder under a path
+given is a package) are what the server's workspace index holds when that folder is open: lines
+written before are recalled from them (`line_memory`); `--no-workspace` leaves them out.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from grucomplete.model.completion_settings import CompletionSettings, line_confi
 from grucomplete.model.completions import decode_completions
 from grucomplete.model.document_state import PromptState
 from grucomplete.model.engine import CompletionEngine
+from grucomplete.model.line_memory import LineMemory
 from grucomplete.model.session import DocumentSession
 from grucomplete.training.evaluation.metrics import edit_similarity
 from grucomplete.training.evaluation.model_eval import FilePrompts
@@ -110,6 +116,7 @@ def collect(
     config: SampleConfig,
     skip: set[str],
     pipeline: str = "server",
+    workspaces: dict[Path, LineMemory] | None = None,
 ):
     """One record per query position: the shown line's measures and its scores."""
     files = [f for f in load_files(paths, config) if str(f.path) not in skip]
@@ -124,6 +131,10 @@ def collect(
             prompts = FilePrompts(engine, source, contexts)
         else:
             session = DocumentSession(engine)  # the queries come in offset order: it reads on
+            line_source = None
+            if workspaces is not None:
+                package = next(w for w in workspaces if source.path.is_relative_to(w))
+                line_source = workspaces[package].for_file(source.path)
         for q in queries:
             healed = engine.heal(source.text[: q.offset])
             if pipeline == "model":
@@ -134,7 +145,13 @@ def collect(
                 prompt = session.prompt(healed.context)
                 logits = prompt.logits
                 found = decode_completions(
-                    engine, healed, prompt, SETTINGS, words=False, code=session.code
+                    engine,
+                    healed,
+                    prompt,
+                    SETTINGS,
+                    words=False,
+                    code=session.code,
+                    line_source=line_source,
                 )
             end = source.text.find("\n", q.offset)
             expected = source.text[q.offset : len(source.text) if end < 0 else end].strip()
@@ -159,6 +176,7 @@ def collect(
             records.append(
                 dict(
                     file=str(source.path),
+                    offset=q.offset,
                     kind="line" if q.kind == "line" else "inside",
                     probability=line.probability if line else 0.0,
                     per_token=line_confidence(line.probability, tokens) if line else 0.0,
@@ -170,6 +188,17 @@ def collect(
                 )
             )
     return records, {str(f.path) for f in plan.files}
+
+
+def package_lines(paths: list[Path]) -> dict[Path, LineMemory]:
+    """Each package's lines (a folder under a path given), as the server's index holds them."""
+    memories = {}
+    for root in paths:
+        for package in sorted(p for p in root.iterdir() if p.is_dir()):
+            memory = memories[package] = LineMemory()
+            for file in sorted(package.rglob("*.py")):
+                memory.update(file, file.read_text(encoding="utf-8", errors="replace"))
+    return memories
 
 
 def sweep(records: list[dict], measure: str) -> list[dict]:
@@ -216,15 +245,19 @@ def main() -> None:
     p.add_argument("--report-seed", type=int, default=1)
     p.add_argument("--target", type=float, default=0.45, help="exact share wanted on tuning")
     p.add_argument("--pipeline", choices=("server", "model"), default="server")
+    p.add_argument("--no-workspace", action="store_true", help="recall the document's lines only")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     torch.set_num_threads(1)
     engine = CompletionEngine.load(args.model, precision="int8")
     began = time.perf_counter()
+    workspaces = None if args.no_workspace else package_lines(args.paths)
     config = SampleConfig(args.max_files, args.queries, 0, seed=args.tune_seed)
-    tune, tune_files = collect(engine, args.paths, config, set(), args.pipeline)
+    tune, tune_files = collect(engine, args.paths, config, set(), args.pipeline, workspaces)
     config = replace(config, seed=args.report_seed)
-    report, report_files = collect(engine, args.paths, config, tune_files, args.pipeline)
+    report, report_files = collect(
+        engine, args.paths, config, tune_files, args.pipeline, workspaces
+    )
     print(f"{len(tune)} tuning positions in {len(tune_files)} files, {len(report)} reported "
           f"in {len(report_files)} other files, {time.perf_counter() - began:.0f} s")  # fmt: skip
     weights, bias = fit(tune)

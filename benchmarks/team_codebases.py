@@ -15,10 +15,12 @@ Layout under .work/team/<name>-<version>/:
 
     python benchmarks/team_codebases.py [--projects cattrs,toolz] [--queries 300] [--files 8]
         [--settle-s 60] [--memory 0.25] [--configs default,memory,retrained,both]
-        [--retrain-flags "--max-epochs 1"]
+        [--baseline default] [--retrain-flags "--max-epochs 1"]
 
 prints the gauge's summary per project for each configuration and their mean, and the
-difference of each against the default. "retrained" is what a user gets from one command,
+difference of each against the baseline (the default unless `--baseline` says another).
+"caches" is the default without lines recalled from the project (`recallLines` off: the model
+and the document's caches only). "retrained" is what a user gets from one command,
 `grucomplete train project --from default` (plus `--retrain-flags`, on one thread), kept in
 <project>/retrained/ and reused while its flags are the same; before the gauge, the held-out
 files' next-token loss and top-1 of the default and the retrained model are printed
@@ -265,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--configs", default="default,memory")
     parser.add_argument(
+        "--baseline", default="default", help="the configuration the others are compared with"
+    )
+    parser.add_argument(
         "--retrained-name", default="retrained",
         help="the retrained model's folder in the project's and its gauge label (another "
         "name keeps an earlier recipe's model and results)",
@@ -290,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     budget = {"latencyBudgetMs": args.budget_ms}
     every = {
         "default": {"workspaceMemory": 0.0, **budget},
+        # The model and the document's caches alone: no line is recalled from the project.
+        "caches": {"workspaceMemory": 0.0, "recallLines": False, **budget},
         "memory": {"workspaceMemory": args.memory, **budget},
         "retrained": {"workspaceMemory": 0.0, **budget},  # + its model, per project
         "both": {"workspaceMemory": args.memory, **budget},  # retrained, with the memory
@@ -328,28 +335,29 @@ def main(argv: list[str] | None = None) -> int:
     for config in configs:
         mean = {m: sum(r[config][m] for r in rows.values()) / len(rows) for m in METRICS}
         print(f"{'mean':12} {config:8} " + " ".join(f"{mean[m]:>11.3f}" for m in METRICS))
+    baseline = args.baseline
     for config in configs:
-        if config == "default":
+        if config == baseline:
             continue
         gain = {
-            m: sum(r[config][m] - r["default"][m] for r in rows.values()) / len(rows)
+            m: sum(r[config][m] - r[baseline][m] for r in rows.values()) / len(rows)
             for m in METRICS
         }
         print(f"{'gain':12} {config:8} " + " ".join(f"{gain[m]:>+11.3f}" for m in METRICS))
     # Is a gain in MRR more than the positions drawn? Paired over the same queries.
     for config in configs:
-        if config == "default":
+        if config == baseline:
             continue
         pooled = []
         for name in rows:
             base = next(WORK.glob(f"{name}-*"))
-            a, b = reciprocal_ranks(base, "default"), reciprocal_ranks(base, config)
+            a, b = reciprocal_ranks(base, baseline), reciprocal_ranks(base, config)
             pairs = list(zip(a, b, strict=True))
             pooled += pairs
             mean, low, high = paired_interval(pairs)
-            print(f"MRR {config} - default, {name}: {mean:+.3f} (95% {low:+.3f} to {high:+.3f})")
+            print(f"MRR {config} - {baseline}, {name}: {mean:+.3f} (95% {low:+.3f} to {high:+.3f})")
         mean, low, high = paired_interval(pooled)
-        print(f"MRR {config} - default, all {len(pooled)} queries: {mean:+.3f} "
+        print(f"MRR {config} - {baseline}, all {len(pooled)} queries: {mean:+.3f} "
               f"(95% {low:+.3f} to {high:+.3f})")  # fmt: skip
     return 0
 

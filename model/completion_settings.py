@@ -38,6 +38,9 @@ class CompletionSettings:
     line_candidates: int = 1  # whole lines offered per request
     line_max_tokens: int = 16  # tokens generated for a whole line
     line_length_penalty: float = 0.0  # rank lines by logprob / length**this (0: probability)
+    # Offer the rest of a line as the document or project finished it before, where one way
+    # prevails (`line_memory`), beside the model's lines.
+    recall_lines: bool = True
     # Ghost text only where a line is this likely (0: always); chosen in docs/benchmarks.md.
     ghost_text_threshold: float = 0.15  # show a line as ghost text from this probability
 

@@ -17,7 +17,7 @@ from typing import Protocol
 import torch
 
 from .candidate_scoring import word_probabilities
-from .code_text import CodeText, code_window, defines_name
+from .code_text import CodeText, code_window, defines_name, well_formed_line
 from .completion_settings import CompletionSettings
 from .decode_options import Candidate, StopAt
 from .decoding import Stepper, decode_together
@@ -25,6 +25,7 @@ from .document_state import PromptState
 from .engine import CompletionEngine
 from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
+from .line_memory import LineSource, recall_line
 from .neural_cache import CacheChain, CachedModel, Mixer, NeuralCache
 from .prefix_constraint import HealedPrompt
 from .real_names import VOCABULARY_CHARS, LegalNames, keep_real_names, lines_of_real_names
@@ -73,6 +74,7 @@ def decode_completions(
     workspace_names: Container[str] | None = None,
     code: CodeText | None = None,
     workspace: Workspace | None = None,
+    line_source: LineSource | None = None,
 ) -> Completions:
     """Decode from the state a caller reached for `healed.context`, and rank the words.
 
@@ -84,7 +86,8 @@ def decode_completions(
     are kept to real names (`real_names`, with `workspace_names`). Words are identifiers; lines
     a separate list, each well formed (decoding keeps the brackets and strings in order).
     `code`: a `CodeText` kept for the document (brought up to date here); without one, a window
-    is scanned.
+    is scanned. A line the document or `line_source` (the project's other files) finished the
+    same way before joins the model's lines (`line_memory`).
     """
     before = healed.context + healed.removed
     if code is None:
@@ -135,6 +138,8 @@ def decode_completions(
         elif not at_use and names:  # after `.`, with a member static analysis lists
             found_lines = lines_of_real_names(found_lines, healed, line_before, set(names))
         result.lines = [_line(healed, line_before, c) for c in found_lines]
+        if settings.recall_lines:
+            result.lines = _with_recalled(result.lines, before, code, line_source)
     if not words:
         return result
     # A word is a name: not a number, not glued to punctuation or a line's fragment.
@@ -206,6 +211,28 @@ def _rank_words(
 def _word(healed: HealedPrompt, candidate: Candidate) -> Suggestion:
     insert = candidate.text[len(healed.removed) :]
     return Suggestion(healed.typed + insert, insert, candidate.probability, candidate.complete)
+
+
+def _with_recalled(
+    lines: list[Suggestion], before: str, code: CodeText, source: LineSource | None
+) -> list[Suggestion]:
+    """The model's lines and a line written before, by probability (a line both found is
+    offered once, at the likelier of the two)."""
+    recalled = recall_line(before, source)
+    if recalled is None:
+        return lines
+    line_before = before[before.rfind("\n") + 1 :]
+    state = code.line_state().feed(recalled.insert.encode())
+    if state is None or not well_formed_line(line_before, line_before + recalled.insert, state):
+        return lines
+    line = Suggestion(
+        (line_before + recalled.insert).strip(), recalled.insert, recalled.probability
+    )
+    same = [other for other in lines if other.insert.rstrip() == line.insert]
+    if same and same[0].probability >= line.probability:
+        return lines
+    lines = [line] + [other for other in lines if other not in same]
+    return sorted(lines, key=lambda other: -other.probability)
 
 
 def _line(healed: HealedPrompt, typed_line: str, candidate: Candidate) -> Suggestion:

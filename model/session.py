@@ -25,6 +25,7 @@ from .completions import Completions, KnownWords, Suggestion, Workspace, decode_
 from .document_state import HiddenStateCache, IncrementalTokens, PromptState
 from .engine import CompletionEngine
 from .interrupt import Interrupt
+from .line_memory import LineSource
 from .window import CHUNK, CONTEXT_CHARS
 from .words import is_identifier_char
 
@@ -105,6 +106,8 @@ class DocumentSession:
         # The project's names (a `WorkspaceNames`), set by whoever owns the session; with the
         # document's own, builtins and keywords they are the names legal at a use.
         self.workspace_names: Container[str] | None = None
+        # The project's other files' lines (a `LineMemory.for_file`), for lines written before.
+        self.line_source: LineSource | None = None
         self.code = CodeText()  # the document's code before the cursor, followed incrementally
         self._last: _Answer | None = None  # the last answer not cut short
         # The last prompt's state: the line decoded after a popup's words reads nothing again.
@@ -315,6 +318,7 @@ class DocumentSession:
             workspace_names=self.workspace_names,
             code=self.code,
             workspace=workspace,
+            line_source=self.line_source,
         )
         if reused is not None:  # the words were known: only the line was decoded
             result = replace(reused, lines=result.lines, lines_decoded=True)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from pygls import uris
 
 from grucomplete.model.interrupt import Interrupt
+from grucomplete.model.line_memory import LineSource
 from grucomplete.model.words import typed_length
 
 from .idle_preparation import IdlePreparation
@@ -360,6 +361,7 @@ class CompletionService:
                 self.options.cache.prepared_windows,
             )
             session.workspace_names = self._names_for(uri)
+            session.line_source = self._lines_for(uri)
             self.sessions[uri] = session
         self.sessions.move_to_end(uri)
         self._trim()
@@ -372,6 +374,14 @@ class CompletionService:
         if isinstance(names, WorkspaceNames) and path is not None:
             return names.for_document(Path(path))
         return names
+
+    def _lines_for(self, uri: str) -> LineSource | None:
+        """The lines of the workspace's files other than the document's own."""
+        names = self.workspace_names
+        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        if isinstance(names, WorkspaceNames) and path is not None:
+            return names.lines.for_file(Path(path).resolve())
+        return None
 
     def _module_file(self, module: str, document: str | None) -> str | None:
         """Where the workspace has `module`'s source (a project's own package, not installed)."""

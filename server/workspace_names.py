@@ -24,6 +24,7 @@ from collections.abc import Container
 from pathlib import Path
 
 from grucomplete.model.code_text import code_names
+from grucomplete.model.line_memory import LineMemory
 
 from .project_scope import ProjectScopes, imported_modules, module_names
 
@@ -46,7 +47,11 @@ class WorkspaceNames:
         debounce_s: float = 0.5,
         poll_s: float | None = None,
     ) -> None:
-        """`poll_s`: re-scan by mtime this often (a client that cannot watch files)."""
+        """`poll_s`: re-scan by mtime this often (a client that cannot watch files).
+
+        Paths are resolved: a document opened through a link is the file it links to, so its
+        copy on disk is never read while it is open."""
+        root = root.resolve() if root is not None else None
         self.root = root
         self.max_names, self.max_files, self.max_seconds = max_names, max_files, max_seconds
         self.debounce_s, self.poll_s = debounce_s, poll_s
@@ -63,6 +68,7 @@ class WorkspaceNames:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.lines = LineMemory()  # the same files' lines, for lines written before
         self.ready = threading.Event()  # set once the first build is done
         self.truncated = False  # a bound was reached: some names were left out
 
@@ -74,7 +80,7 @@ class WorkspaceNames:
 
     def for_document(self, path: Path) -> DocumentNames:
         """The names a document may use: its project's and those of the files it imports."""
-        return DocumentNames(self, path)
+        return DocumentNames(self, path.resolve())
 
     def project_names(self, project: Path) -> Container[str]:
         """The names of a project's files; the root's are the whole workspace's."""
@@ -89,7 +95,7 @@ class WorkspaceNames:
             files = list(self._modules.get(module, ()))
         if not files:
             return None
-        project = self.scopes.project_of(document) if document is not None else None
+        project = self.scopes.project_of(document.resolve()) if document is not None else None
 
         def rank(file: Path) -> tuple[bool, int, str]:
             outside = project is not None and not file.is_relative_to(project)
@@ -126,6 +132,7 @@ class WorkspaceNames:
 
     def document(self, path: Path, text: str) -> None:
         """An open document's text (on open, change or save): indexed shortly, off the caller."""
+        path = path.resolve()
         with self._lock:
             self._open.add(path)
             self._pending[path] = text
@@ -133,6 +140,7 @@ class WorkspaceNames:
 
     def closed(self, path: Path) -> None:
         """The editor closed it: its copy on disk counts again."""
+        path = path.resolve()
         with self._lock:
             self._open.discard(path)
             self._pending[path] = None
@@ -140,6 +148,7 @@ class WorkspaceNames:
 
     def changed_on_disk(self, path: Path) -> None:
         """Created, changed or deleted on disk (a watched-files event); open documents ignore it."""
+        path = path.resolve()
         with self._lock:
             if path not in self._open:
                 self._pending[path] = None
@@ -231,6 +240,7 @@ class WorkspaceNames:
             except OSError:
                 text = None
         names = frozenset(code_names(text)) if text is not None else frozenset()
+        self.lines.update(path, text)
         project = self.scopes.project_of(path)
         with self._lock:
             self.version += 1

@@ -42,7 +42,7 @@ TOY_SOURCES = [
 
 # The model's own ranking, five words and five lines: what the tests of decoding assert about.
 MODEL_ONLY = CompletionSettings(
-    num_candidates=5, line_candidates=5, identifier_cache=0.0, neural_cache=0.0
+    num_candidates=5, line_candidates=5, identifier_cache=0.0, neural_cache=0.0, recall_lines=False
 )
 
 

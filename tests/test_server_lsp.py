@@ -194,6 +194,34 @@ async def test_ghost_text_is_shown_only_above_its_threshold(
     await client.shutdown_session()
 
 
+@pytest.mark.parametrize("recall", [True, False])
+async def test_ghost_text_recalls_a_line_another_file_of_the_workspace_wrote(
+    tiny_model_dir: Path, tmp_path: Path, recall: bool
+) -> None:
+    (tmp_path / "helpers.py").write_text(
+        "import os\n\n\ndef find(alpha_dir, beta_file):\n"
+        "    value = os.path.join(alpha_dir, beta_file)\n    return value\n"
+    )
+    client = await start(tiny_model_dir, root=tmp_path, inline=True, recallLines=recall)
+    uri = (tmp_path / "main.py").as_uri()
+    open_doc(client, "import os\n\n\ndef main():\n    value = os.pa", uri)
+    params = types.InlineCompletionParams(
+        context=types.InlineCompletionContext(types.InlineCompletionTriggerKind.Automatic),
+        text_document=types.TextDocumentIdentifier(uri),
+        position=types.Position(4, 17),
+    )
+    recalled = "th.join(alpha_dir, beta_file)"
+    shown: list[str] = []
+    for _ in range(30):  # the workspace's files are read in the background
+        shown = [i.insert_text for i in (await client.text_document_inline_completion_async(
+            params)).items]  # fmt: skip
+        if recalled in shown:
+            break
+        await asyncio.sleep(0.1)
+    assert (recalled in shown) == recall, shown
+    await client.shutdown_session()
+
+
 async def test_unknown_document_and_out_of_range_positions_get_empty_results(
     client: LanguageClient,
 ) -> None:

@@ -24,6 +24,7 @@ export const SERVER_DEFAULTS = {
   lineCandidates: 1,
   lineMaxTokens: 16,
   lineLengthPenalty: 0.0,
+  recallLines: true,
   ghostTextThreshold: 0.15,
   staticAnalysis: true,
   staticWaitMs: 40,
@@ -65,6 +66,7 @@ export interface ServerOptions {
   lineCandidates?: number;
   lineMaxTokens?: number;
   lineLengthPenalty?: number;
+  recallLines?: boolean;
   ghostTextThreshold?: number;
   staticAnalysis?: boolean;
   staticWaitMs?: number;
