@@ -2,7 +2,8 @@
 
     the neural cache (and the workspace memory) over the window -> decode the word and the
     line together -> rank the words with the document's names and the names static analysis
-    knows -> keep only real names (`real_names`)
+    knows -> a line written before joins the lines, and inside a line its word the words
+    (`line_memory`) -> keep only real names (`real_names`)
 
 `DocumentSession` brings the state (cached per document); `grucomplete eval` brings states of
 its own. Either way this is the one place where candidates become what an editor shows.
@@ -10,8 +11,9 @@ its own. Either way this is the one place where candidates become what an editor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Container, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import torch
@@ -25,10 +27,12 @@ from .document_state import PromptState
 from .engine import CompletionEngine
 from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
-from .line_memory import LineSource, recall_line
+from .line_memory import LineSource, RecalledLine, recall_line
 from .neural_cache import CacheChain, CachedModel, Mixer, NeuralCache
 from .prefix_constraint import HealedPrompt
 from .real_names import VOCABULARY_CHARS, LegalNames, keep_real_names, lines_of_real_names
+
+_WORD = re.compile(r"\w*")
 
 # Names static analysis says exist at the cursor; asked once decoding is done, so that it can
 # work meanwhile (None: it does not know).
@@ -126,6 +130,7 @@ def decode_completions(
         interrupt=interrupt,
     )
     result = Completions(healed.typed, lines_decoded=lines)
+    recalled = recall_line(before, line_source) if settings.recall_lines else None
     # Static analysis's names judge words, and lines only at a use: a line alone after `.`
     # (ghost text whose words an earlier answer has) does not wait for them.
     names = known_words() if known_words is not None and (words or at_use) else None
@@ -138,8 +143,8 @@ def decode_completions(
         elif not at_use and names:  # after `.`, with a member static analysis lists
             found_lines = lines_of_real_names(found_lines, healed, line_before, set(names))
         result.lines = [_line(healed, line_before, c) for c in found_lines]
-        if settings.recall_lines:
-            result.lines = _with_recalled(result.lines, before, code, line_source)
+        if recalled is not None:
+            result.lines = _with_recalled(result.lines, recalled, before, code)
     if not words:
         return result
     # A word is a name: not a number, not glued to punctuation or a line's fragment.
@@ -164,6 +169,8 @@ def decode_completions(
             # Every name static analysis lists was scored and fits: the popup has them all.
             result.closed = len(wanted) == len(known) <= settings.num_candidates
         result.words = _rank_words(healed, result.words, settings, scored, set(known), code)
+    if recalled is not None and line_before.strip():  # at a line start, the line competes
+        result.words = _with_recalled_word(healed, result.words, recalled, settings, known)
     if at_use:
         result.words = keep_real_names(result.words, legal, defining)
     result.checked = names is not None
@@ -214,13 +221,10 @@ def _word(healed: HealedPrompt, candidate: Candidate) -> Suggestion:
 
 
 def _with_recalled(
-    lines: list[Suggestion], before: str, code: CodeText, source: LineSource | None
+    lines: list[Suggestion], recalled: RecalledLine, before: str, code: CodeText
 ) -> list[Suggestion]:
     """The model's lines and a line written before, by probability (a line both found is
     offered once, at the likelier of the two)."""
-    recalled = recall_line(before, source)
-    if recalled is None:
-        return lines
     line_before = before[before.rfind("\n") + 1 :]
     state = code.line_state().feed(recalled.insert.encode())
     if state is None or not well_formed_line(line_before, line_before + recalled.insert, state):
@@ -233,6 +237,33 @@ def _with_recalled(
         return lines
     lines = [line] + [other for other in lines if other not in same]
     return sorted(lines, key=lambda other: -other.probability)
+
+
+def _with_recalled_word(
+    healed: HealedPrompt,
+    words: list[Suggestion],
+    recalled: RecalledLine,
+    settings: CompletionSettings,
+    known: Container[str],
+) -> list[Suggestion]:
+    """The words, with the word a recalled line goes on with given the line's share (where
+    static analysis lists the names, only one of them): where a line is recalled, its way is
+    right more often than the model's first word."""
+    found = _WORD.match(healed.typed + recalled.insert)
+    word = found.group() if found else ""
+    if not word.isidentifier() or known and word not in known:
+        return words
+    share = recalled.probability
+    mixed = {w.label: w for w in words}
+    scaled = {w.label: (1 - share) * w.probability for w in words}
+    scaled[word] = scaled.get(word, 0.0) + share
+    ranked = sorted(scaled.items(), key=lambda kv: -kv[1])[: settings.num_candidates]
+    return [
+        replace(mixed[name], probability=p)
+        if name in mixed
+        else Suggestion(name, name[len(healed.typed) :], p)
+        for name, p in ranked
+    ]
 
 
 def _line(healed: HealedPrompt, typed_line: str, candidate: Candidate) -> Suggestion:

@@ -92,3 +92,16 @@ def test_a_document_opened_through_a_link_is_never_read_from_disk(tmp_path: Path
         assert recall_line("value = os.pa", index.lines) is None
     finally:
         index.stop()
+
+
+def test_the_word_a_recalled_line_goes_on_with_is_offered_first(
+    tiny_engine: CompletionEngine,
+) -> None:
+    text = CALLS + "def g():\n    value = os.path.join(alp"
+    recalled = decode_from(tiny_engine, text, recall_lines=True).words
+    assert recalled[0].label == "alpha_dir" and recalled[0].probability >= 0.5
+    model_only = decode_from(tiny_engine, text, recall_lines=False).words
+    assert [w.label for w in model_only][:1] != ["alpha_dir"]
+    # Where static analysis lists the names, a recalled word it does not list is not offered.
+    listed = decode_from(tiny_engine, text, known_words=lambda: ["alpine"], recall_lines=True)
+    assert "alpha_dir" not in [w.label for w in listed.words]

@@ -114,7 +114,9 @@ def test_the_same_holds_as_the_context_window_moves(
 
 def test_the_server_setting_turns_it_on_and_off(tiny_model_dir: Path) -> None:
     options = ServerOptions(model=str(tiny_model_dir), precision="fp32", latency_budget_ms=10_000)
-    service = CompletionService(replace(options, neural_cache=0.0, identifier_cache=0.0))
+    # `return values` was written before: recalling it would offer `values` without the cache.
+    alone = replace(options, neural_cache=0.0, identifier_cache=0.0, recall_lines=False)
+    service = CompletionService(alone)
     service.load_model().result()
 
     def offered(uri: str) -> list[str]:
