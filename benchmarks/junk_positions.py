@@ -4,6 +4,7 @@
     python benchmarks/junk_positions.py invented GAUGE.json            # INVENTED_NAME_MIN_SHARE
     python benchmarks/junk_positions.py where GAUGE.json       # junk.py's invented, uses/defs
     python benchmarks/junk_positions.py members GAUGE.json     # attributes the receiver lacks
+    python benchmarks/junk_positions.py unlisted GAUGE.json    # the same, jedi late, by cut
     python benchmarks/junk_positions.py scope GAUGE.json       # identifier words, index scoped
 
 Reads the positions of an `lsp_eval --json` record file (seed 1 to report, seed 2 to tune:
@@ -21,6 +22,9 @@ were the expected name, at uses and at definitions.
 `where` and `members` read the gauge's own answers (no model): `junk.py`'s invented items split
 by use and definition positions, and after `.` the share of the top 5 items whose name is not
 among the members jedi (unhurried, in this process) lists, where it lists any.
+`unlisted`: at those positions, the words offered when jedi's list is not in (late, no earlier
+answer): for each cut (words below that share of the words offered are left out), the share of
+the top 5 the receiver lacks, member top-1 and top-5, and items offered.
 """
 
 from __future__ import annotations
@@ -162,6 +166,43 @@ def members(gauge_json: str) -> None:
     print("examples:", examples[:25])
 
 
+def unlisted(engine: CompletionEngine, gauge_json: str) -> None:
+    from grucomplete.server.static_worker import _Jedi
+
+    analyzer = _Jedi()
+    settings = CompletionSettings(latency_budget_ms=1e6)
+    records = []
+    for q in _queries(gauge_json, "member"):
+        path = (CORPUS / q["file"]).resolve()
+        before = path.read_text(errors="replace")[: q["offset"]]
+        request = dict(before=before, path=str(path), root=str(CORPUS.resolve()))
+        try:
+            names = set(analyzer.names(request))
+        except Exception:  # jedi fails on some code: the receiver is not known there
+            continue
+        if not names:
+            continue
+        session = session_module.DocumentSession(engine, keep_outputs=True)
+        found = session.complete(before, settings, lines=False)
+        total = sum(w.probability for w in found.words) or 1.0
+        words = [(w.label, w.probability / total) for w in found.words]
+        records.append((q["expected"], names, words))
+    print(f"member positions where jedi lists the receiver's members: {len(records)}")
+    for cut in (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
+        items = lacking = top1 = top5 = 0
+        for expected, names, words in records:
+            kept = [w for w, p in words if p >= cut][:5]
+            items += len(kept)
+            lacking += sum(w not in names for w in kept)
+            top1 += kept[:1] == [expected]
+            top5 += expected in kept
+        n = max(len(records), 1)
+        print(
+            f"cut {cut:.2f}: lacking {lacking / max(items, 1):.3f} of {items} items, "
+            f"top-1 {top1 / n:.3f}, top-5 {top5 / n:.3f}, items a position {items / n:.1f}"
+        )
+
+
 def where(gauge_json: str) -> None:
     """`junk.py`'s invented items of a gauge run, split by where the name is: a use, or where a
     name is defined (`defines_name`: a def/class/as name, a parameter, a for-target...)."""
@@ -227,7 +268,9 @@ def scope(engine: CompletionEngine, gauge_json: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("measure", choices=("lines", "invented", "members", "where", "scope"))
+    p.add_argument(
+        "measure", choices=("lines", "invented", "members", "unlisted", "where", "scope")
+    )
     p.add_argument("gauge_json")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -235,7 +278,7 @@ def main() -> None:
         (members if args.measure == "members" else where)(args.gauge_json)
         return
     engine = CompletionEngine.load()
-    measures = dict(lines=lines, invented=invented, scope=scope)
+    measures = dict(lines=lines, invented=invented, unlisted=unlisted, scope=scope)
     measures[args.measure](engine, args.gauge_json)
 
 

@@ -299,7 +299,9 @@ class StaticAnalyzer:
 
     def _timed(self, path: str | None, done: Future[Names], sent: float, wait_s: float) -> None:
         if done.result() is not None:  # an answer, not a skip, an error or a dead worker
-            self._late[path] = time.monotonic() - sent > LATE_FACTOR * wait_s
+            took = time.monotonic() - sent
+            log.debug("static analysis: answered in %.1f ms", took * 1000)
+            self._late[path] = took > LATE_FACTOR * wait_s
 
     def _send(self, future: Future[Names], request: dict[str, Any]) -> None:
         request.update(root=self.root, python=self.python or None)
