@@ -11,7 +11,6 @@ its own. Either way this is the one place where candidates become what an editor
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -27,12 +26,10 @@ from .document_state import PromptState
 from .engine import CompletionEngine
 from .identifier_cache import cache_distribution, mix
 from .interrupt import Interrupt
-from .line_memory import LineSource, RecalledLine, recall_line
+from .line_memory import LineSource, RecalledLine, recall
 from .neural_cache import CacheChain, CachedModel, Mixer, NeuralCache
 from .prefix_constraint import HealedPrompt
 from .real_names import VOCABULARY_CHARS, LegalNames, keep_real_names, lines_of_real_names
-
-_WORD = re.compile(r"\w*")
 
 # Names static analysis says exist at the cursor; asked once decoding is done, so that it can
 # work meanwhile (None: it does not know).
@@ -130,7 +127,7 @@ def decode_completions(
         interrupt=interrupt,
     )
     result = Completions(healed.typed, lines_decoded=lines)
-    recalled = recall_line(before, line_source) if settings.recall_lines else None
+    recalled = recall(before, line_source) if settings.recall_lines else None
     # Static analysis's names judge words, and lines only at a use: a line alone after `.`
     # (ghost text whose words an earlier answer has) does not wait for them.
     names = known_words() if known_words is not None and (words or at_use) else None
@@ -143,8 +140,8 @@ def decode_completions(
         elif not at_use and names:  # after `.`, with a member static analysis lists
             found_lines = lines_of_real_names(found_lines, healed, line_before, set(names))
         result.lines = [_line(healed, line_before, c) for c in found_lines]
-        if recalled is not None:
-            result.lines = _with_recalled(result.lines, recalled, before, code)
+        if recalled is not None and (line := recalled.line()) is not None:
+            result.lines = _with_recalled(result.lines, line, before, code)
     if not words:
         return result
     # A word is a name: not a number, not glued to punctuation or a line's fragment.
@@ -169,8 +166,11 @@ def decode_completions(
             # Every name static analysis lists was scored and fits: the popup has them all.
             result.closed = len(wanted) == len(known) <= settings.num_candidates
         result.words = _rank_words(healed, result.words, settings, scored, set(known), code)
-    if recalled is not None and line_before.strip():  # at a line start, the line competes
-        result.words = _with_recalled_word(healed, result.words, recalled, settings, known)
+    # At a line start the recalled line competes with the words: its word is left alone there.
+    if recalled is not None and line_before.strip():
+        word = recalled.word(healed.typed)
+        if word is not None and (not known or word[0] in known):
+            result.words = _with_recalled_word(healed, result.words, *word, settings)
     if at_use:
         result.words = keep_real_names(result.words, legal, defining)
     result.checked = names is not None
@@ -242,25 +242,20 @@ def _with_recalled(
 def _with_recalled_word(
     healed: HealedPrompt,
     words: list[Suggestion],
-    recalled: RecalledLine,
+    word: str,
+    share: float,
     settings: CompletionSettings,
-    known: Container[str],
 ) -> list[Suggestion]:
-    """The words, with the word a recalled line goes on with given the line's share (where
-    static analysis lists the names, only one of them): where a line is recalled, its way is
-    right more often than the model's first word."""
-    found = _WORD.match(healed.typed + recalled.insert)
-    word = found.group() if found else ""
-    if not word.isidentifier() or known and word not in known:
-        return words
-    share = recalled.probability
-    mixed = {w.label: w for w in words}
+    """The words, with the word the line went on with before given its share: (1 - share) of
+    each word's probability, and `share` more for it. Where ways are recalled, theirs is right
+    more often than the model's first word (docs/benchmarks.md, round 7)."""
+    offered = {w.label: w for w in words}
     scaled = {w.label: (1 - share) * w.probability for w in words}
     scaled[word] = scaled.get(word, 0.0) + share
     ranked = sorted(scaled.items(), key=lambda kv: -kv[1])[: settings.num_candidates]
     return [
-        replace(mixed[name], probability=p)
-        if name in mixed
+        replace(offered[name], probability=p)
+        if name in offered
         else Suggestion(name, name[len(healed.typed) :], p)
         for name, p in ranked
     ]

@@ -29,6 +29,7 @@ from typing import Protocol
 # Fewer typed characters than this say too little of the line (`x = ` starts a thousand lines).
 MIN_TYPED = 6
 MAX_LINE_CHARS = 200  # a longer line is data, not a line anyone retypes
+_WORD = re.compile(r"\w*")
 # The document's text searched for earlier lines: as far back as the model's tokenizer reads.
 DOCUMENT_CHARS = 128 * 1024
 
@@ -45,8 +46,31 @@ class LineSource(Protocol):
     def continuations(self, typed: str, previous: str) -> Counter[str]: ...
 
 
-def recall_line(before: str, source: LineSource | None = None) -> RecalledLine | None:
-    """The rest of the line at the end of `before` as written before, if one way prevails."""
+@dataclass(frozen=True)
+class Recalled:
+    """How the line at the cursor went on before: each rest of the line, counted."""
+
+    ways: Counter[str]
+
+    def line(self) -> RecalledLine | None:
+        """The rest of the line taken at least as often as every other together."""
+        return _prevailing(self.ways)
+
+    def word(self, typed: str) -> tuple[str, float] | None:
+        """The word at the cursor (`typed` is its start) taken at least as often as every
+        other way together, whatever followed it, and its probability, as for a line."""
+        words: Counter[str] = Counter()
+        for rest, count in self.ways.items():
+            words[_leading_word(typed + rest)] += count
+        found = _prevailing(words)
+        if found is None or not found.insert.isidentifier():
+            return None
+        return found.insert, found.probability
+
+
+def recall(before: str, source: LineSource | None = None) -> Recalled | None:
+    """The ways the line at the end of `before` went on in the document before it and in
+    `source`; None where nothing is known (too little typed, nothing found)."""
     start = before.rfind("\n") + 1
     typed = before[start:].lstrip()
     if typed and len(typed) < MIN_TYPED:
@@ -58,13 +82,30 @@ def recall_line(before: str, source: LineSource | None = None) -> RecalledLine |
     ways = _continuations_in(earlier, typed, previous)
     if source is not None:
         ways.update(source.continuations(typed, previous))
+    rests = Counter({line[len(typed) :]: n for line, n in ways.items()})
+    return Recalled(rests) if rests else None
+
+
+def recall_line(before: str, source: LineSource | None = None) -> RecalledLine | None:
+    """The rest of the line at the end of `before` as written before, if one way prevails."""
+    found = recall(before, source)
+    return None if found is None else found.line()
+
+
+def _leading_word(text: str) -> str:
+    """The identifier characters `text` begins with."""
+    found = _WORD.match(text)
+    return found.group() if found else ""
+
+
+def _prevailing(ways: Counter[str]) -> RecalledLine | None:
+    """The way taken at least as often as all others together, with probability n / (total
+    + 1): the share of times it was taken, discounted by one way not seen yet."""
     if not ways:
         return None
-    line, count = ways.most_common(1)[0]
+    way, count = ways.most_common(1)[0]
     total = sum(ways.values())
-    if 2 * count < total:
-        return None
-    return RecalledLine(line[len(typed) :], count / (total + 1))
+    return RecalledLine(way, count / (total + 1)) if 2 * count >= total else None
 
 
 class LineMemory:
@@ -86,6 +127,10 @@ class LineMemory:
 
     def __len__(self) -> int:
         return self._lines
+
+    @property
+    def files(self) -> int:
+        return len(self._files)
 
     def update(self, file: Hashable, text: str | None) -> None:
         """`file`'s lines are now those of `text` (None: the file is gone)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from grucomplete.model.engine import CompletionEngine
-from grucomplete.model.line_memory import LineMemory, recall_line
+from grucomplete.model.line_memory import LineMemory, recall, recall_line
 from grucomplete.server.workspace_names import WorkspaceNames
 
 from .conftest import decode_from
@@ -105,3 +105,13 @@ def test_the_word_a_recalled_line_goes_on_with_is_offered_first(
     # Where static analysis lists the names, a recalled word it does not list is not offered.
     listed = decode_from(tiny_engine, text, known_words=lambda: ["alpine"], recall_lines=True)
     assert "alpha_dir" not in [w.label for w in listed.words]
+
+
+def test_a_word_may_prevail_where_no_line_does() -> None:
+    calls = "".join(f"value = compute(alpha_arg, {i})\n" for i in range(3))
+    found = recall(calls + "value = compute(alp")
+    assert found is not None and found.line() is None  # three ways, none of them half
+    assert found.word("alp") == ("alpha_arg", 0.75)
+    assert recall(calls + "value = compute(").word("") == ("alpha_arg", 0.75)
+    others = "value = compute(beta_arg)\nvalue = compute(gamma_arg)\n" * 2
+    assert recall(calls + others + "value = compute(").word("") is None  # 3 of 7
