@@ -84,7 +84,8 @@ class GruCompleteServer(LanguageServer):
 
     def status(self) -> dict[str, Any]:
         """The model's state, static analysis's (see `StaticAnalyzer.status`), what was fitted
-        to this machine (`CompletionService.machine_fit`) and the workspace memory's state."""
+        to this machine (`CompletionService.machine_fit`), the workspace memory's state and the
+        workspace's lines (those recalled whole, `line_memory`)."""
         service = self.service
         model: dict[str, Any] = {"path": str(service.model_dir)}
         if service.engine is not None:
@@ -105,6 +106,9 @@ class GruCompleteServer(LanguageServer):
             "staticAnalysis": static,
             "machineFit": service.machine_fit(),
             "workspaceMemory": service.workspace_memory_status(),
+            "workspaceLines": self.names.lines_status()
+            if service.options.recall_lines
+            else {"state": "off", "reason": "the recallLines setting is false"},
         }
 
     @property

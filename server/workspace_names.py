@@ -78,6 +78,19 @@ class WorkspaceNames:
     def __len__(self) -> int:
         return len(self._counts)
 
+    def lines_status(self) -> dict[str, object]:
+        """What the workspace's lines hold, for `grucomplete.serverStatus` and the editors."""
+        if self.root is None:
+            return {"state": "off", "reason": "no workspace folder"}
+        state = "ready" if self.ready.is_set() else "reading"
+        lines = self.lines
+        return {
+            "state": state,
+            "files": lines.files,
+            "lines": len(lines),
+            "truncated": lines.truncated,
+        }
+
     def for_document(self, path: Path) -> DocumentNames:
         """The names a document may use: its project's and those of the files it imports."""
         return DocumentNames(self, path.resolve())

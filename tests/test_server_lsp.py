@@ -219,6 +219,14 @@ async def test_ghost_text_recalls_a_line_another_file_of_the_workspace_wrote(
             break
         await asyncio.sleep(0.1)
     assert (recalled in shown) == recall, shown
+    status = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="grucomplete.serverStatus")
+    )
+    lines = status["workspaceLines"]
+    if recall:  # helpers.py's 5 lines; the open document's, once indexed, besides
+        assert lines["state"] == "ready" and lines["lines"] >= 5, lines
+    else:
+        assert lines["state"] == "off", lines
     await client.shutdown_session()
 
 

@@ -16,6 +16,7 @@ export interface ServerStatus {
     predicted_jump_ms?: number;
   };
   workspaceMemory?: { state?: string; weight?: number; files?: number; entries?: number; memoryMB?: number };
+  workspaceLines?: { state?: string; files?: number; lines?: number; truncated?: boolean };
 }
 
 export interface StatusDescription {
@@ -55,6 +56,14 @@ export function describeServerStatus(status: ServerStatus | undefined): StatusDe
     lines.push(
       `Workspace memory: ${memory.state}, ${memory.files ?? 0} files, ` +
         `${memory.entries ?? 0} entries, ${memory.memoryMB ?? 0} MB.`,
+    );
+  }
+  const recalled = status.workspaceLines;
+  if (recalled && recalled.state !== "off") {
+    const bound = recalled.truncated ? " (bound reached: some files left out)" : "";
+    lines.push(
+      `Lines written before: ${recalled.state}, ${recalled.lines ?? 0} lines ` +
+        `of ${recalled.files ?? 0} files${bound}.`,
     );
   }
   return { lines, warning };

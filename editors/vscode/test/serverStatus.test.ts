@@ -44,6 +44,7 @@ test("the tooltip says what was fitted to the machine and how large the workspac
       predicted_jump_ms: 110.2,
     },
     workspaceMemory: { state: "ready", files: 12, entries: 3400, memoryMB: 0.3 },
+    workspaceLines: { state: "ready", files: 12, lines: 2400, truncated: false },
   });
   assert.ok(
     described.lines.includes(
@@ -52,5 +53,6 @@ test("the tooltip says what was fitted to the machine and how large the workspac
     described.lines.join("|"),
   );
   assert.ok(described.lines.includes("Workspace memory: ready, 12 files, 3400 entries, 0.3 MB."));
+  assert.ok(described.lines.includes("Lines written before: ready, 2400 lines of 12 files."));
   assert.equal(describeServerStatus({ workspaceMemory: { state: "off" } }).lines.length, 1);
 });

@@ -104,6 +104,12 @@ local function check_server_status(client)
       tostring(memory.state), tostring(memory.files), tostring(memory.entries),
       tostring(memory.memoryMB)))
   end
+  local recalled = status.workspaceLines or {}
+  if recalled.state and recalled.state ~= 'off' then
+    health.info(string.format('lines written before: %s, %s lines of %s files%s',
+      tostring(recalled.state), tostring(recalled.lines), tostring(recalled.files),
+      recalled.truncated and ' (bound reached: some files left out)' or ''))
+  end
 end
 
 ---The clients: running ones report their model and static analysis; starting ones, their wait.
