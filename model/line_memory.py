@@ -11,9 +11,10 @@ often misses one of them; a line written before can be offered whole instead. Tw
 Counts come from the document's own text before the cursor and from the project's other files
 (`LineMemory`, kept by the server's workspace index, the document itself left out). A line is
 recalled only when its key went on that way at least as often as every other way together; its
-probability, n / (total + 1), is the share of times it did, discounted by one way not seen yet,
-and is how often such a line proved right on held-out code (docs/benchmarks.md, round 7). It
-then competes with the model's lines on that probability.
+probability, n / (total + 1), is the share of times it did, discounted by one way not seen yet
+(about how often such lines proved right on held-out code: docs/benchmarks.md, round 7), and it
+competes with the model's lines on it. Inside a line, the word the ways go on with is recalled
+the same way, for the words, even where no whole line prevails.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class Recalled:
 
     def line(self) -> RecalledLine | None:
         """The rest of the line taken at least as often as every other together."""
-        return _prevailing(self.ways)
+        found = _prevailing(self.ways)
+        return None if found is None else RecalledLine(*found)
 
     def word(self, typed: str) -> tuple[str, float] | None:
         """The word at the cursor (`typed` is its start) taken at least as often as every
@@ -63,9 +65,7 @@ class Recalled:
         for rest, count in self.ways.items():
             words[_leading_word(typed + rest)] += count
         found = _prevailing(words)
-        if found is None or not found.insert.isidentifier():
-            return None
-        return found.insert, found.probability
+        return found if found is not None and found[0].isidentifier() else None
 
 
 def recall(before: str, source: LineSource | None = None) -> Recalled | None:
@@ -98,14 +98,14 @@ def _leading_word(text: str) -> str:
     return found.group() if found else ""
 
 
-def _prevailing(ways: Counter[str]) -> RecalledLine | None:
+def _prevailing(ways: Counter[str]) -> tuple[str, float] | None:
     """The way taken at least as often as all others together, with probability n / (total
     + 1): the share of times it was taken, discounted by one way not seen yet."""
     if not ways:
         return None
     way, count = ways.most_common(1)[0]
     total = sum(ways.values())
-    return RecalledLine(way, count / (total + 1)) if 2 * count >= total else None
+    return (way, count / (total + 1)) if 2 * count >= total else None
 
 
 class LineMemory:
