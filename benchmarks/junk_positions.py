@@ -34,6 +34,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -131,6 +132,18 @@ def invented(engine: CompletionEngine, gauge_json: str) -> None:
             )
 
 
+def _listed_members(analyzer: Any, q: dict) -> tuple[str, set[str]]:
+    """The text before a gauge position after `.`, and the members jedi (unhurried) lists for
+    its receiver: none where jedi fails on the code (the receiver is not known there)."""
+    path = (CORPUS / q["file"]).resolve()
+    before = path.read_text(errors="replace")[: q["offset"]]
+    request = dict(before=before, path=str(path), root=str(CORPUS.resolve()))
+    try:
+        return before, set(analyzer.names(request))
+    except Exception:
+        return before, set()
+
+
 def members(gauge_json: str) -> None:
     """After `.`, the share of the top 5 items that name an attribute the receiver lacks, where
     jedi (unhurried, in this process) lists the receiver's members."""
@@ -143,13 +156,7 @@ def members(gauge_json: str) -> None:
         if q.get("status") != "ok":
             continue
         positions += 1
-        path = (CORPUS / q["file"]).resolve()
-        before = path.read_text(errors="replace")[: q["offset"]]
-        request = dict(before=before, path=str(path), root=str(CORPUS.resolve()))
-        try:
-            names = set(analyzer.names(request))
-        except Exception:  # jedi fails on some code: the receiver is not known there
-            continue
+        names = _listed_members(analyzer, q)[1]
         if not names:
             continue
         known += 1
@@ -173,13 +180,7 @@ def unlisted(engine: CompletionEngine, gauge_json: str) -> None:
     settings = CompletionSettings(latency_budget_ms=1e6)
     records = []
     for q in _queries(gauge_json, "member"):
-        path = (CORPUS / q["file"]).resolve()
-        before = path.read_text(errors="replace")[: q["offset"]]
-        request = dict(before=before, path=str(path), root=str(CORPUS.resolve()))
-        try:
-            names = set(analyzer.names(request))
-        except Exception:  # jedi fails on some code: the receiver is not known there
-            continue
+        before, names = _listed_members(analyzer, q)
         if not names:
             continue
         session = session_module.DocumentSession(engine, keep_outputs=True)

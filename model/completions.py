@@ -127,7 +127,9 @@ def decode_completions(
         interrupt=interrupt,
     )
     result = Completions(healed.typed, lines_decoded=lines)
-    recalled = recall(before, line_source) if settings.recall_lines else None
+    # Lines use what is recalled; words only inside a line (at its start the line competes).
+    recalling = settings.recall_lines and (lines or words and bool(line_before.strip()))
+    recalled = recall(before, line_source) if recalling else None
     # Static analysis's names judge words, and lines only at a use: a line alone after `.`
     # (ghost text whose words an earlier answer has) does not wait for them.
     names = known_words() if known_words is not None and (words or at_use) else None
@@ -141,7 +143,7 @@ def decode_completions(
             found_lines = lines_of_real_names(found_lines, healed, line_before, set(names))
         result.lines = [_line(healed, line_before, c) for c in found_lines]
         if recalled is not None and (line := recalled.line()) is not None:
-            result.lines = _with_recalled(result.lines, line, before, code)
+            result.lines = _with_recalled(result.lines, line, line_before, code)
     if not words:
         return result
     # A word is a name: not a number, not glued to punctuation or a line's fragment.
@@ -166,7 +168,6 @@ def decode_completions(
             # Every name static analysis lists was scored and fits: the popup has them all.
             result.closed = len(wanted) == len(known) <= settings.num_candidates
         result.words = _rank_words(healed, result.words, settings, scored, set(known), code)
-    # At a line start the recalled line competes with the words: its word is left alone there.
     if recalled is not None and line_before.strip():
         word = recalled.word(healed.typed)
         if word is not None and (not known or word[0] in known):
@@ -221,11 +222,10 @@ def _word(healed: HealedPrompt, candidate: Candidate) -> Suggestion:
 
 
 def _with_recalled(
-    lines: list[Suggestion], recalled: RecalledLine, before: str, code: CodeText
+    lines: list[Suggestion], recalled: RecalledLine, line_before: str, code: CodeText
 ) -> list[Suggestion]:
     """The model's lines and a line written before, by probability (a line both found is
     offered once, at the likelier of the two)."""
-    line_before = before[before.rfind("\n") + 1 :]
     state = code.line_state().feed(recalled.insert.encode())
     if state is None or not well_formed_line(line_before, line_before + recalled.insert, state):
         return lines

@@ -369,18 +369,16 @@ class CompletionService:
 
     def _names_for(self, uri: str) -> Container[str] | None:
         """The workspace's names a document may use: those of its own project (`for_document`)."""
-        names = self.workspace_names
-        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        names, path = self.workspace_names, _file_path(uri)
         if isinstance(names, WorkspaceNames) and path is not None:
-            return names.for_document(Path(path))
+            return names.for_document(path)
         return names
 
     def _lines_for(self, uri: str) -> LineSource | None:
         """The lines of the workspace's files other than the document's own."""
-        names = self.workspace_names
-        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        names, path = self.workspace_names, _file_path(uri)
         if isinstance(names, WorkspaceNames) and path is not None:
-            return names.lines.for_file(Path(path).resolve())
+            return names.lines_for(path)
         return None
 
     def _module_file(self, module: str, document: str | None) -> str | None:
@@ -585,3 +583,9 @@ class CompletionService:
         if self.workspace_memory is None:
             return {"state": "off", "weight": self.options.workspace_memory}
         return {**self.workspace_memory.status(), "weight": self.options.workspace_memory}
+
+
+def _file_path(uri: str) -> Path | None:
+    """The file a `file:` document is (None for other schemes)."""
+    path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+    return Path(path) if path is not None else None

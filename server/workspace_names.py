@@ -24,7 +24,7 @@ from collections.abc import Container
 from pathlib import Path
 
 from grucomplete.model.code_text import code_names
-from grucomplete.model.line_memory import LineMemory
+from grucomplete.model.line_memory import LineMemory, LineSource
 
 from .project_scope import ProjectScopes, imported_modules, module_names
 
@@ -94,6 +94,10 @@ class WorkspaceNames:
     def for_document(self, path: Path) -> DocumentNames:
         """The names a document may use: its project's and those of the files it imports."""
         return DocumentNames(self, path.resolve())
+
+    def lines_for(self, path: Path) -> LineSource:
+        """The lines a document may recall: every file's but its own (the editor has that)."""
+        return self.lines.for_file(path.resolve())
 
     def project_names(self, project: Path) -> Container[str]:
         """The names of a project's files; the root's are the whole workspace's."""
