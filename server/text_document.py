@@ -45,11 +45,12 @@ class LspTextDocument(TextDocument):
         self.edit_end = start + len(change.text)
         known_start = self._known[1]
         # The known line start stays one if nothing before it changed (and no "\r" before it
-        # met a "\n" inserted at it, which would merge two line breaks into one).
+        # now meets a "\n", inserted there or brought there by a deletion, which would merge
+        # two line breaks into one).
         if start < known_start or (
             start == known_start > 0
             and source[known_start - 1] == "\r"
-            and change.text.startswith("\n")
+            and self._source.startswith("\n", known_start)
         ):
             self._known = (0, 0)
 

@@ -77,3 +77,12 @@ def test_ranges_past_the_end_are_clamped_and_reversed_ranges_insert() -> None:
     assert doc.source == "ab!\ncd?"
     edit(doc, (1, 2), (1, 0), "-")
     assert doc.source == "ab!\ncd-?"
+
+
+def test_a_deletion_that_joins_cr_and_lf_merges_their_lines() -> None:
+    # The line after "\r" is the one looked up last; deleting "x" makes "\r\n" one break.
+    doc = document("a\rx\nb")
+    assert doc.offset_at(types.Position(1, 0)) == 2
+    edit(doc, (1, 0), (1, 1), "")
+    assert doc.source == "a\r\nb"
+    assert doc.offset_at(types.Position(1, 0)) == 3
