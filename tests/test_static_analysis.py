@@ -188,7 +188,8 @@ def test_names_far_below_the_best_are_not_followed(tiny_engine: CompletionEngine
     bounded = [n for n in names if cut[n] != every[n]]
     assert bounded and steps < all_steps
     for name in bounded:  # not followed to its end: its prefix's probability, a bound
-        assert every[name] <= cut[name] < cutoff * best
+        # (steps batched differently round differently: a word may edge past its prefix)
+        assert every[name] <= cut[name] * (1 + 1e-4) and cut[name] < cutoff * best
 
 
 def test_names_the_model_cannot_spell_after_the_typed_part_are_skipped(
