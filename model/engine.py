@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import nn
@@ -39,8 +40,9 @@ class CompletionEngine:
         context_tokens: int = CONTEXT_TOKENS,
         layer_threads: bool | None = None,
     ) -> None:
-        """`layer_threads`: feed long prompts with a thread per layer (`layer_pipeline`);
-        None: where that can help, a multi-layer model on a CPU with cores to spare."""
+        """`layer_threads`: use a spare core: feed long prompts with a thread per layer
+        (`layer_pipeline`) and read the next window beside a request; None: where that can
+        help, on a CPU with cores to spare."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if context_tokens < MIN_CONTEXT_TOKENS:
@@ -62,6 +64,18 @@ class CompletionEngine:
         int8 = precision == "int8" and on_cpu
         self.model = quantize_for_cpu(model, inplace=True) if int8 else model
         self.pipeline = LayerPipeline(self.model) if pipelined else None
+        # The spare core reads the window that typing moves into while a request decodes
+        # (`DocumentSession.prompt`), so that a move costs a chunk, idle time or not.
+        self.beside = (
+            ThreadPoolExecutor(
+                max_workers=1,
+                thread_name_prefix="grucomplete-beside",
+                initializer=torch.set_num_threads,  # per thread, as the layer threads'
+                initargs=(torch.get_num_threads(),),
+            )
+            if layer_threads
+            else None
+        )
         self.index = VocabularyIndex(self.tokenizer)
 
     @classmethod

@@ -16,7 +16,8 @@ complete` uses one once (`complete_once`); `grucomplete eval` brings states of i
 from __future__ import annotations
 
 import time
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
 from .code_text import CodeText
@@ -102,12 +103,16 @@ class DocumentSession:
         self.prepared: dict[int, HiddenStateCache] = {}
         self._planned: tuple[int, list[tuple[int, int]]] = (-1, [])  # (for origin, plan)
         self._edit_origin = 0  # the window of the last edit's end, read ahead
+        self._beside: Future[bool] | None = None  # the next window, read on the spare core
         self._tokens_fed_states = True  # the ids of `tokens` are those `states` was fed
         # The project's names (a `WorkspaceNames`), set by whoever owns the session; with the
         # document's own, builtins and keywords they are the names legal at a use.
         self.workspace_names: Container[str] | None = None
         # The project's other files' lines (a `LineMemory.for_file`), for lines written before.
         self.line_source: LineSource | None = None
+        # Whether another process leaves the spare core free now (None: always), set by the
+        # owner: the next window is read beside a request only then (`_read_beside`).
+        self.spare_core_free: Callable[[], bool] | None = None
         self.code = CodeText()  # the document's code before the cursor, followed incrementally
         self._last: _Answer | None = None  # the last answer not cut short
         # The last prompt's state: the line decoded after a popup's words reads nothing again.
@@ -125,6 +130,7 @@ class DocumentSession:
         """The model's state after `context` (text before the cursor, healed)."""
         if self._last_prompt is not None and self._last_prompt[0] == context:
             return self._last_prompt[1]  # only `prompt` moves the chain: it is still there
+        self._await_beside()
         ids = self.tokens.update(context)
         # The ids the tokenizer kept cannot differ from those the chain was fed (unless they
         # were read ahead into another window's chain: then compare them all).
@@ -140,7 +146,39 @@ class DocumentSession:
             self._bound_prepared()
         state = self.states.state_after(ids, known_common, threads)
         self._last_prompt, self._tokens_fed_states = (context, state), True
+        if threads:
+            self._read_beside(ids)
         return state
+
+    def _read_beside(self, ids: Sequence[int]) -> None:
+        """Read on the spare core, while this request decodes, the window that typing on
+        after `ids` moves into. Every half window typed the window moves, and a request
+        would read its 256-512 tokens at once; idle time reads it ahead too, but typing
+        without pauses, or a jump, leaves none. It starts once the request's own read (which
+        may take both cores) is done, not while jedi works, and the next `prompt` or
+        `prepare` waits for it (it is usually over by then)."""
+        if self.engine.beside is None:
+            return
+        if self.spare_core_free is not None and not self.spare_core_free():
+            return  # left for a request or idle time when the core is free
+        following = self.engine.next_window_start(ids)
+        if following in (None, self.states.origin):
+            return
+        chain = self.prepared.get(following)
+        if chain is None:
+            chain = HiddenStateCache(
+                self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
+            )
+            self.prepared[following] = chain
+            self._bound_prepared()
+        # A copy: typing edits the token array in place while the spare core reads.
+        self._beside = self.engine.beside.submit(chain.prepare, ids[:], len(ids), following)
+
+    def _await_beside(self) -> None:
+        """The next window's read is over (its chain may be used or changed again)."""
+        if self._beside is not None:
+            beside, self._beside = self._beside, None
+            beside.result()
 
     def prepare(self, text: str, budget: int = CHUNK, cursor: int | None = None) -> bool:
         """One slice of background work over the whole `text`: about `budget` tokens read into
@@ -151,6 +189,7 @@ class DocumentSession:
         typed in first), so that a jump anywhere reads from a checkpoint at most a chunk back
         instead of a whole window; the states are those a cold run reaches, bitwise (the
         chunks are a query's)."""
+        self._await_beside()
         if cursor is not None and self._read_towards(text[:cursor], budget):
             return True
         # Queries in a text longer than CONTEXT_CHARS tokenize from a start that moves with
@@ -222,6 +261,7 @@ class DocumentSession:
 
     def drop_prepared(self) -> None:
         """Give back the memory of background preparation (another document has the focus)."""
+        self._await_beside()
         self.prepared.clear()
         self.text_tokens = IncrementalTokens(self.engine)
         self._planned = (-1, [])

@@ -362,10 +362,15 @@ class CompletionService:
             )
             session.workspace_names = self._names_for(uri)
             session.line_source = self._lines_for(uri)
+            session.spare_core_free = self._spare_core_free
             self.sessions[uri] = session
         self.sessions.move_to_end(uri)
         self._trim()
         return session
+
+    def _spare_core_free(self) -> bool:
+        """Whether jedi leaves the second core free now (it is not working on a question)."""
+        return self.static is None or not self.static.busy
 
     def _names_for(self, uri: str) -> Container[str] | None:
         """The workspace's names a document may use: those of its own project (`for_document`)."""

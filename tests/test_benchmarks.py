@@ -107,6 +107,21 @@ def test_context_levers_benchmark_runs(tiny_model_dir: Path, tmp_path: Path) -> 
     assert len(rows) == 4  # identifier cache, model only, neural alone, neural + identifiers
 
 
+def test_read_beside_benchmark_runs(tiny_model_dir: Path, tmp_path: Path) -> None:
+    corpus = toy_corpus(tmp_path, min_chars=8_000)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/read_beside.py"), "--corpus", str(corpus)]
+        + ["--model", str(tiny_model_dir), "--context-tokens", "256", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = {line.split(":")[0]: line.split(" | ") for line in run.stdout.splitlines()[1:]}
+    assert int(rows["alone"][-1]) > 0  # without the spare core, moves read half a window
+    assert int(rows["beside"][-1]) == 0
+
+
 def test_decode_speed_benchmark_runs(tiny_model_dir: Path) -> None:
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/decode_speed.py"), "--model", str(tiny_model_dir)]

@@ -82,8 +82,11 @@ def test_incremental_tokens_equal_a_fresh_tokenization(
 
 @pytest.fixture(scope="module")
 def small_window_engine(tiny_engine: CompletionEngine) -> CompletionEngine:
-    """The tiny model reading at most 2 chunks, so edits keep moving the context window."""
-    return CompletionEngine(tiny_engine.checkpoint, "fp32", context_tokens=2 * CHUNK)
+    """The tiny model reading at most 2 chunks, so edits keep moving the context window (and
+    reading the next window beside each request, whatever the cores here)."""
+    return CompletionEngine(
+        tiny_engine.checkpoint, "fp32", context_tokens=2 * CHUNK, layer_threads=True
+    )
 
 
 def check_cache_equals_cold_runs(engine: CompletionEngine, script: list) -> None:
@@ -316,24 +319,28 @@ def test_a_jump_into_a_prepared_window_reads_a_chunk(small_window_engine: Comple
 
 
 def test_typing_at_the_end_moves_into_a_prepared_window(tiny_engine: CompletionEngine) -> None:
-    """Typing on at the end of a file, a query at each piece typed and idle time after it:
-    the window the typing moves into was read ahead, so a query reads what was typed since
-    the last and at most a chunk before it, and each state is a cold run's. Without the idle
-    time, a move reads half a window or more."""
-    engine = CompletionEngine(tiny_engine.checkpoint, "fp32", context_tokens=4 * CHUNK)
+    """Typing on at the end of a file, a query at each piece typed: the window the typing
+    moves into was read ahead, in idle time after each query or on the spare core while it
+    decoded, so a query reads what was typed since the last and at most a chunk before it,
+    and each state is a cold run's. With neither, a move reads half a window or more."""
+    checkpoint, context = tiny_engine.checkpoint, 4 * CHUNK
+    alone = CompletionEngine(checkpoint, "fp32", context_tokens=context, layer_threads=False)
+    spare = CompletionEngine(checkpoint, "fp32", context_tokens=context, layer_threads=True)
     text = TOY_SOURCES[0] * 6
-    idle, busy = DocumentSession(engine), DocumentSession(engine)
-    origins, reads, busy_reads = set(), [], []
+    idle, busy, beside = DocumentSession(alone), DocumentSession(alone), DocumentSession(spare)
+    origins, reads, busy_reads, beside_reads = set(), [], [], []
     for end in range(40, len(text), 7):
-        context = engine.heal(text[:end]).context
-        warm = idle.prompt(context)
-        _, cold = engine.prompt_state(engine.prompt_ids(context))
-        assert torch.equal(warm.state, cold), end
-        reads.append(warm.tokens_fed)
+        context = alone.heal(text[:end]).context
+        _, cold = alone.prompt_state(alone.prompt_ids(context))
+        for session, counts in ((idle, reads), (beside, beside_reads)):
+            warm = session.prompt(context)
+            assert torch.equal(warm.state, cold), end
+            counts.append(warm.tokens_fed)
         origins.add(idle.states.origin)
         busy_reads.append(busy.prompt(context).tokens_fed)
         while idle.prepare(text[:end], cursor=end):
             pass
     assert len(origins) > 3  # the window moved several times
     assert max(reads[1:]) < 2 * CHUNK  # 7 characters typed are fewer than a chunk of tokens
+    assert max(beside_reads[1:]) < 2 * CHUNK
     assert max(busy_reads[1:]) >= 2 * CHUNK

@@ -330,6 +330,7 @@ def test_a_static_python_that_is_not_one_turns_static_analysis_off(tmp_path: Pat
 
 class _Recorder:
     disabled = None
+    busy = False
 
     def __init__(self) -> None:
         self.warmed: list[str] = []
