@@ -164,13 +164,8 @@ class DocumentSession:
         following = self.engine.next_window_start(ids)
         if following in (None, self.states.origin):
             return
-        chain = self.prepared.get(following)
-        if chain is None:
-            chain = HiddenStateCache(
-                self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
-            )
-            self.prepared[following] = chain
-            self._bound_prepared()
+        chain = self._prepared_chain(following)
+        self._bound_prepared()
         # A copy: typing edits the token array in place while the spare core reads.
         self._beside = self.engine.beside.submit(chain.prepare, ids[:], len(ids), following)
 
@@ -200,12 +195,7 @@ class DocumentSession:
             whole = len(text) <= CONTEXT_CHARS  # the text's end is that of `ids`
             self._planned = (self.states.origin, self._plan(ids, whole))
         for origin, end in self._planned[1]:
-            chain = self.prepared.get(origin)
-            if chain is None:
-                chain = HiddenStateCache(
-                    self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
-                )
-                self.prepared[origin] = chain
+            chain = self._prepared_chain(origin)
             if chain.prepare(ids[:end], budget, origin):
                 return True
         return False
@@ -219,13 +209,7 @@ class DocumentSession:
             self._last_prompt = None  # the chain moves on from it
         else:
             self._tokens_fed_states = False  # `self.tokens` now holds ids it was not fed
-            if origin in self.prepared:
-                chain = self.prepared[origin]
-            else:
-                chain = HiddenStateCache(
-                    self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
-                )
-                self.prepared[origin] = chain
+            chain = self._prepared_chain(origin)
         self._edit_origin = origin
         return chain.prepare(ids, budget)
 
@@ -253,6 +237,17 @@ class DocumentSession:
         for origin in [o for o in self.prepared if o not in keep]:
             del self.prepared[origin]
         return windows
+
+    def _prepared_chain(self, origin: int) -> HiddenStateCache:
+        """The prepared chain of states from window start `origin`, new if there is none
+        (dense with checkpoints: a jump into it reads from the nearest)."""
+        chain = self.prepared.get(origin)
+        if chain is None:
+            chain = HiddenStateCache(
+                self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
+            )
+            self.prepared[origin] = chain
+        return chain
 
     def _bound_prepared(self) -> None:
         while len(self.prepared) > self.max_prepared:
