@@ -323,9 +323,9 @@ def test_typing_at_the_end_moves_into_a_prepared_window(tiny_engine: CompletionE
     moves into was read ahead, in idle time after each query or on the spare core while it
     decoded, so a query reads what was typed since the last and at most a chunk before it,
     and each state is a cold run's. With neither, a move reads half a window or more."""
-    checkpoint, context = tiny_engine.checkpoint, 4 * CHUNK
-    alone = CompletionEngine(checkpoint, "fp32", context_tokens=context, layer_threads=False)
-    spare = CompletionEngine(checkpoint, "fp32", context_tokens=context, layer_threads=True)
+    checkpoint, window = tiny_engine.checkpoint, 4 * CHUNK
+    alone = CompletionEngine(checkpoint, "fp32", context_tokens=window, layer_threads=False)
+    spare = CompletionEngine(checkpoint, "fp32", context_tokens=window, layer_threads=True)
     text = TOY_SOURCES[0] * 6
     idle, busy, beside = DocumentSession(alone), DocumentSession(alone), DocumentSession(spare)
     origins, reads, busy_reads, beside_reads = set(), [], [], []
