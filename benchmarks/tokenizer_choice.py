@@ -62,8 +62,10 @@ def fit(corpus: Path, heldout: Path, out: Path, sample_chars: int) -> None:
         )
 
 
-def compare(corpus: Path, heldout: Path, out: Path, seconds: float, model: GRUConfig) -> None:
-    train_docs, held = _texts(corpus), _texts(heldout)
+def compare(
+    corpus: Path, heldout: Path, out: Path, seconds: float, model: GRUConfig, sample_chars: int
+) -> None:
+    train_docs, held = _texts(corpus, sample_chars), _texts(heldout)
     results = {}
     for name in CANDIDATES:
         tokenizer = CodeTokenizer.load(out / f"{name}.json")
@@ -106,6 +108,7 @@ def main() -> None:
     parser.add_argument("corpus", type=Path)
     parser.add_argument("heldout", type=Path)
     parser.add_argument("out", type=Path)
+    # fit: the sample the tokenizers are fitted on; compare: the sample the models train on
     parser.add_argument("--sample-chars", type=int, default=40_000_000)
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--hidden-size", type=int, default=768)
@@ -119,6 +122,7 @@ def main() -> None:
             args.out,
             args.seconds,
             GRUConfig(hidden_size=args.hidden_size),
+            args.sample_chars,
         )
 
 

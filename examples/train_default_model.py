@@ -1,20 +1,29 @@
-"""How the bundled default model is trained: the manifest corpus, a fixed tokenizer, one GPU run.
+"""How the bundled models are trained: the manifest corpus, a fixed tokenizer, one GPU run.
 
     grucomplete fetch-corpus .work/corpus && grucomplete fetch-corpus .work/heldout --heldout
-    python examples/train_default_model.py .work/corpus .work/heldout TOKENIZER.json OUT \\
-        --minutes 3.5 --device cuda
+    python examples/train_default_model.py .work/corpus .work/heldout \\
+        model/default/tokenizer.json OUT --device cuda
 
-The tokenizer is fitted beforehand (benchmarks/tokenizer_choice.py fit), so the GPU time goes
-to training. Held-out bits per character are measured on packages not in the corpus.
+Tokenizes once, then trains each model of `MODELS` for its share of the time on the same
+stream and writes OUT/NAME: the checkpoint to ship (the final or the best-validated weights,
+whichever reads the held-out packages better) with its data card and training budget in
+config.json, and summary.json beside it. The tokenizer is fitted beforehand
+(benchmarks/tokenizer_choice.py fit), so the GPU time goes to training. Held-out bits per
+character are measured on packages not in the corpus.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
+from typing import Any
 
+import torch
+
+from grucomplete.model.checkpoint import load_checkpoint
 from grucomplete.model.lm import GRUConfig
 from grucomplete.model.tokenizer import CodeTokenizer
 from grucomplete.training.corpus.corpus import load_corpus
@@ -23,6 +32,49 @@ from grucomplete.training.trainer.data import encode_documents
 from grucomplete.training.trainer.trainer import train
 from grucomplete.training.trainer.validation import evaluate, validation_batcher
 
+# The two bundled models. `fast` costs about half of `default` per beam step and per token
+# read (benchmarks/decode_speed.py --compare), for machines where the default is too slow.
+MODELS = {
+    "default": GRUConfig(hidden_size=768, embed_dim=256, num_layers=2),
+    "fast": GRUConfig(hidden_size=448, embed_dim=160, num_layers=2),
+}
+
+
+def _data_card(corpus_dir: Path, corpus_stats: dict, train_tokens: int, val_tokens: int) -> dict:
+    card: dict[str, Any] = {
+        "corpus": corpus_dir.name,
+        "stats": corpus_stats,
+        "train_tokens": train_tokens,
+        "val_tokens": val_tokens,
+        "manifest": "training/corpus/default_corpus.toml (pinned sdists with sha256) + "
+        "the CPython standard library",
+        "heldout_manifest": "training/corpus/heldout_packages.toml (disjoint; never trained on)",
+    }
+    try:
+        from grucomplete.training.corpus.manifest import data_card, load_manifest
+
+        card["sources"] = data_card(corpus_dir, load_manifest())
+    except Exception as e:  # the card is documentation: never lose a training run over it
+        card["sources_error"] = repr(e)
+    return card
+
+
+def _heldout(path: Path, held_ids: torch.Tensor, chars: int, device: str) -> dict[str, float]:
+    model = load_checkpoint(path, device=device).model
+    return evaluate(model, validation_batcher(held_ids.to(device), 32, 256), chars).to_dict()
+
+
+def _keep_better(out: Path, summary: dict[str, Any]) -> str:
+    """Leave in `out` the weights that read the held-out packages better; drop the rest."""
+    chosen = "final"
+    if summary["heldout_best"]["loss"] < summary["heldout_final"]["loss"]:
+        chosen = "best"
+        for name in ("config.json", "model.safetensors"):
+            shutil.copyfile(out / "best" / name, out / name)
+    for leftover in ("best", "resume", "data"):
+        shutil.rmtree(out / leftover, ignore_errors=True)
+    return chosen
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -30,14 +82,22 @@ def main() -> None:
     p.add_argument("heldout", type=Path)
     p.add_argument("tokenizer", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--minutes", type=float, default=3.5)
+    p.add_argument(
+        "--minutes",
+        nargs="+",
+        default=["default=3.2", "fast=2.0"],
+        metavar="NAME=MINUTES",
+        help=f"which of {', '.join(MODELS)} to train, and for how long each",
+    )
     p.add_argument("--device", default="auto")
-    p.add_argument("--hidden-size", type=int, default=768)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--window", type=int, default=256)
-    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--lr", type=float, default=6e-3)
     p.add_argument("--max-files", type=int, default=None)
     args = p.parse_args()
+    budgets = {name: float(m) for name, m in (b.split("=", 1) for b in args.minutes)}
+    if unknown := set(budgets) - set(MODELS):
+        p.error(f"unknown model {sorted(unknown)}: choose from {', '.join(MODELS)}")
 
     start = time.time()
     tokenizer = CodeTokenizer.load(args.tokenizer)
@@ -46,50 +106,42 @@ def main() -> None:
     val_ids = encode_documents(tokenizer, (d.text for d in corpus.val))
     held_texts = [d.text for d in load_corpus(args.heldout, val_fraction=0.01).train]
     held_ids = encode_documents(tokenizer, held_texts)
+    held_chars = sum(map(len, held_texts))
     print(
         f"tokenized in {time.time() - start:.0f}s: train {train_ids.numel():,} "
         f"val {val_ids.numel():,} held-out {held_ids.numel():,} tokens",
         flush=True,
     )
+    card = _data_card(args.corpus, vars(corpus.stats), train_ids.numel(), val_ids.numel())
+    card["tokenizer"] = f"{args.tokenizer} ({tokenizer.vocab_size} tokens)"
 
-    card = {
-        "corpus": str(args.corpus.name),
-        "stats": vars(corpus.stats),
-        "train_tokens": train_ids.numel(),
-        "val_tokens": val_ids.numel(),
-    }
-    try:
-        from grucomplete.training.corpus.manifest import data_card, load_manifest
-
-        card["sources"] = data_card(args.corpus, load_manifest())
-    except Exception as e:  # the card is documentation: never lose a training run over it
-        card["sources_error"] = repr(e)
-    model_config = GRUConfig(vocab_size=tokenizer.vocab_size, hidden_size=args.hidden_size)
-    train_config = TrainConfig(
-        batch_size=args.batch_size,
-        window=args.window,
-        lr=args.lr,
-        warmup_steps=200,
-        max_steps=None,
-        time_budget_minutes=args.minutes,
-        eval_every=400,
-        eval_windows=40,
-        device=args.device,
-        save_dtype="float16",
-        progress=False,
-    )
-    summary = train(
-        train_ids, val_ids, tokenizer, model_config, train_config, args.out, {"data_card": card}
-    )
-    from grucomplete.model.checkpoint import load_checkpoint
-
-    for name in ("final", "best"):
-        path = args.out if name == "final" else args.out / "best"
-        model = load_checkpoint(path).model
-        held = evaluate(model, validation_batcher(held_ids, 32, 256), sum(map(len, held_texts)))
-        summary[f"heldout_{name}"] = held.to_dict()
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print(json.dumps({k: summary[k] for k in summary if k != "best_val"}, default=str, indent=1))
+    for name, minutes in budgets.items():
+        out = args.out / name
+        model_config = GRUConfig(**{**MODELS[name].to_dict(), "vocab_size": tokenizer.vocab_size})
+        train_config = TrainConfig(
+            batch_size=args.batch_size,
+            window=args.window,
+            lr=args.lr,
+            warmup_steps=300,
+            max_steps=None,
+            time_budget_minutes=minutes,
+            eval_every=400,
+            eval_windows=40,
+            patience=0,  # the budget ends the run; best/ keeps the best-validated weights
+            device=args.device,
+            save_dtype="float16",
+            progress=False,
+        )
+        summary = train(
+            train_ids, val_ids, tokenizer, model_config, train_config, out, {"data_card": card}
+        )
+        device = "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"
+        for which, path in (("final", out), ("best", out / "best")):
+            summary[f"heldout_{which}"] = _heldout(path, held_ids, held_chars, device)
+        summary["shipped"] = _keep_better(out, summary)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        shown = ("steps", "tokens_seen", "train_seconds", "val", "heldout_final", "heldout_best")
+        print(name, json.dumps({k: summary[k] for k in (*shown, "shipped")}, default=str))
 
 
 if __name__ == "__main__":
