@@ -35,10 +35,11 @@ SECONDS=0
 # Python's lzma, not xz: the GPU machine's image need not have xz-utils.
 python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' \
     "${ARCHIVE:-.gpu/corpus.tar.xz}" | tar -x -C "$work"
+mv "$work/corpus5" "$work/corpus"  # the name the data card records
 echo "unpacked in ${SECONDS}s"
 
 # shellcheck disable=SC2086  # MODEL_MINUTES and MODEL_ARGS are lists
-python3 examples/train_default_model.py "$work/corpus5" "$work/heldout" model/default/tokenizer.json \
+python3 examples/train_default_model.py "$work/corpus" "$work/heldout" model/default/tokenizer.json \
     "$work/models" --device "$device" --minutes ${MODEL_MINUTES:-default=3.3 fast=1.8} ${MODEL_ARGS:-}
 tar -C "$work/models" -cf - . | split -b 15m - "$out/models.tar."
 echo "models done at ${SECONDS}s"
@@ -46,7 +47,7 @@ echo "models done at ${SECONDS}s"
 # The experiments are independent: one failing must not cost the other (inside a function
 # called before `||`, bash ignores set -e, hence the explicit &&).
 scheduled_sampling() {
-    python3 benchmarks/scheduled_sampling.py "$work/corpus5" "$work/heldout" \
+    python3 benchmarks/scheduled_sampling.py "$work/corpus" "$work/heldout" \
         model/default/tokenizer.json "$work/ss" --seconds "${SS_SECONDS:-25}" --device "$device" \
         ${SS_ARGS:-} &&
     (cd "$work/ss" && tar -cf - scheduled_sampling.json ss-*/config.json ss-*/model.safetensors \
@@ -57,7 +58,7 @@ echo "scheduled sampling done at ${SECONDS}s"
 
 tokenizer_choice() {
     cp -r .gpu/tok "$work/tok" &&
-    python3 benchmarks/tokenizer_choice.py compare "$work/corpus5" "$work/heldout" "$work/tok" \
+    python3 benchmarks/tokenizer_choice.py compare "$work/corpus" "$work/heldout" "$work/tok" \
         --seconds "${TOK_SECONDS:-15}" --hidden-size 448 --sample-chars 40000000 &&
     cp "$work/tok/tokenizer_choice.json" "$out/"
 }
