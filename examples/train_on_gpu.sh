@@ -25,6 +25,7 @@ fi
 out=$(realpath -m "$2")
 work=${WORK:-/tmp/grucomplete-gpu}
 device=${DEVICE:-cuda}
+rm -rf "$work"  # a rerun on a warm machine starts clean
 mkdir -p "$out" "$work/ns/grucomplete"
 exec > >(tee -a "$out/run.log") 2>&1
 for package in model server training; do ln -sfn "$PWD/$package" "$work/ns/grucomplete/$package"; done
