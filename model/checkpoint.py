@@ -50,15 +50,28 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# The models shipped in the package, each in model/<name>/: "default", and "fast" (a smaller
+# GRU, about half the CPU cost per token; the server runs it where the default is too slow).
+BUNDLED_MODELS = ("default", "fast")
+
+
+def bundled_model_dir(name: str = "default") -> Path:
+    """The directory of a bundled model (it may be absent: a source tree without its weights)."""
+    return Path(str(resources.files("grucomplete.model") / name))
+
+
 def default_model_dir() -> Path:
     """The model bundled with the package."""
-    return Path(str(resources.files("grucomplete.model") / "default"))
+    return bundled_model_dir("default")
 
 
 def resolve_model_dir(name: str | os.PathLike[str] | None) -> Path:
-    """`None` or "default" means the bundled model; anything else is a directory path."""
-    if name is None or str(name) == "default":
+    """`None` or a bundled model's name ("default", "fast") means that bundled model; anything
+    else is a directory path (`./fast` for a directory of that name)."""
+    if name is None:
         return default_model_dir()
+    if str(name) in BUNDLED_MODELS:
+        return bundled_model_dir(str(name))
     return Path(name).expanduser()
 
 
@@ -120,8 +133,13 @@ def load_checkpoint(
     directory: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu"
 ) -> Checkpoint:
     """Load a checkpoint directory (default: the bundled model) as float32 on `device`."""
+    name = directory
     directory = resolve_model_dir(directory)
     if not directory.is_dir():
+        if str(name) in BUNDLED_MODELS:
+            raise CheckpointError(
+                f"{directory}: the bundled {name!r} model is not in this installation"
+            )
         raise CheckpointError(f"{directory}: model directory not found")
     for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
         if not (directory / name).is_file():

@@ -5,7 +5,8 @@ A request's work is counted as model calls: tokens fed to read a prompt (batch 1
 and beam steps (one token for each of B hypotheses). `measure_costs` times each unit on the
 machine at hand, so `predict_ms` turns counted work into latency on any machine whose costs
 were measured, and `fit` picks the beam width, line length and window that keep a keystroke
-and a jump within the budgets (issue 14: keystroke p50 15 ms, a jump p99 120 ms).
+and a jump within the budgets (issue 14: keystroke p50 15 ms, a jump p99 120 ms). Where the
+bundled default model misses them, `choose_model` picks the bundled fast one, if it does better.
 """
 
 from __future__ import annotations
@@ -262,3 +263,54 @@ def fit(
     window = next((w for w in windows if jump(w) <= jump_ms), windows[-1])
     window = min(window, context_tokens)
     return Fit(beam, line, max(window, MIN_CONTEXT_TOKENS), key, jump(window), costs)
+
+
+def within_budgets(fit: Fit) -> bool:
+    """Whether a model's predicted keystroke and jump are within the p50 and p99 budgets."""
+    return fit.predicted_keystroke_ms <= KEYSTROKE_P50_MS and fit.predicted_jump_ms <= JUMP_P99_MS
+
+
+def _excess_ms(fit: Fit) -> float:
+    """How far past the budgets a model is predicted to be (0: within them)."""
+    return max(0.0, fit.predicted_keystroke_ms - KEYSTROKE_P50_MS) + max(
+        0.0, fit.predicted_jump_ms - JUMP_P99_MS
+    )
+
+
+def wants_fast(default: Fit, explicit: bool) -> bool:
+    """Whether the bundled fast model is worth loading and measuring: only where the settings
+    leave the model to us and the default is predicted past a budget."""
+    return not explicit and not within_budgets(default)
+
+
+@dataclass
+class ModelChoice:
+    fast: bool  # run the bundled fast model in place of the default
+    reason: str  # why, with the predictions it rests on: logged, and shown by the editors
+
+
+def choose_model(default: Fit, fast: Fit | None, explicit: bool = False) -> ModelChoice:
+    """The bundled fast model where the default is predicted past a budget and fast is
+    predicted to fit, or at least to come closer; otherwise the model the settings name.
+    `fast` is fast's fit, None where it was not measured (`wants_fast`) or is not bundled."""
+
+    def predicted(f: Fit) -> str:
+        return (
+            f"{f.predicted_keystroke_ms:.1f} ms a keystroke and {f.predicted_jump_ms:.1f} ms a jump"
+        )
+
+    if explicit:
+        return ModelChoice(False, "set in the settings")
+    if within_budgets(default):
+        return ModelChoice(False, f"default predicted {predicted(default)}, within the budgets")
+    missed = (
+        f"default predicted {predicted(default)}, past the budgets "
+        f"({KEYSTROKE_P50_MS:g} ms, {JUMP_P99_MS:g} ms)"
+    )
+    if fast is None:
+        return ModelChoice(False, f"{missed}; no fast model is bundled")
+    if within_budgets(fast):
+        return ModelChoice(True, f"{missed}; fast {predicted(fast)}, within them")
+    if _excess_ms(fast) < _excess_ms(default):
+        return ModelChoice(True, f"{missed}; fast {predicted(fast)}, closer to them")
+    return ModelChoice(False, f"{missed}; fast {predicted(fast)}, no better")

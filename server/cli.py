@@ -45,7 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="[HOST:]PORT",
         help="listen on TCP instead of stdio (host defaults to 127.0.0.1)",
     )
-    p.add_argument("--model", help="checkpoint directory (overrides the editor's setting)")
+    p.add_argument(
+        "--model",
+        help='checkpoint directory, or a bundled model: "default", "fast" (overrides the '
+        "editor's setting)",
+    )
     p.add_argument("--log-file", help="also write logs to this file")
     p.add_argument(
         "--threads",
@@ -87,6 +91,7 @@ def main(argv: list[str]) -> int:
         logging.getLogger().setLevel(level)
     if args.model:
         server.defaults.model = args.model
+        server.defaults.explicit = frozenset({"model"})  # the fit never swaps it for `fast`
     # pygls' `exit` handler raises SystemExit; over stdio pygls catches it itself.
     with contextlib.suppress(SystemExit, KeyboardInterrupt):
         if port is None:

@@ -34,7 +34,7 @@ from .workspace_names import WorkspaceNames
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
     from grucomplete.model.completions import Completions
     from grucomplete.model.engine import CompletionEngine
-    from grucomplete.model.machine_fit import Fit
+    from grucomplete.model.machine_fit import Fit, ModelChoice
     from grucomplete.model.session import DocumentSession
     from grucomplete.model.workspace_memory import DocumentMemory
 
@@ -98,6 +98,7 @@ class CompletionService:
         self.requests = 0
         self.model_runs = 0
         self.fit: Fit | None = None  # what `_fit_to_machine` measured and chose
+        self.model_choice: ModelChoice | None = None  # default or fast (`_choose_model`)
         self._fitted_settings: tuple[object, ServerOptions] | None = None
         # Idle time reads documents' states ahead (`idle_preparation`).
         self.preparation = IdlePreparation(self.executor, self._prepared_session, self._stop)
@@ -120,7 +121,15 @@ class CompletionService:
 
         if options.workspace_adaptation and options.model in self.adapted:
             return self.adapted[options.model]
+        if self.model_choice is not None and self.model_choice.fast and self._left_to_fit(options):
+            return resolve_model_dir("fast")
         return resolve_model_dir(options.model)
+
+    def _left_to_fit(self, options: ServerOptions) -> bool:
+        """Whether the settings leave the choice of bundled model to the fit: the model is
+        not set explicitly, nor adapted to the workspace."""
+        adapted = options.workspace_adaptation and options.model in self.adapted
+        return options.model == "default" and "model" not in options.explicit and not adapted
 
     def set_adapted(self, base: str, directory: Path | None) -> None:
         """Complete with `directory` where the `model` setting names `base` (None: the base).
@@ -143,19 +152,14 @@ class CompletionService:
     def _load(self) -> None:
         import torch
 
-        from grucomplete.model.checkpoint import CheckpointError, load_checkpoint
-        from grucomplete.model.engine import CompletionEngine
-        from grucomplete.model.line_tokens import prepare_line_checks
+        from grucomplete.model.checkpoint import CheckpointError
 
         torch.set_num_threads(self.threads)
+        self.model_choice = None  # every load fits from the model the settings name
         directory = self.model_dir
         signature = model_signature(directory)
         try:
-            checkpoint = load_checkpoint(directory, device=self.options.device)
-            engine = CompletionEngine(
-                checkpoint, self.options.precision, self.options.context_tokens
-            )
-            prepare_line_checks(engine.index)  # ~0.1 s now, not at the first keystroke
+            engine = self._open(directory)
         except (CheckpointError, RuntimeError, ValueError) as e:
             self.engine, self.sessions = None, OrderedDict()
             self._loaded_signature = signature
@@ -164,36 +168,79 @@ class CompletionService:
                 self.notify(f"grucomplete: cannot load the model: {e}", True)
             log.error("cannot load model %s: %s", directory, e)
             return
+        fit = self._fit_to_machine(engine)
+        if fit is not None:
+            engine, fit, signature = self._choose_model(engine, fit, signature)
+            if "context_tokens" not in self.options.explicit:
+                engine.context_tokens = fit.context_tokens
         recovered = self.model_error is not None
         # Swap atomically on the worker: no completion runs half on the old model.
-        self.engine, self.model_error = engine, None
+        self.engine, self.fit, self.model_error = engine, fit, None
         # PyTorch and the model are 200,000 long-lived objects: a full garbage collection
         # walks them all (~100 ms, a latency spike at random keystrokes). Frozen, it skips them.
         # (Unfrozen first, so a replaced model's cycles are collected.)
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        memory = self.workspace_memory
+        if memory is not None and memory.model_dir != self.model_dir:
+            # Its keys are the loaded model's states (re-pointed while the sessions still
+            # say which documents are open).
+            self.start_workspace_memory()
         self.sessions = OrderedDict()  # states of the old model mean nothing to the new one
         self._loaded_signature = signature
-        log.info("loaded model %s (%s)", directory, self.options.precision)
-        self._fit_to_machine(engine)
+        log.info("loaded model %s (%s)", self.model_dir, self.options.precision)
+        if fit is not None:
+            log.info("fitted to this machine: %s", self.machine_fit())
         if recovered:
-            self.notify(f"grucomplete: model loaded from {directory}", False)
+            self.notify(f"grucomplete: model loaded from {self.model_dir}", False)
 
-    def _fit_to_machine(self, engine: CompletionEngine) -> None:
+    def _open(self, directory: Path) -> CompletionEngine:
+        from grucomplete.model.checkpoint import load_checkpoint
+        from grucomplete.model.engine import CompletionEngine
+        from grucomplete.model.line_tokens import prepare_line_checks
+
+        checkpoint = load_checkpoint(directory, device=self.options.device)
+        engine = CompletionEngine(checkpoint, self.options.precision, self.options.context_tokens)
+        prepare_line_checks(engine.index)  # ~0.1 s now, not at the first keystroke
+        return engine
+
+    def _fit_to_machine(self, engine: CompletionEngine) -> Fit | None:
         """Measure this machine's cost per token and per beam step (~1 s on a 2-core AVX2
-        laptop, on the worker before the first completion) and size the work to the budgets."""
+        laptop, on the worker before the first completion) and size the work to the budgets
+        (None: the fit is off, or the model is not on a CPU)."""
         from grucomplete.model.machine_fit import calibrate, fit, measure_costs
 
-        self.fit = None
         if not self.options.fit_to_machine or engine.device.type != "cpu":
-            return
+            return None
         costs = measure_costs(engine)
         calibrate(costs, engine, self.options)
-        self.fit = fit(costs, self.options.context_tokens)
-        if "context_tokens" not in self.options.explicit:
-            engine.context_tokens = self.fit.context_tokens
-        log.info("fitted to this machine: %s", self.machine_fit())
+        return fit(costs, self.options.context_tokens)
+
+    def _choose_model(
+        self, engine: CompletionEngine, fit: Fit, signature: Signature
+    ) -> tuple[CompletionEngine, Fit, Signature]:
+        """The bundled fast model, its fit and its files' signature where the bundled default
+        is predicted too slow here and fast does better (`machine_fit.choose_model`); else
+        the given ones. The settings' explicit model is always kept."""
+        from grucomplete.model.checkpoint import CheckpointError, resolve_model_dir
+        from grucomplete.model.machine_fit import choose_model, wants_fast
+
+        explicit = not self._left_to_fit(self.options)
+        fast_engine, fast_fit, fast_signature = None, None, None
+        if wants_fast(fit, explicit):
+            fast_dir = resolve_model_dir("fast")
+            fast_signature = model_signature(fast_dir)  # before reading, as `_load` does
+            try:
+                fast_engine = self._open(fast_dir)
+                fast_fit = self._fit_to_machine(fast_engine)
+            except (CheckpointError, RuntimeError, ValueError) as e:
+                log.info("no fast model to fall back on: %s", e)
+        choice = self.model_choice = choose_model(fit, fast_fit, explicit)
+        log.info("model %s: %s", "fast" if choice.fast else self.options.model, choice.reason)
+        if choice.fast and fast_engine is not None and fast_fit is not None:
+            return fast_engine, fast_fit, fast_signature
+        return engine, fit, signature
 
     def request_settings(self) -> ServerOptions:
         """The settings a completion runs with: the options, with the fitted beam width and
@@ -211,7 +258,8 @@ class CompletionService:
     def machine_fit(self) -> dict[str, object]:
         """What was measured here and chosen (for `:checkhealth grucomplete` and the status
         tooltip): effective beam width, line length and window, which the settings fixed,
-        the predicted keystroke and jump latency, and the per-unit costs (ms)."""
+        the model run and why, the predicted keystroke and jump latency, and the per-unit
+        costs (ms)."""
         settings = self.request_settings()
         engine = self.engine
         fit = self.fit
@@ -225,6 +273,9 @@ class CompletionService:
             ),
         }
         if fit is not None:
+            choice = self.model_choice
+            result["model"] = "fast" if choice is not None and choice.fast else self.options.model
+            result["model_reason"] = choice.reason if choice is not None else ""
             result["predicted_keystroke_ms"] = round(fit.predicted_keystroke_ms, 1)
             result["predicted_jump_ms"] = round(fit.predicted_jump_ms, 1)
             result["costs_ms"] = {k: round(v, 4) for k, v in vars(fit.costs).items()}

@@ -32,7 +32,9 @@ class ServerOptions(CompletionSettings):
     """The completion settings, and what only the server has: the model, static analysis,
     workspace adaptation and its caches."""
 
-    model: str = "default"  # checkpoint directory, or "default" for the bundled model
+    # A checkpoint directory, or a bundled model: "default", or "fast" (smaller, about half
+    # the CPU cost; left unset, "default" runs "fast" where it is predicted too slow).
+    model: str = "default"
     device: str = "cpu"  # "cpu" or "cuda"
     precision: str = "int8"  # "int8" (fast on CPU) or "fp32"
     context_tokens: int = CONTEXT_TOKENS  # tokens before the cursor the model reads, at most

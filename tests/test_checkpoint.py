@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from grucomplete.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from grucomplete.model import checkpoint
+from grucomplete.model.checkpoint import (
+    CheckpointError,
+    bundled_model_dir,
+    load_checkpoint,
+    resolve_model_dir,
+    save_checkpoint,
+)
 from grucomplete.model.tokenizer import train_tokenizer
 
 
@@ -93,3 +100,20 @@ def test_pickle_planted_as_weights_never_runs(model_copy: Path, tmp_path: Path) 
     with pytest.raises(CheckpointError, match="model.safetensors"):
         load_checkpoint(model_copy)
     assert not marker.exists()
+
+
+def test_the_bundled_names_resolve_to_the_packages_models() -> None:
+    default = resolve_model_dir("default")
+    assert (default / "config.json").is_file()
+    assert resolve_model_dir(None) == default
+    assert resolve_model_dir("fast") == default.parent / "fast" == bundled_model_dir("fast")
+    assert resolve_model_dir("fastest") == Path("fastest")  # any other name is a path
+
+
+def test_a_bundled_model_missing_from_the_installation_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A source tree without model/fast/ (its weights come from a separate training run).
+    monkeypatch.setattr(checkpoint, "bundled_model_dir", lambda name="default": tmp_path / name)
+    with pytest.raises(CheckpointError, match="the bundled 'fast' model is not in this installa"):
+        load_checkpoint("fast")

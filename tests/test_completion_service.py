@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 import time
@@ -10,12 +11,16 @@ from dataclasses import replace
 from pathlib import Path
 from unittest.mock import patch
 
+import pytest
+
+from grucomplete.model import checkpoint, machine_fit
 from grucomplete.model.checkpoint import load_checkpoint, save_checkpoint
-from grucomplete.model.lm import GRULanguageModel
-from grucomplete.model.tokenizer import train_tokenizer
+from grucomplete.model.engine import CompletionEngine
+from grucomplete.model.lm import GRUConfig, GRULanguageModel
+from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
 from grucomplete.model.window import CHUNK
 from grucomplete.server.completion_service import CompletionService
-from grucomplete.server.options import CacheOptions, ServerOptions
+from grucomplete.server.options import CacheOptions, ServerOptions, parse_options
 
 from .conftest import TOY_SOURCES
 
@@ -246,4 +251,95 @@ def test_the_work_is_fitted_to_the_machine_and_settings_override_it(tiny_model_d
     assert service.request_settings().line_max_tokens == 16
     assert service.machine_fit()["from_settings"] == ["line_max_tokens"]
     assert complete(service, "file:///a.py", MAIN) is not None
+    service.shutdown()
+
+
+@pytest.fixture()
+def bundled_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A random-weight stand-in for the bundled fast model (448 units, the default's
+    tokenizer), where `resolve_model_dir("fast")` finds it."""
+    tokenizer = CodeTokenizer.load(checkpoint.default_model_dir() / checkpoint.TOKENIZER_FILE)
+    config = GRUConfig(vocab_size=tokenizer.vocab_size, hidden_size=448, embed_dim=160)
+    directory = save_checkpoint(tmp_path / "fast", GRULanguageModel(config), tokenizer)
+    bundled = checkpoint.bundled_model_dir
+    monkeypatch.setattr(
+        checkpoint,
+        "bundled_model_dir",
+        lambda name="default": directory if name == "fast" else bundled(name),
+    )
+    return directory
+
+
+@pytest.fixture()
+def cost_by_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine where a model costs in proportion to its width, so that the default (768
+    units) is predicted 18.0 ms a keystroke, past the 15 ms budget, and fast (448) 10.5 ms."""
+
+    def measure(engine: CompletionEngine, repeats: int = 5, beams: int = 5) -> machine_fit.Costs:
+        scale = engine.model.config.hidden_size / 768
+        return machine_fit.Costs(0.1 * scale, 0.1 * scale, 3.0 * scale, 0.05 * scale)
+
+    monkeypatch.setattr(machine_fit, "measure_costs", measure)
+    monkeypatch.setattr(machine_fit, "calibrate", lambda costs, engine, settings: None)
+
+
+def test_a_machine_too_slow_for_the_default_runs_the_fast_model(
+    bundled_fast: Path, cost_by_width: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="grucomplete.server")
+    workspace = tmp_path / "project"
+    workspace.mkdir()
+    (workspace / "util.py").write_text("import os\n\n\ndef main():\n    path = os.getcwd()\n")
+    service = CompletionService(ServerOptions(precision="fp32", workspace_memory=0.3))
+    service.workspace_root = workspace
+    service.start_workspace_memory()  # before the model loads, as `initialized` does
+    service.load_model().result()
+    assert service.engine is not None and service.engine.model.config.hidden_size == 448
+    assert service.model_dir == bundled_fast
+    assert service.workspace_memory is not None
+    assert service.workspace_memory.model_dir == bundled_fast  # its keys are fast's states
+    from grucomplete.server.language_server import GruCompleteServer
+
+    ls = GruCompleteServer()  # what `grucomplete.serverStatus` answers
+    ls.service.shutdown()
+    ls.service = service
+    status = ls.status()
+    assert status["model"] == {"path": str(bundled_fast), "state": "ready"}
+    fit = status["machineFit"]
+    assert fit["model"] == "fast" and fit["predicted_keystroke_ms"] == 10.5
+    assert fit["model_reason"] == (
+        "default predicted 18.0 ms a keystroke and 72.4 ms a jump, past the budgets "
+        "(15 ms, 120 ms); fast 10.5 ms a keystroke and 42.2 ms a jump, within them"
+    )
+    assert fit["model_reason"] in caplog.text
+    assert complete(service, "file:///a.py", MAIN) is not None
+    service.shutdown()
+
+
+def test_an_explicit_model_is_kept_however_slow(bundled_fast: Path, cost_by_width: None) -> None:
+    options, problems = parse_options({"model": "default", "precision": "fp32"})
+    assert not problems
+    service = CompletionService(options)
+    service.load_model().result()
+    assert service.engine is not None and service.engine.model.config.hidden_size == 768
+    fit = service.machine_fit()
+    assert (fit["model"], fit["model_reason"]) == ("default", "set in the settings")
+    assert fit["predicted_keystroke_ms"] == 18.0
+    service.shutdown()
+
+
+def test_without_a_bundled_fast_model_the_default_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cost_by_width: None
+) -> None:
+    bundled = checkpoint.bundled_model_dir
+    monkeypatch.setattr(
+        checkpoint,
+        "bundled_model_dir",
+        lambda name="default": tmp_path / "absent" if name == "fast" else bundled(name),
+    )
+    service = CompletionService(ServerOptions(precision="fp32"))
+    service.load_model().result()
+    assert service.engine is not None and service.engine.model.config.hidden_size == 768
+    assert service.model_dir == checkpoint.default_model_dir()
+    assert str(service.machine_fit()["model_reason"]).endswith("no fast model is bundled")
     service.shutdown()

@@ -192,7 +192,18 @@ def test_the_popup_is_drawn_on_the_screen(nvim) -> None:
         screen.detach()
 
 
-def test_checkhealth_reports_server_and_model(nvim) -> None:
+def test_checkhealth_reports_server_and_model(nvim, tiny_model_dir: Path) -> None:
+    wait_for(
+        lambda: nvim.exec_lua(
+            "local c = vim.lsp.get_clients({ name = 'grucomplete' })[1]"
+            " local answer = c and c:request_sync('workspace/executeCommand',"
+            " { command = 'grucomplete.serverStatus', arguments = {} }, 10000)"
+            " return answer ~= nil and answer.result ~= nil"
+            " and answer.result.model.state == 'ready'"
+        ),
+        "the server's model to load",
+        timeout=60,
+    )
     nvim.command("checkhealth grucomplete")
     lines = wait_for(
         lambda: [line for line in nvim.current.buffer[:] if line.strip()], "the health report"
@@ -203,6 +214,8 @@ def test_checkhealth_reports_server_and_model(nvim) -> None:
     assert any("OK server executable" in line for line in lines), report
     assert any("OK model" in line and "loads" in line for line in lines), report
     assert any("OK static analysis (jedi) works" in line for line in lines), report
+    # The settings name the model: the fit to the machine keeps it, and says so.
+    assert any(f"model {tiny_model_dir}: set in the settings" in line for line in lines), report
 
 
 def test_setup_with_no_settings_starts_cleanly_and_health_says_it_is_starting(

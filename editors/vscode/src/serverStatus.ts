@@ -14,6 +14,8 @@ export interface ServerStatus {
     context_tokens?: number;
     predicted_keystroke_ms?: number;
     predicted_jump_ms?: number;
+    model?: string; // the model run: the settings', or "fast" where the default was too slow
+    model_reason?: string;
   };
   workspaceMemory?: { state?: string; weight?: number; files?: number; entries?: number; memoryMB?: number };
   workspaceLines?: { state?: string; files?: number; lines?: number; truncated?: boolean };
@@ -50,6 +52,7 @@ export function describeServerStatus(status: ServerStatus | undefined): StatusDe
         `a ${fit.context_tokens}-token window; predicted keystroke ${fit.predicted_keystroke_ms} ms, ` +
         `jump ${fit.predicted_jump_ms} ms.`,
     );
+    if (fit.model) lines.push(`Model ${fit.model}: ${fit.model_reason ?? ""}.`);
   }
   const memory = status.workspaceMemory;
   if (memory && memory.state !== "off") {

@@ -56,3 +56,23 @@ test("the tooltip says what was fitted to the machine and how large the workspac
   assert.ok(described.lines.includes("Lines written before: ready, 2400 lines of 12 files."));
   assert.equal(describeServerStatus({ workspaceMemory: { state: "off" } }).lines.length, 1);
 });
+
+test("the tooltip says which model the fit chose and why", () => {
+  const reason =
+    "default predicted 22.0 ms a keystroke and 150.0 ms a jump, past the budgets (15 ms, 120 ms); " +
+    "fast 11.0 ms a keystroke and 75.0 ms a jump, within them";
+  const described = describeServerStatus({
+    model: { state: "ready" },
+    machineFit: {
+      fitted: true,
+      beam_width: 5,
+      line_max_tokens: 16,
+      context_tokens: 512,
+      predicted_keystroke_ms: 11.0,
+      predicted_jump_ms: 75.0,
+      model: "fast",
+      model_reason: reason,
+    },
+  });
+  assert.ok(described.lines.includes(`Model fast: ${reason}.`), described.lines.join("|"));
+});

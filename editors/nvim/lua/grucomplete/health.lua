@@ -97,6 +97,9 @@ local function check_server_status(client)
         .. 'predicted keystroke %s ms, jump %s ms',
       tostring(fit.beam_width), tostring(fit.line_max_tokens), tostring(fit.context_tokens),
       tostring(fit.predicted_keystroke_ms), tostring(fit.predicted_jump_ms)))
+    if fit.model then
+      health.info(string.format('model %s: %s', tostring(fit.model), tostring(fit.model_reason)))
+    end
   end
   local memory = status.workspaceMemory or {}
   if memory.state and memory.state ~= 'off' then
