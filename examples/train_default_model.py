@@ -29,6 +29,7 @@ from grucomplete.model.tokenizer import CodeTokenizer
 from grucomplete.training.corpus.corpus import load_corpus
 from grucomplete.training.trainer.config import TrainConfig
 from grucomplete.training.trainer.data import encode_documents
+from grucomplete.training.trainer.finetune import load_base_model
 from grucomplete.training.trainer.trainer import train
 from grucomplete.training.trainer.validation import evaluate, validation_batcher
 
@@ -89,6 +90,14 @@ def main() -> None:
         metavar="NAME=MINUTES",
         help=f"which of {', '.join(MODELS)} to train, and for how long each",
     )
+    p.add_argument(
+        "--init",
+        nargs="+",
+        default=[],
+        metavar="NAME=CHECKPOINT",
+        help="continue these models from a checkpoint of theirs (a second GPU session) "
+        "instead of a fresh start; config.json records the checkpoint as base_model",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--window", type=int, default=256)
@@ -96,7 +105,8 @@ def main() -> None:
     p.add_argument("--max-files", type=int, default=None)
     args = p.parse_args()
     budgets = {name: float(m) for name, m in (b.split("=", 1) for b in args.minutes)}
-    if unknown := set(budgets) - set(MODELS):
+    starts = dict(b.split("=", 1) for b in args.init)
+    if unknown := (set(budgets) | set(starts)) - set(MODELS):
         p.error(f"unknown model {sorted(unknown)}: choose from {', '.join(MODELS)}")
 
     start = time.time()
@@ -132,8 +142,20 @@ def main() -> None:
             save_dtype="float16",
             progress=False,
         )
+        metadata: dict[str, Any] = {"data_card": card}
+        base = None
+        if name in starts:
+            start_from = load_base_model(starts[name])
+            base, metadata["base_model"] = start_from.checkpoint.model, start_from.record
         summary = train(
-            train_ids, val_ids, tokenizer, model_config, train_config, out, {"data_card": card}
+            train_ids,
+            val_ids,
+            tokenizer,
+            model_config,
+            train_config,
+            out,
+            metadata,
+            base_model=base,
         )
         device = "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"
         for which, path in (("final", out), ("best", out / "best")):
