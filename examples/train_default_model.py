@@ -34,7 +34,7 @@ from grucomplete.training.trainer.trainer import train
 from grucomplete.training.trainer.validation import evaluate, validation_batcher
 
 # The two bundled models. `fast` costs about half of `default` per beam step and per token
-# read (benchmarks/decode_speed.py --compare), for machines where the default is too slow.
+# read (benchmarks/model_cost.py), for machines where the default is too slow.
 MODELS = {
     "default": GRUConfig(hidden_size=768, embed_dim=256, num_layers=2),
     "fast": GRUConfig(hidden_size=448, embed_dim=160, num_layers=2),

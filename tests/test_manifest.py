@@ -259,6 +259,18 @@ def test_the_stdlib_entry_leaves_out_tests_and_installed_packages(tmp_path: Path
     assert source["license"] == "PSF-2.0" and 200_000 <= source["chars"] < 1_300_000
 
 
+def test_the_card_reads_a_stdlib_another_python_fetched(tmp_path: Path) -> None:
+    # The corpus is fetched on one machine and trained on another (a GPU's, its own Python).
+    manifest = CorpusManifest(stdlib=True, stdlib_max_chars=50_000)
+    fetch(manifest, tmp_path)
+    (tmp_path / stdlib_entry()).rename(tmp_path / "cpython-stdlib-3.99")
+    source = data_card(tmp_path, manifest)["sources"][0]
+    assert source["license"] == "PSF-2.0" and source["chars"] >= 50_000
+    (tmp_path / "cpython-stdlib-3.98").mkdir()  # two candidates: which is meant is unknown
+    with pytest.raises(FetchError, match="not fetched"):
+        data_card(tmp_path, manifest)
+
+
 def test_the_command_reports_a_bad_manifest_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -311,6 +311,10 @@ def data_card(dest: Path, manifest: CorpusManifest) -> dict:
     sources = []
     for entry in manifest.entries():
         entry_dir = Path(dest) / entry
+        if entry == stdlib_entry() and not entry_dir.is_dir():
+            # Read where another Python fetched it (a GPU machine's): that version's stdlib.
+            fetched = sorted(Path(dest).glob("cpython-stdlib-*"))
+            entry_dir = fetched[0] if len(fetched) == 1 else entry_dir
         marker = _read_marker(entry_dir)
         if marker is None:
             raise FetchError(f"{entry_dir} is not fetched; run '{PROG} {dest}'")
