@@ -48,9 +48,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)  # as the server decodes
 
-    engines = {
-        m: CompletionEngine(load_checkpoint(m), "int8", layer_threads=False) for m in args.models
-    }
+    checkpoints = {m: load_checkpoint(m) for m in args.models}
+    params = {m: c.model.num_parameters() for m, c in checkpoints.items()}  # before quantizing
+    engines = {m: CompletionEngine(c, "int8", layer_threads=False) for m, c in checkpoints.items()}
     steps: dict[str, list[float]] = {m: [] for m in args.models}
     reads: dict[str, list[float]] = {m: [] for m in args.models}
     with torch.inference_mode():
@@ -63,11 +63,10 @@ def main() -> None:
     print(
         f"{'model':<28}{'params':>8}{f'{args.beam}-beam step':>16}{f'{args.window}-token read':>22}"
     )
-    for name, engine in engines.items():
+    for name in engines:
         step, read = statistics.median(steps[name]), statistics.median(reads[name])
-        params = f"{engine.model.num_parameters() / 1e6:.1f}M"
         print(
-            f"{name:<28}{params:>8}{step:>9.3f} ms {step / step0:4.2f}x"
+            f"{name:<28}{params[name] / 1e6:>7.1f}M{step:>9.3f} ms {step / step0:4.2f}x"
             f"{read:>14.1f} ms {read / read0:4.2f}x"
         )
 
