@@ -208,7 +208,9 @@ def _rank_words(
     if known:
         model = {n: p for n, p in model.items() if n in known}
         cache = {n: p for n, p in cache.items() if n in known}
-    ranked = mix(model, cache, settings.identifier_cache)
+    before = healed.context + healed.removed
+    line_start = not before[before.rfind("\n") + 1 :].strip()
+    ranked = mix(model, cache, settings.identifier_cache, line_start)
     complete = {w.label: w.complete for w in words}  # names from elsewhere are whole
     return [
         Suggestion(name, name[len(healed.typed) :], p, complete.get(name, True))

@@ -68,16 +68,26 @@ def _names_starting_with(typed: str, after: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w.])" + re.escape(after[:-1]) + r"\s*\.\s*(" + name + ")")
 
 
-def mix(model: dict[str, float], cache: dict[str, float], weight: float) -> list[tuple[str, float]]:
-    """Words ranked by the interpolated probability, highest first."""
+# Below this probability for all the words found at a line's start, the model expects no name.
+UNEXPECTED_NAME_MASS = 1e-3
+
+
+def mix(
+    model: dict[str, float], cache: dict[str, float], weight: float, line_start: bool = False
+) -> list[tuple[str, float]]:
+    """Words ranked by the interpolated probability, highest first (`line_start`: nothing
+    but indentation before the cursor on its line)."""
     if not cache or weight <= 0:
         return sorted(model.items(), key=lambda kv: -kv[1])
     # Both sides as distributions over words with the typed prefix: the model's probabilities
     # are of the whole word, the cache's are already conditional on the prefix.
     total = sum(model.values())
     model = {n: p / total for n, p in model.items()} if total > 0 else {}
-    # Trust the cache less when the model is sure: a confident model is usually right.
-    weight *= 1.0 - max(model.values(), default=0.0)
+    # Trust the cache less when the model is sure: a confident model is usually right. Not at
+    # a line's start where the model gives all its words almost nothing (it expects no name
+    # there): one word found by chance is then all of them, and no sign of confidence.
+    if not line_start or total >= UNEXPECTED_NAME_MASS:
+        weight *= 1.0 - max(model.values(), default=0.0)
     names = dict.fromkeys([*model, *cache])  # ordered, so ties rank the same in every run
     mixed = {n: (1 - weight) * model.get(n, 0.0) + weight * cache.get(n, 0.0) for n in names}
     return sorted(mixed.items(), key=lambda kv: -kv[1])

@@ -54,6 +54,15 @@ def test_an_unsure_model_gives_way_to_local_names() -> None:
     assert sum(p for _, p in ranked) == pytest.approx(1.0)
 
 
+def test_a_lone_word_the_model_barely_expects_at_a_line_start_is_no_confidence() -> None:
+    # Inside a data table the model expects `(`, not a name: the one word its beam found holds
+    # all of the words' (tiny) probability, which must not silence the document's names.
+    model, cache = {"pytest": 9e-6}, {"CellTable": 0.5, "cells": 0.5}
+    assert mix(model, cache, weight=0.85, line_start=True)[0][0] == "CellTable"
+    # Elsewhere (a name partly typed, an attribute after `.`) the word is the model's answer.
+    assert mix(model, cache, weight=0.85)[0][0] == "pytest"
+
+
 def test_engine_offers_a_local_name_the_model_never_saw(tiny_engine: CompletionEngine) -> None:
     text = "def main():\n    zebra_count = 3\n    print(zebra_count)\n    return ze"
     plain = decode_from(tiny_engine, text, lines=False)
