@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,55 @@ def test_request_work_summarises_a_debug_log(tmp_path: Path) -> None:
     assert "words | 1 | 300.0 | 90.0 | 5.0 | 0.0" in run.stdout
     assert "words+line | 1 | 4.0 | 2.0 | 30.0 | 1.5" in run.stdout
     assert "  300, 90.0, words, 5.0, a.py, 10" in run.stdout  # the slowest
+
+
+def test_model_cost_compares_models(tiny_model_dir: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/model_cost.py"), str(tiny_model_dir)]
+        + ["default", "--rounds", "2", "--window", "40"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = run.stdout.splitlines()[1:]
+    assert len(rows) == 2 and rows[0].count("1.00x") == 2  # the reference: 1x on both
+
+
+def test_the_training_recipe_writes_both_bundled_models(tmp_path: Path) -> None:
+    """examples/train_default_model.py on the toy corpus, a step or two of each model."""
+    from grucomplete.model.checkpoint import load_checkpoint
+
+    corpus = toy_corpus(tmp_path, min_chars=20_000)
+    out = tmp_path / "models"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples/train_default_model.py"), str(corpus), str(corpus)]
+        + [str(ROOT / "model/default/tokenizer.json"), str(out), "--device", "cpu"]
+        + ["--minutes", "default=0.001", "fast=0.001", "--batch-size", "2", "--window", "16"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    for name, hidden in (("default", 768), ("fast", 448)):
+        assert load_checkpoint(out / name).model.config.hidden_size == hidden
+        assert not (out / name / "resume").exists()  # only what ships is left
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert summary["shipped"] in ("final", "best") and summary["heldout_final"]["tokens"] > 0
+
+
+def test_scheduled_sampling_experiment_trains_both_arms(tmp_path: Path) -> None:
+    corpus = toy_corpus(tmp_path, min_chars=20_000)
+    out = tmp_path / "ss"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/scheduled_sampling.py"), str(corpus), str(corpus)]
+        + [str(ROOT / "model/default/tokenizer.json"), str(out), "--seconds", "0.1"]
+        + ["--batch-size", "2", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    results = json.loads((out / "scheduled_sampling.json").read_text())
+    assert [r["scheduled_sampling"] for r in results.values()] == [0.0, 0.25]
+    assert all((out / name / "model.safetensors").is_file() for name in results)
