@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 
 from grucomplete.model.lm import GRUConfig
 from grucomplete.model.tokenizer import CodeTokenizer
-from grucomplete.training.corpus.corpus import load_corpus
+from grucomplete.training.corpus.corpus import sample_texts
 from grucomplete.training.trainer.config import TrainConfig
 from grucomplete.training.trainer.data import encode_documents
 from grucomplete.training.trainer.trainer import train
@@ -27,22 +26,10 @@ from grucomplete.training.trainer.trainer import train
 MODEL = GRUConfig(hidden_size=448, embed_dim=160, num_layers=2)  # the bundled fast model's shape
 
 
-def _sample(root: Path, chars: int, seed: int = 0) -> list[str]:
-    docs = [d.text for d in load_corpus(root, val_fraction=0.01).train]
-    random.Random(seed).shuffle(docs)
-    out, total = [], 0
-    for text in docs:
-        if total >= chars:
-            break
-        out.append(text)
-        total += len(text)
-    return out
-
-
 def run(args: argparse.Namespace) -> None:
     tokenizer = CodeTokenizer.load(args.tokenizer)
-    train_ids = encode_documents(tokenizer, _sample(args.corpus, args.sample_chars))
-    held_ids = encode_documents(tokenizer, _sample(args.heldout, 10**12))
+    train_ids = encode_documents(tokenizer, sample_texts(args.corpus, args.sample_chars))
+    held_ids = encode_documents(tokenizer, sample_texts(args.heldout))
     config = GRUConfig(**{**MODEL.to_dict(), "vocab_size": tokenizer.vocab_size})
     results = {}
     for probability in (0.0, args.probability):

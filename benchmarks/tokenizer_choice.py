@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from pathlib import Path
 
 from grucomplete.model.lm import GRUConfig
 from grucomplete.model.tokenizer import GPT2_PATTERN, PYTHON_PATTERN, CodeTokenizer, train_tokenizer
-from grucomplete.training.corpus.corpus import load_corpus
+from grucomplete.training.corpus.corpus import sample_texts
 from grucomplete.training.trainer.config import TrainConfig
 from grucomplete.training.trainer.data import encode_documents
 from grucomplete.training.trainer.trainer import train
@@ -31,24 +30,10 @@ CANDIDATES = {
 }
 
 
-def _texts(root: Path, sample_chars: int | None = None, seed: int = 0) -> list[str]:
-    docs = [d.text for d in load_corpus(root, val_fraction=0.01).train]
-    if sample_chars is None:
-        return docs
-    random.Random(seed).shuffle(docs)
-    out, total = [], 0
-    for text in docs:
-        if total >= sample_chars:
-            break
-        out.append(text)
-        total += len(text)
-    return out
-
-
 def fit(corpus: Path, heldout: Path, out: Path, sample_chars: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    sample = _texts(corpus, sample_chars)
-    held = _texts(heldout)
+    sample = sample_texts(corpus, sample_chars)
+    held = sample_texts(heldout)
     held_chars = sum(map(len, held))
     print(f"fitting on {sum(map(len, sample)) / 1e6:.1f}M chars; held-out {held_chars / 1e6:.1f}M")
     for name, (pattern, size) in CANDIDATES.items():
@@ -65,7 +50,7 @@ def fit(corpus: Path, heldout: Path, out: Path, sample_chars: int) -> None:
 def compare(
     corpus: Path, heldout: Path, out: Path, seconds: float, model: GRUConfig, sample_chars: int
 ) -> None:
-    train_docs, held = _texts(corpus, sample_chars), _texts(heldout)
+    train_docs, held = sample_texts(corpus, sample_chars), sample_texts(heldout)
     results = {}
     for name in CANDIDATES:
         tokenizer = CodeTokenizer.load(out / f"{name}.json")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,3 +237,19 @@ def load_corpus(
         target.append(moved)
         target.sort(key=lambda d: d.path)
     return corpus
+
+
+def sample_texts(root: Path, chars: int | None = None, seed: int = 0) -> list[str]:
+    """The training split's texts under `root`, shuffled by `seed` and cut after `chars`
+    characters (None: all, in path order): the same sample on every machine."""
+    texts = [d.text for d in load_corpus(root, val_fraction=0.01).train]
+    if chars is None:
+        return texts
+    random.Random(seed).shuffle(texts)
+    sample, total = [], 0
+    for text in texts:
+        if total >= chars:
+            break
+        sample.append(text)
+        total += len(text)
+    return sample
