@@ -202,13 +202,13 @@ def _rank_words(
     model = {w.label: w.probability for w in words}
     for name, p in scored.items():  # the beam sums all spellings; scoring takes one
         model[name] = max(model.get(name, 0.0), p)
+    before = healed.context + healed.removed
     cache = {}
     if settings.identifier_cache > 0:
-        cache = cache_distribution(healed.context + healed.removed, healed.typed, code)
+        cache = cache_distribution(before, healed.typed, code)
     if known:
         model = {n: p for n, p in model.items() if n in known}
         cache = {n: p for n, p in cache.items() if n in known}
-    before = healed.context + healed.removed
     line_start = not before[before.rfind("\n") + 1 :].strip()
     ranked = mix(model, cache, settings.identifier_cache, line_start)
     complete = {w.label: w.complete for w in words}  # names from elsewhere are whole
