@@ -1,22 +1,22 @@
-"""The completion service: the model, the open documents' sessions, and the one worker thread.
+"""The completion service: the open documents' sessions, their requests, and the one worker.
 
 Everything that touches tensors runs on a single worker thread, in submission order, so
 sessions need no locks and edits are never raced. The LSP handlers stay on the event loop and
 only read text snapshots and await the worker. This module knows nothing of LSP: it is tested
 directly, and the handlers in `language_server.py` are thin.
+
+The model itself is loaded, fitted to the machine and followed on disk by `model_loading`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Container, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ from grucomplete.model.line_memory import LineSource
 from grucomplete.model.words import typed_length
 
 from .idle_preparation import IdlePreparation
+from .model_loading import ModelLoader
 from .options import ServerOptions
 from .static_analysis import PendingNames, StaticAnalyzer
 from .workspace_names import WorkspaceNames
@@ -34,7 +35,7 @@ from .workspace_names import WorkspaceNames
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
     from grucomplete.model.completions import Completions
     from grucomplete.model.engine import CompletionEngine
-    from grucomplete.model.machine_fit import Fit, ModelChoice
+    from grucomplete.model.machine_fit import Fit
     from grucomplete.model.session import DocumentSession
     from grucomplete.model.workspace_memory import DocumentMemory
 
@@ -45,24 +46,9 @@ log = logging.getLogger("grucomplete.server")
 # After a completion, the workspace memory's builder waits this long before it feeds again.
 MEMORY_GRACE_S = 0.5
 
-Signature = tuple[tuple[int, int], ...] | None
-
 
 def _static_options(options: ServerOptions) -> tuple[bool, str]:
     return options.static_analysis, options.static_python
-
-
-def model_signature(directory: Path) -> Signature:
-    """What identifies the files of a checkpoint on disk (None while any is missing)."""
-    from grucomplete.model.checkpoint import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
-
-    try:
-        return tuple(
-            (s.st_mtime_ns, s.st_size)
-            for s in ((directory / n).stat() for n in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE))
-        )
-    except OSError:
-        return None
 
 
 class CompletionService:
@@ -70,21 +56,19 @@ class CompletionService:
         self, options: ServerOptions, notify: Callable[[str, bool], None] | None = None
     ) -> None:
         self.options = options
-        # notify(message, is_error) reaches the user (window/showMessage in the server).
-        self.notify = notify or (lambda message, is_error: None)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grucomplete-model")
-        # One thread: batch-1 steps are too small to share, and spinning threads collapse
-        # when the editor also needs the CPU (`grucomplete serve --threads` changes it).
-        self.threads = 1
-        self.engine: CompletionEngine | None = None
-        self.model_error: str | None = None
         self.sessions: OrderedDict[str, DocumentSession] = OrderedDict()
         self._cancels: dict[tuple[str, str], threading.Event] = {}  # (uri, kind)
-        # `model` setting -> its adaptation to this workspace (workspace_adaptation.py).
-        self.adapted: dict[str, Path] = {}
-        self._loaded_signature: Signature = None
-        self._loading: Future[None] | None = None
         self._stop = threading.Event()
+        # The model, its fit to this machine, and its files followed on disk.
+        # notify(message, is_error) reaches the user (window/showMessage in the server).
+        self.loader = ModelLoader(
+            self.executor,
+            lambda: self.options,
+            notify or (lambda message, is_error: None),
+            self._model_swapped,
+            self._stop,
+        )
         self.workspace_root: Path | None = None  # where static analysis resolves imports from
         self.workspace_names: Container[str] | None = None  # the project's names (sessions get it)
         self.static: StaticAnalyzer | None = None
@@ -97,9 +81,6 @@ class CompletionService:
         # from the last answer of their document): for tests and benchmarks.
         self.requests = 0
         self.model_runs = 0
-        self.fit: Fit | None = None  # what `_fit_to_machine` measured and chose
-        self.model_choice: ModelChoice | None = None  # default or fast (`_choose_model`)
-        self._fitted_settings: tuple[object, ServerOptions] | None = None
         # Idle time reads documents' states ahead (`idle_preparation`).
         self.preparation = IdlePreparation(self.executor, self._prepared_session, self._stop)
         # A popup's line decoded after its answer (`_decode_line_later`): every request
@@ -110,196 +91,73 @@ class CompletionService:
         self._line_for: tuple[str, str] | None = None
         self._line_lock = threading.Lock()
 
-    # --- the model -------------------------------------------------------------------------
+    # --- the model (server/model_loading.py) ----------------------------------------------
+
+    @property
+    def engine(self) -> CompletionEngine | None:
+        return self.loader.engine
+
+    @property
+    def model_error(self) -> str | None:
+        return self.loader.model_error
 
     @property
     def model_dir(self) -> Path:
-        return self._model_dir(self.options)
+        return self.loader.model_dir
 
-    def _model_dir(self, options: ServerOptions) -> Path:
-        from grucomplete.model.checkpoint import resolve_model_dir
+    @property
+    def adapted(self) -> dict[str, Path]:
+        return self.loader.adapted
 
-        if options.workspace_adaptation and options.model in self.adapted:
-            return self.adapted[options.model]
-        if self.model_choice is not None and self.model_choice.fast and self._left_to_fit(options):
-            return resolve_model_dir("fast")
-        return resolve_model_dir(options.model)
+    @property
+    def fit(self) -> Fit | None:
+        return self.loader.fit
 
-    def _left_to_fit(self, options: ServerOptions) -> bool:
-        """Whether the settings leave the choice of bundled model to the fit: the model is
-        not set explicitly, nor adapted to the workspace."""
-        adapted = options.workspace_adaptation and options.model in self.adapted
-        return options.model == "default" and "model" not in options.explicit and not adapted
+    @fit.setter
+    def fit(self, fit: Fit | None) -> None:
+        self.loader.fit = fit
 
-    def set_adapted(self, base: str, directory: Path | None) -> None:
-        """Complete with `directory` where the `model` setting names `base` (None: the base).
+    @property
+    def threads(self) -> int:
+        return self.loader.threads
 
-        Switches at once if a model is already loaded; the watcher then follows its files.
-        """
-        before = self.model_dir
-        if directory is None:
-            self.adapted.pop(base, None)
-        else:
-            self.adapted[base] = directory
-        if self._loading is not None and self.model_dir != before:
-            self.load_model()
+    @threads.setter
+    def threads(self, threads: int) -> None:
+        self.loader.threads = threads
 
     def load_model(self) -> Future[None]:
         """Load the configured model in the background; completions wait for it."""
-        self._loading = self.executor.submit(self._load)
-        return self._loading
+        return self.loader.load()
 
-    def _load(self) -> None:
-        import torch
+    def watch_model(self, interval_s: float = 2.0) -> threading.Thread:
+        """Reload when the model directory's files change on disk (e.g. `grucomplete train`)."""
+        return self.loader.watch(interval_s)
 
-        from grucomplete.model.checkpoint import CheckpointError
+    def set_adapted(self, base: str, directory: Path | None) -> None:
+        """Complete with `directory` where the `model` setting names `base` (None: the base)."""
+        self.loader.set_adapted(base, directory)
 
-        torch.set_num_threads(self.threads)
-        self.model_choice = None  # every load fits from the model the settings name
-        directory = self.model_dir
-        signature = model_signature(directory)
-        try:
-            engine = self._open(directory)
-        except (CheckpointError, RuntimeError, ValueError) as e:
-            self.engine, self.sessions = None, OrderedDict()
-            self._loaded_signature = signature
-            if str(e) != self.model_error:
-                self.model_error = str(e)
-                self.notify(f"grucomplete: cannot load the model: {e}", True)
-            log.error("cannot load model %s: %s", directory, e)
-            return
-        fit = self._fit_to_machine(engine)
-        if fit is not None:
-            engine, fit, signature = self._choose_model(engine, fit, signature)
-            if "context_tokens" not in self.options.explicit:
-                engine.context_tokens = fit.context_tokens
-        recovered = self.model_error is not None
-        # Swap atomically on the worker: no completion runs half on the old model.
-        self.engine, self.fit, self.model_error = engine, fit, None
-        # PyTorch and the model are 200,000 long-lived objects: a full garbage collection
-        # walks them all (~100 ms, a latency spike at random keystrokes). Frozen, it skips them.
-        # (Unfrozen first, so a replaced model's cycles are collected.)
-        gc.unfreeze()
-        gc.collect()
-        gc.freeze()
+    def request_settings(self) -> ServerOptions:
+        """The settings a completion runs with (`ModelLoader.request_settings`)."""
+        return self.loader.request_settings()
+
+    def machine_fit(self) -> dict[str, object]:
+        """What was measured here and chosen (`ModelLoader.machine_fit`)."""
+        return self.loader.machine_fit()
+
+    def _model_swapped(self) -> None:
+        """On the worker, once a load replaced the engine: the old model's states go, and the
+        workspace memory follows the new model (not after a failed load: the engine is None)."""
         memory = self.workspace_memory
-        if memory is not None and memory.model_dir != self.model_dir:
+        if self.engine is not None and memory is not None and memory.model_dir != self.model_dir:
             # Its keys are the loaded model's states (re-pointed while the sessions still
             # say which documents are open).
             self.start_workspace_memory()
         self.sessions = OrderedDict()  # states of the old model mean nothing to the new one
-        self._loaded_signature = signature
-        log.info("loaded model %s (%s)", self.model_dir, self.options.precision)
-        if fit is not None:
-            log.info("fitted to this machine: %s", self.machine_fit())
-        if recovered:
-            self.notify(f"grucomplete: model loaded from {self.model_dir}", False)
-
-    def _open(self, directory: Path) -> CompletionEngine:
-        from grucomplete.model.checkpoint import load_checkpoint
-        from grucomplete.model.engine import CompletionEngine
-        from grucomplete.model.line_tokens import prepare_line_checks
-
-        checkpoint = load_checkpoint(directory, device=self.options.device)
-        engine = CompletionEngine(checkpoint, self.options.precision, self.options.context_tokens)
-        prepare_line_checks(engine.index)  # ~0.1 s now, not at the first keystroke
-        return engine
-
-    def _fit_to_machine(self, engine: CompletionEngine) -> Fit | None:
-        """Measure this machine's cost per token and per beam step (~1 s on a 2-core AVX2
-        laptop, on the worker before the first completion) and size the work to the budgets
-        (None: the fit is off, or the model is not on a CPU)."""
-        from grucomplete.model.machine_fit import calibrate, fit, measure_costs
-
-        if not self.options.fit_to_machine or engine.device.type != "cpu":
-            return None
-        costs = measure_costs(engine)
-        calibrate(costs, engine, self.options)
-        return fit(costs, self.options.context_tokens)
-
-    def _choose_model(
-        self, engine: CompletionEngine, fit: Fit, signature: Signature
-    ) -> tuple[CompletionEngine, Fit, Signature]:
-        """The bundled fast model, its fit and its files' signature where the bundled default
-        is predicted too slow here and fast does better (`machine_fit.choose_model`); else
-        the given ones. The settings' explicit model is always kept."""
-        from grucomplete.model.checkpoint import CheckpointError, resolve_model_dir
-        from grucomplete.model.machine_fit import choose_model, wants_fast
-
-        explicit = not self._left_to_fit(self.options)
-        fast_engine, fast_fit, fast_signature = None, None, None
-        if wants_fast(fit, explicit):
-            fast_dir = resolve_model_dir("fast")
-            fast_signature = model_signature(fast_dir)  # before reading, as `_load` does
-            try:
-                fast_engine = self._open(fast_dir)
-                fast_fit = self._fit_to_machine(fast_engine)
-            except (CheckpointError, RuntimeError, ValueError) as e:
-                log.info("no fast model to fall back on: %s", e)
-        choice = self.model_choice = choose_model(fit, fast_fit, explicit)
-        log.info("model %s: %s", "fast" if choice.fast else self.options.model, choice.reason)
-        if choice.fast and fast_engine is not None and fast_fit is not None:
-            return fast_engine, fast_fit, fast_signature
-        return engine, fit, signature
-
-    def request_settings(self) -> ServerOptions:
-        """The settings a completion runs with: the options, with the fitted beam width and
-        line length where the editor did not set them."""
-        fit, options = self.fit, self.options
-        if fit is None:
-            return options
-        fitted = {"beam_width": fit.beam_width, "line_max_tokens": fit.line_max_tokens}
-        changes = {k: v for k, v in fitted.items() if k not in options.explicit}
-        key = (id(options), fit)
-        if self._fitted_settings is None or self._fitted_settings[0] != key:
-            self._fitted_settings = (key, replace(options, **changes) if changes else options)
-        return self._fitted_settings[1]
-
-    def machine_fit(self) -> dict[str, object]:
-        """What was measured here and chosen (for `:checkhealth grucomplete` and the status
-        tooltip): effective beam width, line length and window, which the settings fixed,
-        the model run and why, the predicted keystroke and jump latency, and the per-unit
-        costs (ms)."""
-        settings = self.request_settings()
-        engine = self.engine
-        fit = self.fit
-        result: dict[str, object] = {
-            "fitted": fit is not None,
-            "beam_width": settings.beam_width,
-            "line_max_tokens": settings.line_max_tokens,
-            "context_tokens": engine.context_tokens if engine else self.options.context_tokens,
-            "from_settings": sorted(
-                {"beam_width", "line_max_tokens", "context_tokens"} & self.options.explicit
-            ),
-        }
-        if fit is not None:
-            choice = self.model_choice
-            result["model"] = "fast" if choice is not None and choice.fast else self.options.model
-            result["model_reason"] = choice.reason if choice is not None else ""
-            result["predicted_keystroke_ms"] = round(fit.predicted_keystroke_ms, 1)
-            result["predicted_jump_ms"] = round(fit.predicted_jump_ms, 1)
-            result["costs_ms"] = {k: round(v, 4) for k, v in vars(fit.costs).items()}
-        return result
-
-    def watch_model(self, interval_s: float = 2.0) -> threading.Thread:
-        """Reload when the model directory's files change on disk (e.g. `grucomplete train`)."""
-
-        def poll() -> None:
-            while not self._stop.wait(interval_s):
-                loading = self._loading
-                if loading is not None and not loading.done():
-                    continue
-                if model_signature(self.model_dir) != self._loaded_signature:
-                    log.info("model files changed on disk; reloading")
-                    self.load_model()
-
-        thread = threading.Thread(target=poll, name="grucomplete-model-watch", daemon=True)
-        thread.start()
-        return thread
 
     def reconfigure(self, options: ServerOptions) -> None:
         def engine_options(o: ServerOptions) -> tuple[Path, str, str, int]:
-            return self._model_dir(o), o.device, o.precision, o.context_tokens
+            return self.loader.model_dir_for(o), o.device, o.precision, o.context_tokens
 
         reload = engine_options(options) != engine_options(self.options)
         restart_static = _static_options(options) != _static_options(self.options)
@@ -307,15 +165,15 @@ class CompletionService:
         # starts them anew, so no answer comes from a window whose keys are partly missing.
         restart = (options.neural_cache > 0) != (self.options.neural_cache > 0)
         self.options = options
-        if restart_static and self._loading is not None:  # i.e. after `initialized`
+        if restart_static and self.loader.loading is not None:  # i.e. after `initialized`
             self.start_static_analysis()
         if reload:
-            self.load_model()
+            self.loader.load()
         elif restart:
             self.executor.submit(self.sessions.clear)
         else:
             self.executor.submit(self._trim)
-        if self._loading is not None:  # after `initialized`: workspace memory hook
+        if self.loader.loading is not None:  # after `initialized`: workspace memory hook
             self.start_workspace_memory()
 
     def shutdown(self) -> None:
@@ -616,7 +474,7 @@ class CompletionService:
 
     def _engine_of(self) -> CompletionEngine | None:
         """The loaded engine, whose model the memory's builder runs (None while it loads)."""
-        loading = self._loading
+        loading = self.loader.loading
         if loading is None or not loading.done():
             return None
         return self.engine
