@@ -124,6 +124,7 @@ def main() -> None:
     )
     card = _data_card(args.corpus, vars(corpus.stats), train_ids.numel(), val_ids.numel())
     card["tokenizer"] = f"{args.tokenizer} ({tokenizer.vocab_size} tokens)"
+    device = "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"
 
     for name, minutes in budgets.items():
         out = args.out / name
@@ -157,7 +158,6 @@ def main() -> None:
             metadata,
             base_model=base,
         )
-        device = "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"
         for which, path in (("final", out), ("best", out / "best")):
             summary[f"heldout_{which}"] = _heldout(path, held_ids, held_chars, device)
         summary["shipped"] = _keep_better(out, summary)

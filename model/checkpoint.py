@@ -133,12 +133,12 @@ def load_checkpoint(
     directory: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu"
 ) -> Checkpoint:
     """Load a checkpoint directory (default: the bundled model) as float32 on `device`."""
-    name = directory
+    requested = directory
     directory = resolve_model_dir(directory)
     if not directory.is_dir():
-        if str(name) in BUNDLED_MODELS:
+        if str(requested) in BUNDLED_MODELS:
             raise CheckpointError(
-                f"{directory}: the bundled {name!r} model is not in this installation"
+                f"{directory}: the bundled {requested!r} model is not in this installation"
             )
         raise CheckpointError(f"{directory}: model directory not found")
     for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
