@@ -192,25 +192,55 @@ def _trust_the_parser_cache() -> None:
     cache._save_to_file_system = save_atomically
 
 
+def import_root(path: str | None) -> str | None:
+    """The folder a file's package is imported from: the parent of its outermost package (the
+    chain of folders with an `__init__.py` above it); None for a file outside a package.
+
+    jedi names a module by its path under the project's folder, so a package below a folder
+    that is not on the import path (a `src/` layout, a monorepo's `services/billing/billing`,
+    a workspace holding several projects) got a module name its own imports do not use, and
+    its relative imports and the annotations they bring were unknown to jedi."""
+    if path is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isfile(os.path.join(folder, "__init__.py")):
+        return None
+    while os.path.isfile(os.path.join(os.path.dirname(folder), "__init__.py")):
+        folder = os.path.dirname(folder)
+    return os.path.dirname(folder)
+
+
+def configure(jedi: Any) -> None:
+    """jedi as the worker runs it. An unannotated parameter's type is not looked for in the
+    calls of every other module of the project: that search grows with the project and made
+    most answers late, while the answers at the gauge's member positions stayed the same
+    (`benchmarks/jedi_settings.py`). Calls in the same file are still searched."""
+    jedi.settings.dynamic_params_for_other_modules = False
+
+
 class _Jedi:
     def __init__(self) -> None:
         import jedi  # imported here so a missing extra is reported as an answer, not a crash
 
         with contextlib.suppress(ImportError, AttributeError):  # a parso without these names
             _trust_the_parser_cache()
+        configure(jedi)
         self.jedi = jedi
-        self.projects: dict[tuple[str | None, str | None], Any] = {}
+        self.projects: dict[tuple[str, str | None, str | None], Any] = {}
 
     def project(self, root: str | None, path: str | None, python: str | None) -> Any:
-        if root is None and python is None:
+        imports = import_root(path)
+        if root is None and python is None and imports is None:
             return None  # jedi finds the file's project itself, with the default Python
-        if root is None:  # no workspace folder, but a Python to use: the file's folder
-            root = os.path.dirname(path) if path else os.getcwd()
-        key = (root, python)
+        if root is None:  # no workspace folder: the project jedi would find for the file
+            root = str(self.jedi.get_default_project(os.path.dirname(path) if path else None).path)
+        key = (root, python, imports)
         if key not in self.projects:
             if python:
                 self.jedi.create_environment(python)  # a bad path fails here, with its reason
-            self.projects[key] = self.jedi.Project(root, environment_path=python or None)
+            self.projects[key] = self.jedi.Project(
+                root, environment_path=python or None, added_sys_path=[imports] if imports else []
+            )
         return self.projects[key]
 
     def bound_memory(self) -> None:

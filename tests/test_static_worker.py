@@ -107,3 +107,42 @@ def test_a_modules_members_come_from_the_standard_library_or_its_source_never_ru
     assert {"helper", "tools", "star"} <= set(members("pkg_not_run"))  # submodules too
     assert members("pkg_not_run.star") is None  # `import *`: its names cannot all be known
     assert members("pkg_not_run.missing") is None
+
+
+def test_a_package_is_imported_from_above_its_outermost_init(tmp_path: Path) -> None:
+    package = tmp_path / "src" / "pkg" / "sub"
+    package.mkdir(parents=True)
+    for folder in (package, package.parent):
+        (folder / "__init__.py").write_text("")
+    (package / "mod.py").write_text("")
+    (tmp_path / "script.py").write_text("")
+    assert static_worker.import_root(str(package / "mod.py")) == str(tmp_path / "src")
+    assert static_worker.import_root(str(tmp_path / "script.py")) is None  # not in a package
+    assert static_worker.import_root(None) is None
+
+
+def test_relative_imports_resolve_in_a_package_below_the_workspace_folder(tmp_path: Path) -> None:
+    # A workspace holding a project whose folder is no module name (`tool-1.0`): jedi named the
+    # module by its path under the workspace and could not follow its relative imports.
+    package = tmp_path / "tool-1.0" / "tool"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "models.py").write_text("class Thing:\n    def frobnicate(self):\n        pass\n")
+    use = package / "use.py"
+    before = "from .models import Thing\n\n\ndef run(thing: Thing):\n    thing."
+    use.write_text(before)
+    request = {"path": str(use), "before": before, "root": str(tmp_path)}
+    assert "frobnicate" in static_worker._Jedi().names(request)
+
+
+def test_parameters_are_not_inferred_from_calls_in_other_modules(tmp_path: Path) -> None:
+    # That search reads every module of the project at each question (`configure`).
+    (tmp_path / "caller.py").write_text(
+        "from helper import show\n\n\nclass Thing:\n    def frobnicate(self):\n        pass\n\n\n"
+        "show(Thing())\n"
+    )
+    helper = tmp_path / "helper.py"
+    before = "def show(item):\n    item."
+    helper.write_text(before)
+    request = {"path": str(helper), "before": before, "root": str(tmp_path)}
+    assert "frobnicate" not in static_worker._Jedi().names(request)
