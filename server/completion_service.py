@@ -133,9 +133,10 @@ class CompletionService:
         """Reload when the model directory's files change on disk (e.g. `grucomplete train`)."""
         return self.loader.watch(interval_s)
 
-    def set_adapted(self, base: str, directory: Path | None) -> None:
-        """Complete with `directory` where the `model` setting names `base` (None: the base)."""
-        self.loader.set_adapted(base, directory)
+    def set_adapted(self, setting: str, directory: Path | None, base: str | None = None) -> None:
+        """Complete with an adaptation where the `model` setting is `setting`
+        (`ModelLoader.set_adapted`)."""
+        self.loader.set_adapted(setting, directory, base)
 
     def request_settings(self) -> ServerOptions:
         """The settings a completion runs with (`ModelLoader.request_settings`)."""

@@ -65,11 +65,17 @@ class ModelLoader:
         self.model_error: str | None = None
         # `model` setting -> its adaptation to this workspace (workspace_adaptation.py).
         self.adapted: dict[str, Path] = {}
+        self.adapted_from: dict[str, str] = {}  # `model` setting -> what its adaptation began as
         self._loaded_signature: Signature = None
         self.loading: Future[None] | None = None  # the last load (None before the first)
         self.fit: Fit | None = None  # what `_fit_to_machine` measured and chose
         self.model_choice: ModelChoice | None = None  # default or fast (`_choose_model`)
         self._fitted_settings: tuple[object, ServerOptions] | None = None
+        # The bundled model ("default" or "fast") the fit chose where the settings leave it
+        # the choice (`fit_decides`): what a workspace adaptation starts from.
+        self.fitted_base: str | None = None
+        self._when_fitted: list[Callable[[str], None]] = []
+        self._fitted_lock = threading.Lock()
 
     @property
     def options(self) -> ServerOptions:
@@ -89,22 +95,39 @@ class ModelLoader:
             return resolve_model_dir("fast")
         return resolve_model_dir(options.model)
 
-    def _left_to_fit(self, options: ServerOptions) -> bool:
-        """Whether the settings leave the choice of bundled model to the fit: the model is
-        not set explicitly, nor adapted to the workspace."""
-        adapted = options.workspace_adaptation and options.model in self.adapted
-        return options.model == "default" and "model" not in options.explicit and not adapted
+    def fit_decides(self, options: ServerOptions) -> bool:
+        """Whether the settings leave the choice between the bundled default and fast to
+        the fit: the model is the default, not set explicitly."""
+        return options.model == "default" and "model" not in options.explicit
 
-    def set_adapted(self, base: str, directory: Path | None) -> None:
-        """Complete with `directory` where the `model` setting names `base` (None: the base).
+    def _left_to_fit(self, options: ServerOptions) -> bool:
+        """Whether the fit chooses the model to load now: it decides (`fit_decides`) and the
+        workspace has no adaptation in use."""
+        adapted = options.workspace_adaptation and options.model in self.adapted
+        return self.fit_decides(options) and not adapted
+
+    def when_fitted(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(base)` with the bundled model the fit chose (`fitted_base`): now if
+        a load chose it already, else once one has (on the worker)."""
+        with self._fitted_lock:
+            base = self.fitted_base
+            if base is None:
+                self._when_fitted.append(callback)
+        if base is not None:
+            callback(base)
+
+    def set_adapted(self, setting: str, directory: Path | None, base: str | None = None) -> None:
+        """Complete with `directory`, adapted from the bundled `base` (default: `setting`),
+        where the `model` setting is `setting` (None: with the model the setting names).
 
         Switches at once if a model is already loaded; the watcher then follows its files.
         """
         before = self.model_dir
         if directory is None:
-            self.adapted.pop(base, None)
+            self.adapted.pop(setting, None)
         else:
-            self.adapted[base] = directory
+            self.adapted[setting] = directory
+            self.adapted_from[setting] = base or setting
         if self.loading is not None and self.model_dir != before:
             self.load()
 
@@ -154,6 +177,16 @@ class ModelLoader:
             log.info("fitted to this machine: %s", self.machine_fit())
         if recovered:
             self.notify(f"grucomplete: model loaded from {self.model_dir}", False)
+        with self._fitted_lock:
+            if self._left_to_fit(self.options):
+                choice = self.model_choice
+                self.fitted_base = "fast" if choice is not None and choice.fast else "default"
+            base, waiting = self.fitted_base, self._when_fitted
+            if base is not None:
+                self._when_fitted = []
+        if base is not None:
+            for callback in waiting:
+                callback(base)
 
     def _open(self, directory: Path) -> CompletionEngine:
         from grucomplete.model.checkpoint import load_checkpoint
@@ -184,7 +217,7 @@ class ModelLoader:
         is predicted too slow here and fast does better (`machine_fit.choose_model`); else
         the given ones. The settings' explicit model is always kept."""
         from grucomplete.model.checkpoint import CheckpointError, resolve_model_dir
-        from grucomplete.model.machine_fit import choose_model, wants_fast
+        from grucomplete.model.machine_fit import ModelChoice, choose_model, wants_fast
 
         explicit = not self._left_to_fit(self.options)
         fast_engine, fast_fit, fast_signature = None, None, None
@@ -196,7 +229,11 @@ class ModelLoader:
                 fast_fit = self._fit_to_machine(fast_engine)
             except (CheckpointError, RuntimeError, ValueError) as e:
                 log.info("no fast model to fall back on: %s", e)
-        choice = self.model_choice = choose_model(fit, fast_fit, explicit)
+        choice = choose_model(fit, fast_fit, explicit)
+        if explicit and self.fit_decides(self.options):  # the fit's choice, adapted
+            base = self.adapted_from.get(self.options.model, self.options.model)
+            choice = ModelChoice(base == "fast", f"{base} adapted to the workspace")
+        self.model_choice = choice
         log.info("model %s: %s", "fast" if choice.fast else self.options.model, choice.reason)
         if choice.fast and fast_engine is not None and fast_fit is not None:
             return fast_engine, fast_fit, fast_signature

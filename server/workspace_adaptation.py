@@ -6,6 +6,8 @@ otherwise starts `grucomplete adapt --background-for <its pid>` on the workspace
 process (the server never imports training code) at the lowest CPU priority, on one thread,
 within `adaptationMinutes`. Completions carry on with the base model meanwhile; when the process
 succeeds, the service switches models the way it does when a checkpoint changes on disk.
+The base adapted is the model completions run on: where the settings leave the choice to the
+machine fit, the bundled fast model on a machine too slow for the default (`when_fitted`).
 
 The process is killed when the server shuts down, when the setting is turned off or the model
 changed, and on `grucomplete.resetAdaptation`; `grucomplete.adaptWorkspace` forgets the stored
@@ -89,15 +91,35 @@ class WorkspaceAdaptation:
         if wanted is None:
             return
         assert self.workspace is not None
-        base, minutes = wanted
+        setting, minutes = wanted
         store = store_dir(self.workspace)
-        if is_current(store, base):
-            # Adapted before (maybe in an earlier session): use it, or the base if it lost.
-            self.service.set_adapted(base, adapted_model(store, base))
-            return
-        self._start(store, base, minutes, generation)
+        loader = self.service.loader
+        if not loader.fit_decides(options):
+            self._use_or_start(store, setting, setting, minutes, generation)
+        elif is_current(store, "fast"):  # adapted from fast before: the fit chose it here
+            self._use_or_start(store, setting, "fast", minutes, generation)
+        else:
+            # The fit runs the bundled default or fast on this machine: adapt that one, or the
+            # adapted model would bring back the slowness the fit chose fast to avoid.
+            loader.when_fitted(
+                lambda base: self._use_or_start(store, setting, base, minutes, generation)
+            )
 
-    def _start(self, store: Path, base: str, minutes: float, generation: int) -> None:
+    def _use_or_start(
+        self, store: Path, setting: str, base: str, minutes: float, generation: int
+    ) -> None:
+        """Complete with the store's adaptation of `base` where the model setting is `setting`
+        (they differ where the fit chose fast for the default) if it is current (maybe from an
+        earlier session; the base if it lost), else adapt `base` in the background."""
+        with self._lock:
+            if generation != self._generation:  # the settings changed before the fit was in
+                return
+        if is_current(store, base):
+            self.service.set_adapted(setting, adapted_model(store, base), base)
+        else:
+            self._start(store, setting, base, minutes, generation)
+
+    def _start(self, store: Path, setting: str, base: str, minutes: float, generation: int) -> None:
         assert self.workspace is not None
         store.mkdir(parents=True, exist_ok=True)
         command = [
@@ -123,12 +145,14 @@ class WorkspaceAdaptation:
         log.info("adapting %s to %s in the background (pid %d)", base, self.workspace, process.pid)
         threading.Thread(
             target=self._finish,
-            args=(process, store, base, generation),
+            args=(process, store, setting, base, generation),
             name="grucomplete-adaptation",
             daemon=True,
         ).start()
 
-    def _finish(self, process: subprocess.Popen[bytes], store: Path, base: str, gen: int) -> None:
+    def _finish(
+        self, process: subprocess.Popen[bytes], store: Path, setting: str, base: str, gen: int
+    ) -> None:
         code = process.wait()
         with self._lock:
             if gen != self._generation:  # killed on purpose, or superseded
@@ -142,7 +166,7 @@ class WorkspaceAdaptation:
             return
         record = read_record(store) or {}
         model = adapted_model(store, base)
-        self.service.set_adapted(base, model)
+        self.service.set_adapted(setting, model, base)
         loss = record.get("val_loss", {})
         if model is None:
             log.info("adapting to the workspace did not help; keeping %s (%s)", base, loss)
@@ -160,8 +184,8 @@ class WorkspaceAdaptation:
             self._generation += 1
             self._wanted = None  # the next settings change (or start) adapts again
             self._kill()
-        for base in list(self.service.adapted):
-            self.service.set_adapted(base, None)
+        for setting in list(self.service.adapted):
+            self.service.set_adapted(setting, None)
         if self.workspace is None:
             return "grucomplete: no workspace folder, nothing to reset"
         store = store_dir(self.workspace)

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from grucomplete.model import checkpoint, machine_fit
+from grucomplete.model.checkpoint import save_checkpoint
 from grucomplete.model.completion_settings import CompletionSettings
 from grucomplete.model.completions import Completions, KnownWords, decode_completions
 from grucomplete.model.document_state import PromptState
 from grucomplete.model.engine import CompletionEngine
-from grucomplete.model.lm import GRUConfig
+from grucomplete.model.lm import GRUConfig, GRULanguageModel
 from grucomplete.model.session import complete_once
 from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
 from grucomplete.training.trainer.config import TrainConfig
@@ -184,3 +186,32 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     }
     for shot in sorted(shots):
         terminalreporter.write_line(f"screenshot: {shot}")
+
+
+@pytest.fixture()
+def bundled_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A random-weight stand-in for the bundled fast model (448 units, the default's
+    tokenizer), where `resolve_model_dir("fast")` finds it."""
+    tokenizer = CodeTokenizer.load(checkpoint.default_model_dir() / checkpoint.TOKENIZER_FILE)
+    config = GRUConfig(vocab_size=tokenizer.vocab_size, hidden_size=448, embed_dim=160)
+    directory = save_checkpoint(tmp_path / "fast", GRULanguageModel(config), tokenizer)
+    bundled = checkpoint.bundled_model_dir
+    monkeypatch.setattr(
+        checkpoint,
+        "bundled_model_dir",
+        lambda name="default": directory if name == "fast" else bundled(name),
+    )
+    return directory
+
+
+@pytest.fixture()
+def cost_by_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine where a model costs in proportion to its width, so that the default (768
+    units) is predicted 18.0 ms a keystroke, past the 15 ms budget, and fast (448) 10.5 ms."""
+
+    def measure(engine: CompletionEngine, repeats: int = 5, beams: int = 5) -> machine_fit.Costs:
+        scale = engine.model.config.hidden_size / 768
+        return machine_fit.Costs(0.1 * scale, 0.1 * scale, 3.0 * scale, 0.05 * scale)
+
+    monkeypatch.setattr(machine_fit, "measure_costs", measure)
+    monkeypatch.setattr(machine_fit, "calibrate", lambda costs, engine, settings: None)

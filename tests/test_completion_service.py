@@ -13,11 +13,10 @@ from unittest.mock import patch
 
 import pytest
 
-from grucomplete.model import checkpoint, machine_fit
+from grucomplete.model import checkpoint
 from grucomplete.model.checkpoint import load_checkpoint, save_checkpoint
-from grucomplete.model.engine import CompletionEngine
-from grucomplete.model.lm import GRUConfig, GRULanguageModel
-from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
+from grucomplete.model.lm import GRULanguageModel
+from grucomplete.model.tokenizer import train_tokenizer
 from grucomplete.model.window import CHUNK
 from grucomplete.server.completion_service import CompletionService
 from grucomplete.server.options import CacheOptions, ServerOptions, parse_options
@@ -252,35 +251,6 @@ def test_the_work_is_fitted_to_the_machine_and_settings_override_it(tiny_model_d
     assert service.machine_fit()["from_settings"] == ["line_max_tokens"]
     assert complete(service, "file:///a.py", MAIN) is not None
     service.shutdown()
-
-
-@pytest.fixture()
-def bundled_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A random-weight stand-in for the bundled fast model (448 units, the default's
-    tokenizer), where `resolve_model_dir("fast")` finds it."""
-    tokenizer = CodeTokenizer.load(checkpoint.default_model_dir() / checkpoint.TOKENIZER_FILE)
-    config = GRUConfig(vocab_size=tokenizer.vocab_size, hidden_size=448, embed_dim=160)
-    directory = save_checkpoint(tmp_path / "fast", GRULanguageModel(config), tokenizer)
-    bundled = checkpoint.bundled_model_dir
-    monkeypatch.setattr(
-        checkpoint,
-        "bundled_model_dir",
-        lambda name="default": directory if name == "fast" else bundled(name),
-    )
-    return directory
-
-
-@pytest.fixture()
-def cost_by_width(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A machine where a model costs in proportion to its width, so that the default (768
-    units) is predicted 18.0 ms a keystroke, past the 15 ms budget, and fast (448) 10.5 ms."""
-
-    def measure(engine: CompletionEngine, repeats: int = 5, beams: int = 5) -> machine_fit.Costs:
-        scale = engine.model.config.hidden_size / 768
-        return machine_fit.Costs(0.1 * scale, 0.1 * scale, 3.0 * scale, 0.05 * scale)
-
-    monkeypatch.setattr(machine_fit, "measure_costs", measure)
-    monkeypatch.setattr(machine_fit, "calibrate", lambda costs, engine, settings: None)
 
 
 def test_a_machine_too_slow_for_the_default_runs_the_fast_model(

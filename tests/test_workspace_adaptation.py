@@ -4,6 +4,7 @@ adapting in the background, reusing the result after a restart, and resetting it
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -221,3 +222,43 @@ def test_a_background_adaptation_ends_when_its_parent_dies(
     else:
         pytest.fail("the orphaned adaptation kept running")
     assert read_record(store_dir(workspace)) is None  # and it kept nothing
+
+
+def test_where_the_fit_runs_fast_the_workspace_adapts_fast(
+    bundled_fast: Path, cost_by_width: None, workspace: Path, cache: Path
+) -> None:
+    from grucomplete.model.checkpoint import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
+    from grucomplete.model.workspace_store import RECORD_FILE
+    from grucomplete.server.completion_service import CompletionService
+    from grucomplete.server.options import ServerOptions
+    from grucomplete.server.workspace_adaptation import WorkspaceAdaptation
+
+    def server() -> tuple[CompletionService, WorkspaceAdaptation, list[tuple[str, str]]]:
+        service = CompletionService(ServerOptions(precision="fp32", workspace_adaptation=True))
+        adaptation = WorkspaceAdaptation(service, lambda message, error: None)
+        adaptation.workspace = workspace
+        started: list[tuple[str, str]] = []  # (model setting, base adapted)
+        adaptation._start = lambda store, setting, base, *_: started.append((setting, base))  # type: ignore[method-assign]
+        adaptation.reconfigure(service.options)  # as `initialized` does: before the load
+        return service, adaptation, started
+
+    service, _, started = server()
+    assert started == []  # the fit chooses the base: nothing is adapted before it has
+    service.load_model().result()
+    assert service.model_dir == bundled_fast
+    assert started == [("default", "fast")]  # not the default, too slow on this machine
+    service.shutdown()
+
+    # Once the store holds fast's adaptation, a restart completes with it at once.
+    store = store_dir(workspace)
+    (store / MODEL_DIR).mkdir(parents=True)
+    for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
+        shutil.copy(bundled_fast / name, store / MODEL_DIR / name)
+    record = {"base": {"fingerprint": weights_fingerprint(bundled_fast)}, "improved": True}
+    (store / RECORD_FILE).write_text(json.dumps(record))
+    service, _, started = server()
+    service.load_model().result()
+    assert started == [] and service.model_dir == store / MODEL_DIR
+    fit = service.machine_fit()
+    assert (fit["model"], fit["model_reason"]) == ("fast", "fast adapted to the workspace")
+    service.shutdown()
