@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
+from grucomplete.model import answer_reuse
 from grucomplete.model import completions as completions_module
-from grucomplete.model import session as session_module
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.session import DocumentSession
 from grucomplete.server.options import ServerOptions
@@ -134,7 +134,7 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=40, help="identifier and member positions")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--type-last", type=int, default=8)
-    p.add_argument("--min-matches", type=int, default=session_module.REUSE_MIN_MATCHES)
+    p.add_argument("--min-matches", type=int, default=answer_reuse.REUSE_MIN_MATCHES)
     p.add_argument("--settled-words", type=int, default=ServerOptions().settled_words)
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -142,7 +142,7 @@ def main() -> None:
     completions_module.decode_together = _counting(completions_module.decode_together)
     config = SampleConfig(args.max_files, args.queries // 2, 0, seed=args.seed)
     plan = plan_queries(load_files(args.paths, config), config)
-    session_module.REUSE_MIN_MATCHES = args.min_matches
+    answer_reuse.REUSE_MIN_MATCHES = args.min_matches
     settings = ServerOptions(settled_words=args.settled_words)
     rows = {mode: replay(engine, plan, mode, args.type_last, settings) for mode in MODES}
     print(f"{rows['before (VS Code)']['keystrokes']} keystrokes (the last {args.type_last} "

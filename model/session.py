@@ -20,21 +20,21 @@ from collections.abc import Callable, Container, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
+from .answer_reuse import (
+    LastAnswer,
+    carried_lines,
+    continued,
+    wanted_lines,
+    without_lines,
+)
 from .code_text import CodeText
 from .completion_settings import CompletionSettings
-from .completions import Completions, KnownWords, Suggestion, Workspace, decode_completions
+from .completions import Completions, KnownWords, Workspace, decode_completions
 from .document_state import HiddenStateCache, IncrementalTokens, PromptState
 from .engine import CompletionEngine
 from .interrupt import Interrupt
 from .line_memory import LineSource
 from .window import CHUNK, CONTEXT_CHARS
-from .words import is_identifier_char
-
-# A word continued by a keystroke is answered from the last answer when at least this many of
-# its words still match (with none, what matches lies only among the search's unseen
-# candidates). The first words found are settled, more likely than any left unseen, so one
-# match is enough (benchmarks/keystroke_reuse.py --min-matches compares with a fresh answer).
-REUSE_MIN_MATCHES = 1
 
 
 @dataclass(frozen=True)
@@ -72,13 +72,6 @@ class _TimedWait:
             self.seconds += time.perf_counter() - asked
 
 
-@dataclass
-class _Answer:
-    text_before: str
-    settings: CompletionSettings
-    result: Completions
-
-
 class DocumentSession:
     """Everything cached for one open document, and `complete` at a cursor in it."""
 
@@ -114,7 +107,7 @@ class DocumentSession:
         # owner: the next window is read beside a request only then (`_read_beside`).
         self.spare_core_free: Callable[[], bool] | None = None
         self.code = CodeText()  # the document's code before the cursor, followed incrementally
-        self._last: _Answer | None = None  # the last answer not cut short
+        self._last: LastAnswer | None = None  # the last answer not cut short
         # The last prompt's state: the line decoded after a popup's words reads nothing again.
         self._last_prompt: tuple[str, PromptState] | None = None
         # Answer from `_last` where it covers a request (off: only the very same request, the
@@ -286,19 +279,48 @@ class DocumentSession:
         offers the last answer's lines that the typing still follows, and `lines_decoded` is
         False when there are none, for the caller to decode one (`lines=True`) when idle.
         """
+        want_lines, deferred = wanted_lines(text_before, settings, lines, defer_line)
+        last = self._last
         self.requests += 1
         self.last_work = RequestWork()
-        want_lines = settings.line_completions if lines is None else lines
-        if not (defer_line and want_lines and not _begins_line(text_before)):
-            return self._complete(
-                text_before, settings, want_lines, interrupt, known_words, threads, workspace
-            )
-        last = self._last
         result = self._complete(
-            text_before, settings, False, interrupt, known_words, threads, workspace
+            text_before, settings, want_lines, interrupt, known_words, threads, workspace
         )
-        carried = _carried_lines(last, text_before) if last and last.settings == settings else []
-        result = replace(result, lines=carried, lines_decoded=bool(carried))
+        return self._carry_lines(last, text_before, settings, result) if deferred else result
+
+    def answer_from_last(
+        self,
+        text_before: str,
+        settings: CompletionSettings,
+        *,
+        lines: bool | None = None,
+        defer_line: bool = False,
+        known_words: KnownWords | None = None,
+    ) -> Completions | None:
+        """`complete`'s answer where the last answer covers the request (the same question,
+        a continued word), None where the model must run. It touches no model state, so it
+        may run on another thread than `complete`'s while that one works: the last answer is
+        only ever replaced whole."""
+        want_lines, deferred = wanted_lines(text_before, settings, lines, defer_line)
+        last = self._last
+        answer, _ = self._from_last(text_before, settings, want_lines, known_words)
+        if answer is None:
+            return None
+        self.requests += 1
+        self.last_work = RequestWork()
+        return self._carry_lines(last, text_before, settings, answer) if deferred else answer
+
+    def _carry_lines(
+        self,
+        last: LastAnswer | None,
+        text_before: str,
+        settings: CompletionSettings,
+        words: Completions,
+    ) -> Completions:
+        """A popup's words with the lines of `last` that the typing still follows (its line
+        is decoded later, if at all)."""
+        carried = carried_lines(last, text_before) if last and last.settings == settings else []
+        result = replace(words, lines=carried, lines_decoded=bool(carried))
         if self._last is not None and self._last.text_before == text_before:
             self._last = replace(self._last, result=result)  # the lines go on being carried
         return result
@@ -307,6 +329,37 @@ class DocumentSession:
     def last_text_before(self) -> str | None:
         """The text before the cursor of the last answer (None before any)."""
         return None if self._last is None else self._last.text_before
+
+    def _from_last(
+        self,
+        text_before: str,
+        settings: CompletionSettings,
+        want_lines: bool,
+        known_words: KnownWords | None,
+    ) -> tuple[Completions | None, Completions | None]:
+        """What the last answer gives: (the answer, None) where it covers the request (the
+        last answer moves on to it), (None, the words) where only the line is left to decode,
+        (None, None) where the model must decode all."""
+        last = self._last
+        if last is None or last.settings != settings:
+            return None, None
+        if not self.reuse:  # as before: only an answer to the very same question
+            if last.text_before == text_before and last.result.lines_decoded >= want_lines:
+                return last.result, None
+            return None, None
+        if last.text_before == text_before:
+            if last.result.lines_decoded or not want_lines:
+                return (last.result if want_lines else without_lines(last.result)), None
+            return None, last.result
+        if not (last.text_before and text_before.startswith(last.text_before)):
+            return None, None
+        reused = continued(last.result, text_before[len(last.text_before) :])
+        if reused is not None and known_words is not None and not reused.checked:
+            return None, None  # static analysis may know better now: ask it
+        if reused is not None and (not want_lines or reused.lines_decoded):
+            self._last = LastAnswer(text_before, settings, reused)
+            return (reused if want_lines else without_lines(reused)), None
+        return None, reused
 
     def _complete(
         self,
@@ -318,23 +371,9 @@ class DocumentSession:
         threads: bool,
         workspace: Workspace | None,
     ) -> Completions:
-        last = self._last
-        reused: Completions | None = None  # the words are known: decode the line alone
-        if last is not None and last.settings == settings:
-            if not self.reuse:  # as before: only an answer to the very same question
-                if last.text_before == text_before and last.result.lines_decoded >= want_lines:
-                    return last.result
-            elif last.text_before == text_before:
-                if last.result.lines_decoded or not want_lines:
-                    return _without_lines(last.result) if not want_lines else last.result
-                reused = last.result
-            elif last.text_before and text_before.startswith(last.text_before):
-                reused = continued(last.result, text_before[len(last.text_before) :])
-                if reused is not None and known_words is not None and not reused.checked:
-                    reused = None  # static analysis may know better now: ask it
-                if reused is not None and (not want_lines or reused.lines_decoded):
-                    self._last = _Answer(text_before, settings, reused)
-                    return reused if want_lines else _without_lines(reused)
+        answer, reused = self._from_last(text_before, settings, want_lines, known_words)
+        if answer is not None:
+            return answer
         self.model_runs += 1
         started = time.perf_counter()
         healed = self.engine.heal(text_before)
@@ -366,61 +405,8 @@ class DocumentSession:
             decoded,
         )
         if interrupt is None or not interrupt.fired():  # a cut-short answer is not repeated
-            self._last = _Answer(text_before, settings, result)
+            self._last = LastAnswer(text_before, settings, result)
         return result
-
-
-def _without_lines(result: Completions) -> Completions:
-    return replace(result, lines=[], lines_decoded=False) if result.lines_decoded else result
-
-
-def continued(last: Completions, typed: str) -> Completions | None:
-    """The answer after `typed` (identifier characters) continues the word of `last`, from
-    `last` alone: its words that still match, their probabilities renormalised over them, and
-    its lines that still match (their probabilities, given less typed, are a lower bound; when
-    none does, the line is left to decode).
-
-    None when that is not safe: not a continued word, a word cut short among the matches, or
-    fewer than REUSE_MIN_MATCHES matches where the words were not every name possible.
-    """
-    word = last.typed + typed
-    if not typed or not all(map(is_identifier_char, typed)) or not word.isidentifier():
-        return None  # not a continued word, or a number
-    matching = [w for w in last.words if w.label.startswith(word)]
-    if any(not w.complete for w in matching):
-        return None
-    if not last.closed and len(matching) < REUSE_MIN_MATCHES:
-        return None
-    total = sum(w.probability for w in matching)
-    words = [
-        Suggestion(w.label, w.label[len(word) :], w.probability / total if total else 0.0)
-        for w in matching
-    ]
-    lines = _lines_after(last.lines, typed)
-    # A line the keystroke left behind is decoded anew when ghost text is asked for.
-    decoded = last.lines_decoded and (bool(lines) or not last.lines)
-    return Completions(word, words, lines, last.closed, last.checked, decoded)
-
-
-def _lines_after(lines: list[Suggestion], typed: str) -> list[Suggestion]:
-    """The lines that begin with `typed`, continued after it (those with something left)."""
-    return [
-        replace(line, insert=line.insert[len(typed) :])
-        for line in lines
-        if line.insert.startswith(typed) and line.insert[len(typed) :].strip()
-    ]
-
-
-def _carried_lines(last: _Answer, text_before: str) -> list[Suggestion]:
-    """The last answer's lines that the text typed since (anything, not only a word) follows."""
-    if not text_before.startswith(last.text_before):
-        return []
-    return _lines_after(last.result.lines, text_before[len(last.text_before) :])
-
-
-def _begins_line(text_before: str) -> bool:
-    """Whether the cursor is where a line of code begins: nothing but indentation before it."""
-    return not text_before[text_before.rfind("\n") + 1 :].strip()
 
 
 def complete_once(

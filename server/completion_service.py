@@ -2,8 +2,10 @@
 
 Everything that touches tensors runs on a single worker thread, in submission order, so
 sessions need no locks and edits are never raced. The LSP handlers stay on the event loop and
-only read text snapshots and await the worker. This module knows nothing of LSP: it is tested
-directly, and the handlers in `language_server.py` are thin.
+only read text snapshots and await the worker; an answer the last one covers (a continued
+word) needs no tensor and is given on the loop (`answer_at_once`), not behind the worker.
+This module knows nothing of LSP: it is tested directly, and the handlers in
+`language_server.py` are thin.
 
 The model itself is loaded, fitted to the machine and followed on disk by `model_loading`.
 """
@@ -356,7 +358,39 @@ class CompletionService:
                 self._line_cancel.set()
         return event
 
-    # --- completion (call on the worker) ---------------------------------------------------
+    # --- completion ------------------------------------------------------------------------
+
+    def answer_at_once(
+        self,
+        uri: str,
+        text_before: str,
+        lines: bool | None = None,
+        static: PendingNames | None = None,
+    ) -> Completions | None:
+        """`complete`'s answer where the document's last answer covers the request (a
+        continued word), given on the caller's thread: it needs no model, so it does not
+        wait for the worker, which may be decoding the last answer's line. None where the
+        model must run (then call `complete` on the worker)."""
+        session = self.sessions.get(uri)
+        if session is None or session.engine is not self.engine:
+            return None
+        with self._line_lock:
+            if self._line_for == (uri, text_before) and not self._line_cancel.is_set():
+                return None  # the worker decodes this very place's line: its answer has it
+        settings = self.request_settings()
+        known_words = None if static is None else static.result
+        result = session.answer_from_last(
+            text_before, settings, lines=lines, defer_line=lines is None, known_words=known_words
+        )
+        if result is None:
+            return None
+        self.requests += 1
+        self._last_request = time.monotonic()  # typing goes on: the memory builder waits
+        self.preparation.postpone()
+        log.debug("complete at %d in %s: %s", len(text_before), uri, session.last_work)
+        if lines is None and not result.lines_decoded and settings.line_completions:
+            self._decode_line_later(uri, text_before, self._serial)
+        return result
 
     def complete(
         self,

@@ -140,6 +140,9 @@ class GruCompleteServer(LanguageServer):
         source, before = snapshot
         cancel = self.service.supersede(uri, "inline" if lines else "completion", before)
         static = self.service.static_names(uri, source, before)  # jedi starts now, in parallel
+        at_once = self.service.answer_at_once(uri, before, lines, static)
+        if at_once is not None:
+            return source, len(before), at_once
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(

@@ -146,6 +146,29 @@ def test_a_request_interrupts_the_line_decoded_in_the_background(tiny_model_dir:
     service.shutdown()
 
 
+def test_a_continued_word_is_answered_at_once_while_the_worker_is_busy(
+    tiny_model_dir: Path,
+) -> None:
+    service = service_for(tiny_model_dir)
+    uri = "file:///a.py"
+    first = complete(service, uri, MAIN, lines=False)
+    assert first.words[0].label == "path"
+    assert service.answer_at_once(uri, MAIN + "p(", lines=False) is None  # the model must run
+    gate = threading.Event()
+    busy = service.executor.submit(gate.wait)  # the worker decodes something long
+    session = service.sessions[uri]
+    runs, requests = session.model_runs, service.requests
+    typed = service.answer_at_once(uri, MAIN + "pa", lines=False)
+    assert typed is not None and typed.typed == "pa" and typed.words[0].label == "path"
+    assert session.model_runs == runs and service.requests == requests + 1
+    assert not busy.done()  # answered beside the busy worker, not behind it
+    gate.set()
+    # The next keystroke continues from the answer given at once, on the worker as well.
+    assert complete(service, uri, MAIN + "pat", lines=False).words[0].insert == "h"
+    assert session.model_runs == runs
+    service.shutdown()
+
+
 def test_a_model_swapped_while_running_for_another_vocabulary(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:

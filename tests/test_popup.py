@@ -8,10 +8,11 @@ from dataclasses import replace
 import pytest
 
 from grucomplete.model import completions as completions_module
+from grucomplete.model.answer_reuse import continued
 from grucomplete.model.completions import Completions, Suggestion
 from grucomplete.model.decode_options import StopAt
 from grucomplete.model.engine import CompletionEngine
-from grucomplete.model.session import DocumentSession, continued
+from grucomplete.model.session import DocumentSession
 from grucomplete.server.language_server import completion_items
 
 from .conftest import MODEL_ONLY
