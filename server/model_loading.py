@@ -125,6 +125,7 @@ class ModelLoader:
         before = self.model_dir
         if directory is None:
             self.adapted.pop(setting, None)
+            self.adapted_from.pop(setting, None)
         else:
             self.adapted[setting] = directory
             self.adapted_from[setting] = base or setting
