@@ -248,7 +248,7 @@ class ModelLoader:
             return options
         fitted = {"beam_width": fit.beam_width, "line_max_tokens": fit.line_max_tokens}
         changes = {k: v for k, v in fitted.items() if k not in options.explicit}
-        key = (id(options), fit)
+        key = (options, fit)  # the options themselves: a new object could reuse an old id
         if self._fitted_settings is None or self._fitted_settings[0] != key:
             self._fitted_settings = (key, replace(options, **changes) if changes else options)
         return self._fitted_settings[1]
