@@ -388,8 +388,7 @@ class CompletionService:
         self._last_request = time.monotonic()  # typing goes on: the memory builder waits
         self.preparation.postpone()
         log.debug("complete at %d in %s: %s", len(text_before), uri, session.last_work)
-        if lines is None and not result.lines_decoded and settings.line_completions:
-            self._decode_line_later(uri, text_before, self._serial)
+        self._line_if_missing(uri, text_before, lines, settings, result, self._serial)
         return result
 
     def complete(
@@ -439,9 +438,22 @@ class CompletionService:
             log.debug("complete at %d in %s: %s", len(text_before), uri, session.last_work)
             if cancel is not None and cancel.is_set():
                 return None  # superseded or cancelled while it ran: nobody shows this answer
-            if lines is None and not result.lines_decoded and settings.line_completions:
-                self._decode_line_later(uri, text_before, serial)
+            self._line_if_missing(uri, text_before, lines, settings, result, serial)
             return result
+
+    def _line_if_missing(
+        self,
+        uri: str,
+        text_before: str,
+        lines: bool | None,
+        settings: ServerOptions,
+        result: Completions,
+        serial: int,
+    ) -> None:
+        """A popup without ghost text (`lines=None`) answered without a line gets one
+        decoded after the answer, for its next keystroke (`_decode_line_later`)."""
+        if lines is None and not result.lines_decoded and settings.line_completions:
+            self._decode_line_later(uri, text_before, serial)
 
     def _decode_line_later(self, uri: str, text_before: str, serial: int) -> None:
         """Queue the line at `text_before` behind the answer just given, unless another
