@@ -7,7 +7,9 @@
 Tokenizes once, then trains each model of `MODELS` for its share of the time on the same
 stream and writes OUT/NAME: the checkpoint to ship (the final or the best-validated weights,
 whichever reads the held-out packages better) with its data card and training budget in
-config.json, and summary.json beside it. The tokenizer is fitted beforehand
+config.json, and summary.json beside it. A later GPU session continues them (`--init
+default=model/default fast=model/fast`), the fast one learning the new default's distribution
+too (`--distill fast=default`). The tokenizer is fitted beforehand
 (benchmarks/tokenizer_choice.py fit), so the GPU time goes to training. Held-out bits per
 character are measured on packages not in the corpus.
 """
@@ -98,6 +100,15 @@ def main() -> None:
         help="continue these models from a checkpoint of theirs (a second GPU session) "
         "instead of a fresh start; config.json records the checkpoint as base_model",
     )
+    p.add_argument(
+        "--distill",
+        nargs="+",
+        default=[],
+        metavar="NAME=TEACHER",
+        help="these models also learn a teacher's next-token distribution (a checkpoint, or "
+        "another model of this run by name, trained before it); config.json records it",
+    )
+    p.add_argument("--distill-weight", type=float, default=0.5)
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--window", type=int, default=256)
@@ -106,8 +117,14 @@ def main() -> None:
     args = p.parse_args()
     budgets = {name: float(m) for name, m in (b.split("=", 1) for b in args.minutes)}
     starts = dict(b.split("=", 1) for b in args.init)
-    if unknown := (set(budgets) | set(starts)) - set(MODELS):
+    teachers = dict(b.split("=", 1) for b in args.distill)
+    if unknown := (set(budgets) | set(starts) | set(teachers)) - set(MODELS):
         p.error(f"unknown model {sorted(unknown)}: choose from {', '.join(MODELS)}")
+    order = list(budgets)
+    for name, teacher in teachers.items():
+        later = name not in budgets or order.index(teacher) >= order.index(name)
+        if teacher in budgets and later:
+            p.error(f"--distill {name}={teacher}: {teacher} must be trained before {name}")
 
     start = time.time()
     tokenizer = CodeTokenizer.load(args.tokenizer)
@@ -136,6 +153,8 @@ def main() -> None:
             warmup_steps=300,
             max_steps=None,
             time_budget_minutes=minutes,
+            distill_from=teachers.get(name),
+            distill_weight=args.distill_weight,
             eval_every=400,
             eval_windows=40,
             patience=0,  # the budget ends the run; best/ keeps the best-validated weights
@@ -148,6 +167,15 @@ def main() -> None:
         if name in starts:
             start_from = load_base_model(starts[name])
             base, metadata["base_model"] = start_from.checkpoint.model, start_from.record
+        teacher = None
+        if name in teachers:
+            given = teachers[name]
+            if given in budgets:  # a model this run trained: the checkpoint it wrote
+                given = str(args.out / given)
+            loaded = load_base_model(given, role="distill from")
+            if loaded.checkpoint.tokenizer.fingerprint != tokenizer.fingerprint:
+                p.error(f"--distill {name}={teachers[name]}: the teacher's tokenizer differs")
+            teacher, metadata["teacher"] = loaded.checkpoint.model, loaded.record
         summary = train(
             train_ids,
             val_ids,
@@ -157,6 +185,7 @@ def main() -> None:
             out,
             metadata,
             base_model=base,
+            teacher=teacher,
         )
         for which, path in (("final", out), ("best", out / "best")):
             summary[f"heldout_{which}"] = _heldout(path, held_ids, held_chars, device)

@@ -10,7 +10,8 @@
 # the path as the `grucomplete` namespace, nothing is installed. Results are written as each
 # step ends (OUT/models.tar.*, OUT/ss.tar.*, OUT/tokenizer_choice.json, OUT/run.log), so a run
 # cut short still returns what it finished. Budgets: MODEL_MINUTES, SS_SECONDS, TOK_SECONDS;
-# MODEL_ARGS and SS_ARGS add flags (a small batch for a trial run on a CPU).
+# MODEL_ARGS and SS_ARGS add flags (a small batch for a trial run on a CPU); EXPERIMENTS=0
+# trains the models alone (a later session continuing them with --init).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +45,8 @@ python3 examples/train_default_model.py "$work/corpus" "$work/heldout" model/def
     "$work/models" --device "$device" --minutes ${MODEL_MINUTES:-default=3.3 fast=1.8} ${MODEL_ARGS:-}
 tar -C "$work/models" -cf - . | split -b 15m - "$out/models.tar."
 echo "models done at ${SECONDS}s"
+
+[[ "${EXPERIMENTS:-1}" == 0 ]] && exit
 
 # The experiments are independent: one failing must not cost the other (inside a function
 # called before `||`, bash ignores set -e, hence the explicit &&).

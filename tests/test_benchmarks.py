@@ -220,12 +220,15 @@ def test_the_training_recipe_writes_both_bundled_models(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, str(ROOT / "examples/train_default_model.py"), str(corpus), str(corpus)]
         + [str(ROOT / "model/default/tokenizer.json"), str(out), "--device", "cpu"]
-        + ["--minutes", "default=0.001", "fast=0.001", "--batch-size", "2", "--window", "16"],
+        + ["--minutes", "default=0.001", "fast=0.001", "--batch-size", "2", "--window", "16"]
+        + ["--distill", "fast=default"],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert run.returncode == 0, run.stderr
+    teacher = load_checkpoint(out / "fast").metadata["teacher"]
+    assert teacher["path"] == str((out / "default").resolve())
     for name, hidden in (("default", 768), ("fast", 448)):
         assert load_checkpoint(out / name).model.config.hidden_size == hidden
         assert not (out / name / "resume").exists()  # only what ships is left

@@ -48,7 +48,7 @@ CHOICES = {"device": ("auto", "cpu", "cuda"), "cell": ("gru", "lstm")}
 # Set by the tokenizer / by --fp16 rather than directly.
 NOT_FLAGS = {GRUConfig: {"vocab_size"}, TrainConfig: {"save_dtype"}}
 FLAG_NAMES = {"init_from": "--from"}  # `from` is a Python keyword, so not a field name
-METAVARS = {"init_from": "DIR|default"}
+METAVARS = {"init_from": "DIR|default", "distill_from": "DIR|default"}
 LIMITS_HELP = (
     "; the run stops at the first limit reached, and naming any of --max-steps, "
     "--time-budget-minutes, --max-epochs drops the defaults of the others (with --from: "

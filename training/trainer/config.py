@@ -38,6 +38,9 @@ class TrainConfig:
     checkpoint_every: int = 500  # steps between resume states in OUT/resume (0: only at the end)
     scheduled_sampling: float = 0.0  # feed the model its own guesses for up to this share of inputs
     init_from: str | None = None  # fine-tune this checkpoint ("default": the bundled model)
+    # A model of the same tokenizer whose next-token distribution the model learns too.
+    distill_from: str | None = None  # the teacher checkpoint ("default": the bundled model)
+    distill_weight: float = 0.5  # with --distill-from: the teacher's share of the loss
     # The standard library is part of the bundled model's corpus and on every machine.
     base_share: float = 0.0  # with --from: share of the stream read from the stdlib, to forget less
     seed: int = 0  # seeds weight init and dropout
@@ -70,6 +73,8 @@ class TrainConfig:
             raise ValueError(
                 f"scheduled_sampling must be between 0 and 1, not {self.scheduled_sampling}"
             )
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be between 0 and 1, not {self.distill_weight}")
         if not 0.0 <= self.base_share < 1.0:
             raise ValueError(f"base_share must be at least 0 and below 1, not {self.base_share}")
         if not 0.0 < self.val_fraction < 1.0:

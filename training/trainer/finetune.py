@@ -68,13 +68,14 @@ class BaseModel:
     record: dict[str, Any]  # what the new checkpoint's metadata says about it
 
 
-def load_base_model(name: str) -> BaseModel:
-    """The checkpoint `name` ("default": the bundled model) and its record for the metadata."""
+def load_base_model(name: str, role: str = "fine-tune from") -> BaseModel:
+    """The checkpoint `name` ("default": the bundled model) and its record for the metadata;
+    `role` says in an error what it was loaded for."""
     directory = resolve_model_dir(name)
     try:
         checkpoint = load_checkpoint(directory)
     except CheckpointError as e:
-        raise TrainingError(f"cannot fine-tune from {name!r}: {e}") from None
+        raise TrainingError(f"cannot {role} {name!r}: {e}") from None
     meta = checkpoint.metadata
     data = meta.get("data") or meta.get("data_card") or {}
     summary = {k: meta[k] for k in ("steps", "tokens_seen", "device", "val") if k in meta}

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from grucomplete.model.checkpoint import CONFIG_FILE, save_checkpoint
 from grucomplete.model.lm import GRULanguageModel, State
@@ -26,6 +25,7 @@ from grucomplete.model.tokenizer import CodeTokenizer
 
 from .config import DTYPES, TrainConfig
 from .data import WindowBatcher
+from .distillation import Teacher, training_loss
 from .distributed import Distributed, parameter_checksum
 from .resume import (
     RunPosition,
@@ -87,8 +87,10 @@ class TrainingRun:
         ddp: Distributed,
         device: torch.device,
         data_fingerprint: str,
+        teacher: Teacher | None = None,
     ) -> None:
         self.model, self.tokenizer, self.config = model.train(), tokenizer, config
+        self.teacher = teacher
         self.batcher, self.out_dir, self.metadata = batcher, out_dir, metadata
         self.ddp, self.device, self.data_fingerprint = ddp, device, data_fingerprint
         self.trained = ddp.wrap(model, device)  # what the training forward runs through
@@ -160,12 +162,17 @@ class TrainingRun:
             group["lr"] = lr
         if self.batcher.at_epoch_start:
             self.state = None  # lanes restart; the old state belongs to the lane's end
+            if self.teacher is not None:
+                self.teacher.reset()
         inputs, targets = next(self.batcher)  # (B, T) each, already on the device
         probability = sampling_probability(self.config.scheduled_sampling, progress)
         with autocast_for(self.device):
+            teacher_log_probs = self.teacher.log_probs(inputs) if self.teacher else None
             inputs = mix_in_predictions(self.model, inputs, self.state, probability)
             logits, state = self.trained(inputs, self.state)  # (B, T, V)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+        loss, cross_entropy = training_loss(
+            logits, targets, teacher_log_probs, self.config.distill_weight
+        )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip > 0:
@@ -174,7 +181,7 @@ class TrainingRun:
         self.state = detach_state(state)
         self.pos.step += 1
         self.pos.tokens_seen += self.batcher.tokens_per_window * self.ddp.world_size
-        self.loss_sum += loss.detach()
+        self.loss_sum += cross_entropy.detach()  # comparable with and without a teacher
         self.lr = lr
 
     def log_training(self) -> str:

@@ -31,6 +31,7 @@ from grucomplete.model.tokenizer import CodeTokenizer
 from . import distributed
 from .config import TrainConfig, TrainingError
 from .data import WindowBatcher, rank_share
+from .distillation import Teacher
 from .finetune import check_model_settings, load_base_model, with_base_text, with_config
 from .graceful_stop import StopRequest
 from .plot import CURVE_FILE, plot_training_curve
@@ -96,6 +97,7 @@ def train(
     metadata: dict[str, Any] | None = None,
     *,
     base_model: GRULanguageModel | None = None,
+    teacher: GRULanguageModel | None = None,
     resume: bool = False,
     stop: StopRequest | None = None,
 ) -> dict[str, Any]:
@@ -103,10 +105,12 @@ def train(
 
     The model starts from `base_model`'s weights (fine-tuning; same config) or from a fresh
     initialisation; with `resume`, it continues the run whose state is in `out_dir/resume`
-    exactly where it stopped. `stop` is checked before every step (by default a SIGINT or
-    SIGTERM sets it). Returns a summary: steps, tokens_seen, train_seconds, stopped_by, val
-    (the final model over the whole validation stream) and best_val (the best validation, the
-    model saved in best/).
+    exactly where it stopped. With `teacher` (same vocabulary) it learns the teacher's
+    next-token distribution too, `train_config.distill_weight` of the loss (a resumed run's
+    teacher starts reading afresh, as at an epoch's start). `stop` is checked before every
+    step (by default a SIGINT or SIGTERM sets it). Returns a summary: steps, tokens_seen,
+    train_seconds, stopped_by, val (the final model over the whole validation stream) and
+    best_val (the best validation, the model saved in best/).
     """
     cfg = train_config
     stop = stop or StopRequest()
@@ -117,6 +121,11 @@ def train(
         )
     if base_model is not None and base_model.config.to_dict() != model_config.to_dict():
         raise TrainingError("the base model's config differs from the model config to train")
+    if teacher is not None and teacher.config.vocab_size != model_config.vocab_size:
+        raise TrainingError(
+            f"the teacher's vocabulary ({teacher.config.vocab_size}) differs from the model's "
+            f"({model_config.vocab_size})"
+        )
     device = _resolve_device(cfg.device)
     ddp = distributed.from_environment(device.type)
     if device.type == "cuda":
@@ -152,6 +161,7 @@ def train(
         ddp,
         device,
         stream_fingerprint(train_ids),
+        None if teacher is None else Teacher(teacher, device),
     )
     if ddp.is_main:
         for directory in (run.out_dir, run.out_dir / BEST_DIR):
@@ -286,6 +296,14 @@ def train_from_directory(
         base_model = with_config(base.checkpoint.model, model_config)
         metadata["base_model"] = base.record
         log.info(f"fine-tuning {cfg.init_from} ({base.record['path']})")
+    teacher = None
+    if cfg.distill_from:
+        loaded = load_base_model(cfg.distill_from, role="distill from")
+        tokenizer = tokenizer or loaded.checkpoint.tokenizer  # a new tokenizer could not match
+        if tokenizer.fingerprint != loaded.checkpoint.tokenizer.fingerprint:
+            raise TrainingError(f"--distill-from {cfg.distill_from}: its tokenizer differs")
+        teacher, metadata["teacher"] = loaded.checkpoint.model, loaded.record
+        log.info(f"learning from the teacher {cfg.distill_from} ({loaded.record['path']})")
     data = _shared_tokens(Path(source), out_dir / CACHE_DIR, cfg, tokenizer)
     model_config = replace(model_config or GRUConfig(), vocab_size=data.tokenizer.vocab_size)
     metadata["data"] = data.card
@@ -301,6 +319,7 @@ def train_from_directory(
         out_dir,
         metadata,
         base_model=base_model,
+        teacher=teacher,
         resume=resume,
         stop=stop,
     )
