@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from grucomplete.model.checkpoint import CONFIG_FILE, bundled_model_dir
 from grucomplete.model.lm import GRUConfig
 from grucomplete.model.tokenizer import CodeTokenizer
 from grucomplete.training.corpus.corpus import sample_texts
@@ -23,7 +24,10 @@ from grucomplete.training.trainer.config import TrainConfig
 from grucomplete.training.trainer.data import encode_documents
 from grucomplete.training.trainer.trainer import train
 
-MODEL = GRUConfig(hidden_size=448, embed_dim=160, num_layers=2)  # the bundled fast model's shape
+# The bundled fast model's shape, as its checkpoint records it.
+MODEL = GRUConfig.from_dict(
+    json.loads((bundled_model_dir("fast") / CONFIG_FILE).read_text(encoding="utf-8"))["model"]
+)
 
 
 def run(args: argparse.Namespace) -> None:
