@@ -38,8 +38,7 @@ class TrainConfig:
     checkpoint_every: int = 500  # steps between resume states in OUT/resume (0: only at the end)
     scheduled_sampling: float = 0.0  # feed the model its own guesses for up to this share of inputs
     init_from: str | None = None  # fine-tune this checkpoint ("default": the bundled model)
-    # A model of the same tokenizer whose next-token distribution the model learns too.
-    distill_from: str | None = None  # the teacher checkpoint ("default": the bundled model)
+    distill_from: str | None = None  # learn this model's next-token distribution too ("default")
     distill_weight: float = 0.5  # with --distill-from: the teacher's share of the loss
     # The standard library is part of the bundled model's corpus and on every machine.
     base_share: float = 0.0  # with --from: share of the stream read from the stdlib, to forget less
