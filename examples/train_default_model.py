@@ -31,6 +31,7 @@ from grucomplete.model.tokenizer import CodeTokenizer
 from grucomplete.training.corpus.corpus import load_corpus
 from grucomplete.training.trainer.config import TrainConfig
 from grucomplete.training.trainer.data import encode_documents
+from grucomplete.training.trainer.distillation import load_teacher
 from grucomplete.training.trainer.finetune import load_base_model
 from grucomplete.training.trainer.trainer import train
 from grucomplete.training.trainer.validation import evaluate, validation_batcher
@@ -108,7 +109,9 @@ def main() -> None:
         help="these models also learn a teacher's next-token distribution (a checkpoint, or "
         "another model of this run by name, trained before it); config.json records it",
     )
-    p.add_argument("--distill-weight", type=float, default=0.5)
+    p.add_argument(
+        "--distill-weight", type=float, default=0.5, help="the teacher's share of the loss"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--window", type=int, default=256)
@@ -172,9 +175,7 @@ def main() -> None:
             given = teachers[name]
             if given in budgets:  # a model this run trained: the checkpoint it wrote
                 given = str(args.out / given)
-            loaded = load_base_model(given, role="distill from")
-            if loaded.checkpoint.tokenizer.fingerprint != tokenizer.fingerprint:
-                p.error(f"--distill {name}={teachers[name]}: the teacher's tokenizer differs")
+            loaded = load_teacher(given, tokenizer)
             teacher, metadata["teacher"] = loaded.checkpoint.model, loaded.record
         summary = train(
             train_ids,

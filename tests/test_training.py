@@ -280,6 +280,10 @@ def test_a_student_learns_its_teachers_distribution(trained: Path, tmp_path: Pat
 
     assert divergence(students[1.0].model) < 0.8 * divergence(students[0.0].model)
 
+    other_tokenizer = tiny_train_config(init_from="default", distill_from=str(trained))
+    with pytest.raises(TrainingError, match="its tokenizer differs"):
+        train_from_directory(source, tmp_path / "mismatch", other_tokenizer)
+
 
 def test_training_curve_is_drawn_when_matplotlib_is_installed(
     trained: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture

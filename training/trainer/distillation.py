@@ -14,8 +14,20 @@ import torch
 import torch.nn.functional as F
 
 from grucomplete.model.lm import GRULanguageModel, State
+from grucomplete.model.tokenizer import CodeTokenizer
 
+from .config import TrainingError
+from .finetune import BaseModel, load_base_model
 from .validation import detach_state
+
+
+def load_teacher(name: str, tokenizer: CodeTokenizer | None = None) -> BaseModel:
+    """The checkpoint `name` ("default": the bundled model) as a teacher of a model that reads
+    `tokenizer`'s tokens (None: the teacher's own)."""
+    teacher = load_base_model(name, role="distill from")
+    if tokenizer is not None and tokenizer.fingerprint != teacher.checkpoint.tokenizer.fingerprint:
+        raise TrainingError(f"cannot distill from {name!r}: its tokenizer differs from the model's")
+    return teacher
 
 
 class Teacher:

@@ -31,7 +31,7 @@ from grucomplete.model.tokenizer import CodeTokenizer
 from . import distributed
 from .config import TrainConfig, TrainingError
 from .data import WindowBatcher, rank_share
-from .distillation import Teacher
+from .distillation import Teacher, load_teacher
 from .finetune import check_model_settings, load_base_model, with_base_text, with_config
 from .graceful_stop import StopRequest
 from .plot import CURVE_FILE, plot_training_curve
@@ -298,10 +298,8 @@ def train_from_directory(
         log.info(f"fine-tuning {cfg.init_from} ({base.record['path']})")
     teacher = None
     if cfg.distill_from:
-        loaded = load_base_model(cfg.distill_from, role="distill from")
-        tokenizer = tokenizer or loaded.checkpoint.tokenizer  # a new tokenizer could not match
-        if tokenizer.fingerprint != loaded.checkpoint.tokenizer.fingerprint:
-            raise TrainingError(f"--distill-from {cfg.distill_from}: its tokenizer differs")
+        loaded = load_teacher(cfg.distill_from, tokenizer)
+        tokenizer = loaded.checkpoint.tokenizer  # the one given, or without one the teacher's
         teacher, metadata["teacher"] = loaded.checkpoint.model, loaded.record
         log.info(f"learning from the teacher {cfg.distill_from} ({loaded.record['path']})")
     data = _shared_tokens(Path(source), out_dir / CACHE_DIR, cfg, tokenizer)
