@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from safetensors.torch import load_file
@@ -27,7 +26,6 @@ from grucomplete.training.trainer.data import (
     encode_documents,
     rank_share,
 )
-from grucomplete.training.trainer.distillation import Teacher, training_loss
 from grucomplete.training.trainer.plot import CURVE_FILE, plot_training_curve
 from grucomplete.training.trainer.scheduled_sampling import mix_in_predictions, sampling_probability
 from grucomplete.training.trainer.trainer import (
@@ -242,47 +240,6 @@ def test_scheduled_sampling_changes_training_and_still_learns(tmp_path: Path) ->
     assert not torch.equal(runs[0.0].model.embed.weight, runs[0.5].model.embed.weight)
     uniform = math.log(runs[0.5].tokenizer.vocab_size)
     assert runs[0.5].metadata["val"]["loss"] < 0.6 * uniform
-
-
-def test_a_certain_teacher_teaches_the_cross_entropy() -> None:
-    torch.manual_seed(0)
-    logits, targets = torch.randn(2, 5, 30), torch.randint(0, 30, (2, 5))
-    certain = F.one_hot(targets, 30).float().log()  # all its probability on the target
-    loss, cross_entropy = training_loss(logits, targets, certain, weight=0.7)
-    assert torch.allclose(loss, cross_entropy)
-    assert torch.equal(training_loss(logits, targets)[0], cross_entropy)
-    unsure = torch.full((2, 5, 30), -math.log(30))
-    assert training_loss(logits, targets, unsure, weight=0.7)[0] != cross_entropy
-
-
-def test_a_student_learns_its_teachers_distribution(trained: Path, tmp_path: Path) -> None:
-    """Distilled, a fresh model reads the stream closer to its teacher than trained alone."""
-    source = write_toy_project(tmp_path / "toy", files=6)
-    teacher = load_checkpoint(trained)
-    students = {}
-    for weight in (0.0, 1.0):
-        config = tiny_train_config(
-            max_steps=150, eval_every=150, distill_from=str(trained), distill_weight=weight
-        )
-        out = train_from_directory(source, tmp_path / str(weight), config, TINY_MODEL)
-        students[weight] = load_checkpoint(out)
-        assert students[weight].metadata["teacher"]["path"] == str(trained.resolve())
-        assert students[weight].tokenizer.fingerprint == teacher.tokenizer.fingerprint
-    held_out = load_corpus(source, val_fraction=0.5).val
-    ids = encode_documents(teacher.tokenizer, (d.text for d in held_out))
-    inputs = ids[:-1].unsqueeze(0)
-    expected = Teacher(teacher.model, torch.device("cpu")).log_probs(inputs)
-
-    def divergence(student: GRULanguageModel) -> float:
-        with torch.no_grad():
-            got = F.log_softmax(student.eval()(inputs)[0], dim=-1)
-        return float((expected.exp() * (expected - got)).sum(-1).mean())
-
-    assert divergence(students[1.0].model) < 0.8 * divergence(students[0.0].model)
-
-    other_tokenizer = tiny_train_config(init_from="default", distill_from=str(trained))
-    with pytest.raises(TrainingError, match="its tokenizer differs"):
-        train_from_directory(source, tmp_path / "mismatch", other_tokenizer)
 
 
 def test_training_curve_is_drawn_when_matplotlib_is_installed(
