@@ -26,7 +26,9 @@ from grucomplete.model.lm import GRUConfig, GRULanguageModel
 from grucomplete.model.session import complete_once
 from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
 from grucomplete.training.trainer.config import TrainConfig
-from grucomplete.training.trainer.trainer import train
+from grucomplete.training.trainer.trainer import train, train_from_directory
+
+from .toy_runs import TINY_MODEL, tiny_train_config, write_toy_project
 
 # Batch-1 steps of tiny models gain nothing from two threads, and spinning threads collapse
 # when anything else uses the CPU: one thread keeps the suite fast and its timing steady.
@@ -103,6 +105,15 @@ def _stream(tokenizer: CodeTokenizer, documents: list[str]) -> torch.Tensor:
     for doc in documents:
         ids += [*tokenizer.encode(doc), tokenizer.boundary_id]
     return torch.tensor(ids, dtype=torch.int32)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained by `train_from_directory` on the toy project (its own tokenizer),
+    once per module, after the module's own fixtures (one torch thread)."""
+    base = tmp_path_factory.mktemp("training")
+    source = write_toy_project(base / "toy")
+    return train_from_directory(source, base / "run", tiny_train_config(), TINY_MODEL)
 
 
 @pytest.fixture(scope="session")

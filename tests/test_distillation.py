@@ -21,14 +21,6 @@ from .toy_runs import TINY_MODEL, one_torch_thread, tiny_train_config, write_toy
 one_thread = pytest.fixture(autouse=True, scope="module")(one_torch_thread)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model trained on the toy project: the teacher."""
-    base = tmp_path_factory.mktemp("teacher")
-    source = write_toy_project(base / "toy")
-    return train_from_directory(source, base / "run", tiny_train_config(), TINY_MODEL)
-
-
 def test_a_certain_teacher_teaches_the_cross_entropy() -> None:
     torch.manual_seed(0)
     logits, targets = torch.randn(2, 5, 30), torch.randint(0, 30, (2, 5))

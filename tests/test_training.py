@@ -41,13 +41,6 @@ from .toy_runs import TINY_MODEL, one_torch_thread, tiny_train_config, write_toy
 one_thread = pytest.fixture(autouse=True, scope="module")(one_torch_thread)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("training")
-    source = write_toy_project(base / "toy")
-    return train_from_directory(source, base / "run", tiny_train_config(), TINY_MODEL)
-
-
 # --- the batcher -------------------------------------------------------------------------
 
 
