@@ -249,7 +249,7 @@ class CompletionService:
         static = self.static
         path = uris.to_fs_path(uri) if uri.startswith("file:") else None
         if static is not None and not static.disabled and path is not None:
-            static.list_imported_modules(path, source)  # once per module and document
+            static.list_ahead(path, source)  # once per module or base class and document
         if uri not in self._unedited:
             return
         self._unedited.discard(uri)

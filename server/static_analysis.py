@@ -27,6 +27,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import IO, Any
 
+from .class_members import imported_bases, self_members
+from .static_worker import import_root
+
 log = logging.getLogger("grucomplete.server")
 
 # Restarts allowed after the worker dies; past them static analysis stays off (a worker that
@@ -48,6 +51,10 @@ Names = list[str] | None  # None: no answer (error, skipped, worker gone)
 
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([^#\n;]+)", re.MULTILINE)
 _FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([^#\n;]+)", re.MULTILINE)
+# A module-level import statement, parenthesised names and all.
+_IMPORT_STATEMENT = re.compile(
+    r"^(?:from[ \t]+[\w.]+[ \t]+import[ \t]*\([^)]*\)|(?:from|import)[ \t][^\n]*)", re.MULTILINE
+)
 _RECEIVER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.\Z")
 
 
@@ -62,9 +69,15 @@ def _imported_modules(text: str) -> dict[str, str]:
     return bound
 
 
-def imported_module(text: str, before: str) -> str | None:
+def import_statements(text: str) -> str:
+    """The document's module-level imports: what a base class's name means in it."""
+    return "\n".join(match.group(0) for match in _IMPORT_STATEMENT.finditer(text))
+
+
+def imported_module(text: str, before: str, package: str | None = None) -> str | None:
     """The module that the receiver before the final `.` of `before` names, if the document
-    `text` imports it by that name (`import os`, `import os.path as p`, `from os import path`).
+    `text` imports it by that name (`import os`, `import os.path as p`, `from os import path`;
+    `from . import sub` when the document's `package` is known).
     """
     receiver = _RECEIVER.search(before[-200:])
     if receiver is None:
@@ -75,11 +88,33 @@ def imported_module(text: str, before: str) -> str | None:
         for item in match.group(2).rstrip("\\) \t").split(","):
             name, _, alias = item.strip().partition(" as ")
             if name.strip().isidentifier():
-                bound[alias.strip() or name.strip()] = f"{match.group(1)}.{name.strip()}"
+                joint = "" if match.group(1).endswith(".") else "."
+                bound[alias.strip() or name.strip()] = f"{match.group(1)}{joint}{name.strip()}"
     module = bound.get(first)
-    if module is None or module.startswith("."):
-        return None  # not imported, or relative to a package the worker does not know
+    if module is not None and module.startswith("."):
+        module = _absolute(module, package)
+    if module is None:
+        return None  # not imported, or relative to a package not known
     return f"{module}.{rest}" if rest else module
+
+
+def _absolute(module: str, package: str | None) -> str | None:
+    """A relative module's dotted name (`..util` in package `a.b` is `a.util`)."""
+    relative = module.lstrip(".")
+    above = package.split(".") if package else []
+    level = len(module) - len(relative)
+    if level - 1 >= len(above):
+        return None  # no package, or beyond its top
+    return ".".join(above[: len(above) - level + 1] + ([relative] if relative else []))
+
+
+def package_of(path: str | None) -> str | None:
+    """The dotted name of the package a file is in (None outside a package)."""
+    root = import_root(path)
+    if path is None or root is None:
+        return None
+    folder = os.path.relpath(os.path.dirname(os.path.abspath(path)), root)
+    return folder.replace(os.sep, ".")
 
 
 _SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+(\w+)", re.MULTILINE)
@@ -119,6 +154,9 @@ class PendingNames:
     # jedi's answer at an earlier `.` after the same receiver in the same scope of the
     # document (`receiver_key`).
     earlier: Names = None
+    # After `self.`: the members its class declares, when they can all be read from the
+    # document (`class_members`).
+    declared: Names = None
 
     def result(self) -> Names:
         # Members already known for this receiver are used at once unless jedi's answer is in
@@ -132,12 +170,15 @@ class PendingNames:
             if self.earlier is not None:
                 log.debug("static analysis: %d names from an earlier answer", len(self.earlier))
                 return self.earlier
+            if self.declared is not None:
+                log.debug("static analysis: %d members its class declares", len(self.declared))
+                return self.declared
         names = self._wait(self.future)
         if names is None and self.module is not None:
             names = self._wait(self.module)
             log.debug("static analysis: %s module members", "no" if names is None else len(names))
-        if names is None and self.earlier is not None:  # jedi answered, with nothing
-            return self.earlier
+        if names is None:  # jedi answered with nothing, or not in time
+            names = self.earlier if self.earlier is not None else self.declared
         log.debug("static analysis: %s names", "no" if names is None else len(names))
         return names
 
@@ -168,6 +209,8 @@ class StaticAnalyzer:
         self._receivers: OrderedDict[tuple[str | None, tuple[str, str]], list[str]]
         self._receivers = OrderedDict()
         self._listed: set[tuple[str | None, str]] = set()  # (document, module) asked ahead
+        # (document, a base class it imports) -> the members of its instances, asked or known
+        self._bases: dict[tuple[str | None, str], Future[Names]] = {}
         # What `status()` reports: whether each recent answer was an error, and the last error.
         self._recent: deque[bool] = deque(maxlen=RECENT_ANSWERS)
         self.last_error: str | None = None
@@ -220,10 +263,11 @@ class StaticAnalyzer:
         question = (path, before, after)
         receiver = receiver_key(before)
         earlier = self._receivers.get((path, receiver)) if receiver is not None else None
+        declared = self._declared_members(path, before, after)
         last = self._last
         if last is not None and last[0] == question:
-            return PendingNames(last[1], deadline, last[2], earlier)
-        module = imported_module(before + after, before)
+            return PendingNames(last[1], deadline, last[2], earlier, declared)
+        module = imported_module(before + after, before, package_of(path))
         members = None if module is None else self._module_members(module, path)
         future: Future[Names] = Future()
         future.add_done_callback(lambda done: self._timed(path, done, sent, wait_s))
@@ -234,7 +278,38 @@ class StaticAnalyzer:
             future.set_result(None)
         else:
             self._send(future, {"path": path, "before": before, "after": after})
-        return PendingNames(future, deadline, members, earlier)
+        return PendingNames(future, deadline, members, earlier, declared)
+
+    def _declared_members(self, path: str | None, before: str, after: str) -> Names:
+        """After `self.`, the members its class declares and inherits, when they are all known
+        now (the bases it imports listed by the worker: `list_ahead`)."""
+        declared = self_members(before, after)
+        if declared is None:
+            return None
+        names = set(declared.names)
+        for base in declared.bases:
+            listed = self._base_members(path, base, before + after)
+            if not listed.done() or not listed.result():
+                return None  # not listed yet, or unknown to jedi (`Base = make_base()`)
+            names.update(listed.result() or ())
+        return sorted(names)
+
+    def _base_members(self, path: str | None, base: str, text: str) -> Future[Names]:
+        """The members of an instance of `base` as the document at `path` imports it, asked of
+        the worker once per document (an unanswered question is asked again)."""
+        key = (path, base)
+        known = self._bases.get(key)
+        if known is not None:
+            return known
+        future: Future[Names] = Future()
+        future.add_done_callback(lambda done: self._forget_unanswered_base(key, done))
+        self._bases[key] = future
+        self._send(future, {"path": path, "before": import_statements(text), "members_of": base})
+        return future
+
+    def _forget_unanswered_base(self, key: tuple[str | None, str], done: Future[Names]) -> None:
+        if done.result() is None and self._bases.get(key) is done:
+            del self._bases[key]
 
     def _remember(self, path: str | None, receiver: tuple[str, str], done: Future[Names]) -> None:
         names = done.result()
@@ -274,10 +349,17 @@ class StaticAnalyzer:
         if len(text) <= MAX_DOCUMENT_CHARS:
             self._send(Future(), {"path": path, "before": text, "after": "", "warm": True})
 
-    def list_imported_modules(self, path: str | None, text: str) -> None:
-        """Ask for the members of the modules `text` imports that were not asked for yet, so
-        that the first `.` after one has them (listing a module in the worker took longer
-        than the wait when it was asked at the `.`, on a busy machine)."""
+    def list_ahead(self, path: str | None, text: str) -> None:
+        """Ask for the members of what the document imports and was not asked for yet: its
+        modules, so that the first `.` after one has them (listing a module in the worker
+        took longer than the wait when it was asked at the `.`, on a busy machine), and the
+        base classes its classes import, so that `self.` has its whole list before jedi has
+        read the class (`class_members`)."""
+        self._list_modules(path, text)
+        if len(text) <= MAX_DOCUMENT_CHARS:
+            self._list_bases(path, text)
+
+    def _list_modules(self, path: str | None, text: str) -> None:
         if len(self._listed) > MAX_LISTED:
             self._listed.clear()
         head = text[:IMPORTS_READ]  # bounded work per keystroke; imports are mostly on top
@@ -288,6 +370,12 @@ class StaticAnalyzer:
                 self._listed.add((path, module))
                 self._module_members(module, path)
 
+    def _list_bases(self, path: str | None, text: str) -> None:
+        if len(self._bases) > MAX_LISTED:
+            self._bases.clear()
+        for base in sorted(imported_bases(text))[:PREFETCHED_MODULES]:
+            self._base_members(path, base, text)
+
     def forget(self, path: str) -> None:
         """The document at `path` closed: what was kept for its questions goes (jedi's answer
         after a receiver can hold hundreds of names; a session that visits many files would
@@ -296,6 +384,8 @@ class StaticAnalyzer:
             self._receivers.pop(key, None)
         self._late.pop(path, None)
         self._listed = {(document, module) for document, module in self._listed if document != path}
+        for base in [base for base in self._bases if base[0] == path]:
+            self._bases.pop(base, None)
 
     def _timed(self, path: str | None, done: Future[Names], sent: float, wait_s: float) -> None:
         if done.result() is not None:  # an answer, not a skip, an error or a dead worker

@@ -11,6 +11,10 @@ for WARM_DELAY_S after it came: a question that follows an edit at once parses t
 itself, and then the warm-up is skipped. The worker exits when stdin closes (the server is
 gone).
 
+`{"id", "path", "before", "members_of": "Base"}` asks for the members of an instance of
+`Base` as the imports in `before` name it (a base class the document imports: see
+`class_members`). Such questions are never superseded: each base is asked once.
+
 `{"id", "module": "os.path"}` asks for the names a module has (`{"id", "module", "names"}`,
 names null when unknown); `"file"` says where the module's source is when the server found it
 in the workspace (a project's own package, not installed). It is answered at once, by the
@@ -36,6 +40,7 @@ import time
 from typing import Any
 
 _EOF = None
+STAR_DEPTH = 3  # `from .x import *` followed this deep, past it the names are unknown
 MAX_MODULES = 300  # parsed modules kept before they are all forgotten (~1 MB each)
 WARM_DELAY_S = 0.25  # how long a warm-up waits for a question that would make it needless
 # Standard-library modules whose import does more than define names (a browser, a window, a
@@ -44,6 +49,7 @@ _NOT_IMPORTED = {
     *("__main__", "__hello__", "__phello__", "antigravity", "this"),
     *("idlelib", "tkinter", "turtle", "turtledemo"),
 }
+BASES_FILE = "__grucomplete_bases__.py"  # where `members_of` questions are asked (never written)
 _write_lock = threading.Lock()
 
 
@@ -93,7 +99,15 @@ def _submodules(paths: Any) -> set[str]:
 
 def _source_members(name: str) -> list[str] | None:
     """The top-level names of a pure-Python module found on sys.path, read with `ast` and never
-    run; None when they cannot all be known (`import *`, a module `__getattr__`)."""
+    run; None when they cannot all be known (a module `__getattr__`, an `import *` of a
+    module that cannot be read)."""
+    found = _find_source(name)
+    return _file_members(*found) if found is not None else None
+
+
+def _find_source(name: str) -> tuple[str, Any] | None:
+    """Where a pure-Python module's source is on sys.path, and where its modules are (a
+    package's)."""
     spec, search = None, None
     for part in name.split("."):
         spec = importlib.machinery.PathFinder.find_spec(part, search)
@@ -103,18 +117,28 @@ def _source_members(name: str) -> list[str] | None:
     origin = spec.origin if spec is not None else None
     if origin is None or not origin.endswith(".py"):
         return None
-    return _file_members(origin, search)
+    return origin, search
 
 
 def _file_members(origin: str, search: Any) -> list[str] | None:
     """The top-level names of the module whose source is `origin` (a package's modules are
     found in `search`)."""
+    found = _top_level(origin, 0)
+    if found is None:
+        return None
+    return sorted(found[0] | _submodules(search) | {"__name__", "__doc__", "__file__"})
+
+
+def _top_level(origin: str, depth: int) -> tuple[set[str], list[str] | None] | None:
+    """The names a module's source binds at its top level, and its `__all__` when that is a
+    literal list of strings; None when they cannot all be known."""
     try:
         with open(origin, "rb") as f:
             tree = ast.parse(f.read())
     except (OSError, SyntaxError, ValueError):
         return None
     names: set[str] = set()
+    exported: list[str] | None = None
     body = list(tree.body)
     while body:
         node = body.pop()
@@ -124,11 +148,20 @@ def _file_members(origin: str, search: Any) -> list[str] | None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                with contextlib.suppress(ValueError):
+                    exported = [str(n) for n in ast.literal_eval(node.value or ast.List([]))]
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
-                if alias.name == "*":
+                if alias.name != "*":
+                    names.add(alias.asname or alias.name.partition(".")[0])
+                    continue
+                if not isinstance(node, ast.ImportFrom):  # only `from m import *` has a star
                     return None
-                names.add(alias.asname or alias.name.partition(".")[0])
+                star = _star_names(origin, node, depth)
+                if star is None:
+                    return None
+                names |= star
             if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
                 names.add(node.module.partition(".")[0])  # `from .sub import x` binds `sub`
         elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
@@ -137,15 +170,43 @@ def _file_members(origin: str, search: Any) -> list[str] | None:
             body.extend(s for h in getattr(node, "handlers", []) for s in h.body)
     if "__getattr__" in names:
         return None
-    return sorted(names | _submodules(search) | {"__name__", "__doc__", "__file__"})
+    return names, exported
+
+
+def _star_names(origin: str, node: ast.ImportFrom, depth: int) -> set[str] | None:
+    """The names `from module import *` binds in the module whose source is `origin`: the
+    imported module's `__all__`, else its names without a leading underscore."""
+    if depth >= STAR_DEPTH:
+        return None
+    if node.level:  # relative: a module beside `origin`, or above it
+        folder = os.path.dirname(origin)
+        for _ in range(node.level - 1):
+            folder = os.path.dirname(folder)
+        path = os.path.join(folder, *(node.module or "").split("."))
+        source = path + ".py" if os.path.isfile(path + ".py") else os.path.join(path, "__init__.py")
+    else:
+        found = _find_source(node.module or "")
+        source = found[0] if found is not None else ""
+    found_names = _top_level(source, depth + 1) if os.path.isfile(source) else None
+    if found_names is None:
+        return None
+    names, exported = found_names
+    return set(exported) if exported is not None else {n for n in names if n[:1] != "_"}
+
+
+def _stream(request: dict[str, Any]) -> tuple[Any, Any]:
+    """What a newer request must share to supersede this one: its file, and the base class
+    it asks about, if any."""
+    return request.get("path"), request.get("members_of")
 
 
 def _newest(pending: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The request to answer now (the oldest file's newest cursor, questions before warm-ups)
-    and the superseded ones."""
+    """The request to answer now (the oldest stream's newest cursor; a cursor's question
+    before a base class's, both before warm-ups) and the superseded ones."""
     questions = [r for r in pending if not r.get("warm")]
-    first = (questions or pending)[0]
-    same_file = [r for r in pending if r.get("path") == first.get("path")]
+    cursors = [r for r in questions if not r.get("members_of")]
+    first = (cursors or questions or pending)[0]
+    same_file = [r for r in pending if _stream(r) == _stream(first)]
     # A warm-up never supersedes a question: the question parses the file anyway.
     newest = [r for r in same_file if not r.get("warm")][-1] if questions else same_file[-1]
     return newest, [r for r in same_file if r is not newest]
@@ -265,6 +326,8 @@ class _Jedi:
     def names(self, request: dict[str, Any]) -> list[str]:
         import parso
 
+        if request.get("members_of"):
+            request = _members_question(request)
         lines = parso.split_lines(request["before"])  # the same line breaks jedi counts
         return [c.name for c in self.script(request).complete(len(lines), len(lines[-1]))]
 
@@ -275,6 +338,17 @@ class _Jedi:
         for name in self.script(request).get_names():
             if name.type == "module":  # `import x` and `from x import y` alike
                 name.infer()
+
+
+def _members_question(request: dict[str, Any]) -> dict[str, Any]:
+    """The question `members_of` asks: `Base().` below the document's imports, in a file
+    beside the document (its relative imports mean the same) but not the document itself:
+    parso keeps one parse per path, and the document's next question re-parses only what
+    changed since its last."""
+    path = request.get("path")
+    beside = os.path.join(os.path.dirname(path), BASES_FILE) if path else None
+    code = f"{request['before']}\n{request['members_of']}()."
+    return {**request, "path": beside, "before": code, "after": ""}
 
 
 def _answer(message: dict[str, Any]) -> None:
@@ -317,7 +391,7 @@ def main() -> int:
                 continue
         for old in superseded:
             _answer({"id": old.get("id"), "skipped": True})
-        pending = [r for r in pending if r.get("path") != request.get("path")]
+        pending = [r for r in pending if _stream(r) != _stream(request)]
         try:
             if request.get("warm"):
                 analyzer.warm(request)

@@ -23,6 +23,7 @@ from grucomplete.server.static_analysis import (
     PendingNames,
     StaticAnalyzer,
     imported_module,
+    package_of,
     receiver_key,
 )
 from grucomplete.server.static_worker import module_members
@@ -340,7 +341,7 @@ class _Recorder:
     def warm(self, path: str, text: str) -> None:
         self.warmed.append(path)
 
-    def list_imported_modules(self, path: str, text: str) -> None:
+    def list_ahead(self, path: str, text: str) -> None:
         self.listed.append(path)
 
     def forget(self, path: str) -> None:
@@ -504,6 +505,21 @@ def test_the_receivers_module_is_found_from_the_documents_imports() -> None:
     }
     found = {before: imported_module(imports + before, imports + before) for before in cases}
     assert found == cases
+    # Relative to the document's package, once it is known (`package_of`).
+    relative = "from . import sub\nfrom ..up import thing as t\nfrom ... import top\n"
+    assert imported_module(relative, relative + "sub.", "pkg.inner") == "pkg.inner.sub"
+    assert imported_module(relative, relative + "t.", "pkg.inner") == "pkg.up.thing"
+    assert imported_module(relative, relative + "top.", "pkg.inner") is None  # above the top
+
+
+def test_a_documents_package_is_the_chain_of_folders_with_an_init(tmp_path: Path) -> None:
+    inner = tmp_path / "tool-1.0" / "pkg" / "inner"
+    inner.mkdir(parents=True)
+    for folder in (inner, inner.parent):
+        (folder / "__init__.py").write_text("")
+    assert package_of(str(inner / "m.py")) == "pkg.inner"
+    assert package_of(str(tmp_path / "script.py")) is None
+    assert package_of(None) is None
 
 
 def test_a_modules_members_come_before_jedi_has_parsed_it(tmp_path: Path) -> None:
@@ -558,7 +574,7 @@ def test_a_late_dot_gets_jedis_earlier_answer_after_the_same_receiver(
     """jedi's inference takes 60-70 ms at the median, past the wait: a later `.` after the
     same receiver in the same class gets the members jedi listed at the earlier one."""
     path = str(tmp_path / "points.py")
-    first = analyzer.names_at(path, CLASSES + "        self.", "", wait_s=60).result()
+    first = analyzer.names_at(path, CLASSES + "        self.", "", wait_s=60).future.result(60)
     assert first is not None and {"alpha", "beta", "move"} <= set(first)
     wait_until(lambda: bool(analyzer._receivers))  # kept as the answer came
     later = CLASSES + "\n    def scale(self):\n        self."
@@ -568,10 +584,10 @@ def test_a_late_dot_gets_jedis_earlier_answer_after_the_same_receiver(
     assert analyzer.names_at(path, again, "", wait_s=0.0).result()
     # Another class's `self` is another object: nothing earlier serves it.
     other = later + "\n\n\nclass Line:\n    def draw(self):\n        self."
-    assert analyzer.names_at(path, other, "", wait_s=0.0).result() is None
+    assert analyzer.names_at(path, other, "", wait_s=0.0).earlier is None
     analyzer.forget(path)  # the document closed: its answers are not kept
     again = later.replace("def scale", "def shrink")
-    assert analyzer.names_at(path, again, "", wait_s=0.0).result() is None
+    assert analyzer.names_at(path, again, "", wait_s=0.0).earlier is None
 
 
 def test_members_known_already_are_not_waited_for() -> None:
@@ -592,6 +608,37 @@ def test_members_known_already_are_not_waited_for() -> None:
     started = time.monotonic()
     assert PendingNames(Future(), started + 60, module=listed).result() == ["dumps", "loads"]
     assert time.monotonic() - started < 1.0
+    # After `self.`, what its class declares, when jedi's answer or an earlier one is not in.
+    declared = PendingNames(Future(), started + 60, declared=["size", "area"])
+    assert declared.result() == ["size", "area"]
+    assert PendingNames(failed, started, declared=["size"]).result() == ["size"]
+    assert PendingNames(Future(), started, earlier=["x"], declared=["y"]).result() == ["x"]
+
+
+def test_self_lists_its_class_and_the_bases_it_imports_before_jedi_reads_the_class(
+    analyzer: StaticAnalyzer, tmp_path: Path
+) -> None:
+    package = tmp_path / "shapes"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "base.py").write_text("class Shape:\n    def area(self):\n        return 0\n")
+    before = (
+        "from .base import Shape\n\n\nclass Square(Shape):\n    def __init__(self, side):\n"
+        "        self.side = side\n\n    def grow(self):\n        self."
+    )
+    path = str(package / "square.py")
+    analyzer.list_ahead(path, before)  # on the document's edits: the base is asked ahead
+    wait_until(lambda: bool(analyzer._bases) and all(f.done() for f in analyzer._bases.values()))
+    assert {"area", "__class__"} <= set(analyzer._bases[(path, "Shape")].result() or ())
+    pending = analyzer.names_at(path, before, "", wait_s=0.0)
+    assert pending.declared is not None
+    assert {"side", "grow", "__init__", "area"} <= set(pending.declared)
+    assert "Shape" not in pending.declared  # what the class reads is no member
+    # A base jedi cannot find leaves the list unknown: the class may have any member.
+    unknown = before.replace("from .base import Shape", "from .nowhere import Shape")
+    analyzer.list_ahead(str(package / "other.py"), unknown)
+    wait_until(lambda: all(f.done() for f in analyzer._bases.values()))
+    assert analyzer.names_at(str(package / "other.py"), unknown, "", wait_s=0.0).declared is None
 
 
 def test_receivers_are_told_apart_by_the_scope_they_are_read_in() -> None:
@@ -636,7 +683,7 @@ def test_the_modules_a_document_imports_are_listed_before_its_first_dot(
 ) -> None:
     """Listing `json` when its `.` is typed took longer than the wait on a busy machine."""
     path = str(tmp_path / "m.py")
-    analyzer.list_imported_modules(path, "import json\nimport os.path as osp\n")
+    analyzer.list_ahead(path, "import json\nimport os.path as osp\n")
     wait_until(lambda: all(f.done() for f in analyzer._modules.values()))
     assert {module for module, _ in analyzer._modules} == {"json", "os.path"}
     names = analyzer.names_at(path, "import json\n\njson.", "", wait_s=0.0).result()

@@ -56,6 +56,25 @@ def test_questions_are_answered_before_warm_ups() -> None:
     same_file = {"id": 4, "path": "/a.py"}
     assert _newest([warm, same_file]) == (same_file, [warm])
     assert _newest([same_file, warm]) == (same_file, [warm])
+    # A base class's members are asked once each: never superseded, and after the cursors.
+    base = {"id": 5, "path": "/a.py", "members_of": "Base"}
+    other = {"id": 6, "path": "/a.py", "members_of": "Other"}
+    assert _newest([base, other, same_file]) == (same_file, [])
+    assert _newest([base, other]) == (base, [])
+
+
+def test_a_base_class_is_asked_about_beside_the_document_not_in_it(tmp_path: Path) -> None:
+    import parso.cache
+
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "base.py").write_text("class Base:\n    def run(self):\n        pass\n")
+    path = str(tmp_path / "m.py")
+    jedi = static_worker._Jedi()
+    question = {"path": path, "before": "from .base import Base", "root": str(tmp_path)}
+    assert "run" in jedi.names({**question, "members_of": "Base"})
+    # parso keeps one parse per path: the document's own is left for its next question.
+    parsed = {str(p) for cache in parso.cache.parser_cache.values() for p in cache}
+    assert str(tmp_path / static_worker.BASES_FILE) in parsed and path not in parsed
 
 
 def test_a_question_right_after_an_edit_makes_its_warm_up_needless(tmp_path: Path) -> None:
@@ -102,10 +121,16 @@ def test_a_modules_members_come_from_the_standard_library_or_its_source_never_ru
         "if os.name:\n    LIMIT = 1\nelse:\n    LIMIT = 2\n\nclass Tool:\n    pass\n"
     )
     (package / "star.py").write_text("from os import *\n")
+    (package / "facade.py").write_text("from .tools import *\nfrom .exported import *\n")
+    (package / "exported.py").write_text("__all__ = ['shown']\nshown = hidden = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     assert {"helper", "os", "LIMIT", "Tool"} <= set(members("pkg_not_run.tools"))
     assert {"helper", "tools", "star"} <= set(members("pkg_not_run"))  # submodules too
-    assert members("pkg_not_run.star") is None  # `import *`: its names cannot all be known
+    # `import *` binds the module's `__all__`, else its public names, where they can be read;
+    # `os` star-imports a compiled module (`posix`): its names cannot all be known.
+    facade = set(members("pkg_not_run.facade") or ())
+    assert {"helper", "Tool", "LIMIT", "shown"} <= facade and not {"hidden", "_exit"} & facade
+    assert members("pkg_not_run.star") is None
     assert members("pkg_not_run.missing") is None
 
 

@@ -1,0 +1,165 @@
+"""The members `self.` has, read from the document's own class while jedi's answer is not in.
+
+jedi infers the class of `self` and its bases, and in a long class that takes longer than the
+wait after `.` (half a second in a 1,700-line module); until an answer after `self.` in that
+class is in, the model's words went unchecked and many were attributes of other objects. The
+class body says what the instance has: its methods and class attributes, and every
+`self.name = ...` in it. Its bases are read the same way when the document defines them;
+`object`, the builtin types, `ABC`, `Generic` and `Protocol` are known here; any other base
+(`class Panel(JupyterMixin)`, imported) is named for static analysis to list
+(`imported_bases`). A class with a `__getattr__` may have any member: nothing is listed.
+
+A scan of the text, not a parse: the document is half-typed at the cursor.
+"""
+
+from __future__ import annotations
+
+import abc
+import builtins
+import keyword
+import re
+import typing
+from dataclasses import dataclass
+
+_SELF_DOT = re.compile(r"(?<![\w.])self\.\Z")
+_CLASS = re.compile(r"^([ \t]*)class[ \t]+(\w+)[ \t]*(?:\(([^()]*)\))?[ \t]*:", re.MULTILINE)
+_SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+\w+", re.MULTILINE)
+_DOCSTRING = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
+_FIRST_STATEMENT = re.compile(r"^([ \t]*)(?=[^ \t\r\n#])", re.MULTILINE)
+# `self.name` assigned: `=`, an annotation, or an augmented assignment (not `==` or `:=`).
+_SELF_ASSIGNED = re.compile(
+    r"(?<![\w.])self\.(\w+)[ \t]*(?::(?!=)|=(?!=)|(?://|\*\*|<<|>>|[-+*/%&|^@])=)"
+)
+_BASES: dict[str, type] = {
+    **{name: value for name, value in vars(builtins).items() if isinstance(value, type)},
+    "ABC": abc.ABC,
+    "Generic": typing.Generic,
+    "Protocol": typing.Protocol,
+}
+_KNOWN_MODULES = ("abc.", "typing.", "builtins.")
+MAX_DEPTH = 8  # bases followed through the document before the list is called unknown
+SCANNED = 200_000  # characters before the cursor searched for the enclosing class
+
+
+@dataclass(frozen=True)
+class DeclaredMembers:
+    """What the document says a class's instances have: `names`, and the `bases` it imports,
+    whose members must be listed elsewhere before the list is whole."""
+
+    names: frozenset[str]
+    bases: frozenset[str]
+
+
+def self_members(before: str, after: str) -> DeclaredMembers | None:
+    """The members of `self` at the end of `before` in a document `before + after`; None
+    where `before` does not end in `self.`, outside a class, and where the members cannot be
+    known from the text."""
+    if _SELF_DOT.search(before[-6:]) is None:
+        return None
+    start = max(0, len(before) - SCANNED)
+    header = _enclosing_class(before, start)
+    if header is None:
+        return None
+    text = before[start:] + after
+    offset = header.start() - start
+    class_header = _CLASS.match(text, offset)
+    if class_header is None:
+        return None
+    return _members(text, class_header, frozenset())
+
+
+def _enclosing_class(before: str, start: int) -> re.Match[str] | None:
+    """The class whose method the cursor is in: the nearest `class` line above, less indented
+    than every scope between (a function nested in a method still sees the method's `self`)."""
+    line_start = before.rfind("\n") + 1
+    indent = len(before[line_start:]) - len(before[line_start:].lstrip())
+    for scope in reversed(list(_SCOPE.finditer(before, start))):
+        if len(scope.group(1)) >= indent:
+            continue  # a sibling scope that ended above the cursor
+        if scope.group(2) == "class":
+            return _CLASS.match(before, scope.start())
+        indent = len(scope.group(1))
+    return None
+
+
+def imported_bases(text: str) -> set[str]:
+    """The bases of the document's classes that it does not define and that are not known
+    here: those whose members static analysis lists ahead of the first `self.`."""
+    defined = {m.group(2) for m in _CLASS.finditer(text)}
+    return {
+        base
+        for header in _CLASS.finditer(text)
+        for base in _split_bases(header.group(3) or "")
+        if _bare(base) not in defined and _bare(base) not in _BASES
+    }
+
+
+def _members(text: str, header: re.Match[str], below: frozenset[str]) -> DeclaredMembers | None:
+    """`below`: the classes whose bases led here (a class that is its own base is a cycle)."""
+    if header.group(2) in below or len(below) >= MAX_DEPTH:
+        return None  # a cycle, or a hierarchy too deep to read this way
+    below |= {header.group(2)}
+    body = _body(text, header)
+    if body is None:
+        return None
+    indent, source = body
+    source = _DOCSTRING.sub('""', source)  # `Args:` in a docstring is not a class attribute
+    level = re.escape(indent)
+    statement = rf"^{level}(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)"
+    names = set(re.findall(statement, source, re.MULTILINE))
+    assigned = re.findall(rf"^{level}(\w+)[ \t]*(?::(?!=)|=(?!=))", source, re.MULTILINE)
+    names.update(name for name in assigned if not keyword.iskeyword(name))
+    names.update(_SELF_ASSIGNED.findall(source))
+    if "__getattr__" in names or "__getattribute__" in names:
+        return None  # any name may be a member
+    names.update(dir(object))
+    imported: set[str] = set()
+    for base in _split_bases(header.group(3) or ""):
+        name = _bare(base)
+        defined = [m for m in _CLASS.finditer(text) if m.group(2) == name]
+        if defined:  # the document's own class (the outermost one, if several share the name)
+            inherited = _members(text, min(defined, key=lambda m: len(m.group(1))), below)
+            if inherited is None:
+                return None
+            names |= inherited.names
+            imported |= inherited.bases
+        elif name in _BASES:
+            names.update(dir(_BASES[name]))
+        else:
+            imported.add(base)
+    return DeclaredMembers(frozenset(names), frozenset(imported))
+
+
+def _body(text: str, header: re.Match[str]) -> tuple[str, str] | None:
+    """The indentation of the class's statements and its body's text (to its end, or the
+    document's)."""
+    first = _FIRST_STATEMENT.search(text, header.end())
+    if first is None or text.count("\n", header.end(), first.start()) == 0:
+        return None  # `class A: pass` on one line, or nothing below the header yet
+    indent = first.group(1)
+    if len(indent) <= len(header.group(1)):
+        return None  # no body yet
+    outdent = re.compile(rf"^[ \t]{{0,{len(header.group(1))}}}(?=[^ \t\r\n#])", re.MULTILINE)
+    end = outdent.search(text, first.start())
+    return indent, text[first.start() : end.start() if end else len(text)]
+
+
+def _split_bases(bases: str) -> list[str]:
+    """The base classes of a header's parentheses, keywords (`metaclass=`) left out and
+    subscripts (`Generic[T]`) dropped."""
+    found, depth, current = [], 0, ""
+    for char in bases + ",":
+        depth += (char == "[") - (char == "]")
+        if char == "," and depth == 0:
+            base = re.sub(r"\[.*", "", current, flags=re.DOTALL).strip()
+            if base and "=" not in base:
+                found.append(base)
+            current = ""
+        else:
+            current += char
+    return found
+
+
+def _bare(base: str) -> str:
+    """A base as this module names it: `abc.ABC` is `ABC`."""
+    return base.rpartition(".")[2] if base.startswith(_KNOWN_MODULES) else base

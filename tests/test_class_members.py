@@ -1,0 +1,90 @@
+"""`self.`'s members read from the document's own class (`server/class_members.py`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from grucomplete.server.class_members import imported_bases, self_members
+
+SOURCE = '''\
+import threading
+from .columns import Column
+
+
+class Base:
+    """A base.
+
+    Args:
+        nothing: no class attribute.
+    """
+
+    limit: int = 3
+    retries = 2
+
+    def helper(self):
+        self.counter += 1
+
+
+class Widget(Base, metaclass=Meta):
+    def __init__(self, size):
+        self.size = size
+        self.label: str = ""
+        self._cache = {}
+        if size == self.limit:
+            pass
+
+    @property
+    def area(self):
+        def inner():
+            return self.'''
+
+
+def test_a_class_lists_its_methods_attributes_and_its_bases_in_the_document() -> None:
+    declared = self_members(SOURCE, "\n\n    async def refresh(self):\n        self.stale = True\n")
+    assert declared is not None and declared.bases == frozenset()
+    own = {"__init__", "area", "size", "label", "_cache", "refresh", "stale"}
+    inherited = {"limit", "retries", "helper", "counter"}
+    assert own | inherited | {"__class__", "__eq__"} <= declared.names
+    # Comparisons, docstrings' words and the names a method reads are not members.
+    assert not {"Args", "nothing", "inner", "pass", "if", "Meta", "True"} & declared.names
+
+
+def test_a_base_the_document_imports_is_named_for_static_analysis() -> None:
+    text = "from .columns import Column\n\nclass Bar(Column, typing.Generic[T]):\n"
+    text += "    def f(self):\n        self."
+    declared = self_members(text, "")
+    assert declared is not None and declared.bases == {"Column"}  # Generic is known here
+    assert imported_bases(SOURCE) == set()  # `metaclass=` is no base
+    assert imported_bases(text) == {"Column"}
+
+
+def test_builtin_and_abstract_bases_are_known_here() -> None:
+    text = "class Failure(ValueError, abc.ABC):\n    def f(self):\n        self."
+    declared = self_members(text, "")
+    assert declared is not None and not declared.bases
+    assert {"args", "with_traceback", "_abc_impl"} <= declared.names
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "def f(self):\n    return self.",  # a function outside any class
+        "class A:\n    def f(self):\n        return other.self.",  # not `self` itself
+        "class A:\n    def __getattr__(self, name):\n        return self.",  # any name may be
+        "class A(B):\n    pass\nclass B(A):\n    def f(self):\n        self.",  # a cycle
+        "class A:\n    def f(self):\n        return x\ny = self.",  # the class ended above
+    ],
+)
+def test_nothing_is_listed_where_the_members_cannot_be_known(before: str) -> None:
+    assert self_members(before, "") is None
+
+
+def test_the_enclosing_class_is_the_one_the_cursor_is_in() -> None:
+    before = (
+        "class First:\n    def one(self):\n        self.first = 1\n\n"
+        "class Second:\n    def two(self):\n        self.second = 2\n\n"
+        "    def three(self):\n        self."
+    )
+    declared = self_members(before, "")
+    assert declared is not None
+    assert {"two", "three", "second"} <= declared.names and "first" not in declared.names
