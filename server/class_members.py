@@ -123,8 +123,8 @@ def _members(text: str, header: re.Match[str], below: frozenset[str]) -> Declare
                 return None
             names |= inherited.names
             imported |= inherited.bases
-        elif name in _BASES:
-            names.update(dir(_BASES[name]))
+        elif name in _BASES:  # its public and special names (`_abc_impl` is no one's to use)
+            names.update(n for n in dir(_BASES[name]) if n[:1] != "_" or n[:2] == "__")
         else:
             imported.add(base)
     return DeclaredMembers(frozenset(names), frozenset(imported))

@@ -289,8 +289,10 @@ class StaticAnalyzer:
         names = set(declared.names)
         for base in declared.bases:
             listed = self._base_members(path, base, before + after)
-            if not listed.done() or not listed.result():
-                return None  # not listed yet, or unknown to jedi (`Base = make_base()`)
+            # Every instance has a `__class__`: an answer without one is jedi not knowing the
+            # base (`Base = make_base()`), or knowing it badly (`io.RawIOBase`: `__doc__`).
+            if not listed.done() or "__class__" not in (listed.result() or ()):
+                return None
             names.update(listed.result() or ())
         return sorted(names)
 

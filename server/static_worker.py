@@ -201,11 +201,12 @@ def _stream(request: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def _newest(pending: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The request to answer now (the oldest stream's newest cursor; a cursor's question
-    before a base class's, both before warm-ups) and the superseded ones."""
+    """The request to answer now (the oldest stream's newest cursor, questions before
+    warm-ups) and the superseded ones. A base class's members are asked on a document's
+    edits and take a few tens of ms: they come before its next cursor's question, which
+    would keep them waiting for as long as jedi is slower than the typing."""
     questions = [r for r in pending if not r.get("warm")]
-    cursors = [r for r in questions if not r.get("members_of")]
-    first = (cursors or questions or pending)[0]
+    first = (questions or pending)[0]
     same_file = [r for r in pending if _stream(r) == _stream(first)]
     # A warm-up never supersedes a question: the question parses the file anyway.
     newest = [r for r in same_file if not r.get("warm")][-1] if questions else same_file[-1]

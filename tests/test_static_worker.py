@@ -56,11 +56,12 @@ def test_questions_are_answered_before_warm_ups() -> None:
     same_file = {"id": 4, "path": "/a.py"}
     assert _newest([warm, same_file]) == (same_file, [warm])
     assert _newest([same_file, warm]) == (same_file, [warm])
-    # A base class's members are asked once each: never superseded, and after the cursors.
+    # A base class's members are asked once each, in turn: never superseded.
     base = {"id": 5, "path": "/a.py", "members_of": "Base"}
     other = {"id": 6, "path": "/a.py", "members_of": "Other"}
-    assert _newest([base, other, same_file]) == (same_file, [])
-    assert _newest([base, other]) == (base, [])
+    assert _newest([base, other, same_file]) == (base, [])
+    assert _newest([other, same_file, {**same_file, "id": 7}]) == (other, [])
+    assert _newest([same_file, base]) == (same_file, [])
 
 
 def test_a_base_class_is_asked_about_beside_the_document_not_in_it(tmp_path: Path) -> None:
