@@ -189,6 +189,11 @@ class PendingNames:
             return None
 
 
+def _forget_unanswered(kept: dict[Any, Future[Names]], key: Any, done: Future[Names]) -> None:
+    if done.result() is None and kept.get(key) is done:
+        del kept[key]
+
+
 class StaticAnalyzer:
     """One jedi worker for one workspace; call `names_at` from one thread (the event loop)."""
 
@@ -298,20 +303,9 @@ class StaticAnalyzer:
 
     def _base_members(self, path: str | None, base: str, text: str) -> Future[Names]:
         """The members of an instance of `base` as the document at `path` imports it, asked of
-        the worker once per document (an unanswered question is asked again)."""
-        key = (path, base)
-        known = self._bases.get(key)
-        if known is not None:
-            return known
-        future: Future[Names] = Future()
-        future.add_done_callback(lambda done: self._forget_unanswered_base(key, done))
-        self._bases[key] = future
-        self._send(future, {"path": path, "before": import_statements(text), "members_of": base})
-        return future
-
-    def _forget_unanswered_base(self, key: tuple[str | None, str], done: Future[Names]) -> None:
-        if done.result() is None and self._bases.get(key) is done:
-            del self._bases[key]
+        the worker once per document."""
+        request = {"path": path, "before": import_statements(text), "members_of": base}
+        return self._ask_once(self._bases, (path, base), request)
 
     def _remember(self, path: str | None, receiver: tuple[str, str], done: Future[Names]) -> None:
         names = done.result()
@@ -323,22 +317,23 @@ class StaticAnalyzer:
 
     def _module_members(self, module: str, path: str | None = None) -> Future[Names]:
         """The members of `module` (as the document at `path` imports it), asked of the worker
-        once (its answer is kept; a worker that died before answering leaves nothing kept, and
-        the next `.` asks again)."""
+        once."""
         source = self.locate(module, path) if self.locate is not None else None
-        key = (module, source)
-        known = self._modules.get(key)
+        return self._ask_once(self._modules, (module, source), {"module": module, "file": source})
+
+    def _ask_once(
+        self, kept: dict[Any, Future[Names]], key: Any, request: dict[str, Any]
+    ) -> Future[Names]:
+        """The worker's answer to `request`, kept in `kept` under `key` and asked once (a
+        worker that died before answering leaves nothing kept, and the next need asks again)."""
+        known = kept.get(key)
         if known is not None:
             return known
         future: Future[Names] = Future()
-        future.add_done_callback(lambda done: self._forget_unanswered(key, done))
-        self._modules[key] = future
-        self._send(future, {"module": module, "file": source})
+        future.add_done_callback(lambda done: _forget_unanswered(kept, key, done))
+        kept[key] = future
+        self._send(future, request)
         return future
-
-    def _forget_unanswered(self, key: tuple[str, str | None], done: Future[Names]) -> None:
-        if done.result() is None and self._modules.get(key) is done:
-            del self._modules[key]
 
     @property
     def busy(self) -> bool:
