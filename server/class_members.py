@@ -85,11 +85,13 @@ def _enclosing_class(before: str, start: int) -> re.Match[str] | None:
 def imported_bases(text: str) -> set[str]:
     """The bases of the document's classes that it does not define and that are not known
     here: those whose members static analysis lists ahead of the first `self.`."""
-    defined = {m.group(2) for m in _CLASS.finditer(text)}
+    headers = list(_CLASS.finditer(text))
+    defined = {header.group(2) for header in headers}
     return {
         base
-        for header in _CLASS.finditer(text)
-        for base in _split_bases(header.group(3) or "")
+        for header in headers
+        if header.group(3)
+        for base in _split_bases(header.group(3))
         if _bare(base) not in defined and _bare(base) not in _BASES
     }
 

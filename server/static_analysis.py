@@ -304,6 +304,9 @@ class StaticAnalyzer:
     def _base_members(self, path: str | None, base: str, text: str) -> Future[Names]:
         """The members of an instance of `base` as the document at `path` imports it, asked of
         the worker once per document."""
+        known = self._bases.get((path, base))
+        if known is not None:  # the imports are not read again on every edit
+            return known
         request = {"path": path, "before": import_statements(text), "members_of": base}
         return self._ask_once(self._bases, (path, base), request)
 
