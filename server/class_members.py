@@ -8,6 +8,7 @@ class body says what the instance has: its methods and class attributes, and eve
 `object`, the builtin types, `ABC`, `Generic` and `Protocol` are known here; any other base
 (`class Panel(JupyterMixin)`, imported) is named for static analysis to list
 (`imported_bases`). A class with a `__getattr__` may have any member: nothing is listed.
+`instance_members` reads any class so, for a name `receiver_types` finds an instance of.
 
 A scan of the text, not a parse: the document is half-typed at the cursor.
 """
@@ -117,19 +118,29 @@ def _members(text: str, header: re.Match[str], below: frozenset[str]) -> Declare
     names.update(dir(object))
     imported: set[str] = set()
     for base in _split_bases(header.group(3) or ""):
-        name = _bare(base)
-        defined = [m for m in _CLASS.finditer(text) if m.group(2) == name]
-        if defined:  # the document's own class (the outermost one, if several share the name)
-            inherited = _members(text, min(defined, key=lambda m: len(m.group(1))), below)
-            if inherited is None:
-                return None
-            names |= inherited.names
-            imported |= inherited.bases
-        elif name in _BASES:  # its public and special names (`_abc_impl` is no one's to use)
-            names.update(n for n in dir(_BASES[name]) if n[:1] != "_" or n[:2] == "__")
-        else:
-            imported.add(base)
+        inherited = _resolve(text, base, below)
+        if inherited is None:
+            return None
+        names |= inherited.names
+        imported |= inherited.bases
     return DeclaredMembers(frozenset(names), frozenset(imported))
+
+
+def instance_members(text: str, class_name: str) -> DeclaredMembers | None:
+    """The members of an instance of `class_name` (a dotted name as the document `text`
+    writes it, `receiver_types.declared_type`), or None where they cannot be known."""
+    return _resolve(text, class_name, frozenset())
+
+
+def _resolve(text: str, class_name: str, below: frozenset[str]) -> DeclaredMembers | None:
+    name = _bare(class_name)
+    defined = [m for m in _CLASS.finditer(text) if m.group(2) == name]
+    if defined:  # the document's own class (the outermost one, if several share the name)
+        return _members(text, min(defined, key=lambda m: len(m.group(1))), below)
+    if name in _BASES:  # its public and special names (`_abc_impl` is no one's to use)
+        known = {n for n in dir(_BASES[name]) if n[:1] != "_" or n[:2] == "__"}
+        return DeclaredMembers(frozenset(known), frozenset())
+    return DeclaredMembers(frozenset(), frozenset([class_name]))
 
 
 def _body(text: str, header: re.Match[str]) -> tuple[str, str] | None:

@@ -27,7 +27,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .class_members import imported_bases, self_members
+from .class_members import imported_bases, instance_members, self_members
+from .receiver_types import declared_type
 from .static_worker import import_root
 
 log = logging.getLogger("grucomplete.server")
@@ -51,9 +52,10 @@ Names = list[str] | None  # None: no answer (error, skipped, worker gone)
 
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([^#\n;]+)", re.MULTILINE)
 _FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([^#\n;]+)", re.MULTILINE)
-# A module-level import statement, parenthesised names and all.
+# An import statement, parenthesised names and all (indented too: `if TYPE_CHECKING:`).
 _IMPORT_STATEMENT = re.compile(
-    r"^(?:from[ \t]+[\w.]+[ \t]+import[ \t]*\([^)]*\)|(?:from|import)[ \t][^\n]*)", re.MULTILINE
+    r"^[ \t]*(from[ \t]+[\w.]+[ \t]+import[ \t]*\([^)]*\)|(?:from|import)[ \t][^\n]*)",
+    re.MULTILINE,
 )
 _RECEIVER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.\Z")
 
@@ -70,8 +72,8 @@ def _imported_modules(text: str) -> dict[str, str]:
 
 
 def import_statements(text: str) -> str:
-    """The document's module-level imports: what a base class's name means in it."""
-    return "\n".join(match.group(0) for match in _IMPORT_STATEMENT.finditer(text))
+    """The document's imports, each at the top level: what a class's name means in it."""
+    return "\n".join(match.group(1) for match in _IMPORT_STATEMENT.finditer(text))
 
 
 def imported_module(text: str, before: str, package: str | None = None) -> str | None:
@@ -286,9 +288,13 @@ class StaticAnalyzer:
         return PendingNames(future, deadline, members, earlier, declared)
 
     def _declared_members(self, path: str | None, before: str, after: str) -> Names:
-        """After `self.`, the members its class declares and inherits, when they are all known
-        now (the bases it imports listed by the worker: `list_ahead`)."""
+        """The members the document says the receiver has, when they are all known now: after
+        `self.`, what its class declares and inherits (the bases it imports listed by the
+        worker: `list_ahead`); after a name the document declares plainly
+        (`receiver_types`), its class's."""
         declared = self_members(before, after)
+        if declared is None and (class_name := declared_type(before)) is not None:
+            declared = instance_members(before + after, class_name)
         if declared is None:
             return None
         names = set(declared.names)

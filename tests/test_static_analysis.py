@@ -615,7 +615,7 @@ def test_members_known_already_are_not_waited_for() -> None:
     assert PendingNames(Future(), started, earlier=["x"], declared=["y"]).result() == ["x"]
 
 
-def test_self_lists_its_class_and_the_bases_it_imports_before_jedi_reads_the_class(
+def test_members_the_document_declares_serve_before_jedi_has_read_the_class(
     analyzer: StaticAnalyzer, tmp_path: Path
 ) -> None:
     package = tmp_path / "shapes"
@@ -634,6 +634,15 @@ def test_self_lists_its_class_and_the_bases_it_imports_before_jedi_reads_the_cla
     assert pending.declared is not None
     assert {"side", "grow", "__init__", "area"} <= set(pending.declared)
     assert "Shape" not in pending.declared  # what the class reads is no member
+    # A name the document declares plainly has its class's members: a builtin's at once, an
+    # imported class's once the worker has listed it (asked at the first `.` after it).
+    spans = "def f():\n    spans = []\n    spans."
+    assert "append" in (analyzer.names_at(path, spans, "", wait_s=0.0).declared or ())
+    typed = "from .base import Shape\n\n\ndef paint(shape: 'Shape'):\n    shape."
+    analyzer.names_at(str(package / "paint.py"), typed, "", wait_s=0.0)
+    wait_until(lambda: all(f.done() for f in analyzer._bases.values()))
+    pending = analyzer.names_at(str(package / "paint.py"), typed, "", wait_s=0.0)
+    assert "area" in (pending.declared or ()) and "side" not in (pending.declared or ())
     # A base jedi cannot find leaves the list unknown: the class may have any member.
     unknown = before.replace("from .base import Shape", "from .nowhere import Shape")
     analyzer.list_ahead(str(package / "other.py"), unknown)

@@ -1,0 +1,237 @@
+"""The class a name is an instance of, where the document says so plainly.
+
+After `options.`, jedi infers what `options` is; where it is late, the model's words went
+unchecked, and on held-out code most of the attributes the receiver lacks came after a
+parameter or a local variable. Most such names are declared in one of two plain ways: an
+annotated parameter of the enclosing function (`options: "ConsoleOptions"`, `path: Path |
+None = None`) or an assignment of a constructor call or a literal (`client = httpx.Client()`,
+`spans = []`). Only those are read: a name bound any other way after them (a loop, a `with`,
+a tuple, a function's result) has a type only inference knows, and gets none here.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NAME_DOT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\.\Z")
+_DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
+_TRIPLE_QUOTED = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_CONTAINERS = ("list", "dict", "set", "frozenset", "tuple")
+_ALIASES = {
+    "List": "list",
+    "Dict": "dict",
+    "Set": "set",
+    "FrozenSet": "frozenset",
+    "Tuple": "tuple",
+}
+_NOT_AN_INSTANCE = {"Any", "Type", "type", "Callable", "Union", "Literal", "ClassVar", "None"}
+_LITERALS = {"[": "list", "(": "tuple", '"': "str", "'": "str"}
+SCANNED = 100_000  # characters before the cursor searched for the enclosing function
+
+
+def declared_type(before: str) -> str | None:
+    """The class (a dotted name as the document writes it) that the name before the final `.`
+    of `before` is an instance of, or None where the document does not say so plainly."""
+    found = _NAME_DOT.search(before[-200:])
+    if found is None or found.group(1) in ("self", "cls"):
+        return None
+    name = found.group(1)
+    # Multi-line strings' lines say nothing of the code's indentation.
+    text = _TRIPLE_QUOTED.sub('""', before[max(0, len(before) - SCANNED) :])
+    line_start = text.rfind("\n") + 1
+    function = _enclosing_function(text, line_start)
+    if function is None:
+        return _assigned_type(text[:line_start], name, top_level=True)
+    signature_end = _closing(text, function)
+    if signature_end is None:
+        return None
+    body = _without_functions(text[signature_end:line_start])
+    if _last_binding(body, name) is not None:
+        return _assigned_type(body, name, top_level=False)
+    return _annotated_type(text[function : signature_end - 1], name)
+
+
+def _enclosing_function(text: str, line_start: int) -> int | None:
+    """Where the parameters of the function the line at `line_start` is in begin: the first
+    `def` above that is less indented than every line of code between."""
+    least = len(text) - line_start - len(text[line_start:].lstrip())
+    end = line_start - 1
+    while end > 0 and least > 0:
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end]
+        end = start - 1
+        code = line.lstrip()
+        if not code or code[0] in "#)]}":
+            continue  # blank, a comment, or the end of a bracket's lines
+        indent = len(line) - len(code)
+        if indent < least:
+            least = indent
+            header = _DEF.match(text, start)
+            if header is not None:
+                return header.end()
+    return None
+
+
+def _without_functions(body: str) -> str:
+    """`body` without the functions defined in it: their names are their own."""
+    kept, position = [], 0
+    for header in _DEF.finditer(body):
+        if header.start() < position:
+            continue  # inside a function left out already
+        outdent = re.compile(rf"^[ \t]{{0,{len(header.group(1))}}}(?=[^ \t\r\n#)\]}}])", re.M)
+        end = outdent.search(body, body.find("\n", header.end()) + 1 or len(body))
+        kept.append(body[position : header.start()])
+        position = end.start() if end else len(body)
+    return "".join(kept) + body[position:]
+
+
+def _last_binding(body: str, name: str) -> int | None:
+    """Where the line of the last statement in `body` that binds `name`, in any way, starts."""
+    for use in reversed(list(re.finditer(rf"(?<![\w.]){re.escape(name)}\b", body))):
+        line_start = body.rfind("\n", 0, use.start()) + 1
+        line_end = body.find("\n", use.end())
+        head = body[line_start : use.start()]
+        tail = body[use.end() : len(body) if line_end < 0 else line_end]
+        keyword = head.split(None, 1)[0] if head.strip() else ""
+        in_call = head.count("(") > head.count(")")  # `f(name=1)` passes an argument
+        if (
+            not in_call
+            and re.match(r"\s*(?::[^=]*)?=(?!=)|\s*,[^=]*=(?!=)", tail)  # name = .., a, name = ..
+            or re.search(r"\bas\s*$", head)  # with/except ... as name
+            or re.match(r"\s*:=", tail)
+            or keyword in ("for", "async", "import", "from", "global", "nonlocal", "del")
+            or re.fullmatch(r"\s*(?:async\s+)?(?:def|class)\s+", head)
+        ):
+            if keyword in ("for", "async") and not re.match(r"[^=]*\bin\b", tail):
+                continue  # `for x in name`: a use
+            return line_start
+    return None
+
+
+def _assigned_type(body: str, name: str, top_level: bool) -> str | None:
+    """The class of `name` after its last binding in `body`, if that is `name = Class(...)`,
+    `name: Class = ...` or `name = <literal>` alone on its line."""
+    line_start = _last_binding(body, name)
+    if line_start is None:
+        return None
+    statement = re.match(
+        rf"([ \t]*){re.escape(name)}[ \t]*(?::([^=\n]*))?=(?!=)[ \t]*", body[line_start:]
+    )
+    if statement is None or (top_level and statement.group(1)):
+        return None  # bound some other way; or, outside functions, not at the top level
+    if statement.group(2) and statement.group(2).strip():
+        return _annotation_class(statement.group(2))
+    return _value_class(body, line_start + statement.end())
+
+
+def _value_class(body: str, start: int) -> str | None:
+    """The class of the value starting at `start`, if it is a literal or a call of a class
+    (a capitalised name, or a builtin type) and nothing follows it on its line."""
+    opener = body[start : start + 1]
+    end: int | None
+    if opener in ("[", "(", "{"):
+        end = _closing(body, start + 1)
+        if end is None:
+            return None
+        inside = body[start + 1 : end - 1]
+        if opener == "(" and not _top_level_comma(inside):
+            return None  # a parenthesised expression, not a tuple
+        kind = _LITERALS.get(opener) or ("set" if inside.strip() and ":" not in inside else "dict")
+    elif opener in ("'", '"'):
+        close = re.match(r"('''|\"\"\"|'|\")(?:\\.|[^\\])*?\1", body[start:], re.DOTALL)
+        if close is None:
+            return None
+        end, kind = start + close.end(), "str"
+    else:
+        called = _DOTTED.match(body, start)
+        if called is None or body[called.end() : called.end() + 1] != "(":
+            return None
+        last = called.group().rpartition(".")[2]
+        if not (last[:1].isupper() or last in (*_CONTAINERS, "object")):
+            return None  # a function's result: its type is inference's
+        end = _closing(body, called.end() + 1)
+        kind = called.group()
+    if end is None or body[end:].split("\n", 1)[0].split("#", 1)[0].strip():
+        return None  # something follows: `Class(...).method()`, `"a" + b`
+    return kind
+
+
+def _annotated_type(parameters: str, name: str) -> str | None:
+    """The annotated class of parameter `name` in a signature's text."""
+    for parameter in _split(parameters):
+        declared = rf"\s*\**{re.escape(name)}\s*(?::(.*?))?\s*(?:=.*)?$"
+        found = re.match(declared, parameter, re.DOTALL)
+        if found is not None:
+            return _annotation_class(found.group(1)) if found.group(1) else None
+    return None
+
+
+def _annotation_class(annotation: str) -> str | None:
+    """The class an annotation names: `"Console"`, `Optional[Path]` and `Path | None` are
+    `Path`; `List[int]` is `list`; a union of classes, `Any` or a callable is none."""
+    text = annotation.strip().strip("\"'").strip()
+    optional = re.fullmatch(r"(?:typing\.)?Optional\[(.*)\]", text, re.DOTALL)
+    if optional:
+        text = optional.group(1).strip()
+    parts = [p.strip() for p in _split(text, "|") if p.strip() not in ("None", "")]
+    if len(parts) != 1:
+        return None
+    found = _DOTTED.match(parts[0])
+    if found is None or parts[0][found.end() :].strip()[:1] not in ("", "["):
+        return None
+    bare = found.group().rpartition(".")[2]
+    if bare in _NOT_AN_INSTANCE:
+        return None
+    return _ALIASES.get(bare, found.group())
+
+
+def _split(text: str, separator: str = ",") -> list[str]:
+    """`text` split at `separator` outside brackets and strings."""
+    parts, depth, current, quote = [], 0, "", ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == separator and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        current += char
+    return [*parts, current]
+
+
+def _top_level_comma(text: str) -> bool:
+    return len(_split(text)) > 1
+
+
+def _closing(text: str, start: int) -> int | None:
+    """The position after the bracket that closes the one open before `start`, skipping
+    strings; None when it is not closed in `text`."""
+    depth, quote, i = 1, "", start
+    while i < len(text):
+        char = text[i]
+        if quote:
+            if char == "\\":
+                i += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            newline = text.find("\n", i)
+            i = len(text) if newline < 0 else newline
+            continue
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
