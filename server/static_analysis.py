@@ -28,8 +28,14 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .class_members import imported_bases, instance_members, self_members
+from .document_imports import (
+    dotted_receiver,
+    import_statements,
+    imported_module,
+    imported_modules,
+    package_of,
+)
 from .receiver_types import declared_type
-from .static_worker import import_root
 
 log = logging.getLogger("grucomplete.server")
 
@@ -50,74 +56,6 @@ MAX_RECEIVERS = 512  # jedi answers kept for a later `.` after the same receiver
 
 Names = list[str] | None  # None: no answer (error, skipped, worker gone)
 
-_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^#\n;]+)", re.MULTILINE)
-_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([^#\n;]+)", re.MULTILINE)
-# An import statement, parenthesised names and all (indented too: `if TYPE_CHECKING:`).
-_IMPORT_STATEMENT = re.compile(
-    r"^[ \t]*(from[ \t]+[\w.]+[ \t]+import[ \t]*\([^)]*\)|(?:from|import)[ \t][^\n]*)",
-    re.MULTILINE,
-)
-_RECEIVER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.\Z")
-
-
-def _imported_modules(text: str) -> dict[str, str]:
-    """The names `import` statements in `text` bind, each to its module."""
-    bound: dict[str, str] = {}
-    for match in _IMPORT.finditer(text):
-        for item in match.group(1).split(","):
-            name, _, alias = item.strip().partition(" as ")
-            name, alias = name.strip(), alias.strip()
-            bound[alias or name.partition(".")[0]] = name if alias else name.partition(".")[0]
-    return bound
-
-
-def import_statements(text: str) -> str:
-    """The document's imports, each at the top level: what a class's name means in it."""
-    return "\n".join(match.group(1) for match in _IMPORT_STATEMENT.finditer(text))
-
-
-def imported_module(text: str, before: str, package: str | None = None) -> str | None:
-    """The module that the receiver before the final `.` of `before` names, if the document
-    `text` imports it by that name (`import os`, `import os.path as p`, `from os import path`;
-    `from . import sub` when the document's `package` is known).
-    """
-    receiver = _RECEIVER.search(before[-200:])
-    if receiver is None:
-        return None
-    first, _, rest = receiver.group(1).partition(".")
-    bound = _imported_modules(text)
-    for match in _FROM_IMPORT.finditer(text):
-        for item in match.group(2).rstrip("\\) \t").split(","):
-            name, _, alias = item.strip().partition(" as ")
-            if name.strip().isidentifier():
-                joint = "" if match.group(1).endswith(".") else "."
-                bound[alias.strip() or name.strip()] = f"{match.group(1)}{joint}{name.strip()}"
-    module = bound.get(first)
-    if module is not None and module.startswith("."):
-        module = _absolute(module, package)
-    if module is None:
-        return None  # not imported, or relative to a package not known
-    return f"{module}.{rest}" if rest else module
-
-
-def _absolute(module: str, package: str | None) -> str | None:
-    """A relative module's dotted name (`..util` in package `a.b` is `a.util`)."""
-    relative = module.lstrip(".")
-    above = package.split(".") if package else []
-    level = len(module) - len(relative)
-    if level - 1 >= len(above):
-        return None  # no package, or beyond its top
-    return ".".join(above[: len(above) - level + 1] + ([relative] if relative else []))
-
-
-def package_of(path: str | None) -> str | None:
-    """The dotted name of the package a file is in (None outside a package)."""
-    root = import_root(path)
-    if path is None or root is None:
-        return None
-    folder = os.path.relpath(os.path.dirname(os.path.abspath(path)), root)
-    return folder.replace(os.sep, ".")
-
 
 _SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+(\w+)", re.MULTILINE)
 
@@ -127,10 +65,9 @@ def receiver_key(before: str) -> tuple[str, str] | None:
     (a dotted name) and the scope it is read in, the enclosing class for `self.`/`cls.`, else
     the enclosing function or class (the same name elsewhere may be another object). None
     when the receiver is not a dotted name (a call, a subscript: its value may differ)."""
-    found = _RECEIVER.search(before[-200:])
-    if found is None:
+    receiver = dotted_receiver(before)
+    if receiver is None:
         return None
-    receiver = found.group(1)
     line_start = before.rfind("\n") + 1
     indent = len(before[line_start:]) - len(before[line_start:].lstrip())
     want_class = receiver.partition(".")[0] in ("self", "cls")
@@ -369,7 +306,7 @@ class StaticAnalyzer:
         if len(self._listed) > MAX_LISTED:
             self._listed.clear()
         head = text[:IMPORTS_READ]  # bounded work per keystroke; imports are mostly on top
-        bound = _imported_modules(head).values()
+        bound = imported_modules(head).values()
         modules = sorted({m for m in bound if all(map(str.isidentifier, m.split(".")))})
         for module in modules[:PREFETCHED_MODULES]:
             if (path, module) not in self._listed:

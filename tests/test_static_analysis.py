@@ -19,14 +19,9 @@ from lsprotocol import types
 from grucomplete.model.candidate_scoring import word_probabilities
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import State
-from grucomplete.server.static_analysis import (
-    PendingNames,
-    StaticAnalyzer,
-    imported_module,
-    package_of,
-    receiver_key,
-)
-from grucomplete.server.static_worker import module_members
+from grucomplete.server.document_imports import imported_module, package_of
+from grucomplete.server.module_listing import module_members
+from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer, receiver_key
 from grucomplete.server.workspace_names import WorkspaceNames
 
 from .conftest import decode_from

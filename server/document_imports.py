@@ -1,0 +1,85 @@
+"""What a document's imports say: the module a receiver before `.` names, the imports a
+class's name is read under, the package the document is in. Read from the text, on the event
+loop, for static analysis (`static_analysis`): cheap, and wrong only towards knowing nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .static_worker import import_root
+
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^#\n;]+)", re.MULTILINE)
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([^#\n;]+)", re.MULTILINE)
+# An import statement, parenthesised names and all (indented too: `if TYPE_CHECKING:`).
+_IMPORT_STATEMENT = re.compile(
+    r"^[ \t]*(from[ \t]+[\w.]+[ \t]+import[ \t]*\([^)]*\)|(?:from|import)[ \t][^\n]*)",
+    re.MULTILINE,
+)
+_RECEIVER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.\Z")
+
+
+def dotted_receiver(before: str) -> str | None:
+    """The dotted name before the final `.` of `before` (None after a call, a subscript...)."""
+    found = _RECEIVER.search(before[-200:])
+    return found.group(1) if found is not None else None
+
+
+def imported_modules(text: str) -> dict[str, str]:
+    """The names `import` statements in `text` bind, each to its module."""
+    bound: dict[str, str] = {}
+    for match in _IMPORT.finditer(text):
+        for item in match.group(1).split(","):
+            name, _, alias = item.strip().partition(" as ")
+            name, alias = name.strip(), alias.strip()
+            bound[alias or name.partition(".")[0]] = name if alias else name.partition(".")[0]
+    return bound
+
+
+def import_statements(text: str) -> str:
+    """The document's imports, each at the top level: what a class's name means in it."""
+    return "\n".join(match.group(1) for match in _IMPORT_STATEMENT.finditer(text))
+
+
+def imported_module(text: str, before: str, package: str | None = None) -> str | None:
+    """The module that the receiver before the final `.` of `before` names, if the document
+    `text` imports it by that name (`import os`, `import os.path as p`, `from os import path`;
+    `from . import sub` when the document's `package` is known).
+    """
+    receiver = dotted_receiver(before)
+    if receiver is None:
+        return None
+    first, _, rest = receiver.partition(".")
+    bound = imported_modules(text)
+    for match in _FROM_IMPORT.finditer(text):
+        for item in match.group(2).rstrip("\\) \t").split(","):
+            name, _, alias = item.strip().partition(" as ")
+            if name.strip().isidentifier():
+                joint = "" if match.group(1).endswith(".") else "."
+                bound[alias.strip() or name.strip()] = f"{match.group(1)}{joint}{name.strip()}"
+    module = bound.get(first)
+    if module is not None and module.startswith("."):
+        module = _absolute(module, package)
+    if module is None:
+        return None  # not imported, or relative to a package not known
+    return f"{module}.{rest}" if rest else module
+
+
+def _absolute(module: str, package: str | None) -> str | None:
+    """A relative module's dotted name (`..util` in package `a.b` is `a.util`)."""
+    relative = module.lstrip(".")
+    above = package.split(".") if package else []
+    level = len(module) - len(relative)
+    if level - 1 >= len(above):
+        return None  # no package, or beyond its top
+    return ".".join(above[: len(above) - level + 1] + ([relative] if relative else []))
+
+
+def package_of(path: str | None) -> str | None:
+    """The dotted name of the package a file is in (None outside a package)."""
+    root = import_root(path)
+    if path is None or root is None:
+        return None
+    folder = os.path.relpath(os.path.dirname(os.path.abspath(path)), root)
+    return folder.replace(os.sep, ".")
