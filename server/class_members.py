@@ -7,7 +7,7 @@ class body says what the instance has: its methods and class attributes, and eve
 `self.name = ...` in it. Its bases are read the same way when the document defines them;
 `object`, the builtin types, `ABC`, `Generic` and `Protocol` are known here; any other base
 (`class Panel(JupyterMixin)`, imported) is named for static analysis to list
-(`imported_bases`). A class with a `__getattr__` may have any member: nothing is listed.
+(`imported_classes`). A class with a `__getattr__` may have any member: nothing is listed.
 `instance_members` reads any class so, for a name `receiver_types` finds an instance of.
 
 A scan of the text, not a parse: the document is half-typed at the cursor.
@@ -21,6 +21,8 @@ import keyword
 import re
 import typing
 from dataclasses import dataclass
+
+from .receiver_types import annotated_classes
 
 _SELF_DOT = re.compile(r"(?<![\w.])self\.\Z")
 _CLASS = re.compile(r"^([ \t]*)class[ \t]+(\w+)[ \t]*(?:\(([^()]*)\))?[ \t]*:", re.MULTILINE)
@@ -44,11 +46,12 @@ SCANNED = 200_000  # characters before the cursor searched for the enclosing cla
 
 @dataclass(frozen=True)
 class DeclaredMembers:
-    """What the document says a class's instances have: `names`, and the `bases` it imports,
-    whose members must be listed elsewhere before the list is whole."""
+    """What the document says a class's instances have: `names`, and the classes it inherits
+    from or is that the document `imported`, whose members must be listed elsewhere before the
+    list is whole."""
 
     names: frozenset[str]
-    bases: frozenset[str]
+    imported: frozenset[str]
 
 
 def self_members(before: str, after: str) -> DeclaredMembers | None:
@@ -83,18 +86,14 @@ def _enclosing_class(before: str, start: int) -> re.Match[str] | None:
     return None
 
 
-def imported_bases(text: str) -> set[str]:
-    """The bases of the document's classes that it does not define and that are not known
-    here: those whose members static analysis lists ahead of the first `self.`."""
+def imported_classes(text: str) -> set[str]:
+    """The classes the document names as bases or in annotations but does not define, and that
+    are not known here: those whose members static analysis lists ahead of the first `.`."""
     headers = list(_CLASS.finditer(text))
     defined = {header.group(2) for header in headers}
-    return {
-        base
-        for header in headers
-        if header.group(3)
-        for base in _split_bases(header.group(3))
-        if _bare(base) not in defined and _bare(base) not in _BASES
-    }
+    bases = {base for header in headers for base in _split_bases(header.group(3) or "")}
+    named = bases | annotated_classes(text)
+    return {name for name in named if _bare(name) not in defined and _bare(name) not in _BASES}
 
 
 def _members(text: str, header: re.Match[str], below: frozenset[str]) -> DeclaredMembers | None:
@@ -122,7 +121,7 @@ def _members(text: str, header: re.Match[str], below: frozenset[str]) -> Declare
         if inherited is None:
             return None
         names |= inherited.names
-        imported |= inherited.bases
+        imported |= inherited.imported
     return DeclaredMembers(frozenset(names), frozenset(imported))
 
 

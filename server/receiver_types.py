@@ -16,6 +16,8 @@ import re
 _NAME_DOT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\.\Z")
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
 _TRIPLE_QUOTED = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
+# An annotation's text: after a name's `:` (not a dict's string key) or a function's `->`.
+_ANNOTATION = re.compile(r"(?:(?<![\w.])[A-Za-z_]\w*[ \t]*:(?!=)|->)[ \t]*([^,=)\n:#]+)")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _CONTAINERS = ("list", "dict", "set", "frozenset", "tuple")
 _ALIASES = {
@@ -71,6 +73,16 @@ def _enclosing_function(text: str, line_start: int) -> int | None:
             if header is not None:
                 return header.end()
     return None
+
+
+def annotated_classes(text: str) -> set[str]:
+    """The classes the annotations in `text` name (`console: "Console"`, `Optional[Path]`,
+    `-> Text`): a name after `.` is most often one of them, so their members are listed ahead."""
+    return {
+        found
+        for annotation in _ANNOTATION.findall(text[:SCANNED])
+        if (found := _annotation_class(annotation)) is not None and found[:1].isupper()
+    }
 
 
 def _without_functions(body: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import os
 import queue
 import re
@@ -27,7 +28,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .class_members import imported_bases, instance_members, self_members
+from .class_members import imported_classes, instance_members, self_members
 from .document_imports import (
     dotted_receiver,
     import_statements,
@@ -52,6 +53,7 @@ LATE_FACTOR = 4
 PREFETCHED_MODULES = 30  # modules a document imports whose members are listed ahead
 IMPORTS_READ = 50_000  # characters of a document read for its imports on each edit
 MAX_LISTED = 10_000  # (document, module) pairs remembered as listed
+CLASSES_REREAD_S = 2.0  # a document's classes to list ahead are read at most this often
 MAX_RECEIVERS = 512  # jedi answers kept for a later `.` after the same receiver
 
 Names = list[str] | None  # None: no answer (error, skipped, worker gone)
@@ -153,8 +155,9 @@ class StaticAnalyzer:
         self._receivers: OrderedDict[tuple[str | None, tuple[str, str]], list[str]]
         self._receivers = OrderedDict()
         self._listed: set[tuple[str | None, str]] = set()  # (document, module) asked ahead
-        # (document, a base class it imports) -> the members of its instances, asked or known
-        self._bases: dict[tuple[str | None, str], Future[Names]] = {}
+        # (document, a class it imports) -> the members of its instances, asked or known
+        self._classes: dict[tuple[str | None, str], Future[Names]] = {}
+        self._classes_read: dict[str | None, float] = {}  # document -> when its classes were
         # What `status()` reports: whether each recent answer was an error, and the last error.
         self._recent: deque[bool] = deque(maxlen=RECENT_ANSWERS)
         self.last_error: str | None = None
@@ -235,8 +238,8 @@ class StaticAnalyzer:
         if declared is None:
             return None
         names = set(declared.names)
-        for base in declared.bases:
-            listed = self._base_members(path, base, before + after)
+        for imported in declared.imported:
+            listed = self._instance_members(path, imported, before + after)
             # Every instance has a `__class__`: an answer without one is jedi not knowing the
             # base (`Base = make_base()`), or knowing it badly (`io.RawIOBase`: `__doc__`).
             if not listed.done() or "__class__" not in (listed.result() or ()):
@@ -244,14 +247,14 @@ class StaticAnalyzer:
             names.update(listed.result() or ())
         return sorted(names)
 
-    def _base_members(self, path: str | None, base: str, text: str) -> Future[Names]:
-        """The members of an instance of `base` as the document at `path` imports it, asked of
-        the worker once per document."""
-        known = self._bases.get((path, base))
+    def _instance_members(self, path: str | None, name: str, text: str) -> Future[Names]:
+        """The members of an instance of class `name` as the document at `path` imports it,
+        asked of the worker once per document."""
+        known = self._classes.get((path, name))
         if known is not None:  # the imports are not read again on every edit
             return known
-        request = {"path": path, "before": import_statements(text), "members_of": base}
-        return self._ask_once(self._bases, (path, base), request)
+        request = {"path": path, "before": import_statements(text), "members_of": name}
+        return self._ask_once(self._classes, (path, name), request)
 
     def _remember(self, path: str | None, receiver: tuple[str, str], done: Future[Names]) -> None:
         names = done.result()
@@ -296,11 +299,11 @@ class StaticAnalyzer:
         """Ask for the members of what the document imports and was not asked for yet: its
         modules, so that the first `.` after one has them (listing a module in the worker
         took longer than the wait when it was asked at the `.`, on a busy machine), and the
-        base classes its classes import, so that `self.` has its whole list before jedi has
-        read the class (`class_members`)."""
+        classes its classes inherit from and its annotations name, so that `self.` and a
+        parameter have their whole list before jedi has read the class (`class_members`)."""
         self._list_modules(path, text)
         if len(text) <= MAX_DOCUMENT_CHARS:
-            self._list_bases(path, text)
+            self._list_classes(path, text)
 
     def _list_modules(self, path: str | None, text: str) -> None:
         if len(self._listed) > MAX_LISTED:
@@ -313,11 +316,17 @@ class StaticAnalyzer:
                 self._listed.add((path, module))
                 self._module_members(module, path)
 
-    def _list_bases(self, path: str | None, text: str) -> None:
-        if len(self._bases) > MAX_LISTED:
-            self._bases.clear()
-        for base in sorted(imported_bases(text))[:PREFETCHED_MODULES]:
-            self._base_members(path, base, text)
+    def _list_classes(self, path: str | None, text: str) -> None:
+        # Reading a long document's classes and annotations takes milliseconds: not on every
+        # keystroke (a class first named since is asked for at its first `.`).
+        now = time.monotonic()
+        if now < self._classes_read.get(path, -math.inf) + CLASSES_REREAD_S:
+            return
+        self._classes_read[path] = now
+        if len(self._classes) > MAX_LISTED:
+            self._classes.clear()
+        for name in sorted(imported_classes(text))[:PREFETCHED_MODULES]:
+            self._instance_members(path, name, text)
 
     def forget(self, path: str) -> None:
         """The document at `path` closed: what was kept for its questions goes (jedi's answer
@@ -327,8 +336,9 @@ class StaticAnalyzer:
             self._receivers.pop(key, None)
         self._late.pop(path, None)
         self._listed = {(document, module) for document, module in self._listed if document != path}
-        for base in [base for base in self._bases if base[0] == path]:
-            self._bases.pop(base, None)
+        for listed in [listed for listed in self._classes if listed[0] == path]:
+            self._classes.pop(listed, None)
+        self._classes_read.pop(path, None)
 
     def _timed(self, path: str | None, done: Future[Names], sent: float, wait_s: float) -> None:
         if done.result() is not None:  # an answer, not a skip, an error or a dead worker

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grucomplete.server.class_members import imported_bases, self_members
+from grucomplete.server.class_members import imported_classes, self_members
 
 SOURCE = '''\
 import threading
@@ -41,7 +41,7 @@ class Widget(Base, metaclass=Meta):
 
 def test_a_class_lists_its_methods_attributes_and_its_bases_in_the_document() -> None:
     declared = self_members(SOURCE, "\n\n    async def refresh(self):\n        self.stale = True\n")
-    assert declared is not None and declared.bases == frozenset()
+    assert declared is not None and declared.imported == frozenset()
     own = {"__init__", "area", "size", "label", "_cache", "refresh", "stale"}
     inherited = {"limit", "retries", "helper", "counter"}
     assert own | inherited | {"__class__", "__eq__"} <= declared.names
@@ -53,15 +53,18 @@ def test_a_base_the_document_imports_is_named_for_static_analysis() -> None:
     text = "from .columns import Column\n\nclass Bar(Column, typing.Generic[T]):\n"
     text += "    def f(self):\n        self."
     declared = self_members(text, "")
-    assert declared is not None and declared.bases == {"Column"}  # Generic is known here
-    assert imported_bases(SOURCE) == set()  # `metaclass=` is no base
-    assert imported_bases(text) == {"Column"}
+    assert declared is not None and declared.imported == {"Column"}  # Generic is known here
+    assert imported_classes(SOURCE) == set()  # `metaclass=` is no base
+    assert imported_classes(text) == {"Column"}
+    # The classes annotations name are listed ahead too: `options.` comes soon after.
+    signature = "\n\ndef render(options: 'Options', size: int, path: Optional[Path]) -> Text:\n"
+    assert imported_classes(text + signature) == {"Column", "Options", "Path", "Text"}
 
 
 def test_builtin_and_abstract_bases_are_known_here() -> None:
     text = "class Failure(ValueError, abc.ABC):\n    def f(self):\n        self."
     declared = self_members(text, "")
-    assert declared is not None and not declared.bases
+    assert declared is not None and not declared.imported
     assert {"args", "with_traceback", "__abstractmethods__"} <= declared.names
     assert "_abc_impl" not in declared.names  # private to `abc`
 

@@ -623,8 +623,9 @@ def test_members_the_document_declares_serve_before_jedi_has_read_the_class(
     )
     path = str(package / "square.py")
     analyzer.list_ahead(path, before)  # on the document's edits: the base is asked ahead
-    wait_until(lambda: bool(analyzer._bases) and all(f.done() for f in analyzer._bases.values()))
-    assert {"area", "__class__"} <= set(analyzer._bases[(path, "Shape")].result() or ())
+    listed = analyzer._classes
+    wait_until(lambda: bool(listed) and all(f.done() for f in listed.values()))
+    assert {"area", "__class__"} <= set(analyzer._classes[(path, "Shape")].result() or ())
     pending = analyzer.names_at(path, before, "", wait_s=0.0)
     assert pending.declared is not None
     assert {"side", "grow", "__init__", "area"} <= set(pending.declared)
@@ -635,13 +636,13 @@ def test_members_the_document_declares_serve_before_jedi_has_read_the_class(
     assert "append" in (analyzer.names_at(path, spans, "", wait_s=0.0).declared or ())
     typed = "from .base import Shape\n\n\ndef paint(shape: 'Shape'):\n    shape."
     analyzer.names_at(str(package / "paint.py"), typed, "", wait_s=0.0)
-    wait_until(lambda: all(f.done() for f in analyzer._bases.values()))
+    wait_until(lambda: all(f.done() for f in analyzer._classes.values()))
     pending = analyzer.names_at(str(package / "paint.py"), typed, "", wait_s=0.0)
     assert "area" in (pending.declared or ()) and "side" not in (pending.declared or ())
     # A base jedi cannot find leaves the list unknown: the class may have any member.
     unknown = before.replace("from .base import Shape", "from .nowhere import Shape")
     analyzer.list_ahead(str(package / "other.py"), unknown)
-    wait_until(lambda: all(f.done() for f in analyzer._bases.values()))
+    wait_until(lambda: all(f.done() for f in analyzer._classes.values()))
     assert analyzer.names_at(str(package / "other.py"), unknown, "", wait_s=0.0).declared is None
 
 
