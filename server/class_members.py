@@ -7,7 +7,7 @@ class body says what the instance has: its methods and class attributes, and eve
 `self.name = ...` in it. Its bases are read the same way when the document defines them;
 `object`, the builtin types, `ABC`, `Generic` and `Protocol` are known here; any other base
 (`class Panel(JupyterMixin)`, imported) is named for static analysis to list
-(`imported_classes`). A class with a `__getattr__` may have any member: nothing is listed.
+(`imported_bases`). A class with a `__getattr__` may have any member: nothing is listed.
 `instance_members` reads any class so, for a name `receiver_types` finds an instance of.
 
 A scan of the text, not a parse: the document is half-typed at the cursor.
@@ -22,9 +22,16 @@ import re
 import typing
 from dataclasses import dataclass
 
-from .receiver_types import annotated_classes
+from .receiver_types import (
+    annotation_class,
+    closing,
+    parameter_class,
+    value_class,
+)
 
 _SELF_DOT = re.compile(r"(?<![\w.])self\.\Z")
+_SELF_ATTRIBUTE_DOT = re.compile(r"(?<![\w.])self\.(\w+)\.\Z")
+_METHOD = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
 _CLASS = re.compile(r"^([ \t]*)class[ \t]+(\w+)[ \t]*(?:\(([^()]*)\))?[ \t]*:", re.MULTILINE)
 _SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+\w+", re.MULTILINE)
 _DOCSTRING = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
@@ -72,6 +79,50 @@ def self_members(before: str, after: str) -> DeclaredMembers | None:
     return _members(text, class_header, frozenset())
 
 
+def attribute_type(before: str, after: str) -> str | None:
+    """The class of `self.name` at the end of `before` (which ends in `self.name.`), where every
+    assignment of it in the class says the same plainly: an annotation, a constructor call or
+    a literal, or a parameter of the method assigning it whose annotation names a class."""
+    found = _SELF_ATTRIBUTE_DOT.search(before[-200:])
+    if found is None:
+        return None
+    start = max(0, len(before) - SCANNED)
+    header = _enclosing_class(before, start)
+    if header is None:
+        return None
+    text = before[start:] + after
+    class_header = _CLASS.match(text, header.start() - start)
+    body = _body(text, class_header) if class_header is not None else None
+    if body is None:
+        return None
+    indent, source = body
+    source = _DOCSTRING.sub('""', source)
+    name, level = re.escape(found.group(1)), re.escape(indent)
+    classes: set[str | None] = set()
+    # In the class body (`name: Console`, `name = []`) and in its methods (`self.name = ...`).
+    target = rf"(?:^{level}{name}|(?<![\w.])self\.{name})[ \t]*"
+    for assignment in re.finditer(rf"{target}(?::(?!=)([^=\n]*))?(=(?!=)[ \t]*)?", source, re.M):
+        annotation, value = assignment.group(1), assignment.group(2)
+        if annotation and annotation.strip():
+            classes.add(annotation_class(annotation))
+        elif value:
+            classes.add(value_class(source, assignment.end()) or _parameter(source, assignment))
+    return classes.pop() if len(classes) == 1 else None
+
+
+def _parameter(source: str, assignment: re.Match[str]) -> str | None:
+    """The annotated class of the parameter an assignment's value names alone on its line
+    (`self.handle = handle` in `def __init__(self, handle: BinaryIO)`)."""
+    value = re.match(r"([A-Za-z_]\w*)[ \t]*(?:#.*)?$", source[assignment.end() :], re.MULTILINE)
+    methods = list(_METHOD.finditer(source, 0, assignment.start()))
+    if value is None or not methods:
+        return None
+    signature_end = closing(source, methods[-1].end())
+    if signature_end is None:
+        return None
+    return parameter_class(source[methods[-1].end() : signature_end - 1], value.group(1))
+
+
 def _enclosing_class(before: str, start: int) -> re.Match[str] | None:
     """The class whose method the cursor is in: the nearest `class` line above, less indented
     than every scope between (a function nested in a method still sees the method's `self`)."""
@@ -86,14 +137,15 @@ def _enclosing_class(before: str, start: int) -> re.Match[str] | None:
     return None
 
 
-def imported_classes(text: str) -> set[str]:
-    """The classes the document names as bases or in annotations but does not define, and that
-    are not known here: those whose members static analysis lists ahead of the first `.`."""
+def imported_bases(text: str) -> set[str]:
+    """The bases of the document's classes that it does not define and that are not known
+    here: those whose members static analysis lists ahead of the first `self.`. (Not the
+    classes annotations name: there are many, a large module's first listing takes hundreds
+    of ms, and the worker busy with them answered the cursor's questions later.)"""
     headers = list(_CLASS.finditer(text))
     defined = {header.group(2) for header in headers}
     bases = {base for header in headers for base in _split_bases(header.group(3) or "")}
-    named = bases | annotated_classes(text)
-    return {name for name in named if _bare(name) not in defined and _bare(name) not in _BASES}
+    return {base for base in bases if _bare(base) not in defined and _bare(base) not in _BASES}
 
 
 def _members(text: str, header: re.Match[str], below: frozenset[str]) -> DeclaredMembers | None:

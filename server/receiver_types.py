@@ -16,8 +16,6 @@ import re
 _NAME_DOT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\.\Z")
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
 _TRIPLE_QUOTED = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
-# An annotation's text: after a name's `:` (not a dict's string key) or a function's `->`.
-_ANNOTATION = re.compile(r"(?:(?<![\w.])[A-Za-z_]\w*[ \t]*:(?!=)|->)[ \t]*([^,=)\n:#]+)")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _CONTAINERS = ("list", "dict", "set", "frozenset", "tuple")
 _ALIASES = {
@@ -45,13 +43,13 @@ def declared_type(before: str) -> str | None:
     function = _enclosing_function(text, line_start)
     if function is None:
         return _assigned_type(text[:line_start], name, top_level=True)
-    signature_end = _closing(text, function)
+    signature_end = closing(text, function)
     if signature_end is None:
         return None
     body = _without_functions(text[signature_end:line_start])
     if _last_binding(body, name) is not None:
         return _assigned_type(body, name, top_level=False)
-    return _annotated_type(text[function : signature_end - 1], name)
+    return parameter_class(text[function : signature_end - 1], name)
 
 
 def _enclosing_function(text: str, line_start: int) -> int | None:
@@ -73,16 +71,6 @@ def _enclosing_function(text: str, line_start: int) -> int | None:
             if header is not None:
                 return header.end()
     return None
-
-
-def annotated_classes(text: str) -> set[str]:
-    """The classes the annotations in `text` name (`console: "Console"`, `Optional[Path]`,
-    `-> Text`): a name after `.` is most often one of them, so their members are listed ahead."""
-    return {
-        found
-        for annotation in _ANNOTATION.findall(text[:SCANNED])
-        if (found := _annotation_class(annotation)) is not None and found[:1].isupper()
-    }
 
 
 def _without_functions(body: str) -> str:
@@ -133,17 +121,17 @@ def _assigned_type(body: str, name: str, top_level: bool) -> str | None:
     if statement is None or (top_level and statement.group(1)):
         return None  # bound some other way; or, outside functions, not at the top level
     if statement.group(2) and statement.group(2).strip():
-        return _annotation_class(statement.group(2))
-    return _value_class(body, line_start + statement.end())
+        return annotation_class(statement.group(2))
+    return value_class(body, line_start + statement.end())
 
 
-def _value_class(body: str, start: int) -> str | None:
+def value_class(body: str, start: int) -> str | None:
     """The class of the value starting at `start`, if it is a literal or a call of a class
     (a capitalised name, or a builtin type) and nothing follows it on its line."""
     opener = body[start : start + 1]
     end: int | None
     if opener in ("[", "(", "{"):
-        end = _closing(body, start + 1)
+        end = closing(body, start + 1)
         if end is None:
             return None
         inside = body[start + 1 : end - 1]
@@ -162,24 +150,24 @@ def _value_class(body: str, start: int) -> str | None:
         last = called.group().rpartition(".")[2]
         if not (last[:1].isupper() or last in (*_CONTAINERS, "object")):
             return None  # a function's result: its type is inference's
-        end = _closing(body, called.end() + 1)
+        end = closing(body, called.end() + 1)
         kind = called.group()
     if end is None or body[end:].split("\n", 1)[0].split("#", 1)[0].strip():
         return None  # something follows: `Class(...).method()`, `"a" + b`
     return kind
 
 
-def _annotated_type(parameters: str, name: str) -> str | None:
+def parameter_class(parameters: str, name: str) -> str | None:
     """The annotated class of parameter `name` in a signature's text."""
     for parameter in _split(parameters):
         declared = rf"\s*\**{re.escape(name)}\s*(?::(.*?))?\s*(?:=.*)?$"
         found = re.match(declared, parameter, re.DOTALL)
         if found is not None:
-            return _annotation_class(found.group(1)) if found.group(1) else None
+            return annotation_class(found.group(1)) if found.group(1) else None
     return None
 
 
-def _annotation_class(annotation: str) -> str | None:
+def annotation_class(annotation: str) -> str | None:
     """The class an annotation names: `"Console"`, `Optional[Path]` and `Path | None` are
     `Path`; `List[int]` is `list`; a union of classes, `Any` or a callable is none."""
     text = annotation.strip().strip("\"'").strip()
@@ -222,7 +210,7 @@ def _top_level_comma(text: str) -> bool:
     return len(_split(text)) > 1
 
 
-def _closing(text: str, start: int) -> int | None:
+def closing(text: str, start: int) -> int | None:
     """The position after the bracket that closes the one open before `start`, skipping
     strings; None when it is not closed in `text`."""
     depth, quote, i = 1, "", start

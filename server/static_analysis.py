@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import math
 import os
 import queue
 import re
@@ -28,7 +27,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .class_members import imported_classes, instance_members, self_members
+from .class_members import attribute_type, imported_bases, instance_members, self_members
 from .document_imports import (
     dotted_receiver,
     import_statements,
@@ -53,7 +52,6 @@ LATE_FACTOR = 4
 PREFETCHED_MODULES = 30  # modules a document imports whose members are listed ahead
 IMPORTS_READ = 50_000  # characters of a document read for its imports on each edit
 MAX_LISTED = 10_000  # (document, module) pairs remembered as listed
-CLASSES_REREAD_S = 2.0  # a document's classes to list ahead are read at most this often
 MAX_RECEIVERS = 512  # jedi answers kept for a later `.` after the same receiver
 
 Names = list[str] | None  # None: no answer (error, skipped, worker gone)
@@ -157,7 +155,6 @@ class StaticAnalyzer:
         self._listed: set[tuple[str | None, str]] = set()  # (document, module) asked ahead
         # (document, a class it imports) -> the members of its instances, asked or known
         self._classes: dict[tuple[str | None, str], Future[Names]] = {}
-        self._classes_read: dict[str | None, float] = {}  # document -> when its classes were
         # What `status()` reports: whether each recent answer was an error, and the last error.
         self._recent: deque[bool] = deque(maxlen=RECENT_ANSWERS)
         self.last_error: str | None = None
@@ -230,11 +227,12 @@ class StaticAnalyzer:
     def _declared_members(self, path: str | None, before: str, after: str) -> Names:
         """The members the document says the receiver has, when they are all known now: after
         `self.`, what its class declares and inherits (the bases it imports listed by the
-        worker: `list_ahead`); after a name the document declares plainly
-        (`receiver_types`), its class's."""
+        worker: `list_ahead`); after a name or a `self.name` the document declares plainly
+        (`receiver_types`, `class_members.attribute_type`), its class's."""
         declared = self_members(before, after)
-        if declared is None and (class_name := declared_type(before)) is not None:
-            declared = instance_members(before + after, class_name)
+        if declared is None:
+            class_name = declared_type(before) or attribute_type(before, after)
+            declared = instance_members(before + after, class_name) if class_name else None
         if declared is None:
             return None
         names = set(declared.names)
@@ -299,11 +297,11 @@ class StaticAnalyzer:
         """Ask for the members of what the document imports and was not asked for yet: its
         modules, so that the first `.` after one has them (listing a module in the worker
         took longer than the wait when it was asked at the `.`, on a busy machine), and the
-        classes its classes inherit from and its annotations name, so that `self.` and a
-        parameter have their whole list before jedi has read the class (`class_members`)."""
+        base classes its classes import, so that `self.` has its whole list before jedi has
+        read the class (`class_members`)."""
         self._list_modules(path, text)
         if len(text) <= MAX_DOCUMENT_CHARS:
-            self._list_classes(path, text)
+            self._list_bases(path, text)
 
     def _list_modules(self, path: str | None, text: str) -> None:
         if len(self._listed) > MAX_LISTED:
@@ -316,16 +314,10 @@ class StaticAnalyzer:
                 self._listed.add((path, module))
                 self._module_members(module, path)
 
-    def _list_classes(self, path: str | None, text: str) -> None:
-        # Reading a long document's classes and annotations takes milliseconds: not on every
-        # keystroke (a class first named since is asked for at its first `.`).
-        now = time.monotonic()
-        if now < self._classes_read.get(path, -math.inf) + CLASSES_REREAD_S:
-            return
-        self._classes_read[path] = now
+    def _list_bases(self, path: str | None, text: str) -> None:
         if len(self._classes) > MAX_LISTED:
             self._classes.clear()
-        for name in sorted(imported_classes(text))[:PREFETCHED_MODULES]:
+        for name in sorted(imported_bases(text))[:PREFETCHED_MODULES]:
             self._instance_members(path, name, text)
 
     def forget(self, path: str) -> None:
@@ -338,7 +330,6 @@ class StaticAnalyzer:
         self._listed = {(document, module) for document, module in self._listed if document != path}
         for listed in [listed for listed in self._classes if listed[0] == path]:
             self._classes.pop(listed, None)
-        self._classes_read.pop(path, None)
 
     def _timed(self, path: str | None, done: Future[Names], sent: float, wait_s: float) -> None:
         if done.result() is not None:  # an answer, not a skip, an error or a dead worker

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grucomplete.server.class_members import imported_classes, self_members
+from grucomplete.server.class_members import attribute_type, imported_bases, self_members
 
 SOURCE = '''\
 import threading
@@ -54,11 +54,8 @@ def test_a_base_the_document_imports_is_named_for_static_analysis() -> None:
     text += "    def f(self):\n        self."
     declared = self_members(text, "")
     assert declared is not None and declared.imported == {"Column"}  # Generic is known here
-    assert imported_classes(SOURCE) == set()  # `metaclass=` is no base
-    assert imported_classes(text) == {"Column"}
-    # The classes annotations name are listed ahead too: `options.` comes soon after.
-    signature = "\n\ndef render(options: 'Options', size: int, path: Optional[Path]) -> Text:\n"
-    assert imported_classes(text + signature) == {"Column", "Options", "Path", "Text"}
+    assert imported_bases(SOURCE) == set()  # `metaclass=` is no base
+    assert imported_bases(text) == {"Column"}
 
 
 def test_builtin_and_abstract_bases_are_known_here() -> None:
@@ -92,3 +89,47 @@ def test_the_enclosing_class_is_the_one_the_cursor_is_in() -> None:
     declared = self_members(before, "")
     assert declared is not None
     assert {"two", "three", "second"} <= declared.names and "first" not in declared.names
+
+
+READER = """\
+from typing import BinaryIO
+
+
+class Reader:
+    limit: int = 3
+    items = []
+
+    def __init__(self, handle: BinaryIO, name, path: "Path") -> None:
+        self.handle = handle
+        self.name = name
+        self.path = path
+        self.cache = {}
+        self.both = Thing()
+
+    def reset(self):
+        self.both = Other()
+        self.cache = {}
+        if self.cache == {}:
+            pass
+
+    def read(self):
+        return self."""
+
+
+@pytest.mark.parametrize(
+    ("attribute", "expected"),
+    [
+        ("handle", "BinaryIO"),  # a parameter's annotation, assigned as it came
+        ("path", "Path"),
+        ("cache", "dict"),  # assigned twice, the same both times
+        ("limit", "int"),  # in the class body
+        ("items", "list"),
+        ("name", None),  # an unannotated parameter
+        ("both", None),  # two classes
+        ("missing", None),
+    ],
+)
+def test_an_attribute_has_the_class_every_assignment_of_it_says(
+    attribute: str, expected: str | None
+) -> None:
+    assert attribute_type(READER + attribute + ".", "") == expected
