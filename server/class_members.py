@@ -67,16 +67,8 @@ def self_members(before: str, after: str) -> DeclaredMembers | None:
     known from the text."""
     if _SELF_DOT.search(before[-6:]) is None:
         return None
-    start = max(0, len(before) - SCANNED)
-    header = _enclosing_class(before, start)
-    if header is None:
-        return None
-    text = before[start:] + after
-    offset = header.start() - start
-    class_header = _CLASS.match(text, offset)
-    if class_header is None:
-        return None
-    return _members(text, class_header, frozenset())
+    found = _cursor_class(before, after)
+    return _members(*found, frozenset()) if found is not None else None
 
 
 def attribute_type(before: str, after: str) -> str | None:
@@ -84,16 +76,9 @@ def attribute_type(before: str, after: str) -> str | None:
     assignment of it in the class says the same plainly: an annotation, a constructor call or
     a literal, or a parameter of the method assigning it whose annotation names a class."""
     found = _SELF_ATTRIBUTE_DOT.search(before[-200:])
-    if found is None:
-        return None
-    start = max(0, len(before) - SCANNED)
-    header = _enclosing_class(before, start)
-    if header is None:
-        return None
-    text = before[start:] + after
-    class_header = _CLASS.match(text, header.start() - start)
-    body = _body(text, class_header) if class_header is not None else None
-    if body is None:
+    cursor_class = _cursor_class(before, after) if found is not None else None
+    body = _body(*cursor_class) if cursor_class is not None else None
+    if found is None or body is None:
         return None
     indent, source = body
     source = _DOCSTRING.sub('""', source)
@@ -121,6 +106,18 @@ def _parameter(source: str, assignment: re.Match[str]) -> str | None:
     if signature_end is None:
         return None
     return parameter_class(source[methods[-1].end() : signature_end - 1], value.group(1))
+
+
+def _cursor_class(before: str, after: str) -> tuple[str, re.Match[str]] | None:
+    """The text read (the document, less what is too far above the cursor) and the header of
+    the class the cursor is in, in it."""
+    start = max(0, len(before) - SCANNED)
+    header = _enclosing_class(before, start)
+    if header is None:
+        return None
+    text = before[start:] + after
+    class_header = _CLASS.match(text, header.start() - start)
+    return (text, class_header) if class_header is not None else None
 
 
 def _enclosing_class(before: str, start: int) -> re.Match[str] | None:
