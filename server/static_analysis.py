@@ -3,29 +3,25 @@
 The model ranks well but invents attributes; jedi knows the members of a receiver's type and
 the names in scope but ranks them alphabetically. `StaticAnalyzer` asks jedi (in
 `static_worker`, a child process, so its pure-Python work neither blocks the model's thread
-nor shares its GIL) and hands back a future: the completion waits for it only as long as the
-`staticWaitMs` setting allows, then ranks what it has. jedi is an optional extra
-(`pip install 'grucomplete[static]'`): without it the analyzer reports once and stays off.
+nor shares its GIL; `worker_connection` talks to it) and hands back a future: the completion
+waits for it only as long as the `staticWaitMs` setting allows, then ranks what it has. jedi
+is an optional extra (`pip install 'grucomplete[static]'`): without it the analyzer reports
+once and stays off. Where jedi is late, what the document says serves: an earlier answer, a
+module's members listed ahead (`module_listing`), the class of `self` or of a plainly
+declared name (`class_members`, `receiver_types`).
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
-import os
-import queue
 import re
-import subprocess
-import sys
-import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from .class_members import attribute_type, imported_bases, instance_members, self_members
 from .document_imports import (
@@ -36,15 +32,12 @@ from .document_imports import (
     package_of,
 )
 from .receiver_types import declared_type
+from .worker_connection import Names, WorkerConnection
 
 log = logging.getLogger("grucomplete.server")
 
-# Restarts allowed after the worker dies; past them static analysis stays off (a worker that
-# keeps dying would otherwise cost a process start per keystroke).
-MAX_RESTARTS = 3
 # Documents larger than this are not sent: jedi's time grows with the file, past any wait.
 MAX_DOCUMENT_CHARS = 1_000_000
-RECENT_ANSWERS = 20  # answers whose outcome the status report counts
 # An answer this many waits late marks its file as one not to wait for. One wait late is
 # common (jedi's inference takes 60-70 ms at the median on held-out code, 270 at the 90th
 # percentile): not waiting then left the model's words unchecked at most later dots.
@@ -53,8 +46,6 @@ PREFETCHED_MODULES = 30  # modules a document imports whose members are listed a
 IMPORTS_READ = 50_000  # characters of a document read for its imports on each edit
 MAX_LISTED = 10_000  # (document, module) pairs remembered as listed
 MAX_RECEIVERS = 512  # jedi answers kept for a later `.` after the same receiver
-
-Names = list[str] | None  # None: no answer (error, skipped, worker gone)
 
 
 _SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+(\w+)", re.MULTILINE)
@@ -137,14 +128,7 @@ class StaticAnalyzer:
     """One jedi worker for one workspace; call `names_at` from one thread (the event loop)."""
 
     def __init__(self, root: str | None, python: str = "") -> None:
-        self.root, self.python = root, python
-        self.disabled: str | None = None  # why static analysis is off for good
-        self._process: subprocess.Popen[str] | None = None
-        self._waiting: dict[int, Future[Names]] = {}
-        self._outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
-        self._ids = itertools.count()
-        self._lock = threading.Lock()
-        self._restarts = 0
+        self.worker = WorkerConnection(root, python)
         # The last question, its answer and the members of the module it asks about.
         self._last: tuple[tuple[str | None, str, str], Future[Names], Future[Names] | None] | None
         self._last = None
@@ -155,44 +139,25 @@ class StaticAnalyzer:
         self._listed: set[tuple[str | None, str]] = set()  # (document, module) asked ahead
         # (document, a class it imports) -> the members of its instances, asked or known
         self._classes: dict[tuple[str | None, str], Future[Names]] = {}
-        # What `status()` reports: whether each recent answer was an error, and the last error.
-        self._recent: deque[bool] = deque(maxlen=RECENT_ANSWERS)
-        self.last_error: str | None = None
-        self._ready = False  # the worker has imported jedi
         # (module, its source in the workspace) -> its members, asked or known
         self._modules: dict[tuple[str, str | None], Future[Names]] = {}
         # Where a module of the workspace's own is (a dotted name, the document's path -> its
         # source file), for a package that is not installed.
         self.locate: Callable[[str, str | None], str | None] | None = None
 
+    @property
+    def disabled(self) -> str | None:
+        """Why static analysis is off for good (None while it is on)."""
+        return self.worker.disabled
+
     def status(self) -> dict[str, Any]:
-        """Where static analysis stands, for `:checkhealth` and the VS Code status bar:
-        `state` is "off" (with `reason`), "starting", "failing" (the last two answers, or all
-        there were, were errors: `reason` says which) or "ok"; `failed` of the last `answers`
-        answers were errors."""
-        failed, answers = sum(self._recent), len(self._recent)
-        report: dict[str, Any] = {"failed": failed, "answers": answers}
-        if self.disabled:
-            return {"state": "off", "reason": self.disabled, **report}
-        streak = 0  # the answers that failed since the last one that did not
-        for answer_failed in reversed(self._recent):
-            if not answer_failed:
-                break
-            streak += 1
-        # jedi fails now and then on half-typed code: one error after answers is not failing.
-        if streak >= 2 or (streak and streak == answers):
-            return {"state": "failing", "reason": self.last_error, **report}
-        if not self._ready:
-            return {"state": "starting", **report}
-        if failed:
-            report["lastError"] = self.last_error
-        return {"state": "ok", **report}
+        """Where static analysis stands (`WorkerConnection.status`)."""
+        return self.worker.status()
 
     def start(self) -> None:
         """Start the worker now (it imports jedi in the background), so the first
         completion does not wait for it."""
-        with self._lock:
-            self._ensure_process()
+        self.worker.start()
 
     def names_at(self, path: str | None, before: str, after: str, wait_s: float) -> PendingNames:
         """The names jedi completes at the end of `before` in a file `before + after`.
@@ -221,7 +186,7 @@ class StaticAnalyzer:
         if len(before) + len(after) > MAX_DOCUMENT_CHARS:
             future.set_result(None)
         else:
-            self._send(future, {"path": path, "before": before, "after": after})
+            self.worker.send(future, {"path": path, "before": before, "after": after})
         return PendingNames(future, deadline, members, earlier, declared)
 
     def _declared_members(self, path: str | None, before: str, after: str) -> Names:
@@ -279,19 +244,19 @@ class StaticAnalyzer:
         future: Future[Names] = Future()
         future.add_done_callback(lambda done: _forget_unanswered(kept, key, done))
         kept[key] = future
-        self._send(future, request)
+        self.worker.send(future, request)
         return future
 
     @property
     def busy(self) -> bool:
         """Whether the worker has a question to answer (it is using a core)."""
-        return bool(self._waiting)
+        return self.worker.busy
 
     def warm(self, path: str, text: str) -> None:
         """Have the worker parse a document and its imports before its first `.` is typed:
         a cold file's first answer comes long after any wait, a parsed one's within it."""
         if len(text) <= MAX_DOCUMENT_CHARS:
-            self._send(Future(), {"path": path, "before": text, "after": "", "warm": True})
+            self.worker.send(Future(), {"path": path, "before": text, "after": "", "warm": True})
 
     def list_ahead(self, path: str | None, text: str) -> None:
         """Ask for the members of what the document imports and was not asked for yet: its
@@ -337,146 +302,5 @@ class StaticAnalyzer:
             log.debug("static analysis: answered in %.1f ms", took * 1000)
             self._late[path] = took > LATE_FACTOR * wait_s
 
-    def _send(self, future: Future[Names], request: dict[str, Any]) -> None:
-        request.update(root=self.root, python=self.python or None)
-        with self._lock:
-            process = self._ensure_process()
-            if process is None:
-                future.set_result(None)
-                return
-            request["id"] = next(self._ids)
-            self._waiting[request["id"]] = future
-            self._outbox.put(request)
-
     def close(self) -> None:
-        with self._lock:
-            process, self._process = self._process, None
-            self.disabled = self.disabled or "closed"
-        self._outbox.put(None)
-        if process is not None:
-            process.kill()
-            process.wait()
-
-    # --- the worker process --------------------------------------------------------------
-
-    def _ensure_process(self) -> subprocess.Popen[str] | None:
-        """The running worker, started or restarted if needed (call with the lock held)."""
-        if self.disabled:
-            return None
-        if self._process is not None and self._process.poll() is None:
-            return self._process
-        if self._process is not None:
-            self._restarts += 1
-            if self._restarts > MAX_RESTARTS:
-                self._disable(f"its worker exited {self._restarts} times")
-                return None
-        env = {**os.environ, "PYTHONSAFEPATH": "1"}  # no workspace file shadows a module
-        try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "grucomplete.server.static_worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                env=env,
-                cwd=self.root if self.root and os.path.isdir(self.root) else None,
-            )
-        except OSError as e:
-            self._disable(f"cannot start its worker: {e}")
-            return None
-        assert self._process.stdout is not None
-        # Each worker answers only its own requests: a dead one's reader must not resolve
-        # what its successor was asked.
-        self._waiting, self._outbox = {}, queue.SimpleQueue()
-        threading.Thread(
-            target=self._read_answers,
-            args=(self._process, self._process.stdout, self._waiting),
-            name="grucomplete-static",
-            daemon=True,
-        ).start()
-        threading.Thread(
-            target=self._write_requests,
-            args=(self._process, self._outbox, self._waiting),
-            name="grucomplete-static-requests",
-            daemon=True,
-        ).start()
-        return self._process
-
-    def _write_requests(
-        self,
-        process: subprocess.Popen[str],
-        outbox: queue.SimpleQueue[dict[str, Any] | None],
-        waiting: dict[int, Future[Names]],
-    ) -> None:
-        """Hands the worker its requests, off the event loop: a document larger than the
-        pipe's buffer blocks the write until the worker reads it, and a worker busy in jedi
-        reads slowly (the event loop stood still for 233 ms on a 69 KB file)."""
-        assert process.stdin is not None
-        while (request := outbox.get()) is not None:
-            try:
-                process.stdin.write(json.dumps(request) + "\n")
-                process.stdin.flush()
-            except (OSError, ValueError):  # the worker is gone: nothing more reaches it
-                break
-        # What it was not given will not be answered (the next request starts a new worker).
-        while request is not None:
-            with self._lock:
-                future = waiting.pop(request["id"], None)
-            if future is not None and not future.done():
-                future.set_result(None)
-            try:
-                request = outbox.get_nowait()
-            except queue.Empty:
-                request = None
-
-    def _read_answers(
-        self,
-        process: subprocess.Popen[str],
-        stdout: IO[str],
-        waiting: dict[int, Future[Names]],
-    ) -> None:
-        for line in stdout:
-            try:
-                answer: dict[str, Any] = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if answer.get("id") is None:  # the worker's own news: ready, or jedi missing
-                if "error" in answer:
-                    with self._lock:
-                        self._disable(answer["error"] + "; pip install 'grucomplete[static]'")
-                elif "warning" in answer:
-                    log.warning("static analysis: %s", answer["warning"])
-                    self._failed(answer["warning"])
-                self._ready = self._ready or bool(answer.get("ready"))
-                continue
-            with self._lock:
-                future = waiting.pop(answer["id"], None)
-            if answer.get("environment"):
-                with self._lock:
-                    self._disable(f"staticPython {self.python!r}: {answer['error']}")
-            if "error" in answer:
-                log.debug("static analysis: %s", answer["error"])
-                self._failed(answer["error"])
-            elif not answer.get("skipped") and "module" not in answer:
-                self._recent.append(False)
-            if future is not None:
-                future.set_result(answer.get("names"))
-        with self._lock:  # the worker is gone: nothing it had will be answered
-            unanswered = list(waiting.values())
-            waiting.clear()
-        for future in unanswered:
-            future.set_result(None)
-        process.wait()
-
-    def _failed(self, error: str) -> None:
-        if error != self.last_error or not (self._recent and self._recent[-1]):
-            log.warning("static analysis failed: %s", error)  # once per run of one error
-        self.last_error = error
-        self._recent.append(True)
-
-    def _disable(self, why: str) -> None:
-        if not self.disabled:
-            self.disabled = why
-            log.warning("static analysis is off: %s", why)
+        self.worker.close()

@@ -81,8 +81,8 @@ def test_the_same_question_twice_runs_jedi_once(analyzer: StaticAnalyzer) -> Non
 
 def test_a_killed_worker_is_restarted(analyzer: StaticAnalyzer) -> None:
     assert "path" in analyzer.names_at(None, "import os\nos.", "", wait_s=60).result()
-    analyzer._process.kill()
-    analyzer._process.wait()
+    analyzer.worker._process.kill()
+    analyzer.worker._process.wait()
     names = analyzer.names_at(None, "import sys\nsys.", "", wait_s=60).result()
     assert "argv" in names
     assert analyzer.disabled is None
@@ -388,8 +388,8 @@ def test_the_worker_answers_a_question_after_a_warm_up(
 
 def test_a_stalled_worker_never_blocks_the_caller(analyzer: StaticAnalyzer, tmp_path: Path) -> None:
     assert "path" in analyzer.names_at(None, "import os\nos.", "", wait_s=60).result()
-    assert analyzer._process is not None
-    pid = analyzer._process.pid
+    assert analyzer.worker._process is not None
+    pid = analyzer.worker._process.pid
     big = "x = 1\n" * 50_000 + "x."  # 300 KB: more than a pipe holds
     asked: list[PendingNames] = []
     os.kill(pid, signal.SIGSTOP)  # a worker deep in jedi reads nothing for a while
