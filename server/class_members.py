@@ -68,7 +68,10 @@ def self_members(before: str, after: str) -> DeclaredMembers | None:
     if _SELF_DOT.search(before[-6:]) is None:
         return None
     found = _cursor_class(before, after)
-    return _members(*found, frozenset()) if found is not None else None
+    if found is None:
+        return None
+    text, header = found
+    return _members(_Document(text), header, frozenset())
 
 
 def attribute_type(before: str, after: str) -> str | None:
@@ -145,12 +148,24 @@ def imported_bases(text: str) -> set[str]:
     return {base for base in bases if _bare(base) not in defined and _bare(base) not in _BASES}
 
 
-def _members(text: str, header: re.Match[str], below: frozenset[str]) -> DeclaredMembers | None:
+class _Document:
+    """A document's text and its classes by name, found once per question."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.classes: dict[str, list[re.Match[str]]] = {}
+        for header in _CLASS.finditer(text):
+            self.classes.setdefault(header.group(2), []).append(header)
+
+
+def _members(
+    document: _Document, header: re.Match[str], below: frozenset[str]
+) -> DeclaredMembers | None:
     """`below`: the classes whose bases led here (a class that is its own base is a cycle)."""
     if header.group(2) in below or len(below) >= MAX_DEPTH:
         return None  # a cycle, or a hierarchy too deep to read this way
     below |= {header.group(2)}
-    body = _body(text, header)
+    body = _body(document.text, header)
     if body is None:
         return None
     indent, source = body
@@ -166,7 +181,7 @@ def _members(text: str, header: re.Match[str], below: frozenset[str]) -> Declare
     names.update(dir(object))
     imported: set[str] = set()
     for base in _split_bases(header.group(3) or ""):
-        inherited = _resolve(text, base, below)
+        inherited = _resolve(document, base, below)
         if inherited is None:
             return None
         names |= inherited.names
@@ -177,14 +192,14 @@ def _members(text: str, header: re.Match[str], below: frozenset[str]) -> Declare
 def instance_members(text: str, class_name: str) -> DeclaredMembers | None:
     """The members of an instance of `class_name` (a dotted name as the document `text`
     writes it, `receiver_types.declared_type`), or None where they cannot be known."""
-    return _resolve(text, class_name, frozenset())
+    return _resolve(_Document(text), class_name, frozenset())
 
 
-def _resolve(text: str, class_name: str, below: frozenset[str]) -> DeclaredMembers | None:
+def _resolve(document: _Document, class_name: str, below: frozenset[str]) -> DeclaredMembers | None:
     name = _bare(class_name)
-    defined = [m for m in _CLASS.finditer(text) if m.group(2) == name]
+    defined = document.classes.get(name)
     if defined:  # the document's own class (the outermost one, if several share the name)
-        return _members(text, min(defined, key=lambda m: len(m.group(1))), below)
+        return _members(document, min(defined, key=lambda m: len(m.group(1))), below)
     if name in _BASES:  # its public and special names (`_abc_impl` is no one's to use)
         known = {n for n in dir(_BASES[name]) if n[:1] != "_" or n[:2] == "__"}
         return DeclaredMembers(frozenset(known), frozenset())
