@@ -251,3 +251,18 @@ def test_scheduled_sampling_experiment_trains_both_arms(tmp_path: Path) -> None:
     results = json.loads((out / "scheduled_sampling.json").read_text())
     assert [r["scheduled_sampling"] for r in results.values()] == [0.0, 0.25]
     assert all((out / name / "model.safetensors").is_file() for name in results)
+
+
+def test_declared_members_cost_benchmark_runs(tmp_path: Path) -> None:
+    corpus = toy_corpus(tmp_path)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/declared_members_cost.py"), str(corpus)]
+        + ["--files", "2", "--cuts", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in run.stdout.splitlines()[2:]}
+    assert set(rows) == {"self.", "self.name.", "name.", "an edit"}
+    assert all(float(row[2]) >= float(row[1]) >= 0 for row in rows.values())

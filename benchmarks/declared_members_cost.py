@@ -1,0 +1,80 @@
+"""What reading a receiver's declared members costs the event loop (issue 15, Round 12).
+
+    python benchmarks/declared_members_cost.py .work/heldout [--files 150] [--cuts 20]
+
+Cuts each of `--files` Python files of a corpus at `--cuts` random places, appends a receiver
+(`self.`, `self.name.`, `name.`) and times, per receiver, the scan the server runs at that `.`
+(`class_members.self_members`, `class_members.attribute_type`,
+`receiver_types.declared_type` with `class_members.instance_members`), and per cut the scan
+each edit runs (`class_members.imported_bases`): the median and the slowest (each the fastest
+of 3 runs, so that the machine's noise does not count), and the file of the slowest. Every
+scan must return without raising, whatever the cut: half-typed code is what it reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from grucomplete.server.class_members import (
+    attribute_type,
+    imported_bases,
+    instance_members,
+    self_members,
+)
+from grucomplete.server.receiver_types import declared_type
+
+RECEIVERS = {
+    "self.": lambda before, after: self_members(before, after),
+    "self.name.": lambda before, after: attribute_type(before, after),
+    "name.": lambda before, after: (
+        instance_members(before + after, found) if (found := declared_type(before)) else None
+    ),
+}
+
+
+def fastest_ms(scan: Callable[[], object], repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        scan()
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("--files", type=int, default=150)
+    parser.add_argument("--cuts", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    files = sorted(args.corpus.rglob("*.py"))
+    chosen = rng.sample(files, min(args.files, len(files)))
+    times: dict[str, list[tuple[float, str]]] = {name: [] for name in [*RECEIVERS, "an edit"]}
+    for path in chosen:
+        text = path.read_text(errors="replace")
+        for _ in range(args.cuts if text else 0):
+            cut = rng.randrange(len(text))
+            for receiver, scan in RECEIVERS.items():
+                before = text[:cut] + receiver.replace("name", "x")
+                after = text[cut:]
+                times[receiver].append((fastest_ms(partial(scan, before, after)), str(path)))
+            times["an edit"].append((fastest_ms(partial(imported_bases, text)), str(path)))
+    print(f"{len(chosen)} files, {args.cuts} cuts each")
+    print("scan | p50 ms | max ms | slowest file")
+    for name, measured in times.items():
+        if measured:
+            slowest = max(measured)
+            median = statistics.median(ms for ms, _ in measured)
+            print(f"{name} | {median:.2f} | {slowest[0]:.2f} | {slowest[1]}")
+
+
+if __name__ == "__main__":
+    main()
