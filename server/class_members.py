@@ -30,6 +30,7 @@ from .receiver_types import (
 )
 
 _SELF_DOT = re.compile(r"(?<![\w.])self\.\Z")
+_SUPER_DOT = re.compile(r"(?<![\w.])super\(\)\.\Z")
 _SELF_ATTRIBUTE_DOT = re.compile(r"(?<![\w.])self\.(\w+)\.\Z")
 _METHOD = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
 _CLASS = re.compile(r"^([ \t]*)class[ \t]+(\w+)[ \t]*(?:\(([^()]*)\))?[ \t]*:", re.MULTILINE)
@@ -72,6 +73,26 @@ def self_members(before: str, after: str) -> DeclaredMembers | None:
         return None
     text, header = found
     return _members(_Document(text), header, frozenset())
+
+
+def super_members(before: str, after: str) -> DeclaredMembers | None:
+    """The members `super().` has at the end of `before`: its class's bases', as for `self.`
+    (the class's own names are not among them)."""
+    if _SUPER_DOT.search(before[-10:]) is None:
+        return None
+    found = _cursor_class(before, after)
+    if found is None:
+        return None
+    text, header = found
+    document, names = _Document(text), set(dir(object))
+    imported: set[str] = set()
+    for base in _split_bases(header.group(3) or ""):
+        inherited = _resolve(document, base, frozenset([header.group(2)]))
+        if inherited is None:
+            return None
+        names |= inherited.names
+        imported |= inherited.imported
+    return DeclaredMembers(frozenset(names), frozenset(imported))
 
 
 def attribute_type(before: str, after: str) -> str | None:

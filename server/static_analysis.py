@@ -23,7 +23,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from .class_members import attribute_type, imported_bases, instance_members, self_members
+from .class_members import (
+    attribute_type,
+    imported_bases,
+    instance_members,
+    self_members,
+    super_members,
+)
 from .document_imports import (
     dotted_receiver,
     import_statements,
@@ -192,9 +198,10 @@ class StaticAnalyzer:
     def _declared_members(self, path: str | None, before: str, after: str) -> Names:
         """The members the document says the receiver has, when they are all known now: after
         `self.`, what its class declares and inherits (the bases it imports listed by the
-        worker: `list_ahead`); after a name or a `self.name` the document declares plainly
-        (`receiver_types`, `class_members.attribute_type`), its class's."""
-        declared = self_members(before, after)
+        worker: `list_ahead`), and after `super().` its bases'; after a name or a `self.name`
+        the document declares plainly (`receiver_types`, `class_members.attribute_type`), its
+        class's."""
+        declared = self_members(before, after) or super_members(before, after)
         if declared is None:
             class_name = declared_type(before) or attribute_type(before, after)
             declared = instance_members(before + after, class_name) if class_name else None

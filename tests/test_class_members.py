@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from grucomplete.server.class_members import attribute_type, imported_bases, self_members
+from grucomplete.server.class_members import (
+    attribute_type,
+    imported_bases,
+    self_members,
+    super_members,
+)
 
 SOURCE = '''\
 import threading
@@ -133,3 +138,15 @@ def test_an_attribute_has_the_class_every_assignment_of_it_says(
     attribute: str, expected: str | None
 ) -> None:
     assert attribute_type(READER + attribute + ".", "") == expected
+
+
+def test_super_has_the_bases_members_not_the_class_own() -> None:
+    before = SOURCE.rsplit("\n", 3)[0] + "\n    def grow(self):\n        super()."
+    declared = super_members(before, "")
+    assert declared is not None and not declared.imported
+    assert {"helper", "limit", "counter", "__init__"} <= declared.names  # Base's, object's
+    assert not {"area", "size", "grow"} & declared.names  # Widget's own
+    imported = "from .columns import Column\n\nclass Bar(Column):\n    def f(self):\n"
+    listed = super_members(imported + "        super().", "")
+    assert listed is not None and listed.imported == {"Column"}  # for the worker to list
+    assert super_members("def f():\n    return super().", "") is None  # no class
