@@ -84,15 +84,7 @@ def super_members(before: str, after: str) -> DeclaredMembers | None:
     if found is None:
         return None
     text, header = found
-    document, names = _Document(text), set(dir(object))
-    imported: set[str] = set()
-    for base in _split_bases(header.group(3) or ""):
-        inherited = _resolve(document, base, frozenset([header.group(2)]))
-        if inherited is None:
-            return None
-        names |= inherited.names
-        imported |= inherited.imported
-    return DeclaredMembers(frozenset(names), frozenset(imported))
+    return _inherited(_Document(text), header, frozenset([header.group(2)]))
 
 
 def attribute_type(before: str, after: str) -> str | None:
@@ -199,8 +191,17 @@ def _members(
     names.update(_SELF_ASSIGNED.findall(source))
     if "__getattr__" in names or "__getattribute__" in names:
         return None  # any name may be a member
-    names.update(dir(object))
-    imported: set[str] = set()
+    inherited = _inherited(document, header, below)
+    if inherited is None:
+        return None
+    return DeclaredMembers(inherited.names | names, inherited.imported)
+
+
+def _inherited(
+    document: _Document, header: re.Match[str], below: frozenset[str]
+) -> DeclaredMembers | None:
+    """What a class's bases (and `object`) give its instances."""
+    names, imported = set(dir(object)), set[str]()
     for base in _split_bases(header.group(3) or ""):
         inherited = _resolve(document, base, below)
         if inherited is None:
