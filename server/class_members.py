@@ -27,6 +27,7 @@ from .receiver_types import (
     closing,
     parameter_class,
     value_class,
+    without_long_strings,
 )
 
 _SELF_DOT = re.compile(r"(?<![\w.])self\.\Z")
@@ -35,7 +36,6 @@ _SELF_ATTRIBUTE_DOT = re.compile(r"(?<![\w.])self\.(\w+)\.\Z")
 _METHOD = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
 _CLASS = re.compile(r"^([ \t]*)class[ \t]+(\w+)[ \t]*(?:\(([^()]*)\))?[ \t]*:", re.MULTILINE)
 _SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+\w+", re.MULTILINE)
-_DOCSTRING = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
 _FIRST_STATEMENT = re.compile(r"^([ \t]*)(?=[^ \t\r\n#])", re.MULTILINE)
 # `self.name` assigned: `=`, an annotation, or an augmented assignment (not `==` or `:=`).
 _SELF_ASSIGNED = re.compile(
@@ -97,7 +97,7 @@ def attribute_type(before: str, after: str) -> str | None:
     if found is None or body is None:
         return None
     indent, source = body
-    source = _DOCSTRING.sub('""', source)
+    source = without_long_strings(source)
     name, level = re.escape(found.group(1)), re.escape(indent)
     classes: set[str | None] = set()
     # In the class body (`name: Console`, `name = []`) and in its methods (`self.name = ...`).
@@ -182,7 +182,7 @@ def _members(
     if body is None:
         return None
     indent, source = body
-    source = _DOCSTRING.sub('""', source)  # `Args:` in a docstring is not a class attribute
+    source = without_long_strings(source)  # `Args:` in a docstring is not a class attribute
     level = re.escape(indent)
     statement = rf"^{level}(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)"
     names = set(re.findall(statement, source, re.MULTILINE))

@@ -37,8 +37,7 @@ def declared_type(before: str) -> str | None:
     if found is None or found.group(1) in ("self", "cls"):
         return None
     name = found.group(1)
-    # Multi-line strings' lines say nothing of the code's indentation.
-    text = _TRIPLE_QUOTED.sub('""', before[max(0, len(before) - SCANNED) :])
+    text = without_long_strings(before[max(0, len(before) - SCANNED) :])
     line_start = text.rfind("\n") + 1
     function = _enclosing_function(text, line_start)
     if function is None:
@@ -50,6 +49,12 @@ def declared_type(before: str) -> str | None:
     if _last_binding(body, name) is not None:
         return _assigned_type(body, name, top_level=False)
     return parameter_class(text[function : signature_end - 1], name)
+
+
+def without_long_strings(text: str) -> str:
+    """`text` with its triple-quoted strings emptied: their lines (a docstring's `Args:`, text
+    at the margin) say nothing of the code's names or indentation."""
+    return _TRIPLE_QUOTED.sub('""', text)
 
 
 def _enclosing_function(text: str, line_start: int) -> int | None:
