@@ -19,7 +19,6 @@ from lsprotocol import types
 from grucomplete.model.candidate_scoring import word_probabilities
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import State
-from grucomplete.server.document_imports import imported_module, package_of
 from grucomplete.server.module_listing import module_members
 from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer, receiver_key
 from grucomplete.server.workspace_names import WorkspaceNames
@@ -482,39 +481,6 @@ def test_the_server_reports_static_analysis_in_its_status(
 
 
 # --- a module's members, before jedi has parsed it --------------------------------------------
-
-
-def test_the_receivers_module_is_found_from_the_documents_imports() -> None:
-    imports = "import os, sys\nimport os.path as p\nfrom os import path as q, sep\n"
-    imports += "from . import r\n"
-    cases = {
-        "x = os.": "os",
-        "os.path.": "os.path",
-        "p.": "os.path",
-        "q.": "os.path",
-        "sep.": "os.sep",  # a name, not a module: the worker answers that it has no members
-        "sys.": "sys",
-        "r.": None,  # relative: the worker does not know the package
-        "self.os.": None,  # an attribute named like a module is not the module
-        "json.": None,  # not imported
-    }
-    found = {before: imported_module(imports + before, imports + before) for before in cases}
-    assert found == cases
-    # Relative to the document's package, once it is known (`package_of`).
-    relative = "from . import sub\nfrom ..up import thing as t\nfrom ... import top\n"
-    assert imported_module(relative, relative + "sub.", "pkg.inner") == "pkg.inner.sub"
-    assert imported_module(relative, relative + "t.", "pkg.inner") == "pkg.up.thing"
-    assert imported_module(relative, relative + "top.", "pkg.inner") is None  # above the top
-
-
-def test_a_documents_package_is_the_chain_of_folders_with_an_init(tmp_path: Path) -> None:
-    inner = tmp_path / "tool-1.0" / "pkg" / "inner"
-    inner.mkdir(parents=True)
-    for folder in (inner, inner.parent):
-        (folder / "__init__.py").write_text("")
-    assert package_of(str(inner / "m.py")) == "pkg.inner"
-    assert package_of(str(tmp_path / "script.py")) is None
-    assert package_of(None) is None
 
 
 def test_a_modules_members_come_before_jedi_has_parsed_it(tmp_path: Path) -> None:
