@@ -26,7 +26,7 @@ _ALIASES = {
     "Tuple": "tuple",
 }
 _NOT_AN_INSTANCE = {"Any", "Type", "type", "Callable", "Union", "Literal", "ClassVar", "None"}
-_LITERALS = {"[": "list", "(": "tuple", '"': "str", "'": "str"}
+_LITERALS = {"[": "list", "(": "tuple"}  # "{" is a dict or a set, by its items
 SCANNED = 100_000  # characters before the cursor searched for the enclosing function
 
 

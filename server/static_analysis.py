@@ -90,8 +90,8 @@ class PendingNames:
     # jedi's answer at an earlier `.` after the same receiver in the same scope of the
     # document (`receiver_key`).
     earlier: Names = None
-    # After `self.`: the members its class declares, when they can all be read from the
-    # document (`class_members`).
+    # The members the document says the receiver has (its class's, read or listed), when they
+    # are all known (`StaticAnalyzer._declared_members`).
     declared: Names = None
 
     def result(self) -> Names:
@@ -178,7 +178,8 @@ class StaticAnalyzer:
         question = (path, before, after)
         receiver = receiver_key(before)
         earlier = self._receivers.get((path, receiver)) if receiver is not None else None
-        declared = self._declared_members(path, before, after)
+        # An earlier answer serves before what the document declares: it lists the inherited.
+        declared = self._declared_members(path, before, after) if earlier is None else None
         last = self._last
         if last is not None and last[0] == question:
             return PendingNames(last[1], deadline, last[2], earlier, declared)
@@ -201,15 +202,16 @@ class StaticAnalyzer:
         worker: `list_ahead`), and after `super().` its bases'; after a name or a `self.name`
         the document declares plainly (`receiver_types`, `class_members.attribute_type`), its
         class's."""
+        text = before + after
         declared = self_members(before, after) or super_members(before, after)
         if declared is None:
             class_name = declared_type(before) or attribute_type(before, after)
-            declared = instance_members(before + after, class_name) if class_name else None
+            declared = instance_members(text, class_name) if class_name else None
         if declared is None:
             return None
         names = set(declared.names)
         for imported in declared.imported:
-            listed = self._instance_members(path, imported, before + after)
+            listed = self._instance_members(path, imported, text)
             # Every instance has a `__class__`: an answer without one is jedi not knowing the
             # base (`Base = make_base()`), or knowing it badly (`io.RawIOBase`: `__doc__`).
             if not listed.done() or "__class__" not in (listed.result() or ()):
@@ -220,11 +222,11 @@ class StaticAnalyzer:
     def _instance_members(self, path: str | None, name: str, text: str) -> Future[Names]:
         """The members of an instance of class `name` as the document at `path` imports it,
         asked of the worker once per document."""
-        known = self._classes.get((path, name))
-        if known is not None:  # the imports are not read again on every edit
-            return known
-        request = {"path": path, "before": import_statements(text), "members_of": name}
-        return self._ask_once(self._classes, (path, name), request)
+        return self._ask_once(
+            self._classes,
+            (path, name),
+            lambda: {"path": path, "before": import_statements(text), "members_of": name},
+        )
 
     def _remember(self, path: str | None, receiver: tuple[str, str], done: Future[Names]) -> None:
         names = done.result()
@@ -238,20 +240,23 @@ class StaticAnalyzer:
         """The members of `module` (as the document at `path` imports it), asked of the worker
         once."""
         source = self.locate(module, path) if self.locate is not None else None
-        return self._ask_once(self._modules, (module, source), {"module": module, "file": source})
+        return self._ask_once(
+            self._modules, (module, source), lambda: {"module": module, "file": source}
+        )
 
     def _ask_once(
-        self, kept: dict[Any, Future[Names]], key: Any, request: dict[str, Any]
+        self, kept: dict[Any, Future[Names]], key: Any, request: Callable[[], dict[str, Any]]
     ) -> Future[Names]:
-        """The worker's answer to `request`, kept in `kept` under `key` and asked once (a
-        worker that died before answering leaves nothing kept, and the next need asks again)."""
+        """The worker's answer to `request()`, kept in `kept` under `key` and asked once (a
+        worker that died before answering leaves nothing kept, and the next need asks again);
+        the request is made only when it is asked (a document's imports are read once)."""
         known = kept.get(key)
         if known is not None:
             return known
         future: Future[Names] = Future()
         future.add_done_callback(lambda done: _forget_unanswered(kept, key, done))
         kept[key] = future
-        self.worker.send(future, request)
+        self.worker.send(future, request())
         return future
 
     @property

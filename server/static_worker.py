@@ -12,8 +12,9 @@ itself, and then the warm-up is skipped. The worker exits when stdin closes (the
 gone).
 
 `{"id", "path", "before", "members_of": "Base"}` asks for the members of an instance of
-`Base` as the imports in `before` name it (a base class the document imports: see
-`class_members`). Such questions are never superseded: each base is asked once.
+`Base` as the imports in `before` name it (a class the document imports: a base, or what a
+name is declared as; see `class_members`). Such questions are never superseded: each class is
+asked once.
 
 `{"id", "module": "os.path"}` asks for the names a module has (`{"id", "module", "names"}`,
 names null when unknown); `"file"` says where the module's source is when the server found it
