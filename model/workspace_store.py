@@ -34,10 +34,15 @@ LOG_FILE = "adapt.log"
 LOCK_FILE = "lock"
 
 
-def cache_root() -> Path:
-    """The folder holding every workspace's store ($XDG_CACHE_HOME, else ~/.cache)."""
+def grucomplete_cache() -> Path:
+    """grucomplete's folder in the user's cache ($XDG_CACHE_HOME, else ~/.cache)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "grucomplete" / "workspaces"
+    return Path(base) / "grucomplete"
+
+
+def cache_root() -> Path:
+    """The folder holding every workspace's store."""
+    return grucomplete_cache() / "workspaces"
 
 
 def store_dir(workspace: str | os.PathLike[str]) -> Path:

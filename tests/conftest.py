@@ -216,9 +216,11 @@ def bundled_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture()
-def cost_by_width(monkeypatch: pytest.MonkeyPatch) -> None:
+def cost_by_width(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A machine where a model costs in proportion to its width, so that the default (768
-    units) is predicted 18.0 ms a keystroke, past the 15 ms budget, and fast (448) 10.5 ms."""
+    units) is predicted 18.0 ms a keystroke, past the 15 ms budget, and fast (448) 10.5 ms;
+    a machine of its own, with no faster costs remembered from the session's other servers."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "machine-cache"))
 
     def measure(engine: CompletionEngine, repeats: int = 5, beams: int = 5) -> machine_fit.Costs:
         scale = engine.model.config.hidden_size / 768

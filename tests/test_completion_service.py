@@ -309,6 +309,31 @@ def test_a_machine_too_slow_for_the_default_runs_the_fast_model(
     service.shutdown()
 
 
+def test_a_busy_start_does_not_switch_a_machine_to_the_fast_model(
+    bundled_fast: Path, cost_by_width: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grucomplete.model import machine_fit
+
+    measured = machine_fit.measure_costs  # cost_by_width's: the default past the budgets
+
+    def quiet_then_busy(engine, repeats: int = 5, beams: int = 5) -> machine_fit.Costs:
+        costs = measured(engine, repeats, beams)
+        return costs if starts else replace(costs, step_ms=costs.step_ms / 2)
+
+    monkeypatch.setattr(machine_fit, "measure_costs", quiet_then_busy)
+    models = []
+    for starts in range(2):  # a quiet start, then one as busy as cost_by_width's machine
+        service = CompletionService(ServerOptions(precision="fp32"))
+        service.load_model().result()
+        assert service.engine is not None
+        models.append(service.engine.model.config.hidden_size)
+        report = service.machine_fit()
+        assert report["costs_from_starts"] == starts + 1
+        service.shutdown()
+    assert models == [768, 768]
+    assert report["model"] == "default" and report["predicted_keystroke_ms"] < 15
+
+
 def test_an_explicit_model_is_kept_however_slow(bundled_fast: Path, cost_by_width: None) -> None:
     options, problems = parse_options({"model": "default", "precision": "fp32"})
     assert not problems
