@@ -431,6 +431,8 @@ class CompletionService:
                 defer_line=lines is None,
                 interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
                 known_words=None if static is None else static.result,
+                # jedi, working on the question at this `.`, is the spare core's other user
+                threads=self._spare_core_free(),
                 workspace=self._workspace(uri),
             )
             self.requests += 1
