@@ -6,15 +6,18 @@ Cuts each of `--files` Python files of a corpus at `--cuts` random places, appen
 (`self.`, `self.name.`, `name.`) and times, per receiver, the scan the server runs at that `.`
 (`class_members.self_members`, `class_members.attribute_type`,
 `receiver_types.declared_type` with `class_members.instance_members`), and per cut the scan
-each edit runs (`class_members.imported_bases`): the median and the slowest (each the fastest
-of 3 runs, so that the machine's noise does not count), and the file of the slowest. Every
-scan must return without raising, whatever the cut: half-typed code is what it reads.
+each edit runs (`class_members.imported_bases`), and per file the first read of each class it
+imports by name from the project's source (`source_classes.SourceClasses`, modules not yet
+read): the median and the slowest (each the fastest of 3 runs, so that the machine's noise
+does not count), and the file of the slowest. Every scan must return without raising,
+whatever the cut: half-typed code is what it reads.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -23,11 +26,13 @@ from pathlib import Path
 
 from grucomplete.server.class_members import (
     attribute_type,
+    class_object_members,
     imported_bases,
     instance_members,
     self_members,
 )
 from grucomplete.server.receiver_types import declared_type
+from grucomplete.server.source_classes import SourceClasses
 
 RECEIVERS = {
     "self.": lambda before, after: self_members(before, after),
@@ -35,7 +40,15 @@ RECEIVERS = {
     "name.": lambda before, after: (
         instance_members(before + after, found) if (found := declared_type(before)) else None
     ),
+    "Class.": lambda before, after: class_object_members(before + after, "Class"),
 }
+IMPORTED = "an imported class"
+_IMPORTED_CLASS = re.compile(r"^from[ \t]+[\w.]+[ \t]+import[ \t]+([A-Z]\w*)", re.MULTILINE)
+
+
+def read_class(path: str, text: str, name: str) -> object:
+    """A class the document imports, read from source by a server that has read nothing yet."""
+    return SourceClasses().members(path, text, name)
 
 
 def fastest_ms(scan: Callable[[], object], repeats: int = 3) -> float:
@@ -57,9 +70,13 @@ def main() -> None:
     rng = random.Random(args.seed)
     files = sorted(args.corpus.rglob("*.py"))
     chosen = rng.sample(files, min(args.files, len(files)))
-    times: dict[str, list[tuple[float, str]]] = {name: [] for name in [*RECEIVERS, "an edit"]}
+    names = [*RECEIVERS, "an edit", IMPORTED]
+    times: dict[str, list[tuple[float, str]]] = {name: [] for name in names}
     for path in chosen:
         text = path.read_text(errors="replace")
+        for name in _IMPORTED_CLASS.findall(text)[:3]:
+            read = partial(read_class, str(path), text, name)
+            times[IMPORTED].append((fastest_ms(read), str(path)))
         for _ in range(args.cuts if text else 0):
             cut = rng.randrange(len(text))
             for receiver, scan in RECEIVERS.items():

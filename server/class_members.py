@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import builtins
+import enum
 import keyword
 import re
 import typing
@@ -41,13 +42,24 @@ _FIRST_STATEMENT = re.compile(r"^([ \t]*)(?=[^ \t\r\n#])", re.MULTILINE)
 _SELF_ASSIGNED = re.compile(
     r"(?<![\w.])self\.(\w+)[ \t]*(?::(?!=)|=(?!=)|(?://|\*\*|<<|>>|[-+*/%&|^@])=)"
 )
-_BASES: dict[str, type] = {
-    **{name: value for name, value in vars(builtins).items() if isinstance(value, type)},
-    "ABC": abc.ABC,
-    "Generic": typing.Generic,
-    "Protocol": typing.Protocol,
+
+
+def _public(cls: type) -> frozenset[str]:
+    """A known base's public and special names (`_abc_impl` is no one's to use)."""
+    return frozenset(n for n in dir(cls) if n[:1] != "_" or n[:2] == "__")
+
+
+_BASES: dict[str, frozenset[str]] = {
+    **{name: _public(value) for name, value in vars(builtins).items() if isinstance(value, type)},
+    "ABC": _public(abc.ABC),
+    "Generic": _public(typing.Generic),
+    "Protocol": _public(typing.Protocol),
+    "NamedTuple": _public(tuple) | {"_asdict", "_field_defaults", "_fields", "_make", "_replace"},
+    "Enum": _public(enum.Enum) | {"name", "value"},
+    "IntEnum": _public(enum.IntEnum) | {"name", "value"},
 }
-_KNOWN_MODULES = ("abc.", "typing.", "builtins.")
+TYPE_MEMBERS = _public(type)  # what every class has, itself: `mro`, `__name__`, `__dict__`
+_KNOWN_MODULES = ("abc.", "typing.", "builtins.", "enum.")
 MAX_DEPTH = 8  # bases followed through the document before the list is called unknown
 SCANNED = 200_000  # characters before the cursor searched for the enclosing class
 
@@ -217,14 +229,31 @@ def instance_members(text: str, class_name: str) -> DeclaredMembers | None:
     return _resolve(_Document(text), class_name, frozenset())
 
 
+def class_object_members(text: str, name: str) -> DeclaredMembers | None:
+    """The members of the class `name` itself (`Color.RED`, `Text.from_markup(...)`) where the
+    document `text` defines it: what its instances have (`self.x` too, which the class lacks,
+    but no name any instance has is left out) and what every class has (`mro`, `__name__`);
+    None elsewhere."""
+    document = _Document(text)
+    defined = document.classes.get(name)
+    members = _members(document, _outermost(defined), frozenset()) if defined else None
+    if members is None:
+        return None
+    return DeclaredMembers(members.names | TYPE_MEMBERS, members.imported)
+
+
+def _outermost(headers: list[re.Match[str]]) -> re.Match[str]:
+    """Of several classes that share a name, the least indented: the module's own."""
+    return min(headers, key=lambda header: len(header.group(1)))
+
+
 def _resolve(document: _Document, class_name: str, below: frozenset[str]) -> DeclaredMembers | None:
     name = _bare(class_name)
     defined = document.classes.get(name)
-    if defined:  # the document's own class (the outermost one, if several share the name)
-        return _members(document, min(defined, key=lambda m: len(m.group(1))), below)
-    if name in _BASES:  # its public and special names (`_abc_impl` is no one's to use)
-        known = {n for n in dir(_BASES[name]) if n[:1] != "_" or n[:2] == "__"}
-        return DeclaredMembers(frozenset(known), frozenset())
+    if defined:  # the document's own class
+        return _members(document, _outermost(defined), below)
+    if name in _BASES:
+        return DeclaredMembers(_BASES[name], frozenset())
     return DeclaredMembers(frozenset(), frozenset([class_name]))
 
 

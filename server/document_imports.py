@@ -48,9 +48,13 @@ def imported_module(text: str, before: str, package: str | None = None) -> str |
     `from . import sub` when the document's `package` is known).
     """
     receiver = dotted_receiver(before)
-    if receiver is None:
-        return None
-    first, _, rest = receiver.partition(".")
+    return None if receiver is None else qualified_name(import_bindings(text, package), receiver)
+
+
+def import_bindings(text: str, package: str | None = None) -> dict[str, str]:
+    """The names the document's imports bind, each to the dotted name it stands for
+    (`from .console import Console as C` in package `rich`: `C` -> `rich.console.Console`);
+    relative ones left out where the `package` is not known."""
     bound = imported_modules(text)
     for match in _FROM_IMPORT.finditer(text):
         for item in match.group(2).rstrip("\\) \t").split(","):
@@ -58,16 +62,23 @@ def imported_module(text: str, before: str, package: str | None = None) -> str |
             if name.strip().isidentifier():
                 joint = "" if match.group(1).endswith(".") else "."
                 bound[alias.strip() or name.strip()] = f"{match.group(1)}{joint}{name.strip()}"
-    module = bound.get(first)
-    if module is not None and module.startswith("."):
-        module = _absolute(module, package)
+    absolute = {name: _absolute(dotted, package) for name, dotted in bound.items()}
+    return {name: dotted for name, dotted in absolute.items() if dotted is not None}
+
+
+def qualified_name(bindings: dict[str, str], dotted: str) -> str | None:
+    """What `dotted` (`path.join`) stands for under a document's `import_bindings`."""
+    first, _, rest = dotted.partition(".")
+    module = bindings.get(first)
     if module is None:
         return None  # not imported, or relative to a package not known
     return f"{module}.{rest}" if rest else module
 
 
 def _absolute(module: str, package: str | None) -> str | None:
-    """A relative module's dotted name (`..util` in package `a.b` is `a.util`)."""
+    """A module's absolute dotted name (`..util` in package `a.b` is `a.util`)."""
+    if not module.startswith("."):
+        return module
     relative = module.lstrip(".")
     above = package.split(".") if package else []
     level = len(module) - len(relative)
@@ -83,3 +94,17 @@ def package_of(path: str | None) -> str | None:
         return None
     folder = os.path.relpath(os.path.dirname(os.path.abspath(path)), root)
     return folder.replace(os.sep, ".")
+
+
+def module_beside(module: str, path: str | None) -> str | None:
+    """The source file of `module` (a dotted name) in the tree the document at `path` is
+    imported from (its package's `import_root`), if it is there: the document's own package
+    and its siblings, found without asking any index."""
+    root = import_root(path)
+    if root is None or not all(part.isidentifier() for part in module.split(".")):
+        return None
+    stem = os.path.join(root, *module.split("."))
+    for candidate in (stem + ".py", os.path.join(stem, "__init__.py")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None

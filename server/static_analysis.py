@@ -8,7 +8,8 @@ waits for it only as long as the `staticWaitMs` setting allows, then ranks what 
 is an optional extra (`pip install 'grucomplete[static]'`): without it the analyzer reports
 once and stays off. Where jedi is late, what the document says serves: an earlier answer, a
 module's members listed ahead (`module_listing`), the class of `self` or of a plainly
-declared name (`class_members`, `receiver_types`).
+declared name (`class_members`, `receiver_types`), read from the project's source where the
+document imports it (`source_classes`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .class_members import (
+    TYPE_MEMBERS,
+    DeclaredMembers,
     attribute_type,
+    class_object_members,
     imported_bases,
     instance_members,
     self_members,
@@ -35,9 +39,11 @@ from .document_imports import (
     import_statements,
     imported_module,
     imported_modules,
+    module_beside,
     package_of,
 )
 from .receiver_types import declared_type
+from .source_classes import SourceClasses
 from .worker_connection import Names, WorkerConnection
 
 log = logging.getLogger("grucomplete.server")
@@ -125,6 +131,15 @@ class PendingNames:
             return None
 
 
+class _Asked(NamedTuple):
+    """A question asked, jedi's answer to come, its module's members, its declared ones."""
+
+    question: tuple[str | None, str, str]
+    future: Future[Names]
+    module: Future[Names] | None
+    declared: Names
+
+
 def _forget_unanswered(kept: dict[Any, Future[Names]], key: Any, done: Future[Names]) -> None:
     if done.result() is None and kept.get(key) is done:
         del kept[key]
@@ -135,9 +150,7 @@ class StaticAnalyzer:
 
     def __init__(self, root: str | None, python: str = "") -> None:
         self.worker = WorkerConnection(root, python)
-        # The last question, its answer and the members of the module it asks about.
-        self._last: tuple[tuple[str | None, str, str], Future[Names], Future[Names] | None] | None
-        self._last = None
+        self._last: _Asked | None = None
         self._late: dict[str | None, bool] = {}  # file -> its last answer missed the wait
         # (file, `receiver_key`) -> jedi's last answer there, the most recent last.
         self._receivers: OrderedDict[tuple[str | None, tuple[str, str]], list[str]]
@@ -150,6 +163,8 @@ class StaticAnalyzer:
         # Where a module of the workspace's own is (a dotted name, the document's path -> its
         # source file), for a package that is not installed.
         self.locate: Callable[[str, str | None], str | None] | None = None
+        self.sources = SourceClasses(lambda: self.locate)
+        self._read_bases: set[tuple[str | None, str]] = set()  # (document, base) read from source
 
     @property
     def disabled(self) -> str | None:
@@ -178,18 +193,21 @@ class StaticAnalyzer:
         question = (path, before, after)
         receiver = receiver_key(before)
         earlier = self._receivers.get((path, receiver)) if receiver is not None else None
+        last = self._last
+        if last is not None and last.question == question:  # the text is read once per question
+            if earlier is None and last.declared is None and self._listing(path):
+                last = last._replace(declared=self._declared_members(path, before, after))
+                self._last = last
+            return PendingNames(last.future, deadline, last.module, earlier, last.declared)
         # An earlier answer serves before what the document declares: it lists the inherited.
         declared = self._declared_members(path, before, after) if earlier is None else None
-        last = self._last
-        if last is not None and last[0] == question:
-            return PendingNames(last[1], deadline, last[2], earlier, declared)
         module = imported_module(before + after, before, package_of(path))
         members = None if module is None else self._module_members(module, path)
         future: Future[Names] = Future()
         future.add_done_callback(lambda done: self._timed(path, done, sent, wait_s))
         if receiver is not None:
             future.add_done_callback(lambda done: self._remember(path, receiver, done))
-        self._last = (question, future, members)
+        self._last = _Asked(question, future, members, declared)
         if len(before) + len(after) > MAX_DOCUMENT_CHARS:
             future.set_result(None)
         else:
@@ -208,9 +226,15 @@ class StaticAnalyzer:
             class_name = declared_type(before) or attribute_type(before, after)
             declared = instance_members(text, class_name) if class_name else None
         if declared is None:
+            declared = self._class_object(path, before, text)
+        if declared is None:
             return None
         names = set(declared.names)
         for imported in declared.imported:
+            read = self.sources.members(path, text, imported)
+            if read is not None:  # the project's own class: its source says
+                names.update(read)
+                continue
             listed = self._instance_members(path, imported, text)
             # Every instance has a `__class__`: an answer without one is jedi not knowing the
             # base (`Base = make_base()`), or knowing it badly (`io.RawIOBase`: `__doc__`).
@@ -218,6 +242,23 @@ class StaticAnalyzer:
                 return None
             names.update(listed.result() or ())
         return sorted(names)
+
+    def _class_object(self, path: str | None, before: str, text: str) -> DeclaredMembers | None:
+        """After a class's own name, its members: a class the document defines, or the
+        project's source where the document imports it (a name the worker would have to be
+        asked about is not known to be a class: nothing)."""
+        receiver = dotted_receiver(before)
+        if receiver is None or not receiver.isidentifier():
+            return None
+        own = class_object_members(text, receiver)
+        if own is not None:
+            return own
+        read = self.sources.members(path, text, receiver)
+        return None if read is None else DeclaredMembers(read | TYPE_MEMBERS, frozenset())
+
+    def _listing(self, path: str | None) -> bool:
+        """Whether the worker is listing a class for the document at `path`."""
+        return any(not listed.done() for (at, _), listed in self._classes.items() if at == path)
 
     def _instance_members(self, path: str | None, name: str, text: str) -> Future[Names]:
         """The members of an instance of class `name` as the document at `path` imports it,
@@ -239,7 +280,9 @@ class StaticAnalyzer:
     def _module_members(self, module: str, path: str | None = None) -> Future[Names]:
         """The members of `module` (as the document at `path` imports it), asked of the worker
         once."""
-        source = self.locate(module, path) if self.locate is not None else None
+        source = module_beside(module, path)
+        if source is None and self.locate is not None:
+            source = self.locate(module, path)
         return self._ask_once(
             self._modules, (module, source), lambda: {"module": module, "file": source}
         )
@@ -294,8 +337,15 @@ class StaticAnalyzer:
     def _list_bases(self, path: str | None, text: str) -> None:
         if len(self._classes) > MAX_LISTED:
             self._classes.clear()
+        if len(self._read_bases) > MAX_LISTED:
+            self._read_bases.clear()
         for name in sorted(imported_bases(text))[:PREFETCHED_MODULES]:
-            self._instance_members(path, name, text)
+            if (path, name) in self._classes or (path, name) in self._read_bases:
+                continue  # asked, or read from source: once per document
+            if self.sources.members(path, text, name) is not None:
+                self._read_bases.add((path, name))
+            else:
+                self._instance_members(path, name, text)
 
     def forget(self, path: str) -> None:
         """The document at `path` closed: what was kept for its questions goes (jedi's answer
@@ -307,6 +357,7 @@ class StaticAnalyzer:
         self._listed = {(document, module) for document, module in self._listed if document != path}
         for listed in [listed for listed in self._classes if listed[0] == path]:
             self._classes.pop(listed, None)
+        self._read_bases = {read for read in self._read_bases if read[0] != path}
 
     def _timed(self, path: str | None, done: Future[Names], sent: float, wait_s: float) -> None:
         if done.result() is not None:  # an answer, not a skip, an error or a dead worker

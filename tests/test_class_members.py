@@ -6,6 +6,7 @@ import pytest
 
 from grucomplete.server.class_members import (
     attribute_type,
+    class_object_members,
     imported_bases,
     self_members,
     super_members,
@@ -69,6 +70,14 @@ def test_builtin_and_abstract_bases_are_known_here() -> None:
     assert declared is not None and not declared.imported
     assert {"args", "with_traceback", "__abstractmethods__"} <= declared.names
     assert "_abc_impl" not in declared.names  # private to `abc`
+    # A named tuple's and an enum's own API, underscores and all.
+    text = "class Point(typing.NamedTuple):\n    x: int\n    def f(self):\n        self."
+    declared = self_members(text, "")
+    assert declared is not None and not declared.imported
+    assert {"x", "f", "_asdict", "_replace", "_fields", "count"} <= declared.names
+    text = "class Color(enum.Enum):\n    RED = 1\n    def f(self):\n        self."
+    declared = self_members(text, "")
+    assert declared is not None and {"RED", "name", "value"} <= declared.names
 
 
 @pytest.mark.parametrize(
@@ -150,3 +159,14 @@ def test_super_has_the_bases_members_not_the_class_own() -> None:
     listed = super_members(imported + "        super().", "")
     assert listed is not None and listed.imported == {"Column"}  # for the worker to list
     assert super_members("def f():\n    return super().", "") is None  # no class
+
+
+def test_a_class_itself_has_its_class_level_names_and_every_class_s() -> None:
+    text = "class Color(enum.Enum):\n    RED = 1\n\n    @classmethod\n    def parse(cls, text):\n"
+    declared = class_object_members(text + "        pass\n\nColor.", "Color")
+    assert declared is not None and not declared.imported
+    assert {"RED", "parse", "name", "mro", "__name__", "__subclasses__"} <= declared.names
+    assert class_object_members(text + "        pass\n\ncolor.", "color") is None  # no class
+    assert class_object_members("from .colors import Color\nColor.", "Color") is None
+    declared = class_object_members(SOURCE, "Widget")
+    assert declared is not None and {"helper", "limit", "mro"} <= declared.names

@@ -588,26 +588,39 @@ def test_members_the_document_declares_serve_before_jedi_has_read_the_class(
         "        self.side = side\n\n    def grow(self):\n        self."
     )
     path = str(package / "square.py")
-    analyzer.list_ahead(path, before)  # on the document's edits: the base is asked ahead
-    listed = analyzer._classes
-    wait_until(lambda: bool(listed) and all(f.done() for f in listed.values()))
-    assert {"area", "__class__"} <= set(analyzer._classes[(path, "Shape")].result() or ())
+    # A base in the project's source is read there at once: the worker is not asked.
+    analyzer.list_ahead(path, before)
     pending = analyzer.names_at(path, before, "", wait_s=0.0)
     assert pending.declared is not None
     assert {"side", "grow", "__init__", "area"} <= set(pending.declared)
     assert "Shape" not in pending.declared  # what the class reads is no member
-    # A name the document declares plainly has its class's members: a builtin's at once, an
-    # imported class's once the worker has listed it (asked at the first `.` after it).
+    assert not analyzer._classes
+    # An installed base is listed by the worker, asked ahead on the document's edits.
+    installed = before.replace("from .base import Shape", "from json import JSONDecoder")
+    installed = installed.replace("Square(Shape)", "Decoder(JSONDecoder)")  # no earlier answer
+    analyzer.list_ahead(path, installed)
+    listed = analyzer._classes
+    wait_until(lambda: bool(listed) and all(f.done() for f in listed.values()))
+    assert {"raw_decode", "__class__"} <= set(listed[(path, "JSONDecoder")].result() or ())
+    pending = analyzer.names_at(path, installed, "", wait_s=0.0)
+    assert {"side", "grow", "raw_decode"} <= set(pending.declared or ())
+    # A name the document declares plainly has its class's members: a builtin's and the
+    # project's own class's at once (read from its module), any other imported class's once
+    # the worker has listed it (asked at the first `.` after it).
     spans = "def f():\n    spans = []\n    spans."
     assert "append" in (analyzer.names_at(path, spans, "", wait_s=0.0).declared or ())
     typed = "from .base import Shape\n\n\ndef paint(shape: 'Shape'):\n    shape."
+    pending = analyzer.names_at(str(package / "paint.py"), typed, "", wait_s=0.0)
+    assert "area" in (pending.declared or ()) and "side" not in (pending.declared or ())
+    assert not any(key[1] == "Shape" for key in analyzer._classes if key[0].endswith("paint.py"))
+    typed = "from json import JSONDecoder\n\n\ndef paint(shape: JSONDecoder):\n    shape."
     analyzer.names_at(str(package / "paint.py"), typed, "", wait_s=0.0)
     wait_until(lambda: all(f.done() for f in analyzer._classes.values()))
     # In another function: jedi's answer at the first `.` may be in and would serve there.
     elsewhere = typed.replace("def paint", "def fill")
     pending = analyzer.names_at(str(package / "paint.py"), elsewhere, "", wait_s=0.0)
     assert pending.earlier is None
-    assert "area" in (pending.declared or ()) and "side" not in (pending.declared or ())
+    assert "raw_decode" in (pending.declared or ())
     # A base jedi cannot find leaves the list unknown: the class may have any member.
     unknown = before.replace("from .base import Shape", "from .nowhere import Shape")
     analyzer.list_ahead(str(package / "other.py"), unknown)
@@ -662,3 +675,22 @@ def test_the_modules_a_document_imports_are_listed_before_its_first_dot(
     assert {module for module, _ in analyzer._modules} == {"json", "os.path"}
     names = analyzer.names_at(path, "import json\n\njson.", "", wait_s=0.0).result()
     assert names is not None and "dumps" in names  # not waited for: it was there already
+
+
+def test_the_document_is_read_once_per_question_not_per_keystroke(
+    analyzer: StaticAnalyzer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = []
+    declared = analyzer._declared_members
+    monkeypatch.setattr(analyzer, "_declared_members", lambda *a: reads.append(a) or declared(*a))
+    path, before = str(tmp_path / "m.py"), "def f():\n    spans = []\n    spans."
+    for _ in range(3):  # the `.`, then two keystrokes of the member's name: the same question
+        assert "append" in (analyzer.names_at(path, before, "", wait_s=0.0).declared or ())
+    assert len(reads) == 1
+    # Where a class the document imports is still being listed, its members may be in by now.
+    waiting: Future[list[str] | None] = Future()
+    analyzer._classes[(path, "Decoder")] = waiting
+    unknown = "def f(x):\n    x."
+    analyzer.names_at(path, unknown, "", wait_s=0.0)
+    analyzer.names_at(path, unknown, "", wait_s=0.0)
+    assert len(reads) == 3

@@ -1,0 +1,104 @@
+"""The members of a class the document imports, read from its module's source.
+
+The worker lists an imported class with jedi, behind the cursors' questions, and a large
+module's first listing takes hundreds of milliseconds: the first `options.` after
+`options: "ConsoleOptions"` was long answered when it came. Where the class is in the
+project's own source (the document's package and its siblings, or a module the workspace
+has), its body says what its instances have as plainly as the document's own classes do: it
+is read here (`class_members`), following the module's imports to the class and to its
+bases, a few modules deep. A class or base not found in source (an installed package, a
+star import, a class made by a call) is left to the worker.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .class_members import DeclaredMembers, instance_members
+from .document_imports import import_bindings, module_beside, package_of, qualified_name
+
+MAX_HOPS = 6  # modules followed from the document to a class and its bases
+MAX_MODULES = 64  # modules' texts kept (a few hundred KB at most), the least recently used dropped
+MAX_MODULE_CHARS = 1_000_000  # a module larger than this is the worker's to read
+
+Locate = Callable[[str, str | None], str | None]
+
+
+@dataclass
+class _Module:
+    """A module's source as last read, and what was found in it."""
+
+    version: tuple[int, int]  # modification time and size
+    text: str
+    bindings: dict[str, str]  # `document_imports.import_bindings`
+    classes: dict[str, DeclaredMembers | None] = field(default_factory=dict)  # by name
+
+
+class SourceClasses:
+    """Imported classes' members, read from their modules' files (kept while unchanged)."""
+
+    def __init__(self, locate: Callable[[], Locate | None] = lambda: None) -> None:
+        """`locate()`: where the workspace has a module's source, if it knows (the analyzer's
+        `locate`, read at each question: it is set once the workspace is indexed)."""
+        self._locate = locate
+        self._modules: OrderedDict[str, _Module] = OrderedDict()  # by file
+
+    def members(self, path: str | None, text: str, class_name: str) -> frozenset[str] | None:
+        """Every member of an instance of `class_name` as the document `text` at `path` names
+        it (`console.Console` or an imported `Console`), or None where any part of the class
+        or its bases is not found in source."""
+        return self._resolve(path, import_bindings(text, package_of(path)), class_name, MAX_HOPS)
+
+    def _resolve(
+        self, path: str | None, bindings: dict[str, str], class_name: str, hops: int
+    ) -> frozenset[str] | None:
+        qualified = qualified_name(bindings, class_name)
+        if qualified is None or hops == 0:
+            return None  # not imported by that name (a builtin's is known to the caller)
+        module_name, _, name = qualified.rpartition(".")
+        file = self._file(module_name, path)
+        module = None if file is None else self._read(file)
+        if file is None or module is None:
+            return None
+        if name not in module.classes:  # a scan of a large module costs milliseconds: once
+            module.classes[name] = instance_members(module.text, name)
+        declared = module.classes[name]
+        if declared is None:
+            return None
+        names = set(declared.names)
+        for imported in declared.imported:  # the class itself, imported there, or its bases
+            found = self._resolve(file, module.bindings, imported, hops - 1)
+            if found is None:
+                return None
+            names |= found
+        return frozenset(names)
+
+    def _file(self, module: str, path: str | None) -> str | None:
+        found = module_beside(module, path)
+        locate = self._locate()
+        if found is None and locate is not None:
+            found = locate(module, path)
+        return found
+
+    def _read(self, file: str) -> _Module | None:
+        """The module in `file`, read again when it changed."""
+        try:
+            status = os.stat(file)
+            version = (status.st_mtime_ns, status.st_size)
+            module = self._modules.get(file)
+            if module is None or module.version != version:
+                if status.st_size > MAX_MODULE_CHARS:
+                    return None
+                with open(file, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read()
+                module = _Module(version, text, import_bindings(text, package_of(file)))
+            self._modules[file] = module
+        except OSError:
+            return None
+        self._modules.move_to_end(file)
+        while len(self._modules) > MAX_MODULES:
+            self._modules.popitem(last=False)
+        return module

@@ -1,0 +1,144 @@
+"""Imported classes' members read from the project's source (`server/source_classes.py`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from grucomplete.server.source_classes import SourceClasses
+from grucomplete.server.static_analysis import StaticAnalyzer
+
+CONSOLE = '''\
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .base import Renderable
+
+
+@dataclass
+class ConsoleOptions:
+    """Options.
+
+    Attributes:
+        nothing: no field.
+    """
+
+    max_width: int
+    min_width: int = 1
+
+    def update(self, width=None):
+        return self
+
+
+class Console(Renderable):
+    def __init__(self):
+        self.width = 80
+
+    def print(self, *objects):
+        pass
+
+
+class Point(NamedTuple):
+    x: int
+
+
+class Lazy:
+    def __getattr__(self, name):
+        return name
+'''
+
+
+def make_package(root: Path) -> Path:
+    package = root / "shapes"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .console import Console\n")
+    (package / "base.py").write_text("class Renderable:\n    def render(self):\n        pass\n")
+    (package / "console.py").write_text(CONSOLE)
+    return package
+
+
+def test_an_imported_class_of_the_project_lists_its_members_and_bases(tmp_path: Path) -> None:
+    package = make_package(tmp_path)
+    document = str(package / "panel.py")
+    text = (
+        "from typing import TYPE_CHECKING\nfrom . import console\n"
+        "from .console import Point\n\nif TYPE_CHECKING:\n"
+        "    from .console import Console, ConsoleOptions as Options\n"
+    )
+    sources = SourceClasses()
+    options = sources.members(document, text, "Options")
+    assert options is not None
+    assert {"max_width", "min_width", "update", "__class__"} <= options
+    assert "nothing" not in options and "dataclass" not in options
+    console = sources.members(document, text, "Console")
+    assert console is not None and {"width", "print", "render"} <= console  # a base's too
+    assert "max_width" not in console
+    assert sources.members(document, text, "console.Console") == console
+    point = sources.members(document, text, "Point")
+    assert point is not None and {"x", "_asdict", "count"} <= point
+    # Through a package's re-export, from a module outside the package.
+    outside = str(tmp_path / "app.py")
+    assert sources.members(outside, "from shapes import Console\n", "Console") is None
+    inside = str(package / "sub.py")
+    assert sources.members(inside, "from shapes import Console\n", "Console") == console
+
+
+def test_what_is_not_in_source_is_left_to_the_worker(tmp_path: Path) -> None:
+    package = make_package(tmp_path)
+    document = str(package / "panel.py")
+    sources = SourceClasses()
+    assert sources.members(document, "from .console import Lazy\n", "Lazy") is None  # any name
+    assert sources.members(document, "from .missing import Thing\n", "Thing") is None
+    assert sources.members(document, "from .console import Nope\n", "Nope") is None
+    assert sources.members(document, "import json\n", "json.JSONDecoder") is None  # installed
+    assert sources.members(document, "", "Console") is None  # not imported
+    (package / "base.py").write_text(
+        "from elsewhere import Base\n\n\nclass Renderable(Base):\n    x = 1\n"
+    )
+    assert sources.members(document, "from .console import Console\n", "Console") is None
+    assert sources.members(None, "from .console import Console\n", "Console") is None
+
+
+def test_a_module_changed_on_disk_is_read_again(tmp_path: Path) -> None:
+    package = make_package(tmp_path)
+    document, text = str(package / "panel.py"), "from .base import Renderable\n"
+    sources = SourceClasses()
+    assert "render" in (sources.members(document, text, "Renderable") or ())
+    base = package / "base.py"
+    base.write_text("class Renderable:\n    def draw(self):\n        pass\n")
+    os.utime(base, ns=(1, 1))  # a new modification time however fast the test runs
+    members = sources.members(document, text, "Renderable")
+    assert members is not None and "draw" in members and "render" not in members
+
+
+def test_a_module_the_workspace_locates_is_read_too(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    console = make_package(tmp_path / "lib") / "console.py"
+    asked = []
+
+    def locate(module: str, document: str | None) -> str | None:
+        asked.append((module, document))
+        return str(console) if module == "shapes.console" else None
+
+    document = str(tmp_path / "app" / "main.py")  # outside any package: nothing beside it
+    text = "from shapes.console import ConsoleOptions\n"
+    assert SourceClasses().members(document, text, "ConsoleOptions") is None
+    members = SourceClasses(lambda: locate).members(document, text, "ConsoleOptions")
+    assert members is not None and "max_width" in members
+    assert ("shapes.console", document) in asked
+
+
+def test_after_a_class_s_own_name_its_members_serve_before_jedi(tmp_path: Path) -> None:
+    package = make_package(tmp_path)
+    path = str(package / "panel.py")
+    text = "from .console import Console\n\n\nclass Local:\n    SIZE = 2\n\n\n"
+    analyzer = StaticAnalyzer(str(tmp_path))
+    try:
+        own = analyzer.names_at(path, text + "Local.", "", wait_s=0.0).declared
+        assert own is not None and {"SIZE", "mro"} <= set(own)
+        imported = analyzer.names_at(path, text + "Console.", "", wait_s=0.0).declared
+        assert imported is not None and {"print", "render", "__name__"} <= set(imported)
+        assert analyzer.names_at(path, text + "local.", "", wait_s=0.0).declared is None
+        assert not analyzer._classes  # the worker is not asked about a name not known a class
+    finally:
+        analyzer.close()
