@@ -11,7 +11,10 @@ import re
 from .static_worker import import_root
 
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([^#\n;]+)", re.MULTILINE)
-_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([^#\n;]+)", re.MULTILINE)
+# `from m import a, b` or `from m import (\n    a,  # why\n    b,\n)`: the names (group 2 or 3).
+_FROM_IMPORT = re.compile(
+    r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]*(?:\(([^()]*)\)|([^#\n;(]+))", re.MULTILINE
+)
 # An import statement, parenthesised names and all (indented too: `if TYPE_CHECKING:`).
 _IMPORT_STATEMENT = re.compile(
     r"^[ \t]*(from[ \t]+[\w.]+[ \t]+import[ \t]*\([^)]*\)|(?:from|import)[ \t][^\n]*)",
@@ -57,8 +60,9 @@ def import_bindings(text: str, package: str | None = None) -> dict[str, str]:
     relative ones left out where the `package` is not known."""
     bound = imported_modules(text)
     for match in _FROM_IMPORT.finditer(text):
-        for item in match.group(2).rstrip("\\) \t").split(","):
-            name, _, alias = item.strip().partition(" as ")
+        names = re.sub(r"#[^\n]*", "", match.group(2) or match.group(3) or "").replace("\\", " ")
+        for item in names.split(","):
+            name, _, alias = " ".join(item.split()).partition(" as ")
             if name.strip().isidentifier():
                 joint = "" if match.group(1).endswith(".") else "."
                 bound[alias.strip() or name.strip()] = f"{match.group(1)}{joint}{name.strip()}"
@@ -101,7 +105,12 @@ def module_beside(module: str, path: str | None) -> str | None:
     imported from (its package's `import_root`), if it is there: the document's own package
     and its siblings, found without asking any index."""
     root = import_root(path)
-    if root is None or not all(part.isidentifier() for part in module.split(".")):
+    return None if root is None else module_in(root, module)
+
+
+def module_in(root: str, module: str) -> str | None:
+    """The source file of `module` (a dotted name) in the folder `root` is imported from."""
+    if not all(part.isidentifier() for part in module.split(".")):
         return None
     stem = os.path.join(root, *module.split("."))
     for candidate in (stem + ".py", os.path.join(stem, "__init__.py")):

@@ -6,23 +6,35 @@ module's first listing takes hundreds of milliseconds: the first `options.` afte
 project's own source (the document's package and its siblings, or a module the workspace
 has), its body says what its instances have as plainly as the document's own classes do: it
 is read here (`class_members`), following the module's imports to the class and to its
-bases, a few modules deep. A class or base not found in source (an installed package, a
-star import, a class made by a call) is left to the worker.
+bases, a few modules deep; the standard library's pure-Python modules likewise (this
+Python's: `pathlib.Path`, `threading.Thread`). A class or base not found in source (an
+installed package, a compiled module's, a star import, a class made by a call) is left to
+the worker.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import sysconfig
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .class_members import DeclaredMembers, instance_members
-from .document_imports import import_bindings, module_beside, package_of, qualified_name
+from .document_imports import (
+    import_bindings,
+    module_beside,
+    module_in,
+    package_of,
+    qualified_name,
+)
 
 MAX_HOPS = 6  # modules followed from the document to a class and its bases
 MAX_MODULES = 64  # modules' texts kept (a few hundred KB at most), the least recently used dropped
 MAX_MODULE_CHARS = 1_000_000  # a module larger than this is the worker's to read
+
+STANDARD_LIBRARY = sysconfig.get_paths()["stdlib"]
 
 Locate = Callable[[str, str | None], str | None]
 
@@ -81,6 +93,8 @@ class SourceClasses:
         locate = self._locate()
         if found is None and locate is not None:
             found = locate(module, path)
+        if found is None and module.partition(".")[0] in sys.stdlib_module_names:
+            found = module_in(STANDARD_LIBRARY, module)  # this Python's: close to the project's
         return found
 
     def _read(self, file: str) -> _Module | None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grucomplete.server.document_imports import import_statements, imported_module, package_of
+from grucomplete.server.document_imports import (
+    import_bindings,
+    import_statements,
+    imported_module,
+    package_of,
+)
 
 
 def test_the_receivers_module_is_found_from_the_documents_imports() -> None:
@@ -53,3 +58,20 @@ def test_the_imports_a_class_name_is_read_under_are_all_at_the_top_level() -> No
         ")",
         "from .console import Console",
     ]
+
+
+def test_parenthesised_imports_bind_every_name_on_every_line() -> None:
+    text = (
+        "from typing import (\n    IO,\n    BinaryIO,  # files\n    List as L,\n)\n"
+        "from .text import Text, \\\n    Span\nfrom os import (path)\nfrom json import ()\n"
+        "from half import (\n    typed"
+    )
+    bound = import_bindings(text, "pkg")
+    assert {name: bound.get(name) for name in ("IO", "BinaryIO", "L", "Text", "path")} == {
+        "IO": "typing.IO",
+        "BinaryIO": "typing.BinaryIO",
+        "L": "typing.List",
+        "Text": "pkg.text.Text",
+        "path": "os.path",
+    }
+    assert "typed" not in bound  # an import still being typed binds nothing yet

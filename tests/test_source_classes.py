@@ -90,7 +90,7 @@ def test_what_is_not_in_source_is_left_to_the_worker(tmp_path: Path) -> None:
     assert sources.members(document, "from .console import Lazy\n", "Lazy") is None  # any name
     assert sources.members(document, "from .missing import Thing\n", "Thing") is None
     assert sources.members(document, "from .console import Nope\n", "Nope") is None
-    assert sources.members(document, "import json\n", "json.JSONDecoder") is None  # installed
+    assert sources.members(document, "import numpy\n", "numpy.ndarray") is None  # installed
     assert sources.members(document, "", "Console") is None  # not imported
     (package / "base.py").write_text(
         "from elsewhere import Base\n\n\nclass Renderable(Base):\n    x = 1\n"
@@ -142,3 +142,12 @@ def test_after_a_class_s_own_name_its_members_serve_before_jedi(tmp_path: Path) 
         assert not analyzer._classes  # the worker is not asked about a name not known a class
     finally:
         analyzer.close()
+
+
+def test_the_standard_library_s_pure_python_classes_are_read_too(tmp_path: Path) -> None:
+    sources, document = SourceClasses(), str(tmp_path / "app.py")
+    path = sources.members(document, "from pathlib import Path\n", "Path")
+    assert path is not None and {"read_text", "parent", "with_suffix", "__fspath__"} <= path
+    thread = sources.members(document, "import threading\n", "threading.Thread")
+    assert thread is not None and {"start", "join", "name", "daemon"} <= thread
+    assert sources.members(document, "import io\n", "io.StringIO") is None  # compiled: `_io`

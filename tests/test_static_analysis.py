@@ -596,14 +596,14 @@ def test_members_the_document_declares_serve_before_jedi_has_read_the_class(
     assert "Shape" not in pending.declared  # what the class reads is no member
     assert not analyzer._classes
     # An installed base is listed by the worker, asked ahead on the document's edits.
-    installed = before.replace("from .base import Shape", "from json import JSONDecoder")
-    installed = installed.replace("Square(Shape)", "Decoder(JSONDecoder)")  # no earlier answer
+    installed = before.replace("from .base import Shape", "from pytest import MonkeyPatch")
+    installed = installed.replace("Square(Shape)", "Patch(MonkeyPatch)")  # no earlier answer
     analyzer.list_ahead(path, installed)
     listed = analyzer._classes
     wait_until(lambda: bool(listed) and all(f.done() for f in listed.values()))
-    assert {"raw_decode", "__class__"} <= set(listed[(path, "JSONDecoder")].result() or ())
+    assert {"setenv", "__class__"} <= set(listed[(path, "MonkeyPatch")].result() or ())
     pending = analyzer.names_at(path, installed, "", wait_s=0.0)
-    assert {"side", "grow", "raw_decode"} <= set(pending.declared or ())
+    assert {"side", "grow", "setenv"} <= set(pending.declared or ())
     # A name the document declares plainly has its class's members: a builtin's and the
     # project's own class's at once (read from its module), any other imported class's once
     # the worker has listed it (asked at the first `.` after it).
@@ -613,14 +613,14 @@ def test_members_the_document_declares_serve_before_jedi_has_read_the_class(
     pending = analyzer.names_at(str(package / "paint.py"), typed, "", wait_s=0.0)
     assert "area" in (pending.declared or ()) and "side" not in (pending.declared or ())
     assert not any(key[1] == "Shape" for key in analyzer._classes if key[0].endswith("paint.py"))
-    typed = "from json import JSONDecoder\n\n\ndef paint(shape: JSONDecoder):\n    shape."
+    typed = "from pytest import MonkeyPatch\n\n\ndef paint(shape: MonkeyPatch):\n    shape."
     analyzer.names_at(str(package / "paint.py"), typed, "", wait_s=0.0)
     wait_until(lambda: all(f.done() for f in analyzer._classes.values()))
     # In another function: jedi's answer at the first `.` may be in and would serve there.
     elsewhere = typed.replace("def paint", "def fill")
     pending = analyzer.names_at(str(package / "paint.py"), elsewhere, "", wait_s=0.0)
     assert pending.earlier is None
-    assert "raw_decode" in (pending.declared or ())
+    assert "setenv" in (pending.declared or ())
     # A base jedi cannot find leaves the list unknown: the class may have any member.
     unknown = before.replace("from .base import Shape", "from .nowhere import Shape")
     analyzer.list_ahead(str(package / "other.py"), unknown)
