@@ -16,6 +16,7 @@ import re
 _NAME_DOT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\.\Z")
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
 _TRIPLE_QUOTED = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
+_STRING_DOT = re.compile(r"""(?<![\w"'])([rRbBuUfF]{0,2})(?:"[^"\\\n]*"|'[^'\\\n]*')\.\Z""")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _CONTAINERS = ("list", "dict", "set", "frozenset", "tuple")
 _ALIASES = {
@@ -33,6 +34,9 @@ SCANNED = 100_000  # characters before the cursor searched for the enclosing fun
 def declared_type(before: str) -> str | None:
     """The class (a dotted name as the document writes it) that the name before the final `.`
     of `before` is an instance of, or None where the document does not say so plainly."""
+    literal = _string_literal(before[before.rfind("\n") + 1 :])
+    if literal is not None:
+        return literal
     found = _NAME_DOT.search(before[-200:])
     if found is None or found.group(1) in ("self", "cls"):
         return None
@@ -49,6 +53,15 @@ def declared_type(before: str) -> str | None:
     if _last_binding(body, name) is not None:
         return _assigned_type(body, name, top_level=False)
     return parameter_class(text[function : signature_end - 1], name)
+
+
+def _string_literal(line: str) -> str | None:
+    """`str` or `bytes` where `line` ends in a one-line string literal and a `.`
+    (`", ".join`), outside any other string."""
+    found = _STRING_DOT.search(line)
+    if found is None or any(line.count(quote, 0, found.start()) % 2 for quote in "\"'"):
+        return None
+    return "bytes" if "b" in found.group(1).lower() else "str"
 
 
 def without_long_strings(text: str) -> str:

@@ -87,3 +87,21 @@ def test_at_the_top_level_only_top_level_assignments_count() -> None:
     assert declared_type("import re\nPATTERN = re.Pattern()\n\nPATTERN.") == "re.Pattern"
     assert declared_type("if flag:\n    x = Thing()\nx.") is None
     assert declared_type("x = Thing()\nx.y.") is None  # an attribute's type is inference's
+
+
+@pytest.mark.parametrize(
+    ("before", "expected"),
+    [
+        ('mode = "".', "str"),
+        ("sep = ', '.", "str"),
+        ('raw = b"ab".', "bytes"),
+        ('raw = rb"ab".', "bytes"),
+        ('shown = f"{x}".', "str"),
+        ('print("a" + "".', "str"),
+        ('s = "it\'s "x".', None),  # the quotes are another string's
+        ('x = "a\\"b".', None),  # an escaped quote: not read this way
+        ('name".', None),
+    ],
+)
+def test_a_one_line_string_literal_is_a_str(before: str, expected: str | None) -> None:
+    assert declared_type(before) == expected
