@@ -361,3 +361,23 @@ def test_without_a_bundled_fast_model_the_default_runs(
     assert service.model_dir == checkpoint.default_model_dir()
     assert str(service.machine_fit()["model_reason"]).endswith("no fast model is bundled")
     service.shutdown()
+
+
+def test_a_read_leaves_the_spare_core_to_jedi_while_it_works(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    service = service_for(tiny_model_dir)
+    engine = service.engine
+    assert engine is not None
+    feeds: list[bool] = []
+    feed = engine.feed
+    monkeypatch.setattr(engine, "feed", lambda chunks, *a: feeds.append(a[-1]) or feed(chunks, *a))
+    service.static = SimpleNamespace(busy=True)  # working on the question at this `.`
+    assert complete(service, "file:///a.py", MAIN) is not None
+    service.static = SimpleNamespace(busy=False)
+    assert complete(service, "file:///a.py", MAIN + "path.") is not None
+    assert feeds[0] is False and feeds[-1] is True
+    service.static = None
+    service.shutdown()
