@@ -1,12 +1,15 @@
-"""The fastest unit costs seen on this machine, remembered across starts.
+"""The costs of the quietest start on this machine, remembered across starts.
 
 The fit measures at start-up, while the editor starts its other extensions and jedi imports
 on the other core. Where the bundled default is predicted near a budget, that noise alone
 chose the default at one start and the fast model at the next: the same machine completed
-differently from one session to the other. Other work only ever slows a measurement, so the
-fastest costs seen for the same model shape, settings and machine are the best estimate of
-what it can do: each start measures again and fits to the minimum of its own measurement and
-the earlier starts', which can only settle, never swing back.
+differently from one session to the other. Other work only ever slows a start down, so the
+start that predicts the least work time is the best estimate of what the machine can do:
+each start measures again and fits to its own costs or the earlier starts' best, whichever
+predict less, and so the choice settles instead of swinging. (The costs are kept as one
+start's set: each is derived from the same timings as the others, `token_ms` from a chunked
+read less single calls, so a minimum taken cost by cost would mix one start's low noise in
+one with another's in the next.)
 
     $XDG_CACHE_HOME/grucomplete/machine_costs.json   {key: {"costs": {...}, "starts": n}}
 
@@ -28,11 +31,14 @@ from typing import Any
 
 import torch
 
-from .machine_fit import Costs
+from .machine_fit import MEDIAN_STEPS, ROWS_PER_BEAM, Costs, Work
+from .window import CHUNK, CONTEXT_TOKENS
 from .workspace_store import grucomplete_cache
 
 COSTS_FILE = "machine_costs.json"
 MAX_KEPT = 32  # keys kept, the least recently used dropped first
+# What starts are compared by: a 5-beam keystroke and a whole window read (`machine_fit`).
+REFERENCE = Work(CONTEXT_TOKENS, CONTEXT_TOKENS // CHUNK, {ROWS_PER_BEAM * 5: MEDIAN_STEPS})
 # What the kernels' instruction set follows besides the CPU (see docs/benchmarks.md, "Holding
 # PyTorch's kernels to AVX2 on an AVX-512 machine").
 _ISA_VARIABLES = (
@@ -65,9 +71,10 @@ def machine_key(model: dict[str, Any], precision: str, settings: object) -> str:
 
 
 def fastest(measured: Costs, key: str, path: Path | None = None) -> tuple[Costs, int]:
-    """Each cost's minimum over `measured` and the starts remembered under `key`, and how many
-    starts those were; the result is remembered. A missing, unreadable or foreign file counts
-    as no earlier start, and one that cannot be written is left as it is."""
+    """`measured` or the best costs remembered under `key`, whichever predict the less time
+    for a keystroke and a window's read (`REFERENCE`), and how many starts came before; the
+    result is remembered. A missing, unreadable or foreign file counts as no earlier start,
+    and one that cannot be written is left as it is."""
     path = path or costs_file()
     kept = _read(path)
     earlier = kept.pop(key, None)
@@ -79,10 +86,10 @@ def fastest(measured: Costs, key: str, path: Path | None = None) -> tuple[Costs,
     except (KeyError, TypeError, ValueError, OverflowError):
         pass  # none, or not one this module wrote
     else:
-        if all(math.isfinite(v) and v >= 0 for v in before.values()):
-            costs = Costs(**{n: min(getattr(measured, n), before[n]) for n in names})
-        else:
+        if not all(math.isfinite(v) and v >= 0 for v in before.values()):
             starts = 0
+        elif Costs(**before).predict_ms(REFERENCE) < measured.predict_ms(REFERENCE):
+            costs = Costs(**before)
     kept[key] = {"costs": asdict(costs), "starts": starts + 1}
     for old in list(kept)[: max(0, len(kept) - MAX_KEPT)]:
         del kept[old]

@@ -266,3 +266,17 @@ def test_declared_members_cost_benchmark_runs(tmp_path: Path) -> None:
     rows = {line.split(" | ")[0]: line.split(" | ") for line in run.stdout.splitlines()[2:]}
     assert {"self.", "self.name.", "name.", "Class.", "an edit"} <= set(rows)
     assert all(float(row[2]) >= float(row[1]) >= 0 for row in rows.values())
+
+
+def test_fit_stability_benchmark_runs() -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/fit_stability.py"), "--starts", "2", "--busy", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = [line.split(" | ") for line in run.stdout.splitlines()[1:]]
+    assert [row[1] for row in rows] == ["no", "yes"]
+    assert all(row[2] in ("default", "fast") for row in rows)
+    assert [row[-1] for row in rows] == ["1", "2"]  # the second start knew the first's costs

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from grucomplete.model.machine_fit import Costs
-from grucomplete.model.remembered_costs import MAX_KEPT, costs_file, fastest, machine_key
+from grucomplete.model.remembered_costs import (
+    MAX_KEPT,
+    REFERENCE,
+    costs_file,
+    fastest,
+    machine_key,
+)
 
 
 def costs(scale: float) -> Costs:
@@ -20,10 +26,11 @@ def test_each_start_fits_to_the_fastest_costs_seen_under_its_key(tmp_path: Path)
     assert fastest(costs(1.0), "k", path) == (costs(1.0), 0)
     assert fastest(costs(1.5), "k", path) == (costs(1.0), 1)  # a busy start changes nothing
     assert fastest(costs(0.8), "k", path) == (costs(0.8), 2)  # a quieter one is kept
-    # Cost by cost: a step measured faster and a token slower take the best of each.
-    mixed = Costs(0.2, 0.1, 2.0, 0.01, 3.0)
-    best = costs(0.8)
-    assert fastest(mixed, "k", path) == (Costs(best.token_ms, 0.1, 2.0, 0.01, best.request_ms), 3)
+    # One start's costs are kept whole: a token cheaper than ever by a step dearer is not
+    # mixed with the best start's step (each is derived from the same timings).
+    lopsided = Costs(0.05, 0.4, 12.0, 0.04, 1.6)
+    assert lopsided.predict_ms(REFERENCE) > costs(0.8).predict_ms(REFERENCE)
+    assert fastest(lopsided, "k", path) == (costs(0.8), 3)
     assert fastest(costs(2.0), "other", path) == (costs(2.0), 0)  # another model or machine
 
 
