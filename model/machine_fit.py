@@ -223,6 +223,7 @@ class Fit:
     predicted_keystroke_ms: float
     predicted_jump_ms: float
     costs: Costs
+    costs_from_starts: int = 1  # the starts on this machine the costs are the best of
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

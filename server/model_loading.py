@@ -76,8 +76,6 @@ class ModelLoader:
         self.fitted_base: str | None = None
         self._when_fitted: list[Callable[[str], None]] = []
         self._fitted_lock = threading.Lock()
-        # Starts on this machine whose costs the last fit took the fastest of besides its own.
-        self.earlier_starts = 0
 
     @property
     def options(self) -> ServerOptions:
@@ -213,8 +211,8 @@ class ModelLoader:
         costs = measure_costs(engine)
         calibrate(costs, engine, self.options)
         key = machine_key(engine.model.config.to_dict(), self.options.precision, self.options)
-        costs, self.earlier_starts = fastest(costs, key)
-        return fit(costs, self.options.context_tokens)
+        costs, earlier = fastest(costs, key)
+        return replace(fit(costs, self.options.context_tokens), costs_from_starts=earlier + 1)
 
     def _choose_model(
         self, engine: CompletionEngine, fit: Fit, signature: Signature
@@ -282,7 +280,7 @@ class ModelLoader:
             result["predicted_keystroke_ms"] = round(fit.predicted_keystroke_ms, 1)
             result["predicted_jump_ms"] = round(fit.predicted_jump_ms, 1)
             result["costs_ms"] = {k: round(v, 4) for k, v in vars(fit.costs).items()}
-            result["costs_from_starts"] = self.earlier_starts + 1  # `remembered_costs`
+            result["costs_from_starts"] = fit.costs_from_starts
         return result
 
     def watch(self, interval_s: float = 2.0) -> threading.Thread:

@@ -68,8 +68,8 @@ class SourceClasses:
         self, path: str | None, bindings: dict[str, str], class_name: str, hops: int
     ) -> frozenset[str] | None:
         qualified = qualified_name(bindings, class_name)
-        if qualified is None or hops == 0:
-            return None  # not imported by that name (a builtin's is known to the caller)
+        if qualified is None or "." not in qualified or hops == 0:
+            return None  # not imported by that name, or a module (`import os`)
         module_name, _, name = qualified.rpartition(".")
         file = self._file(module_name, path)
         module = None if file is None else self._read(file)

@@ -92,6 +92,7 @@ def test_what_is_not_in_source_is_left_to_the_worker(tmp_path: Path) -> None:
     assert sources.members(document, "from .console import Nope\n", "Nope") is None
     assert sources.members(document, "import numpy\n", "numpy.ndarray") is None  # installed
     assert sources.members(document, "", "Console") is None  # not imported
+    assert sources.members(document, "import os\n", "os") is None  # a module, no class
     (package / "base.py").write_text(
         "from elsewhere import Base\n\n\nclass Renderable(Base):\n    x = 1\n"
     )
