@@ -5,7 +5,8 @@
 Cuts each of `--files` Python files of a corpus at `--cuts` random places, appends a receiver
 (`self.`, `self.name.`, `name.`) and times, per receiver, the scan the server runs at that `.`
 (`class_members.self_members`, `class_members.attribute_type`,
-`receiver_types.declared_type` with `class_members.instance_members`), and per cut the scan
+`receiver_types.declared_type` or `class_members.element_type` with
+`class_members.instance_members`), and per cut the scan
 each edit runs (`class_members.imported_bases`), and per file the first read of each class it
 imports by name from the project's source (`source_classes.SourceClasses`, modules not yet
 read): the median and the slowest (each the fastest of 3 runs, so that the machine's noise
@@ -27,6 +28,7 @@ from pathlib import Path
 from grucomplete.server.class_members import (
     attribute_type,
     class_object_members,
+    element_type,
     imported_bases,
     instance_members,
     self_members,
@@ -38,7 +40,9 @@ RECEIVERS = {
     "self.": lambda before, after: self_members(before, after),
     "self.name.": lambda before, after: attribute_type(before, after),
     "name.": lambda before, after: (
-        instance_members(before + after, found) if (found := declared_type(before)) else None
+        instance_members(before + after, found)
+        if (found := declared_type(before) or element_type(before, after))
+        else None
     ),
     "Class.": lambda before, after: class_object_members(before + after, "Class"),
 }

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from .receiver_types import (
     annotation_class,
+    assigned_value,
     closing,
     parameter_class,
     value_class,
@@ -59,6 +60,17 @@ _BASES: dict[str, frozenset[str]] = {
     "IntEnum": _public(enum.IntEnum) | {"name", "value"},
 }
 TYPE_MEMBERS = _public(type)  # what every class has, itself: `mro`, `__name__`, `__dict__`
+_ITEM = re.compile(r"self\.(\w+)\[[^\[\]\n]+\]")  # `self._tasks[task_id]`
+_MAPPINGS = {
+    "Dict",
+    "dict",
+    "Mapping",
+    "MutableMapping",
+    "OrderedDict",
+    "DefaultDict",
+    "defaultdict",
+}
+_SEQUENCES = {"List", "list", "Sequence", "MutableSequence", "Deque", "deque"}
 _KNOWN_MODULES = ("abc.", "typing.", "builtins.", "enum.")
 MAX_DEPTH = 8  # bases followed through the document before the list is called unknown
 SCANNED = 200_000  # characters before the cursor searched for the enclosing class
@@ -104,23 +116,58 @@ def attribute_type(before: str, after: str) -> str | None:
     assignment of it in the class says the same plainly: an annotation, a constructor call or
     a literal, or a parameter of the method assigning it whose annotation names a class."""
     found = _SELF_ATTRIBUTE_DOT.search(before[-200:])
-    cursor_class = _cursor_class(before, after) if found is not None else None
-    body = _body(*cursor_class) if cursor_class is not None else None
-    if found is None or body is None:
+    if found is None:
         return None
+    classes = {annotation_class(a) if a else value for a, value in _assigned(before, after, found)}
+    return classes.pop() if len(classes) == 1 else None
+
+
+def element_type(before: str, after: str) -> str | None:
+    """The class of the name at the end of `before` (`task.`) where it was last bound to an
+    item of an attribute (`task = self._tasks[task_id]`) that the class annotates as a
+    container of one class (`self._tasks: Dict[TaskID, Task] = {}`)."""
+    value = assigned_value(before)
+    item = _ITEM.fullmatch(value) if value else None
+    if item is None:
+        return None
+    annotations = {a for a, _ in _assigned(before, after, item) if a}
+    return _item_class(annotations.pop()) if len(annotations) == 1 else None
+
+
+def _assigned(before: str, after: str, attribute: re.Match[str]) -> set[tuple[str, str | None]]:
+    """Each assignment of `self.<attribute's group 1>` in the cursor's class: its annotation
+    (stripped, or ""), and the class its value plainly has where it has none."""
+    cursor_class = _cursor_class(before, after)
+    body = _body(*cursor_class) if cursor_class is not None else None
+    if body is None:
+        return {("", None)}  # unknown
     indent, source = body
     source = without_long_strings(source)
-    name, level = re.escape(found.group(1)), re.escape(indent)
-    classes: set[str | None] = set()
+    name, level = re.escape(attribute.group(1)), re.escape(indent)
+    found: set[tuple[str, str | None]] = set()
     # In the class body (`name: Console`, `name = []`) and in its methods (`self.name = ...`).
     target = rf"(?:^{level}{name}|(?<![\w.])self\.{name})[ \t]*"
     for assignment in re.finditer(rf"{target}(?::(?!=)([^=\n]*))?(=(?!=)[ \t]*)?", source, re.M):
-        annotation, value = assignment.group(1), assignment.group(2)
-        if annotation and annotation.strip():
-            classes.add(annotation_class(annotation))
+        annotation, value = (assignment.group(1) or "").strip(), assignment.group(2)
+        if annotation:
+            found.add((annotation, None))
         elif value:
-            classes.add(value_class(source, assignment.end()) or _parameter(source, assignment))
-    return classes.pop() if len(classes) == 1 else None
+            found.add(("", value_class(source, assignment.end()) or _parameter(source, assignment)))
+    return found
+
+
+def _item_class(annotation: str) -> str | None:
+    """The class of an item of a container annotated `annotation`: a mapping's values, a
+    sequence's or set's elements (`Dict[K, Task]`, `List[Task]`, `deque["Task"]`)."""
+    found = re.fullmatch(r"(?:[\w.]*\.)?(\w+)\[(.*)\]", annotation.strip().strip("\"'"), re.DOTALL)
+    if found is None:
+        return None
+    container, arguments = found.group(1), _split_bases(found.group(2))
+    if container in _MAPPINGS and len(arguments) == 2:
+        return annotation_class(arguments[1])
+    if container in _SEQUENCES and len(arguments) == 1:
+        return annotation_class(arguments[0])
+    return None
 
 
 def _parameter(source: str, assignment: re.Match[str]) -> str | None:

@@ -37,22 +37,48 @@ def declared_type(before: str) -> str | None:
     literal = _string_literal(before[before.rfind("\n") + 1 :])
     if literal is not None:
         return literal
+    scope = _binding_scope(before)
+    if scope is None:
+        return None
+    name, parameters, body = scope
+    if parameters is None:
+        return _assigned_type(body, name, top_level=True)
+    if _last_binding(body, name) is not None:
+        return _assigned_type(body, name, top_level=False)
+    return parameter_class(parameters, name)
+
+
+def assigned_value(before: str) -> str | None:
+    """The value (the rest of its line) that the name before the final `.` of `before` was
+    last bound to in the enclosing function, where that binding is a plain `name = value`."""
+    scope = _binding_scope(before)
+    if scope is None or scope[1] is None:
+        return None
+    name, _, body = scope
+    line_start = _last_binding(body, name)
+    if line_start is None:
+        return None
+    statement = re.match(rf"[ \t]*{re.escape(name)}[ \t]*=(?!=)[ \t]*([^\n#]*)", body[line_start:])
+    return statement.group(1).strip() if statement is not None else None
+
+
+def _binding_scope(before: str) -> tuple[str, str | None, str] | None:
+    """The name before the final `.` of `before`, the enclosing function's parameters (None
+    at the top level), and the code where the name may have been bound: the function's body
+    above the cursor (less nested functions), or the text above."""
     found = _NAME_DOT.search(before[-200:])
     if found is None or found.group(1) in ("self", "cls"):
         return None
-    name = found.group(1)
     text = without_long_strings(before[max(0, len(before) - SCANNED) :])
     line_start = text.rfind("\n") + 1
     function = _enclosing_function(text, line_start)
     if function is None:
-        return _assigned_type(text[:line_start], name, top_level=True)
+        return found.group(1), None, text[:line_start]
     signature_end = closing(text, function)
     if signature_end is None:
         return None
     body = _without_functions(text[signature_end:line_start])
-    if _last_binding(body, name) is not None:
-        return _assigned_type(body, name, top_level=False)
-    return parameter_class(text[function : signature_end - 1], name)
+    return found.group(1), text[function : signature_end - 1], body
 
 
 def _string_literal(line: str) -> str | None:

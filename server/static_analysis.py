@@ -29,6 +29,7 @@ from .class_members import (
     DeclaredMembers,
     attribute_type,
     class_object_members,
+    element_type,
     imported_bases,
     instance_members,
     self_members,
@@ -223,7 +224,11 @@ class StaticAnalyzer:
         text = before + after
         declared = self_members(before, after) or super_members(before, after)
         if declared is None:
-            class_name = declared_type(before) or attribute_type(before, after)
+            class_name = (
+                declared_type(before)
+                or attribute_type(before, after)
+                or element_type(before, after)
+            )
             declared = instance_members(text, class_name) if class_name else None
         if declared is None:
             declared = self._class_object(path, before, text)

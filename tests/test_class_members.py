@@ -7,6 +7,7 @@ import pytest
 from grucomplete.server.class_members import (
     attribute_type,
     class_object_members,
+    element_type,
     imported_bases,
     self_members,
     super_members,
@@ -170,3 +171,32 @@ def test_a_class_itself_has_its_class_level_names_and_every_class_s() -> None:
     assert class_object_members("from .colors import Color\nColor.", "Color") is None
     declared = class_object_members(SOURCE, "Widget")
     assert declared is not None and {"helper", "limit", "mro"} <= declared.names
+
+
+TASKS = """\
+class Progress:
+    columns: "List[Column]"
+
+    def __init__(self):
+        self._tasks: Dict[TaskID, Task] = {}
+        self._order: Deque["Task"] = deque()
+        self._mixed = {}
+
+    def update(self, task_id, i):
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("task = self._tasks[task_id]\n        task.", "Task"),
+        ("last = self._order[-1]\n        last.", "Task"),
+        ("column = self.columns[i]\n        column.", "Column"),
+        ("task = self._mixed[task_id]\n        task.", None),  # not annotated
+        ("task = self._tasks[task_id].copy()\n        task.", None),  # something follows
+        ("task = self._tasks[task_id]\n        task = other()\n        task.", None),
+        ("for task in self._tasks:\n            task.", None),  # a loop binds it
+    ],
+)
+def test_an_item_of_an_annotated_container_has_its_class(line: str, expected: str | None) -> None:
+    assert element_type(TASKS + "        " + line, "") == expected
