@@ -3,10 +3,10 @@
     python benchmarks/declared_members_cost.py .work/heldout [--files 150] [--cuts 20]
 
 Cuts each of `--files` Python files of a corpus at `--cuts` random places, appends a receiver
-(`self.`, `self.name.`, `name.`) and times, per receiver, the scan the server runs at that `.`
-(`class_members.self_members`, `class_members.attribute_type`,
+(`self.`, `self.name.`, `name.`, `Class.`) and times, per receiver, the scan the server runs
+at that `.` (`class_members.self_members`, `class_members.attribute_type`,
 `receiver_types.declared_type` or `class_members.element_type` with
-`class_members.instance_members`), and per cut the scan
+`class_members.instance_members`, `class_members.class_object_members`), and per cut the scan
 each edit runs (`class_members.imported_bases`), and per file the first read of each class it
 imports by name from the project's source (`source_classes.SourceClasses`, modules not yet
 read): the median and the slowest (each the fastest of 3 runs, so that the machine's noise
