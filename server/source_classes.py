@@ -31,7 +31,7 @@ from .document_imports import (
 )
 
 MAX_HOPS = 6  # modules followed from the document to a class and its bases
-MAX_MODULES = 64  # modules' texts kept (a few hundred KB at most), the least recently used dropped
+MAX_MODULES = 64  # modules kept (tens of KB of text each, typically), the least recently used out
 MAX_MODULE_CHARS = 1_000_000  # a module larger than this is the worker's to read
 
 STANDARD_LIBRARY = sysconfig.get_paths()["stdlib"]
