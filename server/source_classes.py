@@ -57,12 +57,21 @@ class SourceClasses:
         `locate`, read at each question: it is set once the workspace is indexed)."""
         self._locate = locate
         self._modules: OrderedDict[str, _Module] = OrderedDict()  # by file
+        # The last document's path, text and import bindings: a question asks about each
+        # class it names, and each would read the document's imports again.
+        self._document: tuple[str | None, str, dict[str, str]] | None = None
 
     def members(self, path: str | None, text: str, class_name: str) -> frozenset[str] | None:
         """Every member of an instance of `class_name` as the document `text` at `path` names
         it (`console.Console` or an imported `Console`), or None where any part of the class
         or its bases is not found in source."""
-        return self._resolve(path, import_bindings(text, package_of(path)), class_name, MAX_HOPS)
+        return self._resolve(path, self._bindings(path, text), class_name, MAX_HOPS)
+
+    def _bindings(self, path: str | None, text: str) -> dict[str, str]:
+        document = self._document
+        if document is None or document[0] != path or document[1] != text:
+            document = self._document = (path, text, import_bindings(text, package_of(path)))
+        return document[2]
 
     def _resolve(
         self, path: str | None, bindings: dict[str, str], class_name: str, hops: int
