@@ -5,6 +5,7 @@ loop, for static analysis (`static_analysis`): cheap, and wrong only towards kno
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -20,6 +21,10 @@ _IMPORT_STATEMENT = re.compile(
     r"^[ \t]*(from[ \t]+[\w.]+[ \t]+import[ \t]*\([^)]*\)|(?:from|import)[ \t][^\n]*)",
     re.MULTILINE,
 )
+# Files that mark a project's folder: what a test or a script outside any package imports its
+# project's packages from is a folder between it and that one (or a `src/` in one).
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+PROJECT_DEPTH = 4  # folders looked through above a document for its project's
 _RECEIVER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.\Z")
 
 
@@ -70,6 +75,17 @@ def import_bindings(text: str, package: str | None = None) -> dict[str, str]:
     return {name: dotted for name, dotted in absolute.items() if dotted is not None}
 
 
+def star_imports(text: str, package: str | None = None) -> tuple[str, ...]:
+    """The modules `from m import *` statements in `text` bind every name of, in order (a
+    later one's names shadow an earlier one's)."""
+    found = (
+        _absolute(match.group(1), package)
+        for match in _FROM_IMPORT.finditer(text)
+        if (match.group(3) or "").strip() == "*"
+    )
+    return tuple(module for module in found if module is not None)
+
+
 def qualified_name(bindings: dict[str, str], dotted: str) -> str | None:
     """What `dotted` (`path.join`) stands for under a document's `import_bindings`."""
     first, _, rest = dotted.partition(".")
@@ -103,9 +119,35 @@ def package_of(path: str | None) -> str | None:
 def module_beside(module: str, path: str | None) -> str | None:
     """The source file of `module` (a dotted name) in the tree the document at `path` is
     imported from (its package's `import_root`), if it is there: the document's own package
-    and its siblings, found without asking any index."""
-    root = import_root(path)
-    return None if root is None else module_in(root, module)
+    and its siblings; else in a folder of its project (`tests/` importing the project's
+    package, as jedi's path has them). Found without asking any index."""
+    for root in (import_root(path), *project_folders(path)):
+        found = None if root is None else module_in(root, module)
+        if found is not None:
+            return found
+    return None
+
+
+def project_folders(path: str | None) -> tuple[str, ...]:
+    """The folders above the document at `path`, nearest first, up to its project's (the
+    nearest with a `PROJECT_MARKERS` file) or `PROJECT_DEPTH` folders up, each followed by its
+    `src/` where it has one."""
+    return () if path is None else _project_folders(os.path.dirname(os.path.abspath(path)))
+
+
+@functools.lru_cache(maxsize=256)  # asked at every `.`; a project's folders seldom change
+def _project_folders(folder: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for _ in range(PROJECT_DEPTH):
+        source = os.path.join(folder, "src")
+        found += [folder, source] if os.path.isdir(source) else [folder]
+        parent = os.path.dirname(folder)
+        if parent == folder or any(
+            os.path.exists(os.path.join(folder, marker)) for marker in PROJECT_MARKERS
+        ):
+            break
+        folder = parent
+    return tuple(found)
 
 
 def module_in(root: str, module: str) -> str | None:

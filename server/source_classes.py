@@ -15,11 +15,13 @@ the worker.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import sysconfig
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .class_members import DeclaredMembers, instance_members
 from .document_imports import (
@@ -28,6 +30,7 @@ from .document_imports import (
     module_in,
     package_of,
     qualified_name,
+    star_imports,
 )
 
 MAX_HOPS = 6  # modules followed from the document to a class and its bases
@@ -39,13 +42,26 @@ STANDARD_LIBRARY = sysconfig.get_paths()["stdlib"]
 Locate = Callable[[str, str | None], str | None]
 
 
+class _Imports(NamedTuple):
+    """What a module's imports bind: names (`document_imports.import_bindings`), and every
+    name of the modules it star-imports."""
+
+    bindings: dict[str, str]
+    stars: tuple[str, ...]
+
+    @classmethod
+    def of(cls, text: str, path: str | None) -> _Imports:
+        package = package_of(path)
+        return cls(import_bindings(text, package), star_imports(text, package))
+
+
 @dataclass
 class _Module:
     """A module's source as last read, and what was found in it."""
 
     version: tuple[int, int]  # modification time and size
     text: str
-    bindings: dict[str, str]  # `document_imports.import_bindings`
+    imports: _Imports
     classes: dict[str, DeclaredMembers | None] = field(default_factory=dict)  # by name
 
 
@@ -57,33 +73,54 @@ class SourceClasses:
         `locate`, read at each question: it is set once the workspace is indexed)."""
         self._locate = locate
         self._modules: OrderedDict[str, _Module] = OrderedDict()  # by file
-        # The last document's path, text and import bindings: a question asks about each
+        # The last document's path, text and imports: a question asks about each
         # class it names, and each would read the document's imports again.
-        self._document: tuple[str | None, str, dict[str, str]] | None = None
+        self._document: tuple[str | None, str, _Imports] | None = None
 
     def members(self, path: str | None, text: str, class_name: str) -> frozenset[str] | None:
         """Every member of an instance of `class_name` as the document `text` at `path` names
         it (`console.Console` or an imported `Console`), or None where any part of the class
         or its bases is not found in source."""
-        return self._resolve(path, self._bindings(path, text), class_name, MAX_HOPS)
+        return self._resolve(path, self._imports(path, text), class_name, MAX_HOPS)
 
-    def _bindings(self, path: str | None, text: str) -> dict[str, str]:
+    def _imports(self, path: str | None, text: str) -> _Imports:
         document = self._document
         if document is None or document[0] != path or document[1] != text:
-            document = self._document = (path, text, import_bindings(text, package_of(path)))
+            document = self._document = (path, text, _Imports.of(text, path))
         return document[2]
 
     def _resolve(
-        self, path: str | None, bindings: dict[str, str], class_name: str, hops: int
+        self, path: str | None, imports: _Imports, class_name: str, hops: int
     ) -> frozenset[str] | None:
-        qualified = qualified_name(bindings, class_name)
-        if qualified is None or "." not in qualified or hops == 0:
+        """The members of `class_name` as the module at `path`, importing `imports`, names it
+        without defining it."""
+        if hops == 0:
+            return None
+        qualified = qualified_name(imports.bindings, class_name)
+        if qualified is None and class_name.isidentifier():
+            return self._starred(path, imports, class_name, hops)
+        if qualified is None or "." not in qualified:
             return None  # not imported by that name, or a module (`import os`)
         module_name, _, name = qualified.rpartition(".")
         file = self._file(module_name, path)
         module = None if file is None else self._read(file)
-        if file is None or module is None:
-            return None
+        found = None if file is None or module is None else self._defined(file, module, name, hops)
+        return found if found is not None else loaded_members(module_name, name)
+
+    def _starred(
+        self, path: str | None, imports: _Imports, name: str, hops: int
+    ) -> frozenset[str] | None:
+        """`name` where a star import brings it: from the last module starred that defines or
+        imports it."""
+        for star in reversed(imports.stars):
+            file = self._file(star, path)
+            module = None if file is None else self._read(file)
+            if file is not None and module is not None and _binds(module, name):
+                return self._defined(file, module, name, hops - 1)
+        return None
+
+    def _defined(self, file: str, module: _Module, name: str, hops: int) -> frozenset[str] | None:
+        """The members of class `name` of `module` (defined in it, or imported by it)."""
         if name not in module.classes:  # a scan of a large module costs milliseconds: once
             module.classes[name] = instance_members(module.text, name)
         declared = module.classes[name]
@@ -91,7 +128,7 @@ class SourceClasses:
             return None
         names = set(declared.names)
         for imported in declared.imported:  # the class itself, imported there, or its bases
-            found = self._resolve(file, module.bindings, imported, hops - 1)
+            found = self._resolve(file, module.imports, imported, hops - 1)
             if found is None:
                 return None
             names |= found
@@ -117,7 +154,7 @@ class SourceClasses:
                     return None
                 with open(file, encoding="utf-8", errors="replace") as handle:
                     text = handle.read()
-                module = _Module(version, text, import_bindings(text, package_of(file)))
+                module = _Module(version, text, _Imports.of(text, file))
             self._modules[file] = module
         except OSError:
             return None
@@ -125,3 +162,26 @@ class SourceClasses:
         while len(self._modules) > MAX_MODULES:
             self._modules.popitem(last=False)
         return module
+
+
+def _binds(module: _Module, name: str) -> bool:
+    """Whether `module` defines or imports `name` at its top level."""
+    return name in module.imports.bindings or (
+        re.search(
+            rf"^(?:class|def)[ \t]+{re.escape(name)}\b|^{re.escape(name)}[ \t]*[:=]",
+            module.text,
+            re.MULTILINE,
+        )
+        is not None
+    )
+
+
+def loaded_members(module: str, name: str) -> frozenset[str] | None:
+    """The members of class `name` of a standard-library module, where this process has loaded
+    the module already (loading one may run anything) and its source did not say them all: a
+    compiled class (`_io.StringIO`), or an alias made by a call (`typing.MutableMapping`)."""
+    if module.partition(".")[0] not in sys.stdlib_module_names:
+        return None
+    found = getattr(sys.modules.get(module), name, None)
+    found = getattr(found, "__origin__", found)  # `typing.List` is `list`'s alias
+    return frozenset(dir(found)) if isinstance(found, type) else None

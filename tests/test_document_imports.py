@@ -9,6 +9,8 @@ from grucomplete.server.document_imports import (
     import_statements,
     imported_module,
     package_of,
+    project_folders,
+    star_imports,
 )
 
 
@@ -75,3 +77,29 @@ def test_parenthesised_imports_bind_every_name_on_every_line() -> None:
         "path": "os.path",
     }
     assert "typed" not in bound  # an import still being typed binds nothing yet
+
+
+def test_a_document_s_project_folders_end_at_its_project_s(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    tests = project / "tests" / "unit"
+    tests.mkdir(parents=True)
+    (project / "src").mkdir()
+    (project / "setup.cfg").write_text("")
+    assert project_folders(str(tests / "test_a.py")) == (
+        str(tests),
+        str(tests.parent),
+        str(project),
+        str(project / "src"),
+    )
+    loose = tmp_path.joinpath("a", "b", "c", "d", "e")
+    loose.mkdir(parents=True)
+    assert project_folders(str(loose / "m.py")) == tuple(
+        str(folder) for folder in (loose, *list(loose.parents)[:3])
+    )
+    assert project_folders(None) == ()
+
+
+def test_star_imports_are_read_in_order() -> None:
+    text = "from .a import *\nfrom b import x\nfrom ..c import *  # re-exported\n"
+    assert star_imports(text, "pkg.sub") == ("pkg.sub.a", "pkg.c")
+    assert star_imports(text, None) == ()

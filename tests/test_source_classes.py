@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+import pytest
 
 from grucomplete.server.source_classes import SourceClasses
 from grucomplete.server.static_analysis import StaticAnalyzer
@@ -77,8 +80,10 @@ def test_an_imported_class_of_the_project_lists_its_members_and_bases(tmp_path: 
     point = sources.members(document, text, "Point")
     assert point is not None and {"x", "_asdict", "count"} <= point
     # Through a package's re-export, from a module outside the package.
-    outside = str(tmp_path / "app.py")
-    assert sources.members(outside, "from shapes import Console\n", "Console") is None
+    beside = str(tmp_path / "app.py")  # a script beside the package imports it
+    assert sources.members(beside, "from shapes import Console\n", "Console") == console
+    far = str(tmp_path.joinpath("a", "b", "c", "d", "app.py"))  # past `PROJECT_DEPTH`
+    assert sources.members(far, "from shapes import Console\n", "Console") is None
     inside = str(package / "sub.py")
     assert sources.members(inside, "from shapes import Console\n", "Console") == console
 
@@ -151,4 +156,47 @@ def test_the_standard_library_s_pure_python_classes_are_read_too(tmp_path: Path)
     assert path is not None and {"read_text", "parent", "with_suffix", "__fspath__"} <= path
     thread = sources.members(document, "import threading\n", "threading.Thread")
     assert thread is not None and {"start", "join", "name", "daemon"} <= thread
-    assert sources.members(document, "import io\n", "io.StringIO") is None  # compiled: `_io`
+
+
+def test_loaded_standard_library_classes_are_known_where_their_source_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources, document = SourceClasses(), str(tmp_path / "app.py")
+    buffer = sources.members(document, "import io\n", "io.StringIO")  # compiled: `_io`'s
+    assert buffer is not None and {"getvalue", "write", "seek", "closed"} <= buffer
+    text = "import typing\n"
+    mapping = sources.members(document, text, "typing.MutableMapping")  # an alias made by a call
+    assert mapping is not None and {"get", "setdefault", "items"} <= mapping
+    (tmp_path / "headers.py").write_text(
+        "import typing\n\n\nclass Headers(typing.MutableMapping[str, str]):\n"
+        "    def raw(self):\n        pass\n"
+    )
+    headers = sources.members(document, "from headers import Headers\n", "Headers")
+    assert headers is not None and {"raw", "get", "items"} <= headers
+    for name in ("io", "_io"):  # not loaded: loading one may run anything
+        monkeypatch.delitem(sys.modules, name)
+    assert SourceClasses().members(document, "import io\n", "io.StringIO") is None
+
+
+def test_a_class_a_star_import_brings_is_followed(tmp_path: Path) -> None:
+    package = make_package(tmp_path)
+    (package / "__init__.py").write_text("from .base import *\nfrom .console import *\n")
+    text = "import shapes\nfrom shapes import Renderable\n"
+    sources, document = SourceClasses(), str(tmp_path / "app.py")
+    assert {"print", "render"} <= (sources.members(document, text, "shapes.Console") or set())
+    assert "render" in (sources.members(document, text, "Renderable") or set())
+    assert sources.members(document, text, "shapes.Missing") is None
+
+
+def test_tests_outside_the_package_find_the_project_s_source(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    make_package(project / "src")
+    (project / "pyproject.toml").write_text("[project]\nname = 'shapes'\n")
+    test = str(project / "tests" / "unit" / "test_console.py")
+    members = SourceClasses().members(test, "from shapes.console import Console\n", "Console")
+    assert members is not None and {"print", "render"} <= members
+    # Above the project's folder nothing is looked for (the marker ends the walk).
+    make_package(tmp_path)
+    (project / "src" / "shapes").rename(project / "src" / "other")
+    assert SourceClasses().members(test, "from shapes.console import Console\n", "Console") is None
