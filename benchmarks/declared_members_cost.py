@@ -7,8 +7,10 @@ Cuts each of `--files` Python files of a corpus at `--cuts` random places, appen
 at that `.` (`class_members.self_members`, `class_members.attribute_type`,
 `receiver_types.declared_type` or `class_members.element_type` with
 `class_members.instance_members`, `class_members.class_object_members`), and per cut the scan
-each edit runs (`class_members.imported_bases`), and per file the first read of each class it
+each edit runs (`class_members.imported_bases`), per file the first read of each class it
 imports by name from the project's source (`source_classes.SourceClasses`, modules not yet
+read), and after names the file binds to a call's result (`x = f(...)`, `with A() as x`) the
+typing of that result from the callee's source (`call_types.CallTypes`, modules not yet
 read): the median and the slowest (each the fastest of 3 runs, so that the machine's noise
 does not count), and the file of the slowest. Every scan must return without raising,
 whatever the cut: half-typed code is what it reads.
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from grucomplete.server.call_types import CallTypes
 from grucomplete.server.class_members import (
     attribute_type,
     class_object_members,
@@ -47,12 +50,24 @@ RECEIVERS = {
     "Class.": lambda before, after: class_object_members(before + after, "Class"),
 }
 IMPORTED = "an imported class"
+CALLED = "a call's result"
 _IMPORTED_CLASS = re.compile(r"^from[ \t]+[\w.]+[ \t]+import[ \t]+([A-Z]\w*)", re.MULTILINE)
+# A statement binding a name to a call (`x = f(`, `with f(...) as x:`), up to the line's end.
+_BOUND_TO_CALL = re.compile(
+    r"^([ \t]*)(?:(\w+)[ \t]*=[ \t]*[\w.]+\(|(?:async[ \t]+)?with[ \t].*\bas[ \t]+(\w+):).*$",
+    re.MULTILINE,
+)
 
 
 def read_class(path: str, text: str, name: str) -> object:
     """A class the document imports, read from source by a server that has read nothing yet."""
     return SourceClasses().members(path, text, name)
+
+
+def type_call(path: str, before: str, after: str) -> object:
+    """The class of the name before the cursor, bound to a call, by a server that has read
+    nothing yet."""
+    return CallTypes(SourceClasses()).receiver(path, before, after)
 
 
 def fastest_ms(scan: Callable[[], object], repeats: int = 3) -> float:
@@ -74,13 +89,17 @@ def main() -> None:
     rng = random.Random(args.seed)
     files = sorted(args.corpus.rglob("*.py"))
     chosen = rng.sample(files, min(args.files, len(files)))
-    names = [*RECEIVERS, "an edit", IMPORTED]
+    names = [*RECEIVERS, "an edit", IMPORTED, CALLED]
     times: dict[str, list[tuple[float, str]]] = {name: [] for name in names}
     for path in chosen:
         text = path.read_text(errors="replace")
         for name in _IMPORTED_CLASS.findall(text)[:3]:
             read = partial(read_class, str(path), text, name)
             times[IMPORTED].append((fastest_ms(read), str(path)))
+        for bound in list(_BOUND_TO_CALL.finditer(text))[: args.cuts]:
+            before = f"{text[: bound.end()]}\n{bound.group(1)}{bound.group(2) or bound.group(3)}."
+            call = partial(type_call, str(path), before, text[bound.end() :])
+            times[CALLED].append((fastest_ms(call), str(path)))
         for _ in range(args.cuts if text else 0):
             cut = rng.randrange(len(text))
             for receiver, scan in RECEIVERS.items():

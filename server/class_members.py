@@ -43,6 +43,10 @@ _FIRST_STATEMENT = re.compile(r"^([ \t]*)(?=[^ \t\r\n#])", re.MULTILINE)
 _SELF_ASSIGNED = re.compile(
     r"(?<![\w.])self\.(\w+)[ \t]*(?::(?!=)|=(?!=)|(?://|\*\*|<<|>>|[-+*/%&|^@])=)"
 )
+# Names assigned together: `a, self.b = ...`, `(self.a, self.b) = ...`.
+_TUPLE_ASSIGNED = re.compile(
+    r"^[ \t]*\(?((?:[\w.]+[ \t]*,[ \t]*)+[\w.]+)[ \t]*,?[ \t]*\)?[ \t]*=(?!=)", re.MULTILINE
+)
 
 
 def _public(cls: type) -> frozenset[str]:
@@ -195,6 +199,12 @@ def _cursor_class(before: str, after: str) -> tuple[str, re.Match[str]] | None:
     return (text, class_header) if class_header is not None else None
 
 
+def cursor_class_name(before: str, after: str) -> str | None:
+    """The name of the class whose method the cursor at the end of `before` is in."""
+    found = _cursor_class(before, after)
+    return found[1].group(2) if found is not None else None
+
+
 def _enclosing_class(before: str, start: int) -> re.Match[str] | None:
     """The class whose method the cursor is in: the nearest `class` line above, less indented
     than every scope between (a function nested in a method still sees the method's `self`)."""
@@ -248,6 +258,8 @@ def _members(
     assigned = re.findall(rf"^{level}(\w+)[ \t]*(?::(?!=)|=(?!=))", source, re.MULTILINE)
     names.update(name for name in assigned if not keyword.iskeyword(name))
     names.update(_SELF_ASSIGNED.findall(source))
+    for targets in _TUPLE_ASSIGNED.findall(source):  # `self.top_left, self.top = ...`
+        names.update(re.findall(r"(?<![\w.])self\.(\w+)", targets))
     if "__getattr__" in names or "__getattribute__" in names:
         return None  # any name may be a member
     inherited = _inherited(document, header, below)
@@ -287,6 +299,50 @@ def class_object_members(text: str, name: str) -> DeclaredMembers | None:
     if members is None:
         return None
     return DeclaredMembers(members.names | TYPE_MEMBERS, members.imported)
+
+
+def method_result(text: str, class_name: str, method: str) -> str | None:
+    """What `method` of the class `class_name` that `text` defines returns, as its source says:
+    the return annotation (`-> "Box"`), or `Self` for the class itself (`-> Self`, `-> T` where
+    `self: T`, or no annotation and only `return self`, as a context manager's `__enter__`);
+    None where the class's own body does not say."""
+    defined = _Document(text).classes.get(class_name)
+    body = _body(text, _outermost(defined)) if defined else None
+    if body is None:
+        return None
+    indent, source = body
+    return _result(without_long_strings(source), indent, method)
+
+
+def function_result(text: str, name: str) -> str | None:
+    """The return annotation of the function `name` that `text` defines at its top level."""
+    return _result(without_long_strings(text), "", name)
+
+
+def _result(source: str, indent: str, name: str) -> str | None:
+    header = re.search(
+        rf"^{re.escape(indent)}(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", source, re.M
+    )
+    end = closing(source, header.end()) if header is not None else None
+    if header is None or end is None:
+        return None
+    line_end = source.find("\n", end)
+    rest = re.fullmatch(r"[ \t]*(?:->(.*?))?:[ \t]*(?:#.*)?", source[end : line_end % len(source)])
+    if rest is None:
+        return None
+    annotation = (rest.group(1) or "").strip().strip("\"'")
+    first = re.match(r"\s*(?:self|cls)[ \t]*(?::([^,=]*))?", source[header.end() : end - 1])
+    own = first.group(1).strip().strip("\"'") if first is not None and first.group(1) else None
+    if annotation in ("Self", "typing.Self", "typing_extensions.Self") or (
+        own and annotation == own
+    ):
+        return "Self"
+    if annotation:
+        return annotation
+    outdent = re.compile(rf"^[ \t]{{0,{len(indent)}}}(?=[^ \t\r\n#])", re.MULTILINE)
+    stop = outdent.search(source, line_end + 1) if line_end >= 0 else None
+    returns = re.findall(r"\breturn\b([^\n]*)", source[line_end : stop.start() if stop else None])
+    return "Self" if returns and all(r.strip() == "self" for r in returns) else None
 
 
 def _outermost(headers: list[re.Match[str]]) -> re.Match[str]:

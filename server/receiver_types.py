@@ -18,6 +18,8 @@ _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE
 _TRIPLE_QUOTED = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
 _STRING_DOT = re.compile(r"""(?<![\w"'])([rRbBuUfF]{0,2})(?:"[^"\\\n]*"|'[^'\\\n]*')\.\Z""")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_WITH = re.compile(r"^[ \t]*(?:async[ \t]+)?with[ \t]+", re.MULTILINE)
+_WITH_ITEM = re.compile(r"[ \t]*as[ \t]+(\w+)[ \t]*(,[ \t]*)?")  # after a `with` item's call
 _CONTAINERS = ("list", "dict", "set", "frozenset", "tuple")
 _ALIASES = {
     "List": "list",
@@ -60,6 +62,76 @@ def assigned_value(before: str) -> str | None:
         return None
     statement = re.match(rf"[ \t]*{re.escape(name)}[ \t]*=(?!=)[ \t]*([^\n#]*)", body[line_start:])
     return statement.group(1).strip() if statement is not None else None
+
+
+def bound_call(before: str) -> tuple[str, bool] | None:
+    """The callee (a dotted name as written) of the call whose result the name before the
+    final `.` of `before` was last bound to, and whether through `with callee(...) as name`
+    (what `__enter__` returns) rather than `name = callee(...)`; None where the name was bound
+    otherwise or something follows the call."""
+    scope = _binding_scope(before)
+    if scope is None:
+        return None
+    name, parameters, body = scope
+    line_start = _last_binding(body, name)
+    if line_start is None or (parameters is None and not _module_level(body, line_start)):
+        return None
+    assigned = re.match(
+        rf"[ \t]*{re.escape(name)}[ \t]*(?::[^=\n]*)?=(?!=)[ \t]*", body[line_start:]
+    )
+    if assigned is not None:
+        callee = _call_alone(body, line_start + assigned.end())
+        return None if callee is None else (callee[0], False)
+    # The `with` (its line, or above where `) as name:` ends its call's lines).
+    line_end = body.find("\n", line_start)
+    through_line = body[: len(body) if line_end < 0 else line_end]
+    headers = list(_WITH.finditer(through_line, max(0, line_start - 2000)))
+    position = headers[-1].end() if headers else None
+    while position is not None:  # `with A() as a, B() as b:`: the item that binds `name`
+        call = _call(body, position)
+        item = None if call is None else _WITH_ITEM.match(body, call[1])
+        if call is None or item is None:
+            return None
+        if item.group(1) == name and item.start() >= line_start:  # on the binding's line
+            return call[0], True
+        position = item.end() if item.group(2) else None
+    return None
+
+
+def _call_alone(body: str, start: int) -> tuple[str, int] | None:
+    """`_call`, if nothing follows the call on its line (`f(x)`, not `f(x).y` or `f(x) + 1`)."""
+    call = _call(body, start)
+    if call is None or body[call[1] :].split("\n", 1)[0].split("#", 1)[0].strip():
+        return None
+    return call
+
+
+def _call(body: str, start: int) -> tuple[str, int] | None:
+    """The callee of a call starting at `start` (a dotted name), and where the call ends."""
+    called = _DOTTED.match(body, start)
+    if called is None or body[called.end() : called.end() + 1] != "(":
+        return None
+    end = closing(body, called.end() + 1)
+    return None if end is None else (called.group(), end)
+
+
+def _module_level(text: str, line_start: int) -> bool:
+    """Whether the statement at `line_start` binds at the module's level: not in a class or a
+    function (an `if __name__ == "__main__":` block is the module's)."""
+    least = len(text[line_start:]) - len(text[line_start:].lstrip(" \t"))
+    end = line_start - 1
+    while least > 0 and end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        line, end = text[start:end], start - 1
+        code = line.lstrip()
+        if not code or code[0] in "#)]}":
+            continue
+        indent = len(line) - len(code)
+        if indent < least:
+            least = indent
+            if re.match(r"(?:async[ \t]+)?(?:def|class)\b", code):
+                return False
+    return True
 
 
 def _binding_scope(before: str) -> tuple[str, str | None, str] | None:
@@ -138,7 +210,8 @@ def _last_binding(body: str, name: str) -> int | None:
         head = body[line_start : use.start()]
         tail = body[use.end() : len(body) if line_end < 0 else line_end]
         keyword = head.split(None, 1)[0] if head.strip() else ""
-        in_call = head.count("(") > head.count(")")  # `f(name=1)` passes an argument
+        # `f(name=1)` passes an argument, on the call's line or one of its continuation lines.
+        in_call = head.count("(") > head.count(")") or _continues(body, line_start)
         if (
             not in_call
             and re.match(r"\s*(?::[^=]*)?=(?!=)|\s*,[^=]*=(?!=)", tail)  # name = .., a, name = ..
@@ -153,6 +226,14 @@ def _last_binding(body: str, name: str) -> int | None:
     return None
 
 
+def _continues(body: str, line_start: int) -> bool:
+    """Whether the line at `line_start` continues a bracket's items: the line of code above it
+    ends with a comma or an opening bracket."""
+    above = body[:line_start].rstrip()
+    last = above[above.rfind("\n") + 1 :].split("#", 1)[0].rstrip()
+    return last.endswith((",", "(", "[", "{"))
+
+
 def _assigned_type(body: str, name: str, top_level: bool) -> str | None:
     """The class of `name` after its last binding in `body`, if that is `name = Class(...)`,
     `name: Class = ...` or `name = <literal>` alone on its line."""
@@ -162,8 +243,8 @@ def _assigned_type(body: str, name: str, top_level: bool) -> str | None:
     statement = re.match(
         rf"([ \t]*){re.escape(name)}[ \t]*(?::([^=\n]*))?=(?!=)[ \t]*", body[line_start:]
     )
-    if statement is None or (top_level and statement.group(1)):
-        return None  # bound some other way; or, outside functions, not at the top level
+    if statement is None or (top_level and not _module_level(body, line_start)):
+        return None  # bound some other way; or, outside functions, in a class or a function
     if statement.group(2) and statement.group(2).strip():
         return annotation_class(statement.group(2))
     return value_class(body, line_start + statement.end())

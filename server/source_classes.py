@@ -89,6 +89,46 @@ class SourceClasses:
             document = self._document = (path, text, _Imports.of(text, path))
         return document[2]
 
+    def members_in(self, file: str, class_name: str) -> frozenset[str] | None:
+        """`members`, of `class_name` as the module in `file` names it."""
+        module = self._read(file)
+        return None if module is None else self._defined(file, module, class_name, MAX_HOPS)
+
+    def definition(self, path: str | None, text: str, dotted: str) -> tuple[str, str, str] | None:
+        """Where the class or function the document `text` at `path` names `dotted` is defined:
+        its module's file and text, and its name there (followed through the imports)."""
+        return self._definition(path, self._imports(path, text), dotted, MAX_HOPS)
+
+    def definition_in(self, file: str, name: str) -> tuple[str, str, str] | None:
+        """`definition`, of `name` as the module in `file` names it (defines or imports it)."""
+        module = self._read(file)
+        if module is None:
+            return None
+        if _defines(module.text, name):
+            return file, module.text, name
+        return self._definition(file, module.imports, name, MAX_HOPS)
+
+    def _definition(
+        self, path: str | None, imports: _Imports, dotted: str, hops: int
+    ) -> tuple[str, str, str] | None:
+        qualified = qualified_name(imports.bindings, dotted)
+        candidates: list[tuple[str, str]] = []
+        if qualified is not None and "." in qualified:
+            candidates.append(qualified.rpartition(".")[::2])
+        elif qualified is None and dotted.isidentifier():
+            candidates.extend((star, dotted) for star in reversed(imports.stars))
+        for module_name, name in candidates:
+            file = self._file(module_name, path)
+            module = None if file is None or hops == 0 else self._read(file)
+            if file is None or module is None:
+                continue
+            if _defines(module.text, name):
+                return file, module.text, name
+            found = self._definition(file, module.imports, name, hops - 1)  # imported there
+            if found is not None:
+                return found
+        return None
+
     def _resolve(
         self, path: str | None, imports: _Imports, class_name: str, hops: int
     ) -> frozenset[str] | None:
@@ -162,6 +202,12 @@ class SourceClasses:
         while len(self._modules) > MAX_MODULES:
             self._modules.popitem(last=False)
         return module
+
+
+def _defines(text: str, name: str) -> bool:
+    """Whether `text` defines a class or a function `name` at its top level."""
+    found = re.search(rf"^(?:async[ \t]+)?(?:class|def)[ \t]+{re.escape(name)}\b", text, re.M)
+    return found is not None
 
 
 def _binds(module: _Module, name: str) -> bool:

@@ -8,8 +8,9 @@ waits for it only as long as the `staticWaitMs` setting allows, then ranks what 
 is an optional extra (`pip install 'grucomplete[static]'`): without it the analyzer reports
 once and stays off. Where jedi is late, what the document says serves: an earlier answer, a
 module's members listed ahead (`module_listing`), the class of `self` or of a plainly
-declared name (`class_members`, `receiver_types`), read from the project's source where the
-document imports it (`source_classes`).
+declared name (`class_members`, `receiver_types`) or of a call's result where the callee's
+source says (`call_types`), read from the project's source where the document imports it
+(`source_classes`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .call_types import CallTypes
 from .class_members import (
     TYPE_MEMBERS,
     DeclaredMembers,
@@ -165,6 +167,7 @@ class StaticAnalyzer:
         # source file), for a package that is not installed.
         self.locate: Callable[[str, str | None], str | None] | None = None
         self.sources = SourceClasses(lambda: self.locate)
+        self.calls = CallTypes(self.sources)
         self._read_bases: set[tuple[str | None, str]] = set()  # (document, base) read from source
 
     @property
@@ -233,6 +236,8 @@ class StaticAnalyzer:
         if declared is None:
             declared = self._class_object(path, before, text)
         if declared is None:
+            declared = self._call_result(path, before, after)
+        if declared is None:
             return None
         names = set(declared.names)
         for imported in declared.imported:
@@ -260,6 +265,17 @@ class StaticAnalyzer:
             return own
         read = self.sources.members(path, text, receiver)
         return None if read is None else DeclaredMembers(read | TYPE_MEMBERS, frozenset())
+
+    def _call_result(self, path: str | None, before: str, after: str) -> DeclaredMembers | None:
+        """After a name bound to a call's result, the members of the class its source says the
+        call returns (`call_types`)."""
+        typed = self.calls.receiver(path, before, after)
+        if typed is None:
+            return None
+        if typed.file is None:  # as the document names it: its own class, or one it imports
+            return instance_members(before + after, typed.name)
+        members = self.sources.members_in(typed.file, typed.name)
+        return None if members is None else DeclaredMembers(members, frozenset())
 
     def _listing(self, path: str | None) -> bool:
         """Whether the worker is listing a class for the document at `path`."""

@@ -83,9 +83,12 @@ def test_the_enclosing_function_is_the_one_the_cursor_is_in() -> None:
     assert declared_type(before.rsplit("\n", 3)[0] + "\n        console.") is None  # inside it
 
 
-def test_at_the_top_level_only_top_level_assignments_count() -> None:
+def test_at_the_top_level_only_the_module_s_assignments_count() -> None:
     assert declared_type("import re\nPATTERN = re.Pattern()\n\nPATTERN.") == "re.Pattern"
-    assert declared_type("if flag:\n    x = Thing()\nx.") is None
+    main = 'if __name__ == "__main__":\n    console = Console()\n    console.'
+    assert declared_type(main) == "Console"  # a block of the module's is the module's
+    assert declared_type("class A:\n    x = Thing()\n\n\nx.") is None  # a class attribute
+    assert declared_type("def f():\n    x = Thing()\n\n\nx.") is None  # a local
     assert declared_type("x = Thing()\nx.y.") is None  # an attribute's type is inference's
 
 

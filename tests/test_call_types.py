@@ -1,0 +1,183 @@
+"""A name bound to a call's result, typed from the callee's source (`server/call_types.py`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grucomplete.server.call_types import CallTypes, Typed
+from grucomplete.server.class_members import function_result, method_result
+from grucomplete.server.receiver_types import bound_call
+from grucomplete.server.source_classes import SourceClasses
+from grucomplete.server.static_analysis import StaticAnalyzer
+
+BOX = '''\
+class Box:
+    """A box."""
+
+    def __init__(self, spec):
+        self.top_left, self.top = spec
+
+    def substitute(self, safe: bool = True) -> "Box":
+        return self
+
+    def describe(self):
+        return str(self)
+'''
+
+CLIENT = """\
+from typing import TypeVar
+
+from .models import Response
+
+T = TypeVar("T", bound="Client")
+
+
+class Client:
+    def __enter__(self: T) -> T:
+        return self
+
+    def get(
+        self,
+        url: str,
+    ) -> Response:
+        return Response()
+
+
+def connect(url: str) -> Client:
+    return Client()
+"""
+
+APP = """\
+import shapes
+from shapes.box import Box
+
+
+class Live:
+    def __enter__(self):
+        return self
+
+    def refresh(self):
+        pass
+
+
+class Opener:
+    def __enter__(self):
+        return open("f")
+
+
+def render(box: Box):
+    inner = box.substitute(True)
+    inner.<
+    described = box.describe()
+    described.<
+
+
+def fetch():
+    with shapes.Client() as client:
+        response = client.get(
+            "x",
+        )
+        response.<
+        client.<
+    with Live() as live, Opener() as opened:
+        live.<
+        opened.<
+    connection = shapes.connect("u")
+    connection.<
+    chained = connection.get("u").json
+    chained.<
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'shapes'\n")
+    package = tmp_path / "src" / "shapes"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from .client import *\nfrom .box import Box\n")
+    (package / "box.py").write_text(BOX)
+    (package / "client.py").write_text(CLIENT)
+    (package / "models.py").write_text(
+        "class Response:\n    status_code = 200\n\n    def json(self):\n        pass\n"
+    )
+    (tmp_path / "tests").mkdir()
+    return tmp_path / "tests" / "test_app.py"
+
+
+def _at(receiver: str, nth: int = 0) -> tuple[str, str]:
+    """The text before and after the `nth` `receiver.<` of `APP`."""
+    marker = f"{receiver}.<"
+    index = -1
+    for _ in range(nth + 1):
+        index = APP.index(marker, index + 1)
+    before = APP[: index + len(receiver) + 1].replace(".<", ".")
+    return before, APP[index + len(marker) :].replace(".<", ".")
+
+
+@pytest.mark.parametrize(
+    ("receiver", "expected"),
+    [
+        ("inner", Typed("box.py", "Box")),  # `-> "Box"`, read in the module that writes it
+        ("response", Typed("client.py", "Response")),  # a call over lines, through a star import
+        ("client", Typed("client.py", "Client")),  # `__enter__(self: T) -> T`
+        ("live", Typed(None, "Live")),  # the document's class, `__enter__` returns `self`
+        ("connection", Typed("client.py", "Client")),  # a module's function
+        ("described", None),  # no annotation, and not `self` alone
+        ("opened", None),  # `__enter__` returns something else
+        ("chained", None),  # something follows the call
+    ],
+)
+def test_the_callee_s_source_says_what_a_call_returns(
+    project: Path, receiver: str, expected: Typed | None
+) -> None:
+    before, after = _at(receiver)
+    typed = CallTypes(SourceClasses()).receiver(str(project), before, after)
+    if typed is not None and typed.file is not None:
+        typed = Typed(Path(typed.file).name, typed.name)
+    assert typed == expected
+
+
+def test_a_call_s_result_serves_its_class_s_members_before_jedi(project: Path) -> None:
+    analyzer = StaticAnalyzer(str(project.parent))
+    try:
+        for receiver, members in (
+            ("inner", {"top", "top_left", "substitute"}),
+            ("live", {"refresh"}),
+        ):
+            before, after = _at(receiver)
+            declared = analyzer.names_at(str(project), before, after, wait_s=0.0).declared
+            assert declared is not None and members <= set(declared)
+        before, after = _at("response")
+        declared = analyzer.names_at(str(project), before, after, wait_s=0.0).declared
+        assert declared is not None and {"json", "status_code"} <= set(declared)
+        assert "get" not in declared
+    finally:
+        analyzer.close()
+
+
+def test_a_with_item_binds_only_its_own_name() -> None:
+    assert bound_call("def f():\n    with A() as a, B(\n        1,\n    ) as b:\n        b.") == (
+        "B",
+        True,
+    )
+    rebound = "def f():\n    with A() as c:\n        pass\n    for c in x:\n        c."
+    assert bound_call(rebound) is None
+    assert (
+        bound_call("def f(options):\n    g(\n        options=options.x(),\n    )\n    options.")
+        is None
+    )
+    assert bound_call("def f():\n    x = y.z(1)\n    x.") == ("y.z", False)
+
+
+def test_a_method_s_result_is_what_its_class_body_says() -> None:
+    assert method_result(BOX, "Box", "substitute") == "Box"
+    assert method_result(BOX, "Box", "describe") is None
+    assert method_result(BOX, "Box", "missing") is None
+    assert method_result(CLIENT, "Client", "__enter__") == "Self"
+    assert method_result(CLIENT, "Client", "get") == "Response"
+    assert method_result("class A:\n    x = 1\n", "A", "x") is None
+    track = "def track(items: Iterable[T]) -> Iterable[T]:\n    yield from items\n"
+    assert function_result(track, "track") == "Iterable[T]"  # not `Self`: a function's
+    assert function_result("class A:\n    def track(self) -> int:\n        pass\n", "track") is None
