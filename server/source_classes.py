@@ -211,15 +211,9 @@ def _defines(text: str, name: str) -> bool:
 
 
 def _binds(module: _Module, name: str) -> bool:
-    """Whether `module` defines or imports `name` at its top level."""
-    return name in module.imports.bindings or (
-        re.search(
-            rf"^(?:class|def)[ \t]+{re.escape(name)}\b|^{re.escape(name)}[ \t]*[:=]",
-            module.text,
-            re.MULTILINE,
-        )
-        is not None
-    )
+    """Whether `module` defines, imports or assigns `name` at its top level."""
+    assigned = re.search(rf"^{re.escape(name)}[ \t]*[:=]", module.text, re.MULTILINE)
+    return name in module.imports.bindings or _defines(module.text, name) or assigned is not None
 
 
 def loaded_members(module: str, name: str) -> frozenset[str] | None:
