@@ -320,14 +320,15 @@ def function_result(text: str, name: str) -> str | None:
 
 
 def _result(source: str, indent: str, name: str) -> str | None:
+    """What the function `name` defined at `indent` in `source` returns (`method_result`)."""
     header = re.search(
         rf"^{re.escape(indent)}(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", source, re.M
     )
     end = closing(source, header.end()) if header is not None else None
     if header is None or end is None:
         return None
-    line_end = source.find("\n", end)
-    rest = re.fullmatch(r"[ \t]*(?:->(.*?))?:[ \t]*(?:#.*)?", source[end : line_end % len(source)])
+    line_end = source.find("\n", end) % (len(source) + 1)  # none: the text's end
+    rest = re.fullmatch(r"[ \t]*(?:->(.*?))?:[ \t]*(?:#.*)?", source[end:line_end])
     if rest is None:
         return None
     annotation = (rest.group(1) or "").strip().strip("\"'")
@@ -340,7 +341,7 @@ def _result(source: str, indent: str, name: str) -> str | None:
     if annotation:
         return annotation
     outdent = re.compile(rf"^[ \t]{{0,{len(indent)}}}(?=[^ \t\r\n#])", re.MULTILINE)
-    stop = outdent.search(source, line_end + 1) if line_end >= 0 else None
+    stop = outdent.search(source, line_end + 1)
     returns = re.findall(r"\breturn\b([^\n]*)", source[line_end : stop.start() if stop else None])
     return "Self" if returns and all(r.strip() == "self" for r in returns) else None
 
