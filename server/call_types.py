@@ -63,17 +63,16 @@ class CallTypes:
         owner, _, name = callee.rpartition(".")
         if name.lstrip("_")[:1].isupper():
             return Typed(None, callee)  # a class: its instance (`Console(...)`, `rich.Text(...)`)
-        if not owner:  # a function the document defines at its top level, or imports
-            written = function_result(text, name)
+        if owner:
+            typed = self._typed(path, before, after, owner, calls)
+            if typed is not None:
+                return self._returned(path, text, typed, name)
+        else:
+            written = function_result(text, name)  # a function the document defines
             if written is not None:
-                return _class_of(None, written, None)
-            found = self.sources.definition(path, text, name)
-            return None if found is None else _class_of(found[0], function_result(found[1], name))
-        typed = self._typed(path, before, after, owner, calls)
-        if typed is None:  # an imported module's function (`httpx.get(...)`)
-            found = self.sources.definition(path, text, callee)
-            return None if found is None else _class_of(found[0], function_result(found[1], name))
-        return self._returned(path, text, typed, name)
+                return _class_of(None, written)
+        found = self.sources.definition(path, text, callee)  # imported: `httpx.get(...)`
+        return None if found is None else _class_of(found[0], function_result(found[1], found[2]))
 
     def _typed(
         self, path: str | None, before: str, after: str, owner: str, calls: int
