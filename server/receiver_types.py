@@ -12,6 +12,7 @@ a tuple, a function's result) has a type only inference knows, and gets none her
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 _NAME_DOT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\.\Z")
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
@@ -118,20 +119,8 @@ def _call(body: str, start: int) -> tuple[str, int] | None:
 def _module_level(text: str, line_start: int) -> bool:
     """Whether the statement at `line_start` binds at the module's level: not in a class or a
     function (an `if __name__ == "__main__":` block is the module's)."""
-    least = len(text[line_start:]) - len(text[line_start:].lstrip(" \t"))
-    end = line_start - 1
-    while least > 0 and end > 0:
-        start = text.rfind("\n", 0, end) + 1
-        line, end = text[start:end], start - 1
-        code = line.lstrip()
-        if not code or code[0] in "#)]}":
-            continue
-        indent = len(line) - len(code)
-        if indent < least:
-            least = indent
-            if re.match(r"(?:async[ \t]+)?(?:def|class)\b", code):
-                return False
-    return True
+    scope = re.compile(r"[ \t]*(?:async[ \t]+)?(?:def|class)\b")
+    return not any(scope.match(text, start) for start in _outer_lines(text, line_start))
 
 
 def _binding_scope(before: str) -> tuple[str, str | None, str] | None:
@@ -171,7 +160,17 @@ def without_long_strings(text: str) -> str:
 def _enclosing_function(text: str, line_start: int) -> int | None:
     """Where the parameters of the function the line at `line_start` is in begin: the first
     `def` above that is less indented than every line of code between."""
-    least = len(text) - line_start - len(text[line_start:].lstrip())
+    for start in _outer_lines(text, line_start):
+        header = _DEF.match(text, start)
+        if header is not None:
+            return header.end()
+    return None
+
+
+def _outer_lines(text: str, line_start: int) -> Iterator[int]:
+    """Where each line of code above the line at `line_start` begins that is less indented than
+    every line of code between: the headers of the blocks it is in, nearest first."""
+    least = len(text[line_start:]) - len(text[line_start:].lstrip(" \t"))
     end = line_start - 1
     while end > 0 and least > 0:
         start = text.rfind("\n", 0, end) + 1
@@ -183,10 +182,7 @@ def _enclosing_function(text: str, line_start: int) -> int | None:
         indent = len(line) - len(code)
         if indent < least:
             least = indent
-            header = _DEF.match(text, start)
-            if header is not None:
-                return header.end()
-    return None
+            yield start
 
 
 def _without_functions(body: str) -> str:
@@ -269,14 +265,13 @@ def value_class(body: str, start: int) -> str | None:
             return None
         end, kind = start + close.end(), "str"
     else:
-        called = _DOTTED.match(body, start)
-        if called is None or body[called.end() : called.end() + 1] != "(":
+        call = _call(body, start)
+        if call is None:
             return None
-        last = called.group().rpartition(".")[2]
+        kind, end = call
+        last = kind.rpartition(".")[2]
         if not (last[:1].isupper() or last in (*_CONTAINERS, "object")):
             return None  # a function's result: its type is inference's
-        end = closing(body, called.end() + 1)
-        kind = called.group()
     if end is None or body[end:].split("\n", 1)[0].split("#", 1)[0].strip():
         return None  # something follows: `Class(...).method()`, `"a" + b`
     return kind
