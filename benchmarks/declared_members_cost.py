@@ -11,9 +11,10 @@ each edit runs (`class_members.imported_bases`), per file the first read of each
 imports by name from the project's source (`source_classes.SourceClasses`, modules not yet
 read), and after names the file binds to a call's result (`x = f(...)`, `with A() as x`) the
 typing of that result from the callee's source (`call_types.CallTypes`, modules not yet
-read): the median and the slowest (each the fastest of 3 runs, so that the machine's noise
-does not count), and the file of the slowest. Every scan must return without raising,
-whatever the cut: half-typed code is what it reads.
+read), and after a name's attribute (`title.plain.`) the typing of its value from the
+class's source (the same): the median and the slowest (each the fastest of 3 runs, so that
+the machine's noise does not count), and the file of the slowest. Every scan must return
+without raising, whatever the cut: half-typed code is what it reads.
 """
 
 from __future__ import annotations
@@ -51,12 +52,14 @@ RECEIVERS = {
 }
 IMPORTED = "an imported class"
 CALLED = "a call's result"
+ATTRIBUTE = "an attribute's value"
 _IMPORTED_CLASS = re.compile(r"^from[ \t]+[\w.]+[ \t]+import[ \t]+([A-Z]\w*)", re.MULTILINE)
 # A statement binding a name to a call (`x = f(`, `with f(...) as x:`), up to the line's end.
 _BOUND_TO_CALL = re.compile(
     r"^([ \t]*)(?:(\w+)[ \t]*=[ \t]*[\w.]+\(|(?:async[ \t]+)?with[ \t].*\bas[ \t]+(\w+):).*$",
     re.MULTILINE,
 )
+_NAME_ATTRIBUTE = re.compile(r"(?<![\w.])(?!self\.)[a-z_]\w*\.[a-z_]\w*\b(?![.(])")
 
 
 def read_class(path: str, text: str, name: str) -> object:
@@ -65,8 +68,8 @@ def read_class(path: str, text: str, name: str) -> object:
 
 
 def type_call(path: str, before: str, after: str) -> object:
-    """The class of the name before the cursor, bound to a call, by a server that has read
-    nothing yet."""
+    """The class of the receiver before the cursor (a name bound to a call, or an attribute),
+    by a server that has read nothing yet."""
     return CallTypes(SourceClasses()).receiver(path, before, after)
 
 
@@ -89,7 +92,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     files = sorted(args.corpus.rglob("*.py"))
     chosen = rng.sample(files, min(args.files, len(files)))
-    names = [*RECEIVERS, "an edit", IMPORTED, CALLED]
+    names = [*RECEIVERS, "an edit", IMPORTED, CALLED, ATTRIBUTE]
     times: dict[str, list[tuple[float, str]]] = {name: [] for name in names}
     for path in chosen:
         text = path.read_text(errors="replace")
@@ -100,6 +103,9 @@ def main() -> None:
             before = f"{text[: bound.end()]}\n{bound.group(1)}{bound.group(2) or bound.group(3)}."
             call = partial(type_call, str(path), before, text[bound.end() :])
             times[CALLED].append((fastest_ms(call), str(path)))
+        for read in list(_NAME_ATTRIBUTE.finditer(text))[: args.cuts]:
+            attribute = partial(type_call, str(path), text[: read.end()] + ".", text[read.end() :])
+            times[ATTRIBUTE].append((fastest_ms(attribute), str(path)))
         for _ in range(args.cuts if text else 0):
             cut = rng.randrange(len(text))
             for receiver, scan in RECEIVERS.items():

@@ -1,4 +1,4 @@
-"""The class of a name bound to what a call returns, where the callee's source says.
+"""The class of a name bound to what a call returns or an attribute holds, where the source says.
 
 After `box.` where `box = self.box.substitute(...)`, `response = client.get(url)` or `with
 Progress(...) as progress:`, only inference knew the receiver, and jedi was often late there.
@@ -7,15 +7,20 @@ pure-Python source), its definition says plainly what it returns: `def substitut
 -> "Box"`, `def get(...) -> Response`, an `__enter__` that returns `self`. Here the callee's
 owner is typed as `receiver_types` and `class_members` type a receiver (or by a call again, a
 few deep), its definition found through the imports (`source_classes`), and the annotation
-read in the module that writes it. A callee whose source does not annotate it (or returns
-anything but `self` without saying) gives nothing: jedi's to infer.
+read in the module that writes it. An attribute's value likewise, from a property's return
+annotation or the class body's (`title.plain.`, `title = self._title`); and a conditional
+expression's values (`Text.from_markup(t) if ... else t.copy()`) where those known agree. A
+callee whose source does not annotate it (or returns anything but `self` without saying)
+gives nothing: jedi's to infer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from .class_members import (
+    attribute_result,
     attribute_type,
     cursor_class_name,
     element_type,
@@ -23,10 +28,13 @@ from .class_members import (
     method_result,
 )
 from .document_imports import dotted_receiver
-from .receiver_types import annotation_class, bound_call, declared_type
+from .receiver_types import Value, annotation_class, bound_value, capitalised, declared_type
 from .source_classes import SourceClasses
 
-MAX_CALLS = 3  # calls followed back from the cursor (`a = b.f()` where `b = c.g()`...)
+MAX_CALLS = 3  # bindings followed back from the cursor (`a = b.f()` where `b = c.g()`...)
+
+# Reads what a member of a class gives in the source `text` defining it: (text, class, member).
+Reader = Callable[[str, str, str], str | None]
 
 
 class Typed(NamedTuple):
@@ -36,6 +44,14 @@ class Typed(NamedTuple):
     name: str
 
 
+class _Cursor(NamedTuple):
+    """The document a question is about: its file, its whole text, its text after the cursor."""
+
+    path: str | None
+    text: str
+    after: str
+
+
 class CallTypes:
     """What a receiver bound to a call's result is an instance of, from the callee's source."""
 
@@ -43,71 +59,90 @@ class CallTypes:
         self.sources = sources
 
     def receiver(self, path: str | None, before: str, after: str) -> Typed | None:
-        """The class of the name before the final `.` of `before`, in the document `before +
-        after` at `path`, where it was last bound to a call whose source says what it returns."""
-        return self._bound(path, before, after, MAX_CALLS)
-
-    def _bound(self, path: str | None, before: str, after: str, calls: int) -> Typed | None:
-        bound = bound_call(before) if calls > 0 else None
-        if bound is None:
-            return None
-        callee, entered = bound
-        typed = self._result(path, before, after, callee, calls)
-        return self._returned(path, before + after, typed, "__enter__") if entered else typed
-
-    def _result(
-        self, path: str | None, before: str, after: str, callee: str, calls: int
-    ) -> Typed | None:
-        """What calling `callee` (as the document at the cursor writes it) returns."""
-        text = before + after
-        owner, _, name = callee.rpartition(".")
-        if name.lstrip("_")[:1].isupper():
-            return Typed(None, callee)  # a class: its instance (`Console(...)`, `rich.Text(...)`)
-        if owner:
-            typed = self._typed(path, before, after, owner, calls)
-            if typed is not None:
-                return self._returned(path, text, typed, name)
-        else:
-            written = function_result(text, name)  # a function the document defines
-            if written is not None:
-                return _class_of(None, written)
-        found = self.sources.definition(path, text, callee)  # imported: `httpx.get(...)`
-        return None if found is None else _class_of(found[0], function_result(found[1], found[2]))
-
-    def _typed(
-        self, path: str | None, before: str, after: str, owner: str, calls: int
-    ) -> Typed | None:
-        """The class of the expression `owner` (`self`, `self.box`, `client`, `Text`) at the
-        cursor: `before` with its receiver replaced by `owner`."""
-        if owner == "self":
-            name = cursor_class_name(before, after)
-            return None if name is None else Typed(None, name)
-        if owner.lstrip("_")[:1].isupper() and owner.isidentifier():
-            return Typed(None, owner)  # a class's own method (`Text.from_markup(...)`)
+        """The class of the receiver before the final `.` of `before`, in the document `before +
+        after` at `path`: a name bound to a call or an attribute (`x = f()`, `x = self.title`),
+        or an attribute (`title.plain`), where the source of what it names says."""
         receiver = dotted_receiver(before)
         if receiver is None:
             return None
-        at = before[: len(before) - len(receiver) - 1] + owner + "."
-        found = declared_type(at) or attribute_type(at, after) or element_type(at, after)
-        return Typed(None, found) if found else self._bound(path, at, after, calls - 1)
+        cursor = _Cursor(path, before + after, after)
+        if "." not in receiver:
+            return self._bound(cursor, before, MAX_CALLS)
+        return self._typed(cursor, before[: len(before) - len(receiver) - 1], receiver, MAX_CALLS)
 
-    def _returned(
-        self, path: str | None, text: str, typed: Typed | None, method: str
-    ) -> Typed | None:
-        """What `method` of an instance of `typed` returns, as the class's own body says."""
-        if typed is None:
+    def _bound(self, cursor: _Cursor, before: str, calls: int) -> Typed | None:
+        """The class of the name before the final `.` of `before`, by what it was last bound
+        to (one class, where a conditional's two values have one or only one says)."""
+        bound = bound_value(before) if calls > 0 else None
+        if bound is None:
             return None
+        values = (self._value(cursor, bound.above, value, calls - 1) for value in bound.values)
+        found = {typed for typed in values if typed is not None}
+        if len(found) != 1:
+            return None
+        typed = found.pop()
+        return self._member(cursor, typed, "__enter__", method_result) if bound.entered else typed
+
+    def _value(self, cursor: _Cursor, above: str, value: Value, calls: int) -> Typed | None:
+        """The class of `value`, written after `above`."""
+        if value.called:
+            return self._result(cursor, above, value.dotted, calls)
+        if value.dotted.isidentifier() and capitalised(value.dotted):
+            return None  # a class itself (`_Style = Style`) or a constant, not an instance
+        return self._typed(cursor, above, value.dotted, calls)
+
+    def _result(self, cursor: _Cursor, above: str, callee: str, calls: int) -> Typed | None:
+        """What calling `callee` (written after `above`) returns."""
+        owner, _, name = callee.rpartition(".")
+        if capitalised(name):
+            return Typed(None, callee)  # a class: its instance (`Console(...)`, `rich.Text(...)`)
+        if owner:
+            typed = self._typed(cursor, above, owner, calls)
+            if typed is not None:
+                return self._member(cursor, typed, name, method_result)
+        else:
+            written = function_result(cursor.text, name)  # a function the document defines
+            if written is not None:
+                return _class_of(None, written)
+        found = self.sources.definition(cursor.path, cursor.text, callee)  # `httpx.get(...)`
+        return None if found is None else _class_of(found[0], function_result(found[1], found[2]))
+
+    def _typed(self, cursor: _Cursor, above: str, owner: str, calls: int) -> Typed | None:
+        """The class of the expression `owner` (`self`, `self.box`, `client`, `Text`,
+        `title.plain`) written after `above`."""
+        at = above + owner + "."
+        if owner == "self":
+            name = cursor_class_name(at, cursor.after)
+            return None if name is None else Typed(None, name)
+        if owner.isidentifier() and capitalised(owner):
+            return Typed(None, owner)  # a class's own method (`Text.from_markup(...)`)
+        found = (
+            declared_type(at) or attribute_type(at, cursor.after) or element_type(at, cursor.after)
+        )
+        if found:
+            return Typed(None, found)
+        head, _, attribute = owner.rpartition(".")
+        if not head:
+            return self._bound(cursor, at, calls)
+        if head.isidentifier() and capitalised(head):
+            return None  # a class's attribute (a property there is no instance's value)
+        typed = self._typed(cursor, above, head, calls)
+        return None if typed is None else self._member(cursor, typed, attribute, attribute_result)
+
+    def _member(self, cursor: _Cursor, typed: Typed, name: str, reader: Reader) -> Typed | None:
+        """The class of what the member `name` of an instance of `typed` gives, as `reader`
+        reads the class's own body: `method_result` (a call's), `attribute_result` (a read's)."""
         if typed.file is None:
-            defined = method_result(text, typed.name, method)
-            if defined is not None:
-                return _class_of(None, defined, typed.name)
-            found = self.sources.definition(path, text, typed.name)
+            written = reader(cursor.text, typed.name, name)
+            if written is not None:
+                return _class_of(None, written, typed.name)
+            found = self.sources.definition(cursor.path, cursor.text, typed.name)
         else:
             found = self.sources.definition_in(typed.file, typed.name)
         if found is None:
             return None
-        file, source, name = found
-        return _class_of(file, method_result(source, name, method), name)
+        file, source, class_name = found
+        return _class_of(file, reader(source, class_name, name), class_name)
 
 
 def _class_of(file: str | None, written: str | None, own: str | None = None) -> Typed | None:

@@ -39,9 +39,10 @@ _METHOD = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILIN
 _CLASS = re.compile(r"^([ \t]*)class[ \t]+(\w+)[ \t]*(?:\(([^()]*)\))?[ \t]*:", re.MULTILINE)
 _SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+\w+", re.MULTILINE)
 _FIRST_STATEMENT = re.compile(r"^([ \t]*)(?=[^ \t\r\n#])", re.MULTILINE)
-# `self.name` assigned: `=`, an annotation, or an augmented assignment (not `==` or `:=`).
+# `self.name` assigned: `=`, an annotation, or an augmented assignment (not `==`, `:=` or the
+# colon ending `if x is self.name:`).
 _SELF_ASSIGNED = re.compile(
-    r"(?<![\w.])self\.(\w+)[ \t]*(?::(?!=)|=(?!=)|(?://|\*\*|<<|>>|[-+*/%&|^@])=)"
+    r"(?<![\w.])self\.(\w+)[ \t]*(?::(?=[ \t]*[^\s=#])|=(?!=)|(?://|\*\*|<<|>>|[-+*/%&|^@])=)"
 )
 # Names assigned together: `a, self.b = ...`, `(self.a, self.b) = ...`.
 _TUPLE_ASSIGNED = re.compile(
@@ -49,21 +50,26 @@ _TUPLE_ASSIGNED = re.compile(
 )
 
 
-def _public(cls: type) -> frozenset[str]:
-    """A known base's public and special names (`_abc_impl` is no one's to use)."""
+def public_members(cls: type) -> frozenset[str]:
+    """A known class's public and special names (`_abc_impl` is no one's to use)."""
     return frozenset(n for n in dir(cls) if n[:1] != "_" or n[:2] == "__")
 
 
 _BASES: dict[str, frozenset[str]] = {
-    **{name: _public(value) for name, value in vars(builtins).items() if isinstance(value, type)},
-    "ABC": _public(abc.ABC),
-    "Generic": _public(typing.Generic),
-    "Protocol": _public(typing.Protocol),
-    "NamedTuple": _public(tuple) | {"_asdict", "_field_defaults", "_fields", "_make", "_replace"},
-    "Enum": _public(enum.Enum) | {"name", "value"},
-    "IntEnum": _public(enum.IntEnum) | {"name", "value"},
+    **{
+        name: public_members(value)
+        for name, value in vars(builtins).items()
+        if isinstance(value, type)
+    },
+    "ABC": public_members(abc.ABC),
+    "Generic": public_members(typing.Generic),
+    "Protocol": public_members(typing.Protocol),
+    "NamedTuple": public_members(tuple)
+    | {"_asdict", "_field_defaults", "_fields", "_make", "_replace"},
+    "Enum": public_members(enum.Enum) | {"name", "value"},
+    "IntEnum": public_members(enum.IntEnum) | {"name", "value"},
 }
-TYPE_MEMBERS = _public(type)  # what every class has, itself: `mro`, `__name__`, `__dict__`
+TYPE_MEMBERS = public_members(type)  # what every class has, itself: `mro`, `__name__`, `__dict__`
 _ITEM = re.compile(r"self\.(\w+)\[[^\[\]\n]+\]")  # `self._tasks[task_id]`
 _MAPPINGS = {
     "Dict",
@@ -113,6 +119,24 @@ def super_members(before: str, after: str) -> DeclaredMembers | None:
         return None
     text, header = found
     return _inherited(_Document(text), header, frozenset([header.group(2)]))
+
+
+def property_members(before: str, after: str) -> DeclaredMembers | None:
+    """The members of a property at `@name.` on a decorator line in a class's body (`@value.
+    setter`), where the body above makes `name` one (`@property`, or `@name.setter` again)."""
+    line = before[before.rfind("\n") + 1 :]
+    decorator = re.fullmatch(r"([ \t]*)@(\w+)\.", line)
+    found = _cursor_class(before, after) if decorator is not None else None
+    if decorator is None or found is None:
+        return None
+    text, header = found
+    indent, name = decorator.group(1), re.escape(decorator.group(2))
+    made = rf"^{indent}@(?:property|{name}\.(?:setter|getter|deleter))[ \t]*(?:#[^\n]*)?\n"
+    defined = rf"{made}(?:{indent}@[^\n]*\n)*{indent}(?:async[ \t]+)?def[ \t]+{name}\b"
+    body_above = text[header.end() : len(text) - len(after)]
+    if re.search(defined, body_above, re.MULTILINE) is None:
+        return None
+    return DeclaredMembers(public_members(property), frozenset())
 
 
 def attribute_type(before: str, after: str) -> str | None:
@@ -241,9 +265,10 @@ class _Document:
 
 
 def _members(
-    document: _Document, header: re.Match[str], below: frozenset[str]
+    document: _Document, header: re.Match[str], below: frozenset[str], instance: bool = True
 ) -> DeclaredMembers | None:
-    """`below`: the classes whose bases led here (a class that is its own base is a cycle)."""
+    """`below`: the classes whose bases led here (a class that is its own base is a cycle);
+    `instance`: an instance's members (`self.x` too), else the class's own."""
     if header.group(2) in below or len(below) >= MAX_DEPTH:
         return None  # a cycle, or a hierarchy too deep to read this way
     below |= {header.group(2)}
@@ -257,24 +282,29 @@ def _members(
     names = set(re.findall(statement, source, re.MULTILINE))
     assigned = re.findall(rf"^{level}(\w+)[ \t]*(?::(?!=)|=(?!=))", source, re.MULTILINE)
     names.update(name for name in assigned if not keyword.iskeyword(name))
-    names.update(_SELF_ASSIGNED.findall(source))
-    for targets in _TUPLE_ASSIGNED.findall(source):  # `self.top_left, self.top = ...`
-        names.update(re.findall(r"(?<![\w.])self\.(\w+)", targets))
+    if not header.group(1):  # a module's class: `timezone.utc = ...` below it sets one too
+        chained = r"(?:[\w.]+[ \t]*=[ \t]*)*"  # `UTC = timezone.utc = ...`
+        outside = rf"^{chained}{re.escape(header.group(2))}\.(\w+)[ \t]*=(?!=)"
+        names.update(re.findall(outside, document.text, re.MULTILINE))
+    if instance:
+        names.update(_SELF_ASSIGNED.findall(source))
+        for targets in _TUPLE_ASSIGNED.findall(source):  # `self.top_left, self.top = ...`
+            names.update(re.findall(r"(?<![\w.])self\.(\w+)", targets))
     if "__getattr__" in names or "__getattribute__" in names:
         return None  # any name may be a member
-    inherited = _inherited(document, header, below)
+    inherited = _inherited(document, header, below, instance)
     if inherited is None:
         return None
     return DeclaredMembers(inherited.names | names, inherited.imported)
 
 
 def _inherited(
-    document: _Document, header: re.Match[str], below: frozenset[str]
+    document: _Document, header: re.Match[str], below: frozenset[str], instance: bool = True
 ) -> DeclaredMembers | None:
     """What a class's bases (and `object`) give its instances."""
     names, imported = set(dir(object)), set[str]()
     for base in _split_bases(header.group(3) or ""):
-        inherited = _resolve(document, base, below)
+        inherited = _resolve(document, base, below, instance)
         if inherited is None:
             return None
         names |= inherited.names
@@ -290,12 +320,11 @@ def instance_members(text: str, class_name: str) -> DeclaredMembers | None:
 
 def class_object_members(text: str, name: str) -> DeclaredMembers | None:
     """The members of the class `name` itself (`Color.RED`, `Text.from_markup(...)`) where the
-    document `text` defines it: what its instances have (`self.x` too, which the class lacks,
-    but no name any instance has is left out) and what every class has (`mro`, `__name__`);
-    None elsewhere."""
+    document `text` defines it: what its body and its bases' define (not what `self.x = ...`
+    gives only instances) and what every class has (`mro`, `__name__`); None elsewhere."""
     document = _Document(text)
     defined = document.classes.get(name)
-    members = _members(document, _outermost(defined), frozenset()) if defined else None
+    members = _members(document, _outermost(defined), frozenset(), False) if defined else None
     if members is None:
         return None
     return DeclaredMembers(members.names | TYPE_MEMBERS, members.imported)
@@ -312,6 +341,28 @@ def method_result(text: str, class_name: str, method: str) -> str | None:
         return None
     indent, source = body
     return _result(without_long_strings(source), indent, method)
+
+
+def attribute_result(text: str, class_name: str, name: str) -> str | None:
+    """What the attribute `name` of an instance of the class `class_name` that `text` defines
+    holds, as its body says: a class-level annotation (`name: Text`) or a property's return
+    annotation (`@property def plain(self) -> str`); None where the class's own body does not
+    say (a method is not an attribute's value)."""
+    defined = _Document(text).classes.get(class_name)
+    body = _body(text, _outermost(defined)) if defined else None
+    if body is None:
+        return None
+    indent, source = body
+    source = without_long_strings(source)
+    level, escaped = re.escape(indent), re.escape(name)
+    annotated = re.search(rf"^{level}{escaped}[ \t]*:(?!=)([^=\n]*)", source, re.MULTILINE)
+    if annotated is not None:
+        return annotated.group(1).strip().strip("\"'") or None
+    decorators = rf"(?:{level}@[^\n]*\n)*"
+    prop = rf"^{level}@(?:functools\.)?(?:property|cached_property)\b[^\n]*\n{decorators}"
+    if re.search(rf"{prop}{level}(?:async[ \t]+)?def[ \t]+{escaped}\b", source, re.M) is None:
+        return None
+    return _result(source, indent, name)
 
 
 def function_result(text: str, name: str) -> str | None:
@@ -351,11 +402,13 @@ def _outermost(headers: list[re.Match[str]]) -> re.Match[str]:
     return min(headers, key=lambda header: len(header.group(1)))
 
 
-def _resolve(document: _Document, class_name: str, below: frozenset[str]) -> DeclaredMembers | None:
+def _resolve(
+    document: _Document, class_name: str, below: frozenset[str], instance: bool = True
+) -> DeclaredMembers | None:
     name = _bare(class_name)
     defined = document.classes.get(name)
     if defined:  # the document's own class
-        return _members(document, _outermost(defined), below)
+        return _members(document, _outermost(defined), below, instance)
     if name in _BASES:
         return DeclaredMembers(_BASES[name], frozenset())
     return DeclaredMembers(frozenset(), frozenset([class_name]))

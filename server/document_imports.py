@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from inspect import getmodulename
 
 from .static_worker import import_root
 
@@ -25,6 +26,11 @@ _IMPORT_STATEMENT = re.compile(
 # project's packages from is a folder between it and that one (or a `src/` in one).
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 PROJECT_DEPTH = 4  # folders looked through above a document for its project's
+# An import statement's module name, up to the cursor after its package's `.`.
+_IMPORTED_PACKAGE = re.compile(
+    r"[ \t]*(?:from[ \t]+|import[ \t]+(?:[\w.]+(?:[ \t]+as[ \t]+\w+)?[ \t]*,[ \t]*)*)"
+    r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\."
+)
 _RECEIVER = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.\Z")
 
 
@@ -32,6 +38,33 @@ def dotted_receiver(before: str) -> str | None:
     """The dotted name before the final `.` of `before` (None after a call, a subscript...)."""
     found = _RECEIVER.search(before[-200:])
     return found.group(1) if found is not None else None
+
+
+def imported_package(before: str) -> str | None:
+    """The package whose modules are named at the end of `before`, where it ends in an import
+    statement's module name and a `.` (`from rich.`, `import os, email.`)."""
+    found = _IMPORTED_PACKAGE.fullmatch(before[before.rfind("\n") + 1 :])
+    return found.group(1) if found is not None else None
+
+
+def submodules(package_file: str) -> frozenset[str] | None:
+    """The modules and packages in a package's folder, given its `__init__.py` (None for a
+    module that is no package): what an import names after the package's `.`."""
+    if os.path.basename(package_file) != "__init__.py":
+        return None
+    try:
+        entries = list(os.scandir(os.path.dirname(package_file)))
+    except OSError:
+        return None
+    found = set()
+    for entry in entries:
+        if entry.is_dir():  # a package, or a namespace package's folder
+            name: str | None = entry.name if entry.name != "__pycache__" else None
+        else:
+            name = entry.name[:-4] if entry.name.endswith(".pyi") else getmodulename(entry.name)
+        if name and name.isidentifier() and name != "__init__":
+            found.add(name)
+    return frozenset(found)
 
 
 def imported_modules(text: str) -> dict[str, str]:

@@ -5,14 +5,18 @@ unchecked, and on held-out code most of the attributes the receiver lacks came a
 parameter or a local variable. Most such names are declared in one of two plain ways: an
 annotated parameter of the enclosing function (`options: "ConsoleOptions"`, `path: Path |
 None = None`) or an assignment of a constructor call or a literal (`client = httpx.Client()`,
-`spans = []`). Only those are read: a name bound any other way after them (a loop, a `with`,
-a tuple, a function's result) has a type only inference knows, and gets none here.
+`spans = []`). Those are read here; a name bound to a function's result or an attribute's
+value is only found here (`bound_value`), for `call_types` to type from the source; a name
+bound any other way (a loop, a tuple) has a type only inference knows, and gets none.
 """
 
 from __future__ import annotations
 
+import functools
+import keyword
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 _NAME_DOT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\.\Z")
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
@@ -43,46 +47,58 @@ def declared_type(before: str) -> str | None:
     scope = _binding_scope(before)
     if scope is None:
         return None
-    name, parameters, body = scope
-    if parameters is None:
-        return _assigned_type(body, name, top_level=True)
-    if _last_binding(body, name) is not None:
-        return _assigned_type(body, name, top_level=False)
-    return parameter_class(parameters, name)
+    if scope.parameters is None or scope.binding is not None:
+        return _assigned_type(scope)
+    return parameter_class(scope.parameters, scope.name)
 
 
 def assigned_value(before: str) -> str | None:
     """The value (the rest of its line) that the name before the final `.` of `before` was
     last bound to in the enclosing function, where that binding is a plain `name = value`."""
     scope = _binding_scope(before)
-    if scope is None or scope[1] is None:
+    if scope is None or scope.parameters is None or scope.binding is None:
         return None
-    name, _, body = scope
-    line_start = _last_binding(body, name)
-    if line_start is None:
-        return None
+    name, body, line_start = scope.name, scope.body, scope.binding
     statement = re.match(rf"[ \t]*{re.escape(name)}[ \t]*=(?!=)[ \t]*([^\n#]*)", body[line_start:])
     return statement.group(1).strip() if statement is not None else None
 
 
-def bound_call(before: str) -> tuple[str, bool] | None:
-    """The callee (a dotted name as written) of the call whose result the name before the
-    final `.` of `before` was last bound to, and whether through `with callee(...) as name`
-    (what `__enter__` returns) rather than `name = callee(...)`; None where the name was bound
-    otherwise or something follows the call."""
+class Value(NamedTuple):
+    """An expression a name may be bound to and typed by: a dotted name, read or called."""
+
+    dotted: str
+    called: bool
+
+
+class Bound(NamedTuple):
+    """What the name before the cursor's `.` was last bound to: the values it may hold (one,
+    or a conditional expression's two), whether through `with value as name` (what
+    `__enter__` returns), and the text above the binding (from its scope's start, ending in its
+    line's indentation), where the values' own names are read."""
+
+    values: tuple[Value, ...]
+    entered: bool
+    above: str
+
+
+def bound_value(before: str) -> Bound | None:
+    """What the name before the final `.` of `before` was last bound to, where that is a call
+    or an attribute and nothing else (`x = f(...)`, `x = a.b`, `x = (f() if c else a.b)`,
+    `with f(...) as x:`); None where it was bound otherwise or something follows the value."""
     scope = _binding_scope(before)
     if scope is None:
         return None
-    name, parameters, body = scope
-    line_start = _last_binding(body, name)
-    if line_start is None or (parameters is None and not _module_level(body, line_start)):
+    name, body, line_start = scope.name, scope.body, scope.binding
+    if line_start is None or (scope.parameters is None and not _module_level(body, line_start)):
         return None
+    indent = re.match(r"[ \t]*", body[line_start:])
+    above = scope.head + body[:line_start] + (indent.group() if indent else "")
     assigned = re.match(
         rf"[ \t]*{re.escape(name)}[ \t]*(?::[^=\n]*)?=(?!=)[ \t]*", body[line_start:]
     )
     if assigned is not None:
-        callee = _call_alone(body, line_start + assigned.end())
-        return None if callee is None else (callee[0], False)
+        values = _values_alone(body, line_start + assigned.end())
+        return None if values is None else Bound(values, False, above)
     # The `with` (its line, or above where `) as name:` ends its call's lines).
     line_end = body.find("\n", line_start)
     through_line = body[: len(body) if line_end < 0 else line_end]
@@ -94,17 +110,74 @@ def bound_call(before: str) -> tuple[str, bool] | None:
         if call is None or item is None:
             return None
         if item.group(1) == name and item.start() >= line_start:  # on the binding's line
-            return call[0], True
+            return Bound((Value(call[0], True),), True, above)
         position = item.end() if item.group(2) else None
     return None
 
 
-def _call_alone(body: str, start: int) -> tuple[str, int] | None:
-    """`_call`, if nothing follows the call on its line (`f(x)`, not `f(x).y` or `f(x) + 1`)."""
-    call = _call(body, start)
-    if call is None or body[call[1] :].split("\n", 1)[0].split("#", 1)[0].strip():
+def class_alias(before: str) -> str | None:
+    """The class (a dotted name as written) that the name before the final `.` of `before`
+    was last bound to itself, not to an instance of it (`_Style = Style`)."""
+    bound = bound_value(before)
+    if bound is None or bound.entered or len(bound.values) != 1 or bound.values[0].called:
         return None
-    return call
+    dotted = bound.values[0].dotted
+    return dotted if capitalised(dotted.rpartition(".")[2]) else None
+
+
+def capitalised(name: str) -> bool:
+    """Whether `name` is written as a class's (`Console`, `_Style`)."""
+    return name.lstrip("_")[:1].isupper()
+
+
+def _values_alone(body: str, start: int) -> tuple[Value, ...] | None:
+    """The values of the expression at `start` in `body`, if nothing follows it on its line: a
+    value, or a conditional expression's two (on a line, or parenthesised over lines)."""
+    stop = None
+    if body[start : start + 1] == "(":  # a parenthesised expression (a call has its name first)
+        end = closing(body, start + 1)
+        if end is None or _code(_rest_of_line(body, end)):
+            return None
+        stop = end - 1
+        start = stop - len(body[start + 1 : stop].lstrip())
+    first = _value(body, start)
+    if first is None:
+        return None
+    if stop is None:
+        stop = first[1] + len(_rest_of_line(body, first[1]))
+    rest = body[first[1] : stop]
+    if not _code(rest):
+        return (first[0],)
+    if not re.match(r"\s+if\s", rest):
+        return None
+    for other in re.finditer(r"\selse\s+", rest):
+        if closing(rest[: other.start()] + ")", 0) == other.start() + 1:  # outside brackets
+            second = _value(body, first[1] + other.end())
+            if second is None or second[1] > stop or _code(body[second[1] : stop]):
+                return None
+            return first[0], second[0]
+    return None
+
+
+def _value(text: str, start: int) -> tuple[Value, int] | None:
+    """The value (a dotted name, or its call) at `start` in `text`, and where it ends."""
+    called = _call(text, start)
+    if called is not None:
+        return Value(called[0], True), called[1]
+    read = _DOTTED.match(text, start)
+    if read is None or read.group() != "None" and keyword.iskeyword(read.group().split(".")[0]):
+        return None  # `x = await f()`, `x = not y`: no value's name
+    return Value(read.group(), False), read.end()
+
+
+def _rest_of_line(text: str, start: int) -> str:
+    end = text.find("\n", start)
+    return text[start : len(text) if end < 0 else end]
+
+
+def _code(text: str) -> bool:
+    """Whether `text` holds code, not only blanks and a comment."""
+    return bool(text.split("#", 1)[0].strip())
 
 
 def _call(body: str, start: int) -> tuple[str, int] | None:
@@ -123,23 +196,38 @@ def _module_level(text: str, line_start: int) -> bool:
     return not any(scope.match(text, start) for start in _outer_lines(text, line_start))
 
 
-def _binding_scope(before: str) -> tuple[str, str | None, str] | None:
-    """The name before the final `.` of `before`, the enclosing function's parameters (None
-    at the top level), and the code where the name may have been bound: the function's body
-    above the cursor (less nested functions), or the text above."""
+class _Scope(NamedTuple):
+    """The name before the cursor's `.`, the enclosing function's parameters (None at the top
+    level), the code where the name may have been bound (the function's body above the
+    cursor, less nested functions, or the text above), the text before that code, and where
+    the line of the name's last binding in that code starts (None: not bound there)."""
+
+    name: str
+    parameters: str | None
+    body: str
+    head: str
+    binding: int | None
+
+
+@functools.lru_cache(maxsize=4)  # a question reads the same name's binding several ways
+def _binding_scope(before: str) -> _Scope | None:
+    """Where the name before the final `.` of `before` may have been bound (`_Scope`)."""
     found = _NAME_DOT.search(before[-200:])
     if found is None or found.group(1) in ("self", "cls"):
         return None
     text = without_long_strings(before[max(0, len(before) - SCANNED) :])
     line_start = text.rfind("\n") + 1
     function = _enclosing_function(text, line_start)
+    name = found.group(1)
     if function is None:
-        return found.group(1), None, text[:line_start]
+        body = text[:line_start]
+        return _Scope(name, None, body, "", _last_binding(body, name))
     signature_end = closing(text, function)
     if signature_end is None:
         return None
     body = _without_functions(text[signature_end:line_start])
-    return found.group(1), text[function : signature_end - 1], body
+    parameters = text[function : signature_end - 1]
+    return _Scope(name, parameters, body, text[:signature_end], _last_binding(body, name))
 
 
 def _string_literal(line: str) -> str | None:
@@ -230,15 +318,16 @@ def _continues(body: str, line_start: int) -> bool:
     return last.endswith((",", "(", "[", "{"))
 
 
-def _assigned_type(body: str, name: str, top_level: bool) -> str | None:
-    """The class of `name` after its last binding in `body`, if that is `name = Class(...)`,
+def _assigned_type(scope: _Scope) -> str | None:
+    """The class of the scope's name after its last binding, if that is `name = Class(...)`,
     `name: Class = ...` or `name = <literal>` alone on its line."""
-    line_start = _last_binding(body, name)
+    name, body, line_start = scope.name, scope.body, scope.binding
     if line_start is None:
         return None
     statement = re.match(
         rf"([ \t]*){re.escape(name)}[ \t]*(?::([^=\n]*))?=(?!=)[ \t]*", body[line_start:]
     )
+    top_level = scope.parameters is None
     if statement is None or (top_level and not _module_level(body, line_start)):
         return None  # bound some other way; or, outside functions, in a class or a function
     if statement.group(2) and statement.group(2).strip():
@@ -272,7 +361,7 @@ def value_class(body: str, start: int) -> str | None:
         last = kind.rpartition(".")[2]
         if not (last[:1].isupper() or last in (*_CONTAINERS, "object")):
             return None  # a function's result: its type is inference's
-    if end is None or body[end:].split("\n", 1)[0].split("#", 1)[0].strip():
+    if end is None or _code(_rest_of_line(body, end)):
         return None  # something follows: `Class(...).method()`, `"a" + b`
     return kind
 

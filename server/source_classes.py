@@ -23,7 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .class_members import DeclaredMembers, instance_members
+from .class_members import (
+    DeclaredMembers,
+    class_object_members,
+    instance_members,
+    public_members,
+)
 from .document_imports import (
     import_bindings,
     module_beside,
@@ -62,7 +67,8 @@ class _Module:
     version: tuple[int, int]  # modification time and size
     text: str
     imports: _Imports
-    classes: dict[str, DeclaredMembers | None] = field(default_factory=dict)  # by name
+    # By name, and whether an instance's (or the class's own: `SourceClasses.members`).
+    classes: dict[tuple[str, bool], DeclaredMembers | None] = field(default_factory=dict)
 
 
 class SourceClasses:
@@ -77,11 +83,14 @@ class SourceClasses:
         # class it names, and each would read the document's imports again.
         self._document: tuple[str | None, str, _Imports] | None = None
 
-    def members(self, path: str | None, text: str, class_name: str) -> frozenset[str] | None:
+    def members(
+        self, path: str | None, text: str, class_name: str, instance: bool = True
+    ) -> frozenset[str] | None:
         """Every member of an instance of `class_name` as the document `text` at `path` names
-        it (`console.Console` or an imported `Console`), or None where any part of the class
-        or its bases is not found in source."""
-        return self._resolve(path, self._imports(path, text), class_name, MAX_HOPS)
+        it (`console.Console` or an imported `Console`), or of the class itself where not
+        `instance` (its body's and its bases' names, not what `self.x = ...` gives instances);
+        None where any part of the class or its bases is not found in source."""
+        return self._resolve(path, self._imports(path, text), class_name, MAX_HOPS, instance)
 
     def _imports(self, path: str | None, text: str) -> _Imports:
         document = self._document
@@ -92,7 +101,7 @@ class SourceClasses:
     def members_in(self, file: str, class_name: str) -> frozenset[str] | None:
         """`members`, of `class_name` as the module in `file` names it."""
         module = self._read(file)
-        return None if module is None else self._defined(file, module, class_name, MAX_HOPS)
+        return None if module is None else self._defined(file, module, class_name, MAX_HOPS, True)
 
     def definition(self, path: str | None, text: str, dotted: str) -> tuple[str, str, str] | None:
         """Where the class or function the document `text` at `path` names `dotted` is defined:
@@ -118,7 +127,7 @@ class SourceClasses:
         elif qualified is None and dotted.isidentifier():
             candidates.extend((star, dotted) for star in reversed(imports.stars))
         for module_name, name in candidates:
-            file = self._file(module_name, path)
+            file = self.module_file(module_name, path)
             module = None if file is None or hops == 0 else self._read(file)
             if file is None or module is None:
                 continue
@@ -130,7 +139,7 @@ class SourceClasses:
         return None
 
     def _resolve(
-        self, path: str | None, imports: _Imports, class_name: str, hops: int
+        self, path: str | None, imports: _Imports, class_name: str, hops: int, instance: bool
     ) -> frozenset[str] | None:
         """The members of `class_name` as the module at `path`, importing `imports`, names it
         without defining it."""
@@ -138,43 +147,49 @@ class SourceClasses:
             return None
         qualified = qualified_name(imports.bindings, class_name)
         if qualified is None and class_name.isidentifier():
-            return self._starred(path, imports, class_name, hops)
+            return self._starred(path, imports, class_name, hops, instance)
         if qualified is None or "." not in qualified:
             return None  # not imported by that name, or a module (`import os`)
         module_name, _, name = qualified.rpartition(".")
-        file = self._file(module_name, path)
+        file = self.module_file(module_name, path)
         module = None if file is None else self._read(file)
-        found = None if file is None or module is None else self._defined(file, module, name, hops)
+        defined = None if file is None or module is None else (file, module)
+        found = None if defined is None else self._defined(*defined, name, hops, instance)
         return found if found is not None else loaded_members(module_name, name)
 
     def _starred(
-        self, path: str | None, imports: _Imports, name: str, hops: int
+        self, path: str | None, imports: _Imports, name: str, hops: int, instance: bool
     ) -> frozenset[str] | None:
         """`name` where a star import brings it: from the last module starred that defines or
         imports it."""
         for star in reversed(imports.stars):
-            file = self._file(star, path)
+            file = self.module_file(star, path)
             module = None if file is None else self._read(file)
             if file is not None and module is not None and _binds(module, name):
-                return self._defined(file, module, name, hops - 1)
+                return self._defined(file, module, name, hops - 1, instance)
         return None
 
-    def _defined(self, file: str, module: _Module, name: str, hops: int) -> frozenset[str] | None:
+    def _defined(
+        self, file: str, module: _Module, name: str, hops: int, instance: bool
+    ) -> frozenset[str] | None:
         """The members of class `name` of `module` (defined in it, or imported by it)."""
-        if name not in module.classes:  # a scan of a large module costs milliseconds: once
-            module.classes[name] = instance_members(module.text, name)
-        declared = module.classes[name]
+        if (name, instance) not in module.classes:  # a scan of a large module costs ms: once
+            own = None if instance else class_object_members(module.text, name)
+            module.classes[(name, instance)] = own or instance_members(module.text, name)
+        declared = module.classes[(name, instance)]
         if declared is None:
             return None
         names = set(declared.names)
         for imported in declared.imported:  # the class itself, imported there, or its bases
-            found = self._resolve(file, module.imports, imported, hops - 1)
+            found = self._resolve(file, module.imports, imported, hops - 1, instance)
             if found is None:
                 return None
             names |= found
         return frozenset(names)
 
-    def _file(self, module: str, path: str | None) -> str | None:
+    def module_file(self, module: str, path: str | None) -> str | None:
+        """The source file of `module` (a dotted name) as the document at `path` imports it:
+        beside it, where the workspace has it, or this Python's standard library."""
         found = module_beside(module, path)
         locate = self._locate()
         if found is None and locate is not None:
@@ -224,4 +239,4 @@ def loaded_members(module: str, name: str) -> frozenset[str] | None:
         return None
     found = getattr(sys.modules.get(module), name, None)
     found = getattr(found, "__origin__", found)  # `typing.List` is `list`'s alias
-    return frozenset(dir(found)) if isinstance(found, type) else None
+    return public_members(found) if isinstance(found, type) else None

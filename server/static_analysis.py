@@ -8,9 +8,9 @@ waits for it only as long as the `staticWaitMs` setting allows, then ranks what 
 is an optional extra (`pip install 'grucomplete[static]'`): without it the analyzer reports
 once and stays off. Where jedi is late, what the document says serves: an earlier answer, a
 module's members listed ahead (`module_listing`), the class of `self` or of a plainly
-declared name (`class_members`, `receiver_types`) or of a call's result where the callee's
-source says (`call_types`), read from the project's source where the document imports it
-(`source_classes`).
+declared name (`class_members`, `receiver_types`) or of a call's result or an attribute's
+value where the source says (`call_types`), read from the project's source where the document
+imports it (`source_classes`); in an import, the modules in a package's folder.
 """
 
 from __future__ import annotations
@@ -34,18 +34,22 @@ from .class_members import (
     element_type,
     imported_bases,
     instance_members,
+    property_members,
     self_members,
     super_members,
 )
 from .document_imports import (
     dotted_receiver,
+    import_bindings,
     import_statements,
     imported_module,
     imported_modules,
+    imported_package,
     module_beside,
     package_of,
+    submodules,
 )
-from .receiver_types import declared_type
+from .receiver_types import class_alias, declared_type
 from .source_classes import SourceClasses
 from .worker_connection import Names, WorkerConnection
 
@@ -159,6 +163,11 @@ class StaticAnalyzer:
         self._receivers: OrderedDict[tuple[str | None, tuple[str, str]], list[str]]
         self._receivers = OrderedDict()
         self._listed: set[tuple[str | None, str]] = set()  # (document, module) asked ahead
+        # (document, a dotted name its `from` imports bind) -> whether it is a module's
+        self._is_module: dict[tuple[str | None, str], bool] = {}
+        # document -> the count of "import" in its head when its `from` imports were last
+        # read, and the modules they bind (read again when an import line comes or goes)
+        self._from_imported: dict[str | None, tuple[int, frozenset[str]]] = {}
         # (document, a class it imports) -> the members of its instances, asked or known
         self._classes: dict[tuple[str | None, str], Future[Names]] = {}
         # (module, its source in the workspace) -> its members, asked or known
@@ -221,11 +230,21 @@ class StaticAnalyzer:
     def _declared_members(self, path: str | None, before: str, after: str) -> Names:
         """The members the document says the receiver has, when they are all known now: after
         `self.`, what its class declares and inherits (the bases it imports listed by the
-        worker: `list_ahead`), and after `super().` its bases'; after a name or a `self.name`
-        the document declares plainly (`receiver_types`, `class_members.attribute_type`), its
-        class's."""
+        worker: `list_ahead`), and after `super().` its bases'; a property's at `@name.`; after
+        a name or a `self.name` the document declares plainly (`receiver_types`,
+        `class_members.attribute_type`), its class's, and likewise a class's own, a call's
+        result or an attribute's value (`call_types`); in an import, a package's modules."""
+        package = imported_package(before)
+        if package is not None:  # `from rich.`: the modules in the package's folder, if found
+            file = self.sources.module_file(package, path)
+            modules = None if file is None else submodules(file)
+            return None if modules is None else sorted(modules)
         text = before + after
-        declared = self_members(before, after) or super_members(before, after)
+        declared = (
+            self_members(before, after)
+            or super_members(before, after)
+            or property_members(before, after)
+        )
         if declared is None:
             class_name = (
                 declared_type(before)
@@ -254,16 +273,17 @@ class StaticAnalyzer:
         return sorted(names)
 
     def _class_object(self, path: str | None, before: str, text: str) -> DeclaredMembers | None:
-        """After a class's own name, its members: a class the document defines, or the
-        project's source where the document imports it (a name the worker would have to be
-        asked about is not known to be a class: nothing)."""
+        """After a class's own name (or a name bound to it), its members: a class the document
+        defines, or the project's source where the document imports it (a name the worker would
+        have to be asked about is not known to be a class: nothing)."""
         receiver = dotted_receiver(before)
         if receiver is None or not receiver.isidentifier():
             return None
+        receiver = class_alias(before) or receiver  # `_Style = Style`: the class itself
         own = class_object_members(text, receiver)
         if own is not None:
             return own
-        read = self.sources.members(path, text, receiver)
+        read = self.sources.members(path, text, receiver, instance=False)
         return None if read is None else DeclaredMembers(read | TYPE_MEMBERS, frozenset())
 
     def _call_result(self, path: str | None, before: str, after: str) -> DeclaredMembers | None:
@@ -301,9 +321,7 @@ class StaticAnalyzer:
     def _module_members(self, module: str, path: str | None = None) -> Future[Names]:
         """The members of `module` (as the document at `path` imports it), asked of the worker
         once."""
-        source = module_beside(module, path)
-        if source is None and self.locate is not None:
-            source = self.locate(module, path)
+        source = self._module_file(module, path)
         return self._ask_once(
             self._modules, (module, source), lambda: {"module": module, "file": source}
         )
@@ -336,10 +354,10 @@ class StaticAnalyzer:
 
     def list_ahead(self, path: str | None, text: str) -> None:
         """Ask for the members of what the document imports and was not asked for yet: its
-        modules, so that the first `.` after one has them (listing a module in the worker
-        took longer than the wait when it was asked at the `.`, on a busy machine), and the
-        base classes its classes import, so that `self.` has its whole list before jedi has
-        read the class (`class_members`)."""
+        modules (and those its `from` imports bind), so that the first `.` after one has them
+        (listing a module in the worker took longer than the wait when it was asked at the
+        `.`, on a busy machine), and the base classes its classes import, so that `self.` has
+        its whole list before jedi has read the class (`class_members`)."""
         self._list_modules(path, text)
         if len(text) <= MAX_DOCUMENT_CHARS:
             self._list_bases(path, text)
@@ -348,12 +366,47 @@ class StaticAnalyzer:
         if len(self._listed) > MAX_LISTED:
             self._listed.clear()
         head = text[:IMPORTS_READ]  # bounded work per keystroke; imports are mostly on top
-        bound = imported_modules(head).values()
-        modules = sorted({m for m in bound if all(map(str.isidentifier, m.split(".")))})
+        bound = {
+            m for m in imported_modules(head).values() if all(map(str.isidentifier, m.split(".")))
+        }
+        modules = sorted(bound | self._imported_submodules(path, head, bound))
         for module in modules[:PREFETCHED_MODULES]:
             if (path, module) not in self._listed:
                 self._listed.add((path, module))
                 self._module_members(module, path)
+
+    def _imported_submodules(
+        self, path: str | None, head: str, modules: set[str]
+    ) -> frozenset[str]:
+        """The modules the document's `from` imports bind (`from attr import _config`): read
+        when an import line comes or goes (not at each keystroke: a large head's scan costs
+        tenths of a ms), each name looked for on disk once per document."""
+        imports = head.count("import")
+        read = self._from_imported.get(path)
+        if read is not None and read[0] == imports:
+            return read[1]
+        if len(self._is_module) > MAX_LISTED or len(self._from_imported) > MAX_LISTED:
+            self._is_module.clear()
+            self._from_imported.clear()
+        found = set()
+        for dotted in import_bindings(head, package_of(path)).values():
+            if "." not in dotted or dotted in modules:
+                continue  # a top-level module, or an `import` statement's (a module, listed)
+            known = self._is_module.get((path, dotted))
+            if known is None:
+                file = self.sources.module_file(dotted, path)  # the standard library's too
+                known = self._is_module[(path, dotted)] = file is not None
+            if known:
+                found.add(dotted)
+        self._from_imported[path] = (imports, frozenset(found))
+        return frozenset(found)
+
+    def _module_file(self, module: str, path: str | None) -> str | None:
+        """The source of `module` in the workspace, beside the document or where it is indexed."""
+        source = module_beside(module, path)
+        if source is None and self.locate is not None:
+            source = self.locate(module, path)
+        return source
 
     def _list_bases(self, path: str | None, text: str) -> None:
         if len(self._classes) > MAX_LISTED:
@@ -376,6 +429,8 @@ class StaticAnalyzer:
             self._receivers.pop(key, None)
         self._late.pop(path, None)
         self._listed = {(document, module) for document, module in self._listed if document != path}
+        self._is_module = {key: known for key, known in self._is_module.items() if key[0] != path}
+        self._from_imported.pop(path, None)
         for listed in [listed for listed in self._classes if listed[0] == path]:
             self._classes.pop(listed, None)
         self._read_bases = {read for read in self._read_bases if read[0] != path}

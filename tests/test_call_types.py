@@ -8,7 +8,7 @@ import pytest
 
 from grucomplete.server.call_types import CallTypes, Typed
 from grucomplete.server.class_members import function_result, method_result
-from grucomplete.server.receiver_types import bound_call
+from grucomplete.server.receiver_types import Value, bound_value
 from grucomplete.server.source_classes import SourceClasses
 from grucomplete.server.static_analysis import StaticAnalyzer
 
@@ -49,9 +49,33 @@ def connect(url: str) -> Client:
     return Client()
 """
 
+TEXT = """\
+class Text:
+    style: "Style"
+
+    def __init__(self, text):
+        self._text = text
+
+    @property
+    def plain(self) -> str:
+        return self._text
+
+    @classmethod
+    def from_markup(cls, markup: str) -> "Text":
+        return cls(markup)
+
+    def copy(self) -> "Text":
+        return Text(self._text)
+
+
+class Style:
+    bold = False
+"""
+
 APP = """\
 import shapes
 from shapes.box import Box
+from shapes.text import Text
 
 
 class Live:
@@ -60,6 +84,14 @@ class Live:
 
     def refresh(self):
         pass
+
+    @property
+    def box(self) -> Box:
+        return Box(1)
+
+    def show(self):
+        shown = self.box
+        shown.<
 
 
 class Opener:
@@ -88,6 +120,22 @@ def fetch():
     connection.<
     chained = connection.get("u").json
     chained.<
+
+
+def titled(title: Text | str):
+    text = (
+        Text.from_markup(title)  # a conditional expression over lines
+        if isinstance(title, str)
+        else title.copy()
+    )
+    text.<
+    text.plain.<
+    text.style.<
+    mixed = Text.from_markup(title) if title else Box(1)
+    mixed.<
+    text = text.copy()
+    text.<
+    text.copy.<
 """
 
 
@@ -99,6 +147,7 @@ def project(tmp_path: Path) -> Path:
     (package / "__init__.py").write_text("from .client import *\nfrom .box import Box\n")
     (package / "box.py").write_text(BOX)
     (package / "client.py").write_text(CLIENT)
+    (package / "text.py").write_text(TEXT)
     (package / "models.py").write_text(
         "class Response:\n    status_code = 200\n\n    def json(self):\n        pass\n"
     )
@@ -127,12 +176,19 @@ def _at(receiver: str, nth: int = 0) -> tuple[str, str]:
         ("described", None),  # no annotation, and not `self` alone
         ("opened", None),  # `__enter__` returns something else
         ("chained", None),  # something follows the call
+        ("shown", Typed(None, "Box")),  # a property of the document's class
+        ("text", Typed("text.py", "Text")),  # a conditional's one value typed
+        ("text.plain", Typed("text.py", "str")),  # a property's annotation
+        ("text.style", Typed("text.py", "Style")),  # the class body's annotation
+        ("mixed", None),  # a conditional's two values typed apart
+        (("text", 1), Typed("text.py", "Text")),  # rebound to a call on what it was
+        ("text.copy", None),  # a method is no attribute's value
     ],
 )
 def test_the_callee_s_source_says_what_a_call_returns(
-    project: Path, receiver: str, expected: Typed | None
+    project: Path, receiver: str | tuple[str, int], expected: Typed | None
 ) -> None:
-    before, after = _at(receiver)
+    before, after = _at(*receiver) if isinstance(receiver, tuple) else _at(receiver)
     typed = CallTypes(SourceClasses()).receiver(str(project), before, after)
     if typed is not None and typed.file is not None:
         typed = Typed(Path(typed.file).name, typed.name)
@@ -157,18 +213,48 @@ def test_a_call_s_result_serves_its_class_s_members_before_jedi(project: Path) -
         analyzer.close()
 
 
+def _values(before: str) -> tuple[tuple[Value, ...], bool] | None:
+    bound = bound_value(before)
+    return None if bound is None else (bound.values, bound.entered)
+
+
 def test_a_with_item_binds_only_its_own_name() -> None:
-    assert bound_call("def f():\n    with A() as a, B(\n        1,\n    ) as b:\n        b.") == (
-        "B",
+    assert _values("def f():\n    with A() as a, B(\n        1,\n    ) as b:\n        b.") == (
+        (Value("B", True),),
         True,
     )
     rebound = "def f():\n    with A() as c:\n        pass\n    for c in x:\n        c."
-    assert bound_call(rebound) is None
+    assert bound_value(rebound) is None
     assert (
-        bound_call("def f(options):\n    g(\n        options=options.x(),\n    )\n    options.")
+        bound_value("def f(options):\n    g(\n        options=options.x(),\n    )\n    options.")
         is None
     )
-    assert bound_call("def f():\n    x = y.z(1)\n    x.") == ("y.z", False)
+    assert _values("def f():\n    x = y.z(1)\n    x.") == ((Value("y.z", True),), False)
+
+
+@pytest.mark.parametrize(
+    ("statement", "values"),
+    [
+        ("x = self.title", (Value("self.title", False),)),
+        ("x = a.b  # why", (Value("a.b", False),)),
+        ("x = f(\n        1,\n    )", (Value("f", True),)),
+        ("x = (\n        A.make(t)\n        if t\n        else t.copy()\n    )", None),
+        ("x = A.make(t) if isinstance(t, str) else t.copy()", None),
+        ("x = a.b if c else None", (Value("a.b", False), Value("None", False))),
+        ("x = a.b + 1", ()),
+        ("x = (a, b)", ()),
+        ("x = f(a) if g(b else c) else", ()),
+        ("x = await f()", ()),
+        ("x = a.b if c", ()),
+    ],
+)
+def test_a_name_is_bound_to_values_that_can_be_typed(
+    statement: str, values: tuple[Value, ...] | None
+) -> None:
+    found = bound_value(f"def f(t, a, c):\n    {statement}\n    x.")
+    if values is None:  # a conditional expression's two
+        values = (Value("A.make", True), Value("t.copy", True))
+    assert (found.values if found is not None else ()) == values
 
 
 def test_a_method_s_result_is_what_its_class_body_says() -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from grucomplete.server.class_members import (
+    attribute_result,
     attribute_type,
     class_object_members,
     element_type,
     imported_bases,
+    instance_members,
+    property_members,
     self_members,
     super_members,
 )
@@ -171,6 +174,9 @@ def test_a_class_itself_has_its_class_level_names_and_every_class_s() -> None:
     assert class_object_members("from .colors import Color\nColor.", "Color") is None
     declared = class_object_members(SOURCE, "Widget")
     assert declared is not None and {"helper", "limit", "mro"} <= declared.names
+    assert (
+        not {"size", "label", "_cache", "counter"} & declared.names
+    )  # only instances have `self.x`
 
 
 TASKS = """\
@@ -200,3 +206,73 @@ class Progress:
 )
 def test_an_item_of_an_annotated_container_has_its_class(line: str, expected: str | None) -> None:
     assert element_type(TASKS + "        " + line, "") == expected
+
+
+PROPERTIES = """\
+import functools
+
+
+class Panel:
+    title: "Text"
+    width = 80
+
+    @property
+    def plain(self) -> str:
+        return ""
+
+    @plain.setter
+    def plain(self, value: str) -> None:
+        pass
+
+    @functools.cached_property
+    def lines(self) -> "list[str]":
+        return []
+
+    def copy(self) -> "Panel":
+        return self
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "annotation"),
+    [
+        ("title", "Text"),  # the class body's annotation
+        ("plain", "str"),  # a property's, not its setter's
+        ("lines", "list[str]"),
+        ("width", None),  # no annotation
+        ("copy", None),  # a method is no attribute's value
+        ("missing", None),
+    ],
+)
+def test_an_attribute_s_value_is_what_its_class_body_annotates(
+    name: str, annotation: str | None
+) -> None:
+    assert attribute_result(PROPERTIES, "Panel", name) == annotation
+
+
+def test_a_property_s_decorator_lists_a_property_s_members() -> None:
+    at_setter = PROPERTIES.index("    @plain.setter") + len("    @plain.")
+    before, after = PROPERTIES[:at_setter], PROPERTIES[at_setter:]
+    declared = property_members(before, after)
+    assert declared is not None and {"setter", "getter", "deleter", "fget"} <= declared.names
+    assert property_members(PROPERTIES + "    @copy.", "") is None  # a method, no property
+    assert property_members(PROPERTIES + "    @lines.", "") is None  # no setter to name
+    assert property_members(PROPERTIES + "\n@plain.", "") is None  # outside the class
+
+
+def test_a_class_s_attributes_set_below_it_are_its_own() -> None:
+    text = (
+        "class Zone:\n"
+        "    def name(self):\n"
+        "        if self is self.utc:\n"  # a condition's colon, not an annotation
+        "            return 'UTC'\n"
+        "\n\n"
+        "UTC = Zone.utc = Zone()\n"
+        "Zone.max = Zone()\n"
+        "other.Zone.min = None\n"
+    )
+    declared = class_object_members(text, "Zone")
+    assert declared is not None and {"utc", "max", "name"} <= declared.names
+    assert "min" not in declared.names
+    instance = instance_members(text.replace("UTC = Zone.utc", "UTC"), "Zone")
+    assert instance is not None and not {"utc", "min"} & instance.names

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from grucomplete.server.document_imports import (
     import_bindings,
     import_statements,
     imported_module,
+    imported_package,
     package_of,
     project_folders,
     star_imports,
+    submodules,
 )
 
 
@@ -103,3 +107,35 @@ def test_star_imports_are_read_in_order() -> None:
     text = "from .a import *\nfrom b import x\nfrom ..c import *  # re-exported\n"
     assert star_imports(text, "pkg.sub") == ("pkg.sub.a", "pkg.c")
     assert star_imports(text, None) == ()
+
+
+@pytest.mark.parametrize(
+    ("line", "package"),
+    [
+        ("from rich.", "rich"),
+        ("    from rich.markup.", "rich.markup"),
+        ("import os, email.", "email"),
+        ("import numpy as np, email.", "email"),
+        ("from . import x.", None),  # a name imported, not a module
+        ("x = rich.", None),
+        ("from .rich.", None),  # relative: the package is the document's
+    ],
+)
+def test_an_import_statement_s_package_is_read_up_to_the_cursor(
+    line: str, package: str | None
+) -> None:
+    assert imported_package("import os\n" + line) == package
+
+
+def test_a_package_s_modules_are_its_folder_s(tmp_path: Path) -> None:
+    package = tmp_path / "shapes"
+    (package / "sub").mkdir(parents=True)
+    (package / "namespace").mkdir()
+    (package / "__pycache__").mkdir()
+    for name in ("__init__.py", "box.py", "stub.pyi", "fast.cpython-311-x86_64-linux-gnu.so"):
+        (package / name).write_text("")
+    (package / "not-a-module.py").write_text("")
+    (package / "README.md").write_text("")
+    found = submodules(str(package / "__init__.py"))
+    assert found == {"sub", "namespace", "box", "stub", "fast"}
+    assert submodules(str(package / "box.py")) is None  # a module, no package

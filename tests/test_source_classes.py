@@ -144,8 +144,29 @@ def test_after_a_class_s_own_name_its_members_serve_before_jedi(tmp_path: Path) 
         assert own is not None and {"SIZE", "mro"} <= set(own)
         imported = analyzer.names_at(path, text + "Console.", "", wait_s=0.0).declared
         assert imported is not None and {"print", "render", "__name__"} <= set(imported)
+        assert "width" not in imported  # `self.width = 80`: an instance's, not the class's
         assert analyzer.names_at(path, text + "local.", "", wait_s=0.0).declared is None
         assert not analyzer._classes  # the worker is not asked about a name not known a class
+        alias = text + "def draw():\n    _Console = Console\n    _Console."  # the class itself
+        aliased = analyzer.names_at(path, alias, "", wait_s=0.0).declared
+        assert aliased is not None and {"print", "render", "__name__"} <= set(aliased)
+        instance = text + "def draw():\n    _Console = Console()\n    _Console."
+        assert "__name__" not in (analyzer.names_at(path, instance, "", wait_s=0.0).declared or ())
+    finally:
+        analyzer.close()
+
+
+def test_an_import_s_package_lists_its_modules_before_jedi(tmp_path: Path) -> None:
+    package = make_package(tmp_path)
+    (package / "__pycache__").mkdir()
+    (package / "shapes.cpython-311.pyc").write_text("")  # a name with a dot is no module's
+    path = str(tmp_path / "app.py")
+    analyzer = StaticAnalyzer(str(tmp_path))
+    try:
+        for before in ("from shapes.", "import os, shapes."):
+            modules = analyzer.names_at(path, before, " import x\n", wait_s=0.0).declared
+            assert modules == ["base", "console"]
+        assert analyzer.names_at(path, "from shapes.base.", "", wait_s=0.0).declared is None
     finally:
         analyzer.close()
 
@@ -167,6 +188,7 @@ def test_loaded_standard_library_classes_are_known_where_their_source_is_not(
     text = "import typing\n"
     mapping = sources.members(document, text, "typing.MutableMapping")  # an alias made by a call
     assert mapping is not None and {"get", "setdefault", "items"} <= mapping
+    assert "_abc_impl" not in mapping  # private to `abc`
     (tmp_path / "headers.py").write_text(
         "import typing\n\n\nclass Headers(typing.MutableMapping[str, str]):\n"
         "    def raw(self):\n        pass\n"

@@ -502,6 +502,27 @@ def test_a_modules_members_come_before_jedi_has_parsed_it(tmp_path: Path) -> Non
         analyzer.close()
 
 
+def test_the_modules_from_imports_bind_are_listed_ahead(tmp_path: Path) -> None:
+    """`from attr import _config`: `_config.` is a module's, listed when the import is read."""
+    package = tmp_path / "shapes"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .box import Box\n")
+    (package / "box.py").write_text("class Box:\n    pass\n\n\ndef pack():\n    pass\n")
+    analyzer = StaticAnalyzer(str(tmp_path))
+    try:
+        path = str(tmp_path / "app.py")
+        text = "from shapes import box, Box\nfrom concurrent import futures\nimport os\n\n"
+        analyzer.list_ahead(path, text)
+        listed = {module for module, _ in analyzer._modules}
+        assert listed == {"shapes.box", "concurrent.futures", "os"}  # not `shapes.Box`
+        members = analyzer.names_at(path, text + "box.", "", wait_s=0.0).module
+        assert members is not None and {"Box", "pack"} <= set(members.result(timeout=60) or ())
+        analyzer.list_ahead(path, text + "from shapes import box as shape_box\n")  # a new line
+        assert len(analyzer._modules) == 3  # the same module, listed once
+    finally:
+        analyzer.close()
+
+
 def test_a_freshly_started_servers_first_dot_after_a_module_lists_its_members(
     tiny_model_dir: Path,
 ) -> None:
