@@ -46,9 +46,15 @@ def module_members(
         return sorted(set(dir(module)) | _submodules(getattr(module, "__path__", None)))
     found = _source_members(name)
     if found is None and file and file.endswith(".py"):
-        package = os.path.basename(file) == "__init__.py"
-        found = _file_members(file, [os.path.dirname(file)] if package else None)
+        found = source_members(file)
     return found
+
+
+def source_members(file: str) -> list[str] | None:
+    """The names of the module whose source is `file`, read and never run (`_file_members`;
+    a package's modules are those beside its `__init__.py`)."""
+    package = os.path.basename(file) == "__init__.py"
+    return _file_members(file, [os.path.dirname(file)] if package else None)
 
 
 def _submodules(paths: Any) -> set[str]:

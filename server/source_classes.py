@@ -37,10 +37,13 @@ from .document_imports import (
     qualified_name,
     star_imports,
 )
+from .module_listing import source_members
 
 MAX_HOPS = 6  # modules followed from the document to a class and its bases
 MAX_MODULES = 64  # modules kept (tens of KB of text each, typically), the least recently used out
 MAX_MODULE_CHARS = 1_000_000  # a module larger than this is the worker's to read
+# A module larger than this is the worker's to list: parsing takes about a ms per 10 kB.
+MAX_LISTED_CHARS = 64_000
 
 STANDARD_LIBRARY = sysconfig.get_paths()["stdlib"]
 
@@ -69,6 +72,8 @@ class _Module:
     imports: _Imports
     # By name, and whether an instance's (or the class's own: `SourceClasses.members`).
     classes: dict[tuple[str, bool], DeclaredMembers | None] = field(default_factory=dict)
+    names: list[str] | None = None  # the module's own names, once listed
+    listed: bool = False
 
 
 class SourceClasses:
@@ -97,6 +102,23 @@ class SourceClasses:
         if document is None or document[0] != path or document[1] != text:
             document = self._document = (path, text, _Imports.of(text, path))
         return document[2]
+
+    def module_names(self, module: str, path: str | None) -> list[str] | None:
+        """The names of `module` as the document at `path` imports it, where its source is the
+        project's and small enough to parse here (`module_listing.source_members`): what the
+        worker lists, for when the worker is busy. (A standard-library module is the worker's:
+        it lists what importing one makes, `re`'s flags added through `globals()` too.)"""
+        if module.partition(".")[0] in sys.stdlib_module_names:
+            return None
+        file = self.module_file(module, path)
+        if file is None:
+            return None
+        read = self._read(file)
+        if read is None or len(read.text) > MAX_LISTED_CHARS or "globals()" in read.text:
+            return None
+        if not read.listed:
+            read.names, read.listed = source_members(file), True
+        return read.names
 
     def members_in(self, file: str, class_name: str) -> frozenset[str] | None:
         """`members`, of `class_name` as the module in `file` names it."""

@@ -216,6 +216,9 @@ class StaticAnalyzer:
         declared = self._declared_members(path, before, after) if earlier is None else None
         module = imported_module(before + after, before, package_of(path))
         members = None if module is None else self._module_members(module, path)
+        listing = members is not None and not members.done()
+        if module is not None and listing and declared is None and earlier is None:
+            declared = self.sources.module_names(module, path)  # the worker is busy: read here
         future: Future[Names] = Future()
         future.add_done_callback(lambda done: self._timed(path, done, sent, wait_s))
         if receiver is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,31 @@ def test_tests_outside_the_package_find_the_project_s_source(tmp_path: Path) -> 
     make_package(tmp_path)
     (project / "src" / "shapes").rename(project / "src" / "other")
     assert SourceClasses().members(test, "from shapes.console import Console\n", "Console") is None
+
+
+def test_a_project_module_s_names_are_read_where_the_worker_is_busy(tmp_path: Path) -> None:
+    package = make_package(tmp_path)
+    (package / "dynamic.py").write_text("globals().update(made=1)\n")
+    (package / "huge.py").write_text("x = 1\n" * 20_000)
+    sources, path = SourceClasses(), str(tmp_path / "app.py")
+    names = sources.module_names("shapes.console", path)
+    assert names is not None and {"Console", "ConsoleOptions", "Renderable", "dataclass"} <= set(
+        names
+    )
+    package_names = sources.module_names("shapes", path)
+    assert package_names is not None and {"Console", "base", "console"} <= set(package_names)
+    assert sources.module_names("shapes.dynamic", path) is None  # names made at run time
+    assert sources.module_names("shapes.huge", path) is None  # the worker's to parse
+    assert sources.module_names("os", path) is None  # the worker imports the standard library's
+    analyzer = StaticAnalyzer(str(tmp_path))
+    try:
+        busy: Future[list[str] | None] = Future()  # the worker's listing, not in yet
+        analyzer._modules[("shapes.console", str(package / "console.py"))] = busy
+        text = "from shapes import console\n\nconsole."
+        declared = analyzer.names_at(path, text, "", wait_s=0.0).declared
+        assert declared is not None and "Console" in declared
+        busy.set_result(["Console"])
+        again = analyzer.names_at(path, text + "Console\nconsole.", "", wait_s=0.0)
+        assert again.declared is None and again.result() == ["Console"]  # the worker's, once in
+    finally:
+        analyzer.close()
