@@ -12,9 +12,11 @@ imports by name from the project's source (`source_classes.SourceClasses`, modul
 read), and after names the file binds to a call's result (`x = f(...)`, `with A() as x`) the
 typing of that result from the callee's source (`call_types.CallTypes`, modules not yet
 read), and after a name's attribute (`title.plain.`) the typing of its value from the
-class's source (the same): the median and the slowest (each the fastest of 3 runs, so that
-the machine's noise does not count), and the file of the slowest. Every scan must return
-without raising, whatever the cut: half-typed code is what it reads.
+class's source (the same), and per file the listing of each module it imports from the
+project's source while the worker is busy (`SourceClasses.module_names`): the median and
+the slowest (each the fastest of 3 runs, so that the machine's noise does not count), and
+the file of the slowest. Every scan must return without raising, whatever the cut:
+half-typed code is what it reads.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from grucomplete.server import receiver_types
 from grucomplete.server.call_types import CallTypes
 from grucomplete.server.class_members import (
     attribute_type,
@@ -53,7 +56,9 @@ RECEIVERS = {
 IMPORTED = "an imported class"
 CALLED = "a call's result"
 ATTRIBUTE = "an attribute's value"
+MODULE = "a module's names"
 _IMPORTED_CLASS = re.compile(r"^from[ \t]+[\w.]+[ \t]+import[ \t]+([A-Z]\w*)", re.MULTILINE)
+_IMPORTED_MODULE = re.compile(r"^import[ \t]+([\w.]+)[ \t]*$", re.MULTILINE)
 # A statement binding a name to a call (`x = f(`, `with f(...) as x:`), up to the line's end.
 _BOUND_TO_CALL = re.compile(
     r"^([ \t]*)(?:(\w+)[ \t]*=[ \t]*[\w.]+\(|(?:async[ \t]+)?with[ \t].*\bas[ \t]+(\w+):).*$",
@@ -67,6 +72,11 @@ def read_class(path: str, text: str, name: str) -> object:
     return SourceClasses().members(path, text, name)
 
 
+def list_module(path: str, module: str) -> object:
+    """A module the document imports, listed from the project's source (none found: nothing)."""
+    return SourceClasses().module_names(module, path)
+
+
 def type_call(path: str, before: str, after: str) -> object:
     """The class of the receiver before the cursor (a name bound to a call, or an attribute),
     by a server that has read nothing yet."""
@@ -76,6 +86,7 @@ def type_call(path: str, before: str, after: str) -> object:
 def fastest_ms(scan: Callable[[], object], repeats: int = 3) -> float:
     best = float("inf")
     for _ in range(repeats):
+        receiver_types._binding_scope.cache_clear()  # a question's own cache: each run is cold
         started = time.perf_counter()
         scan()
         best = min(best, time.perf_counter() - started)
@@ -92,13 +103,16 @@ def main() -> None:
     rng = random.Random(args.seed)
     files = sorted(args.corpus.rglob("*.py"))
     chosen = rng.sample(files, min(args.files, len(files)))
-    names = [*RECEIVERS, "an edit", IMPORTED, CALLED, ATTRIBUTE]
+    names = [*RECEIVERS, "an edit", IMPORTED, CALLED, ATTRIBUTE, MODULE]
     times: dict[str, list[tuple[float, str]]] = {name: [] for name in names}
     for path in chosen:
         text = path.read_text(errors="replace")
         for name in _IMPORTED_CLASS.findall(text)[:3]:
             read = partial(read_class, str(path), text, name)
             times[IMPORTED].append((fastest_ms(read), str(path)))
+        for module in _IMPORTED_MODULE.findall(text)[:3]:
+            listed = partial(list_module, str(path), module)
+            times[MODULE].append((fastest_ms(listed), str(path)))
         for bound in list(_BOUND_TO_CALL.finditer(text))[: args.cuts]:
             before = f"{text[: bound.end()]}\n{bound.group(1)}{bound.group(2) or bound.group(3)}."
             call = partial(type_call, str(path), before, text[bound.end() :])

@@ -43,9 +43,12 @@ MAX_HOPS = 6  # modules followed from the document to a class and its bases
 MAX_MODULES = 64  # modules kept (tens of KB of text each, typically), the least recently used out
 MAX_MODULE_CHARS = 1_000_000  # a module larger than this is the worker's to read
 # A module larger than this is the worker's to list: parsing takes about a ms per 10 kB.
-MAX_LISTED_CHARS = 64_000
+MAX_LISTED_CHARS = 32_000
 
 STANDARD_LIBRARY = sysconfig.get_paths()["stdlib"]
+
+# What makes a module's names outside its own source: `globals()`, `from m import *`.
+_MADE_ELSEWHERE = re.compile(r"\bglobals\(\)|\bimport[ \t]+\*")
 
 Locate = Callable[[str, str | None], str | None]
 
@@ -107,15 +110,16 @@ class SourceClasses:
         """The names of `module` as the document at `path` imports it, where its source is the
         project's and small enough to parse here (`module_listing.source_members`): what the
         worker lists, for when the worker is busy. (A standard-library module is the worker's:
-        it lists what importing one makes, `re`'s flags added through `globals()` too.)"""
+        it lists what importing one makes, `re`'s flags added through `globals()` too; and a
+        module that star-imports others: reading them all took tens of ms.)"""
         if module.partition(".")[0] in sys.stdlib_module_names:
             return None
         file = self.module_file(module, path)
         if file is None:
             return None
         read = self._read(file)
-        if read is None or len(read.text) > MAX_LISTED_CHARS or "globals()" in read.text:
-            return None
+        if read is None or len(read.text) > MAX_LISTED_CHARS or _MADE_ELSEWHERE.search(read.text):
+            return None  # large, or its names made at run time or in modules it stars
         if not read.listed:
             read.names, read.listed = source_members(file), True
         return read.names

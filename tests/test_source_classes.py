@@ -229,6 +229,7 @@ def test_a_project_module_s_names_are_read_where_the_worker_is_busy(tmp_path: Pa
     package = make_package(tmp_path)
     (package / "dynamic.py").write_text("globals().update(made=1)\n")
     (package / "huge.py").write_text("x = 1\n" * 20_000)
+    (package / "starred.py").write_text("from .base import *\n")
     sources, path = SourceClasses(), str(tmp_path / "app.py")
     names = sources.module_names("shapes.console", path)
     assert names is not None and {"Console", "ConsoleOptions", "Renderable", "dataclass"} <= set(
@@ -238,6 +239,7 @@ def test_a_project_module_s_names_are_read_where_the_worker_is_busy(tmp_path: Pa
     assert package_names is not None and {"Console", "base", "console"} <= set(package_names)
     assert sources.module_names("shapes.dynamic", path) is None  # names made at run time
     assert sources.module_names("shapes.huge", path) is None  # the worker's to parse
+    assert sources.module_names("shapes.starred", path) is None  # and to follow stars from
     assert sources.module_names("os", path) is None  # the worker imports the standard library's
     analyzer = StaticAnalyzer(str(tmp_path))
     try:
