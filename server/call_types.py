@@ -28,7 +28,14 @@ from .class_members import (
     method_result,
 )
 from .document_imports import dotted_receiver
-from .receiver_types import Value, annotation_class, bound_value, capitalised, declared_type
+from .receiver_types import (
+    Value,
+    annotation_class,
+    bound_value,
+    called_receiver,
+    capitalised,
+    declared_type,
+)
 from .source_classes import SourceClasses
 
 MAX_CALLS = 3  # bindings followed back from the cursor (`a = b.f()` where `b = c.g()`...)
@@ -61,11 +68,15 @@ class CallTypes:
     def receiver(self, path: str | None, before: str, after: str) -> Typed | None:
         """The class of the receiver before the final `.` of `before`, in the document `before +
         after` at `path`: a name bound to a call or an attribute (`x = f()`, `x = self.title`),
-        or an attribute (`title.plain`), where the source of what it names says."""
-        receiver = dotted_receiver(before)
-        if receiver is None:
-            return None
+        an attribute (`title.plain`) or a call (`Response(200)`), where the source says."""
         cursor = _Cursor(path, before + after, after)
+        receiver = dotted_receiver(before)
+        if receiver is None:  # `Response(200).`: what the call returns
+            called = called_receiver(before)
+            if called is None:
+                return None
+            callee, start = called
+            return self._result(cursor, before[:start], callee, MAX_CALLS)
         if "." not in receiver:
             return self._bound(cursor, before, MAX_CALLS)
         return self._typed(cursor, before[: len(before) - len(receiver) - 1], receiver, MAX_CALLS)

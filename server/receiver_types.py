@@ -36,6 +36,7 @@ _ALIASES = {
 _NOT_AN_INSTANCE = {"Any", "Type", "type", "Callable", "Union", "Literal", "ClassVar", "None"}
 _LITERALS = {"[": "list", "(": "tuple"}  # "{" is a dict or a set, by its items
 SCANNED = 100_000  # characters before the cursor searched for the enclosing function
+CALL_SCANNED = 2_000  # characters of a call's arguments read back to its callee
 
 
 def declared_type(before: str) -> str | None:
@@ -113,6 +114,34 @@ def bound_value(before: str) -> Bound | None:
             return Bound((Value(call[0], True),), True, above)
         position = item.end() if item.group(2) else None
     return None
+
+
+def called_receiver(before: str) -> tuple[str, int] | None:
+    """The callee (a dotted name) of the call that is the receiver before the final `.` of
+    `before` (`httpx.Response(200).`), and where the callee starts in `before`."""
+    if not before.endswith(")."):
+        return None
+    end, depth, i = len(before) - 1, 0, len(before) - 2
+    limit = max(0, end - CALL_SCANNED)
+    while i >= limit:  # back to the bracket that opens the call (one-line strings skipped)
+        char = before[i]
+        if char in "\"'":
+            i = before.rfind(char, limit, i)  # the string's opening quote
+            if i < 0:
+                return None
+        elif char in ")]}":
+            depth += 1
+        elif char in "([{":
+            depth -= 1
+            if depth == 0:
+                break
+        i -= 1
+    if i < limit or before[i] != "(" or closing(before, i + 1) != end:
+        return None  # not found, or a string's escaped quote misled the scan
+    callee = re.search(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\Z", before[max(0, i - 200) : i])
+    if callee is None:
+        return None
+    return callee.group(), max(0, i - 200) + callee.start()
 
 
 def class_alias(before: str) -> str | None:

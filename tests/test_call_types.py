@@ -8,7 +8,7 @@ import pytest
 
 from grucomplete.server.call_types import CallTypes, Typed
 from grucomplete.server.class_members import function_result, method_result
-from grucomplete.server.receiver_types import Value, bound_value
+from grucomplete.server.receiver_types import Value, bound_value, called_receiver
 from grucomplete.server.source_classes import SourceClasses
 from grucomplete.server.static_analysis import StaticAnalyzer
 
@@ -136,6 +136,11 @@ def titled(title: Text | str):
     text = text.copy()
     text.<
     text.copy.<
+    Text("a, (b").<
+    text.copy().<
+    shapes.connect(
+        "u",
+    ).<
 """
 
 
@@ -183,6 +188,9 @@ def _at(receiver: str, nth: int = 0) -> tuple[str, str]:
         ("mixed", None),  # a conditional's two values typed apart
         (("text", 1), Typed("text.py", "Text")),  # rebound to a call on what it was
         ("text.copy", None),  # a method is no attribute's value
+        ('Text("a, (b")', Typed(None, "Text")),  # a call is the receiver
+        ("text.copy()", Typed("text.py", "Text")),
+        ('shapes.connect(\n        "u",\n    )', Typed("client.py", "Client")),
     ],
 )
 def test_the_callee_s_source_says_what_a_call_returns(
@@ -267,3 +275,21 @@ def test_a_method_s_result_is_what_its_class_body_says() -> None:
     track = "def track(items: Iterable[T]) -> Iterable[T]:\n    yield from items\n"
     assert function_result(track, "track") == "Iterable[T]"  # not `Self`: a function's
     assert function_result("class A:\n    def track(self) -> int:\n        pass\n", "track") is None
+
+
+@pytest.mark.parametrize(
+    ("before", "callee"),
+    [
+        ('x = httpx.Response(200, headers={"a": ")"}).', "httpx.Response"),
+        ("f(g(x)).", "f"),
+        ("x = (a).", None),  # parentheses, no call
+        ("a[1](2).", None),  # the callee is no dotted name
+        ("x = y).", None),  # nothing opens it
+        ("x = f(a).b.", None),  # an attribute of a call's result: no call before the dot
+    ],
+)
+def test_a_call_before_the_dot_is_read_back_to_its_callee(before: str, callee: str | None) -> None:
+    called = called_receiver(before)
+    assert (called[0] if called is not None else None) == callee
+    if called is not None:
+        assert before[called[1] :].startswith(callee or "")
