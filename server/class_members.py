@@ -324,7 +324,9 @@ def class_object_members(text: str, name: str) -> DeclaredMembers | None:
     gives only instances) and what every class has (`mro`, `__name__`); None elsewhere."""
     document = _Document(text)
     defined = document.classes.get(name)
-    members = _members(document, _outermost(defined), frozenset(), False) if defined else None
+    members = (
+        _members(document, _outermost(defined), frozenset(), instance=False) if defined else None
+    )
     if members is None:
         return None
     return DeclaredMembers(members.names | TYPE_MEMBERS, members.imported)
