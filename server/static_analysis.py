@@ -45,7 +45,6 @@ from .document_imports import (
     imported_module,
     imported_modules,
     imported_package,
-    module_beside,
     package_of,
     submodules,
 )
@@ -163,8 +162,6 @@ class StaticAnalyzer:
         self._receivers: OrderedDict[tuple[str | None, tuple[str, str]], list[str]]
         self._receivers = OrderedDict()
         self._listed: set[tuple[str | None, str]] = set()  # (document, module) asked ahead
-        # (document, a dotted name its `from` imports bind) -> whether it is a module's
-        self._is_module: dict[tuple[str | None, str], bool] = {}
         # document -> the count of "import" in its head when its `from` imports were last
         # read, and the modules they bind (read again when an import line comes or goes)
         self._from_imported: dict[str | None, tuple[int, frozenset[str]]] = {}
@@ -324,7 +321,7 @@ class StaticAnalyzer:
     def _module_members(self, module: str, path: str | None = None) -> Future[Names]:
         """The members of `module` (as the document at `path` imports it), asked of the worker
         once."""
-        source = self._module_file(module, path)
+        source = self.sources.module_file(module, path)
         return self._ask_once(
             self._modules, (module, source), lambda: {"module": module, "file": source}
         )
@@ -381,35 +378,25 @@ class StaticAnalyzer:
     def _imported_submodules(
         self, path: str | None, head: str, modules: set[str]
     ) -> frozenset[str]:
-        """The modules the document's `from` imports bind (`from attr import _config`): read
-        when an import line comes or goes (not at each keystroke: a large head's scan costs
-        tenths of a ms), each name looked for on disk once per document."""
+        """The modules the document's `from` imports bind (`from attr import _config`), looked
+        for on disk when an import line comes or goes (not at each keystroke: a large head's
+        scan costs tenths of a ms, its names' look on disk a few ms)."""
         imports = head.count("import")
         read = self._from_imported.get(path)
         if read is not None and read[0] == imports:
             return read[1]
-        if len(self._is_module) > MAX_LISTED or len(self._from_imported) > MAX_LISTED:
-            self._is_module.clear()
+        if len(self._from_imported) > MAX_LISTED:
             self._from_imported.clear()
-        found = set()
-        for dotted in import_bindings(head, package_of(path)).values():
-            if "." not in dotted or dotted in modules:
-                continue  # a top-level module, or an `import` statement's (a module, listed)
-            known = self._is_module.get((path, dotted))
-            if known is None:
-                file = self.sources.module_file(dotted, path)  # the standard library's too
-                known = self._is_module[(path, dotted)] = file is not None
-            if known:
-                found.add(dotted)
-        self._from_imported[path] = (imports, frozenset(found))
-        return frozenset(found)
-
-    def _module_file(self, module: str, path: str | None) -> str | None:
-        """The source of `module` in the workspace, beside the document or where it is indexed."""
-        source = module_beside(module, path)
-        if source is None and self.locate is not None:
-            source = self.locate(module, path)
-        return source
+        found = frozenset(
+            dotted
+            for dotted in import_bindings(head, package_of(path)).values()
+            # not a top-level name, nor an `import` statement's (a module, listed already)
+            if "." in dotted
+            and dotted not in modules
+            and self.sources.module_file(dotted, path) is not None
+        )
+        self._from_imported[path] = (imports, found)
+        return found
 
     def _list_bases(self, path: str | None, text: str) -> None:
         if len(self._classes) > MAX_LISTED:
@@ -432,7 +419,6 @@ class StaticAnalyzer:
             self._receivers.pop(key, None)
         self._late.pop(path, None)
         self._listed = {(document, module) for document, module in self._listed if document != path}
-        self._is_module = {key: known for key, known in self._is_module.items() if key[0] != path}
         self._from_imported.pop(path, None)
         for listed in [listed for listed in self._classes if listed[0] == path]:
             self._classes.pop(listed, None)
