@@ -337,12 +337,8 @@ def method_result(text: str, class_name: str, method: str) -> str | None:
     the return annotation (`-> "Box"`), or `Self` for the class itself (`-> Self`, `-> T` where
     `self: T`, or no annotation and only `return self`, as a context manager's `__enter__`);
     None where the class's own body does not say."""
-    defined = _Document(text).classes.get(class_name)
-    body = _body(text, _outermost(defined)) if defined else None
-    if body is None:
-        return None
-    indent, source = body
-    return _result(without_long_strings(source), indent, method)
+    body = _class_body(text, class_name)
+    return None if body is None else _result(body[1], body[0], method)
 
 
 def attribute_result(text: str, class_name: str, name: str) -> str | None:
@@ -350,12 +346,10 @@ def attribute_result(text: str, class_name: str, name: str) -> str | None:
     holds, as its body says: a class-level annotation (`name: Text`) or a property's return
     annotation (`@property def plain(self) -> str`); None where the class's own body does not
     say (a method is not an attribute's value)."""
-    defined = _Document(text).classes.get(class_name)
-    body = _body(text, _outermost(defined)) if defined else None
+    body = _class_body(text, class_name)
     if body is None:
         return None
     indent, source = body
-    source = without_long_strings(source)
     level, escaped = re.escape(indent), re.escape(name)
     annotated = re.search(rf"^{level}{escaped}[ \t]*:(?!=)([^=\n]*)", source, re.MULTILINE)
     if annotated is not None:
@@ -365,6 +359,14 @@ def attribute_result(text: str, class_name: str, name: str) -> str | None:
     if re.search(rf"{prop}{level}(?:async[ \t]+)?def[ \t]+{escaped}\b", source, re.M) is None:
         return None
     return _result(source, indent, name)
+
+
+def _class_body(text: str, class_name: str) -> tuple[str, str] | None:
+    """The indentation and the body (long strings emptied) of the class `class_name` that
+    `text` defines at its outermost."""
+    defined = _Document(text).classes.get(class_name)
+    body = _body(text, _outermost(defined)) if defined else None
+    return None if body is None else (body[0], without_long_strings(body[1]))
 
 
 def function_result(text: str, name: str) -> str | None:
