@@ -269,8 +269,11 @@ def test_declared_members_cost_benchmark_runs(tmp_path: Path) -> None:
 
 
 def test_fit_stability_benchmark_runs() -> None:
+    # The model named: the fit's own choice may differ between the starts where the default
+    # is near a budget, and the model only measured at the second start has no earlier costs.
+    script = ROOT / "benchmarks/fit_stability.py"
     run = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks/fit_stability.py"), "--starts", "2", "--busy", "1"],
+        [sys.executable, str(script), "--starts", "2", "--busy", "1", "--model", "default"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -278,5 +281,5 @@ def test_fit_stability_benchmark_runs() -> None:
     assert run.returncode == 0, run.stderr
     rows = [line.split(" | ") for line in run.stdout.splitlines()[1:]]
     assert [row[1] for row in rows] == ["no", "yes"]
-    assert all(row[2] in ("default", "fast") for row in rows)
+    assert [row[2] for row in rows] == ["default", "default"]
     assert [row[-1] for row in rows] == ["1", "2"]  # the second start knew the first's costs
