@@ -16,12 +16,14 @@ gives nothing: jedi's to infer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import NamedTuple
 
 from .class_members import (
     attribute_result,
     attribute_type,
+    class_bases,
     cursor_class_name,
     element_type,
     function_result,
@@ -39,6 +41,8 @@ from .receiver_types import (
 from .source_classes import SourceClasses
 
 MAX_CALLS = 3  # bindings followed back from the cursor (`a = b.f()` where `b = c.g()`...)
+MAX_BASES = 3  # bases followed up from a class to the one defining a member
+_READ_AFTER_CALL = re.compile(r"\)((?:\.[A-Za-z_]\w*)+)\.\Z")  # `Path(p).parent.`
 
 # Reads what a member of a class gives in the source `text` defining it: (text, class, member).
 Reader = Callable[[str, str, str], str | None]
@@ -71,12 +75,15 @@ class CallTypes:
         an attribute (`title.plain`) or a call (`Response(200)`), where the source says."""
         cursor = _Cursor(path, before + after, after)
         receiver = dotted_receiver(before)
-        if receiver is None:  # `Response(200).`: what the call returns
-            called = called_receiver(before)
+        if receiver is None:  # `Response(200).`, `Path(p).parent.`: what the call returns
+            read = _READ_AFTER_CALL.search(before[-200:])
+            attributes = read.group(1) if read is not None else ""
+            called = called_receiver(before[: len(before) - len(attributes) - 1] + ".")
             if called is None:
                 return None
             callee, start = called
-            return self._result(cursor, before[:start], callee, MAX_CALLS)
+            value = Value(callee, True, tuple(attributes[1:].split(".")) if attributes else ())
+            return self._value(cursor, before[:start], value, MAX_CALLS)
         if "." not in receiver:
             return self._bound(cursor, before, MAX_CALLS)
         return self._typed(cursor, before[: len(before) - len(receiver) - 1], receiver, MAX_CALLS)
@@ -97,7 +104,12 @@ class CallTypes:
     def _value(self, cursor: _Cursor, above: str, value: Value, calls: int) -> Typed | None:
         """The class of `value`, written after `above`."""
         if value.called:
-            return self._result(cursor, above, value.dotted, calls)
+            typed = self._result(cursor, above, value.dotted, calls)
+            for attribute in value.attributes:
+                if typed is None:
+                    break
+                typed = self._member(cursor, typed, attribute, attribute_result)
+            return typed
         if value.dotted.isidentifier() and capitalised(value.dotted):
             return None  # a class itself (`_Style = Style`) or a constant, not an instance
         return self._typed(cursor, above, value.dotted, calls)
@@ -126,7 +138,9 @@ class CallTypes:
             name = cursor_class_name(at, cursor.after)
             return None if name is None else Typed(None, name)
         if owner.isidentifier() and capitalised(owner):
-            return Typed(None, owner)  # a class's own method (`Text.from_markup(...)`)
+            bound = self._bound(cursor, at, calls) if owner.isupper() else None
+            # a class's own method (`Text.from_markup(...)`), or a constant's (`WORD.match`)
+            return bound or Typed(None, owner)
         found = (
             declared_type(at) or attribute_type(at, cursor.after) or element_type(at, cursor.after)
         )
@@ -142,7 +156,8 @@ class CallTypes:
 
     def _member(self, cursor: _Cursor, typed: Typed, name: str, reader: Reader) -> Typed | None:
         """The class of what the member `name` of an instance of `typed` gives, as `reader`
-        reads the class's own body: `method_result` (a call's), `attribute_result` (a read's)."""
+        reads the body of the class or of a base defining it: `method_result` (a call's),
+        `attribute_result` (a read's). `Self` is `typed`'s own class (`Path(...).parent`)."""
         if typed.file is None:
             written = reader(cursor.text, typed.name, name)
             if written is not None:
@@ -153,7 +168,27 @@ class CallTypes:
         if found is None:
             return None
         file, source, class_name = found
-        return _class_of(file, reader(source, class_name, name), class_name)
+        written_in = self._written(file, source, class_name, name, reader, MAX_BASES)
+        if written_in is None:
+            return None
+        if written_in[1] == "Self":
+            return Typed(file, class_name)
+        return _class_of(*written_in)
+
+    def _written(
+        self, file: str, source: str, class_name: str, name: str, reader: Reader, bases: int
+    ) -> tuple[str, str] | None:
+        """The module that writes what the member `name` of the class `class_name` in `file`
+        gives, and what it writes, from the class's body or its bases' (`bases` deep)."""
+        written = reader(source, class_name, name)
+        if written is not None:
+            return file, written
+        for base in class_bases(source, class_name) if bases > 0 else ():
+            found = self.sources.definition_in(file, base)
+            inherited = None if found is None else self._written(*found, name, reader, bases - 1)
+            if inherited is not None:
+                return inherited
+        return None
 
 
 def _class_of(file: str | None, written: str | None, own: str | None = None) -> Typed | None:

@@ -361,6 +361,14 @@ def attribute_result(text: str, class_name: str, name: str) -> str | None:
     return _result(source, indent, name)
 
 
+def class_bases(text: str, class_name: str) -> list[str]:
+    """The bases of the class `class_name` that `text` defines at its outermost, as written
+    there (subscripts and keywords left out)."""
+    defined = _Document(text).classes.get(class_name)
+    header = _outermost(defined) if defined else None
+    return _split_bases(header.group(3) or "") if header is not None else []
+
+
 def _class_body(text: str, class_name: str) -> tuple[str, str] | None:
     """The indentation and the body (long strings emptied) of the class `class_name` that
     `text` defines at its outermost."""
@@ -383,7 +391,8 @@ def _result(source: str, indent: str, name: str) -> str | None:
     if header is None or end is None:
         return None
     line_end = source.find("\n", end) % (len(source) + 1)  # none: the text's end
-    rest = re.fullmatch(r"[ \t]*(?:->(.*?))?:[ \t]*(?:#.*)?", source[end:line_end])
+    # `-> T:` and a body below, or a stub's `-> T: ...`
+    rest = re.fullmatch(r"[ \t]*(?:->(.*?))?:[ \t]*(?:\.\.\.[ \t]*)?(?:#.*)?", source[end:line_end])
     if rest is None:
         return None
     annotation = (rest.group(1) or "").strip().strip("\"'")

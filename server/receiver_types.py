@@ -23,6 +23,7 @@ _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE
 _TRIPLE_QUOTED = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
 _STRING_DOT = re.compile(r"""(?<![\w"'])([rRbBuUfF]{0,2})(?:"[^"\\\n]*"|'[^'\\\n]*')\.\Z""")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_ATTRIBUTES = re.compile(r"(?:\.[A-Za-z_]\w*)+")
 _WITH = re.compile(r"^[ \t]*(?:async[ \t]+)?with[ \t]+", re.MULTILINE)
 _WITH_ITEM = re.compile(r"[ \t]*as[ \t]+(\w+)[ \t]*(,[ \t]*)?")  # after a `with` item's call
 _CONTAINERS = ("list", "dict", "set", "frozenset", "tuple")
@@ -65,10 +66,12 @@ def assigned_value(before: str) -> str | None:
 
 
 class Value(NamedTuple):
-    """An expression a name may be bound to and typed by: a dotted name, read or called."""
+    """An expression a name may be bound to and typed by: a dotted name, read or called, and
+    the attributes read from the call's result (`Path(p).parent`)."""
 
     dotted: str
     called: bool
+    attributes: tuple[str, ...] = ()
 
 
 class Bound(NamedTuple):
@@ -192,7 +195,10 @@ def _value(text: str, start: int) -> tuple[Value, int] | None:
     """The value (a dotted name, or its call) at `start` in `text`, and where it ends."""
     called = _call(text, start)
     if called is not None:
-        return Value(called[0], True), called[1]
+        read = _ATTRIBUTES.match(text, called[1])
+        if read is None or text[read.end() : read.end() + 1] == "(":
+            return Value(called[0], True), called[1]  # (a method called after: not typed)
+        return Value(called[0], True, tuple(read.group()[1:].split("."))), read.end()
     read = _DOTTED.match(text, start)
     if read is None or read.group() != "None" and keyword.iskeyword(read.group().split(".")[0]):
         return None  # `x = await f()`, `x = not y`: no value's name
@@ -256,7 +262,11 @@ def _binding_scope(before: str) -> _Scope | None:
         return None
     body = _without_functions(text[signature_end:line_start])
     parameters = text[function : signature_end - 1]
-    return _Scope(name, parameters, body, text[:signature_end], _last_binding(body, name))
+    binding = _last_binding(body, name)
+    if binding is None and not re.search(rf"(?<![\w.]){re.escape(name)}\b", parameters):
+        module = _without_functions(text[:line_start])  # not the function's own: a global
+        return _Scope(name, None, module, "", _last_binding(module, name))
+    return _Scope(name, parameters, body, text[:signature_end], binding)
 
 
 def _string_literal(line: str) -> str | None:

@@ -9,11 +9,13 @@ is read here (`class_members`), following the module's imports to the class and 
 bases, a few modules deep; the standard library's pure-Python modules likewise (this
 Python's: `pathlib.Path`, `threading.Thread`). A class or base not found in source (an
 installed package, a compiled module's, a star import, a class made by a call) is left to
-the worker.
+the worker. What a standard-library callee returns is read from its stub (`stdlib_stubs`),
+and a stub's classes and their bases from stubs.
 """
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import sys
@@ -38,6 +40,7 @@ from .document_imports import (
     star_imports,
 )
 from .module_listing import source_members
+from .stdlib_stubs import lifted, stub_file
 
 MAX_HOPS = 6  # modules followed from the document to a class and its bases
 MAX_MODULES = 64  # modules kept (tens of KB of text each, typically), the least recently used out
@@ -125,9 +128,16 @@ class SourceClasses:
         return read.names
 
     def members_in(self, file: str, class_name: str) -> frozenset[str] | None:
-        """`members`, of `class_name` as the module in `file` names it."""
+        """`members`, of `class_name` as the module in `file` names it (a builtin class where
+        the module does not bind the name: a stub's `-> bytes`)."""
         module = self._read(file)
-        return None if module is None else self._defined(file, module, class_name, MAX_HOPS, True)
+        if module is None:
+            return None
+        found = self._defined(file, module, class_name, MAX_HOPS, True)
+        builtin = getattr(builtins, class_name, None)
+        if found is None and isinstance(builtin, type) and not _binds(module, class_name):
+            return public_members(builtin)
+        return found
 
     def definition(self, path: str | None, text: str, dotted: str) -> tuple[str, str, str] | None:
         """Where the class or function the document `text` at `path` names `dotted` is defined:
@@ -153,7 +163,7 @@ class SourceClasses:
         elif qualified is None and dotted.isidentifier():
             candidates.extend((star, dotted) for star in reversed(imports.stars))
         for module_name, name in candidates:
-            file = self.module_file(module_name, path)
+            file = self.module_file(module_name, path, annotated=True)
             module = None if file is None or hops == 0 else self._read(file)
             if file is None or module is None:
                 continue
@@ -177,7 +187,7 @@ class SourceClasses:
         if qualified is None or "." not in qualified:
             return None  # not imported by that name, or a module (`import os`)
         module_name, _, name = qualified.rpartition(".")
-        file = self.module_file(module_name, path)
+        file = self.module_file(module_name, path, annotated=_is_stub(path))
         module = None if file is None else self._read(file)
         defined = None if file is None or module is None else (file, module)
         found = None if defined is None else self._defined(*defined, name, hops, instance)
@@ -213,15 +223,17 @@ class SourceClasses:
             names |= found
         return frozenset(names)
 
-    def module_file(self, module: str, path: str | None) -> str | None:
+    def module_file(self, module: str, path: str | None, annotated: bool = False) -> str | None:
         """The source file of `module` (a dotted name) as the document at `path` imports it:
-        beside it, where the workspace has it, or this Python's standard library."""
+        beside it, where the workspace has it, or this Python's standard library (its stub,
+        where `annotated` and there is one)."""
         found = module_beside(module, path)
         locate = self._locate()
         if found is None and locate is not None:
             found = locate(module, path)
         if found is None and module.partition(".")[0] in sys.stdlib_module_names:
-            found = module_in(STANDARD_LIBRARY, module)  # this Python's: close to the project's
+            stub = stub_file(module) if annotated else None
+            found = stub or module_in(STANDARD_LIBRARY, module)  # this Python's
         return found
 
     def _read(self, file: str) -> _Module | None:
@@ -235,6 +247,8 @@ class SourceClasses:
                     return None
                 with open(file, encoding="utf-8", errors="replace") as handle:
                     text = handle.read()
+                if _is_stub(file):
+                    text = lifted(text)
                 module = _Module(version, text, _Imports.of(text, file))
             self._modules[file] = module
         except OSError:
@@ -243,6 +257,10 @@ class SourceClasses:
         while len(self._modules) > MAX_MODULES:
             self._modules.popitem(last=False)
         return module
+
+
+def _is_stub(path: str | None) -> bool:
+    return path is not None and path.endswith(".pyi")
 
 
 def _defines(text: str, name: str) -> bool:

@@ -246,6 +246,8 @@ def test_a_with_item_binds_only_its_own_name() -> None:
         ("x = self.title", (Value("self.title", False),)),
         ("x = a.b  # why", (Value("a.b", False),)),
         ("x = f(\n        1,\n    )", (Value("f", True),)),
+        ("x = Path(p).parent.name", (Value("Path", True, ("parent", "name")),)),
+        ("x = Path(p).resolve()", ()),  # a method called on a call's result
         ("x = (\n        A.make(t)\n        if t\n        else t.copy()\n    )", None),
         ("x = A.make(t) if isinstance(t, str) else t.copy()", None),
         ("x = a.b if c else None", (Value("a.b", False), Value("None", False))),

@@ -108,3 +108,11 @@ def test_at_the_top_level_only_the_module_s_assignments_count() -> None:
 )
 def test_a_one_line_string_literal_is_a_str(before: str, expected: str | None) -> None:
     assert declared_type(before) == expected
+
+
+def test_a_name_the_function_does_not_bind_is_the_module_s() -> None:
+    assert declared_type("PATTERN = Pattern()\n\n\ndef f():\n    PATTERN.") == "Pattern"
+    assert declared_type("x = Thing()\n\n\ndef f(x):\n    x.") is None  # the parameter
+    assert declared_type("x = Thing()\n\n\ndef f():\n    x = Other()\n    x.") == "Other"
+    method = "class A:\n    x = Thing()\n\n    def f(self):\n        x."
+    assert declared_type(method) is None  # a class attribute is no global
