@@ -27,6 +27,7 @@ from .class_members import (
     cursor_class_name,
     element_type,
     function_result,
+    iterated_item,
     method_result,
 )
 from .document_imports import dotted_receiver
@@ -94,41 +95,66 @@ class CallTypes:
         bound = bound_value(before) if calls > 0 else None
         if bound is None:
             return None
-        values = (self._value(cursor, bound.above, value, calls - 1) for value in bound.values)
+        values = (
+            self._value(cursor, bound.above, value, calls - 1, bound.iterated)
+            for value in bound.values
+        )
         found = {typed for typed in values if typed is not None}
         if len(found) != 1:
             return None
         typed = found.pop()
         return self._member(cursor, typed, "__enter__", method_result) if bound.entered else typed
 
-    def _value(self, cursor: _Cursor, above: str, value: Value, calls: int) -> Typed | None:
-        """The class of `value`, written after `above`."""
+    def _value(
+        self, cursor: _Cursor, above: str, value: Value, calls: int, items: bool = False
+    ) -> Typed | None:
+        """The class of `value` written after `above` (of its items, where `items`: what a
+        `for` loop over it binds)."""
         if value.called:
-            typed = self._result(cursor, above, value.dotted, calls)
-            for attribute in value.attributes:
-                if typed is None:
-                    break
-                typed = self._member(cursor, typed, attribute, attribute_result)
+            typed = self._result(cursor, above, value.dotted, calls, items and not value.attributes)
+            for n, attribute in enumerate(value.attributes, 1):
+                last = items and n == len(value.attributes)
+                reader = _items(attribute_result) if last else attribute_result
+                typed = None if typed is None else self._member(cursor, typed, attribute, reader)
             return typed
+        if items:  # `for row in self.rows:` where the class annotates `rows: list[Row]`
+            head, _, attribute = value.dotted.rpartition(".")
+            typed = self._typed(cursor, above, head, calls) if head else None
+            return (
+                None
+                if typed is None
+                else self._member(cursor, typed, attribute, _items(attribute_result))
+            )
         if value.dotted.isidentifier() and capitalised(value.dotted):
             return None  # a class itself (`_Style = Style`) or a constant, not an instance
         return self._typed(cursor, above, value.dotted, calls)
 
-    def _result(self, cursor: _Cursor, above: str, callee: str, calls: int) -> Typed | None:
-        """What calling `callee` (written after `above`) returns."""
+    def _result(
+        self, cursor: _Cursor, above: str, callee: str, calls: int, items: bool = False
+    ) -> Typed | None:
+        """What calling `callee` (written after `above`) returns (an item of it, where
+        `items`)."""
         owner, _, name = callee.rpartition(".")
-        if capitalised(name):
-            return Typed(None, callee)  # a class: its instance (`Console(...)`, `rich.Text(...)`)
+        if capitalised(name):  # a class: its instance (`Console(...)`, `rich.Text(...)`)
+            return None if items else Typed(None, callee)
+        method, function = (
+            (_items(method_result), _items(function_result))
+            if items
+            else (
+                method_result,
+                function_result,
+            )
+        )
         if owner:
             typed = self._typed(cursor, above, owner, calls)
             if typed is not None:
-                return self._member(cursor, typed, name, method_result)
+                return self._member(cursor, typed, name, method)
         else:
-            written = function_result(cursor.text, name)  # a function the document defines
+            written = function(cursor.text, name)  # a function the document defines
             if written is not None:
                 return _class_of(None, written)
         found = self.sources.definition(cursor.path, cursor.text, callee)  # `httpx.get(...)`
-        return None if found is None else _class_of(found[0], function_result(found[1], found[2]))
+        return None if found is None else _class_of(found[0], function(found[1], found[2]))
 
     def _typed(self, cursor: _Cursor, above: str, owner: str, calls: int) -> Typed | None:
         """The class of the expression `owner` (`self`, `self.box`, `client`, `Text`,
@@ -189,6 +215,16 @@ class CallTypes:
             if inherited is not None:
                 return inherited
         return None
+
+
+def _items(read: Callable[..., str | None]) -> Callable[..., str | None]:
+    """`read`, reading what a `for` loop binds over the value it reads the annotation of."""
+
+    def item(*arguments: str) -> str | None:
+        written = read(*arguments)
+        return iterated_item(written) if written else None
+
+    return item
 
 
 def _class_of(file: str | None, written: str | None, own: str | None = None) -> Typed | None:

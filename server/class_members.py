@@ -81,6 +81,12 @@ _MAPPINGS = {
     "defaultdict",
 }
 _SEQUENCES = {"List", "list", "Sequence", "MutableSequence", "Deque", "deque"}
+# What a `for` loop takes one item of at a time, besides sequences and mappings (their keys).
+_ITERABLES = {
+    *_SEQUENCES,
+    *("Iterable", "Iterator", "Generator", "Collection", "Set", "set", "FrozenSet", "frozenset"),
+    *("AbstractSet", "MutableSet", "KeysView", "ValuesView", "Reversible"),
+}
 _KNOWN_MODULES = ("abc.", "typing.", "builtins.", "enum.")
 MAX_DEPTH = 8  # bases followed through the document before the list is called unknown
 SCANNED = 200_000  # characters before the cursor searched for the enclosing class
@@ -195,6 +201,21 @@ def _item_class(annotation: str) -> str | None:
         return annotation_class(arguments[1])
     if container in _SEQUENCES and len(arguments) == 1:
         return annotation_class(arguments[0])
+    return None
+
+
+def iterated_item(annotation: str) -> str | None:
+    """What a `for` loop over a value annotated `annotation` binds: an iterator's, a sequence's
+    or a set's items (`Iterator[Match[str]]`, `list[Path]`, `tuple[Task, ...]`), a mapping's
+    keys; as written (None where the annotation names no such container)."""
+    found = re.fullmatch(r"(?:[\w.]*\.)?(\w+)\[(.*)\]", annotation.strip().strip("\"'"), re.DOTALL)
+    if found is None:
+        return None
+    container, arguments = found.group(1), _split_bases(found.group(2))
+    if container in _ITERABLES or container in _MAPPINGS:
+        return arguments[0] if arguments else None
+    if container in ("tuple", "Tuple") and len(arguments) == 2 and arguments[1] == "...":
+        return arguments[0]
     return None
 
 

@@ -78,17 +78,20 @@ class Bound(NamedTuple):
     """What the name before the cursor's `.` was last bound to: the values it may hold (one,
     or a conditional expression's two), whether through `with value as name` (what
     `__enter__` returns), and the text above the binding (from its scope's start, ending in its
-    line's indentation), where the values' own names are read."""
+    line's indentation), where the values' own names are read; and whether through `for name
+    in value:` (an item of the value)."""
 
     values: tuple[Value, ...]
     entered: bool
     above: str
+    iterated: bool = False
 
 
 def bound_value(before: str) -> Bound | None:
     """What the name before the final `.` of `before` was last bound to, where that is a call
     or an attribute and nothing else (`x = f(...)`, `x = a.b`, `x = (f() if c else a.b)`,
-    `with f(...) as x:`); None where it was bound otherwise or something follows the value."""
+    `with f(...) as x:`, `for x in f(...):`); None where it was bound otherwise or something
+    follows the value."""
     scope = _binding_scope(before)
     if scope is None:
         return None
@@ -103,6 +106,14 @@ def bound_value(before: str) -> Bound | None:
     if assigned is not None:
         values = _values_alone(body, line_start + assigned.end())
         return None if values is None else Bound(values, False, above)
+    loop = re.match(
+        rf"[ \t]*(?:async[ \t]+)?for[ \t]+{re.escape(name)}[ \t]+in[ \t]+", body[line_start:]
+    )
+    if loop is not None:
+        value = _value(body, line_start + loop.end())
+        if value is None or not re.match(r"[ \t]*:", body[value[1] :]):
+            return None
+        return Bound((value[0],), False, above, iterated=True)
     # The `with` (its line, or above where `) as name:` ends its call's lines).
     line_end = body.find("\n", line_start)
     through_line = body[: len(body) if line_end < 0 else line_end]

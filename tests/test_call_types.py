@@ -232,7 +232,8 @@ def test_a_with_item_binds_only_its_own_name() -> None:
         True,
     )
     rebound = "def f():\n    with A() as c:\n        pass\n    for c in x:\n        c."
-    assert bound_value(rebound) is None
+    found = bound_value(rebound)  # the loop's, not the `with`'s
+    assert found is not None and found.iterated and found.values == (Value("x", False),)
     assert (
         bound_value("def f(options):\n    g(\n        options=options.x(),\n    )\n    options.")
         is None
@@ -295,3 +296,15 @@ def test_a_call_before_the_dot_is_read_back_to_its_callee(before: str, callee: s
     assert (called[0] if called is not None else None) == callee
     if called is not None:
         assert before[called[1] :].startswith(callee or "")
+
+
+def test_a_loop_variable_is_an_item_of_what_the_loop_goes_over() -> None:
+    loop = "def f(t):\n    for row in source.rows(t):\n        row."
+    found = bound_value(loop)
+    assert found is not None and found.iterated and found.values == (Value("source.rows", True),)
+    assert bound_value("def f(t):\n    for row in source.rows(t) + extra:\n        row.") is None
+    rows = "def rows() -> Iterator[Row]:\n    yield Row()\n\n\n"
+    typed = CallTypes(SourceClasses()).receiver(None, rows + "for row in rows():\n    row.", "")
+    assert typed == Typed(None, "Row")
+    made = "for row in Row():\n    row."  # what iterating an instance gives is not said
+    assert CallTypes(SourceClasses()).receiver(None, made, "") is None

@@ -11,6 +11,7 @@ from grucomplete.server.class_members import (
     element_type,
     imported_bases,
     instance_members,
+    iterated_item,
     property_members,
     self_members,
     super_members,
@@ -276,3 +277,20 @@ def test_a_class_s_attributes_set_below_it_are_its_own() -> None:
     assert "min" not in declared.names
     instance = instance_members(text.replace("UTC = Zone.utc", "UTC"), "Zone")
     assert instance is not None and not {"utc", "min"} & instance.names
+
+
+@pytest.mark.parametrize(
+    ("annotation", "item"),
+    [
+        ("Iterator[Match[str]]", "Match"),
+        ("list[Path]", "Path"),
+        ('typing.Generator["Row", None, None]', '"Row"'),
+        ("tuple[Task, ...]", "Task"),
+        ("Dict[str, Task]", "str"),  # a mapping's keys
+        ("tuple[int, str]", None),
+        ("Match[str]", None),
+        ("Path", None),
+    ],
+)
+def test_a_loop_over_a_container_binds_its_items(annotation: str, item: str | None) -> None:
+    assert iterated_item(annotation) == item

@@ -82,6 +82,11 @@ def test_only_the_standard_library_has_stubs() -> None:
         ),
         ("from pathlib import Path\n\nup = Path('a').parent\nup.", "Path", {"is_dir"}),
         ("from pathlib import Path\n\nPath('a').parent.name.", "str", {"upper"}),
+        (  # a loop over an iterator of matches
+            "import re\n\n\ndef f(t):\n    for m in re.finditer('a', t):\n        m.",
+            "Match",
+            {"groups"},
+        ),
         (  # a module's global, read in a function; a method's overloads, the first one's
             "import re\nWORD = re.compile(r'\\w+')\n\n\n"
             "def f(text):\n    found = WORD.match(text)\n    found.",
