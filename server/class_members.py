@@ -23,14 +23,8 @@ import re
 import typing
 from dataclasses import dataclass
 
-from .receiver_types import (
-    annotation_class,
-    assigned_value,
-    closing,
-    parameter_class,
-    value_class,
-    without_long_strings,
-)
+from .receiver_types import annotation_class, assigned_value, parameter_class, value_class
+from .source_scan import closing, without_long_strings
 
 _SELF_DOT = re.compile(r"(?<![\w.])self\.\Z")
 _SUPER_DOT = re.compile(r"(?<![\w.])super\(\)\.\Z")

@@ -5,9 +5,10 @@ unchecked, and on held-out code most of the attributes the receiver lacks came a
 parameter or a local variable. Most such names are declared in one of two plain ways: an
 annotated parameter of the enclosing function (`options: "ConsoleOptions"`, `path: Path |
 None = None`) or an assignment of a constructor call or a literal (`client = httpx.Client()`,
-`spans = []`). Those are read here; a name bound to a function's result or an attribute's
-value is only found here (`bound_value`), for `call_types` to type from the source; a name
-bound any other way (a loop, a tuple) has a type only inference knows, and gets none.
+`spans = []`). Those are read here; a name bound to a function's result, an attribute's
+value or a loop's items is only found here (`bound_value`), for `call_types` to type from the
+source; a name bound any other way (a tuple's unpacking, a comprehension) has a type only
+inference knows, and gets none. A name the enclosing function does not bind is the module's.
 """
 
 from __future__ import annotations
@@ -15,12 +16,21 @@ from __future__ import annotations
 import functools
 import keyword
 import re
-from collections.abc import Iterator
 from typing import NamedTuple
 
+from .source_scan import (
+    closing,
+    enclosing_function,
+    has_code,
+    module_level,
+    rest_of_line,
+    split_top_level,
+    top_level_comma,
+    without_functions,
+    without_long_strings,
+)
+
 _NAME_DOT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\.\Z")
-_DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
-_TRIPLE_QUOTED = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
 _STRING_DOT = re.compile(r"""(?<![\w"'])([rRbBuUfF]{0,2})(?:"[^"\\\n]*"|'[^'\\\n]*')\.\Z""")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _ATTRIBUTES = re.compile(r"(?:\.[A-Za-z_]\w*)+")
@@ -96,7 +106,7 @@ def bound_value(before: str) -> Bound | None:
     if scope is None:
         return None
     name, body, line_start = scope.name, scope.body, scope.binding
-    if line_start is None or (scope.parameters is None and not _module_level(body, line_start)):
+    if line_start is None or (scope.parameters is None and not module_level(body, line_start)):
         return None
     indent = re.match(r"[ \t]*", body[line_start:])
     above = scope.head + body[:line_start] + (indent.group() if indent else "")
@@ -179,7 +189,7 @@ def _values_alone(body: str, start: int) -> tuple[Value, ...] | None:
     stop = None
     if body[start : start + 1] == "(":  # a parenthesised expression (a call has its name first)
         end = closing(body, start + 1)
-        if end is None or _code(_rest_of_line(body, end)):
+        if end is None or has_code(rest_of_line(body, end)):
             return None
         stop = end - 1
         start = stop - len(body[start + 1 : stop].lstrip())
@@ -187,16 +197,16 @@ def _values_alone(body: str, start: int) -> tuple[Value, ...] | None:
     if first is None:
         return None
     if stop is None:
-        stop = first[1] + len(_rest_of_line(body, first[1]))
+        stop = first[1] + len(rest_of_line(body, first[1]))
     rest = body[first[1] : stop]
-    if not _code(rest):
+    if not has_code(rest):
         return (first[0],)
     if not re.match(r"\s+if\s", rest):
         return None
     for other in re.finditer(r"\selse\s+", rest):
         if closing(rest[: other.start()] + ")", 0) == other.start() + 1:  # outside brackets
             second = _value(body, first[1] + other.end())
-            if second is None or second[1] > stop or _code(body[second[1] : stop]):
+            if second is None or second[1] > stop or has_code(body[second[1] : stop]):
                 return None
             return first[0], second[0]
     return None
@@ -216,16 +226,6 @@ def _value(text: str, start: int) -> tuple[Value, int] | None:
     return Value(read.group(), False), read.end()
 
 
-def _rest_of_line(text: str, start: int) -> str:
-    end = text.find("\n", start)
-    return text[start : len(text) if end < 0 else end]
-
-
-def _code(text: str) -> bool:
-    """Whether `text` holds code, not only blanks and a comment."""
-    return bool(text.split("#", 1)[0].strip())
-
-
 def _call(body: str, start: int) -> tuple[str, int] | None:
     """The callee of a call starting at `start` (a dotted name), and where the call ends."""
     called = _DOTTED.match(body, start)
@@ -233,13 +233,6 @@ def _call(body: str, start: int) -> tuple[str, int] | None:
         return None
     end = closing(body, called.end() + 1)
     return None if end is None else (called.group(), end)
-
-
-def _module_level(text: str, line_start: int) -> bool:
-    """Whether the statement at `line_start` binds at the module's level: not in a class or a
-    function (an `if __name__ == "__main__":` block is the module's)."""
-    scope = re.compile(r"[ \t]*(?:async[ \t]+)?(?:def|class)\b")
-    return not any(scope.match(text, start) for start in _outer_lines(text, line_start))
 
 
 class _Scope(NamedTuple):
@@ -263,7 +256,7 @@ def _binding_scope(before: str) -> _Scope | None:
         return None
     text = without_long_strings(before[max(0, len(before) - SCANNED) :])
     line_start = text.rfind("\n") + 1
-    function = _enclosing_function(text, line_start)
+    function = enclosing_function(text, line_start)
     name = found.group(1)
     if function is None:
         body = text[:line_start]
@@ -271,11 +264,11 @@ def _binding_scope(before: str) -> _Scope | None:
     signature_end = closing(text, function)
     if signature_end is None:
         return None
-    body = _without_functions(text[signature_end:line_start])
+    body = without_functions(text[signature_end:line_start])
     parameters = text[function : signature_end - 1]
     binding = _last_binding(body, name)
     if binding is None and not re.search(rf"(?<![\w.]){re.escape(name)}\b", parameters):
-        module = _without_functions(text[:line_start])  # not the function's own: a global
+        module = without_functions(text[:line_start])  # not the function's own: a global
         return _Scope(name, None, module, "", _last_binding(module, name))
     return _Scope(name, parameters, body, text[:signature_end], binding)
 
@@ -287,53 +280,6 @@ def _string_literal(line: str) -> str | None:
     if found is None or any(line.count(quote, 0, found.start()) % 2 for quote in "\"'"):
         return None
     return "bytes" if "b" in found.group(1).lower() else "str"
-
-
-def without_long_strings(text: str) -> str:
-    """`text` with its triple-quoted strings emptied: their lines (a docstring's `Args:`, text
-    at the margin) say nothing of the code's names or indentation."""
-    return _TRIPLE_QUOTED.sub('""', text)
-
-
-def _enclosing_function(text: str, line_start: int) -> int | None:
-    """Where the parameters of the function the line at `line_start` is in begin: the first
-    `def` above that is less indented than every line of code between."""
-    for start in _outer_lines(text, line_start):
-        header = _DEF.match(text, start)
-        if header is not None:
-            return header.end()
-    return None
-
-
-def _outer_lines(text: str, line_start: int) -> Iterator[int]:
-    """Where each line of code above the line at `line_start` begins that is less indented than
-    every line of code between: the headers of the blocks it is in, nearest first."""
-    least = len(text[line_start:]) - len(text[line_start:].lstrip(" \t"))
-    end = line_start - 1
-    while end > 0 and least > 0:
-        start = text.rfind("\n", 0, end) + 1
-        line = text[start:end]
-        end = start - 1
-        code = line.lstrip()
-        if not code or code[0] in "#)]}":
-            continue  # blank, a comment, or the end of a bracket's lines
-        indent = len(line) - len(code)
-        if indent < least:
-            least = indent
-            yield start
-
-
-def _without_functions(body: str) -> str:
-    """`body` without the functions defined in it: their names are their own."""
-    kept, position = [], 0
-    for header in _DEF.finditer(body):
-        if header.start() < position:
-            continue  # inside a function left out already
-        outdent = re.compile(rf"^[ \t]{{0,{len(header.group(1))}}}(?=[^ \t\r\n#)\]}}])", re.M)
-        end = outdent.search(body, body.find("\n", header.end()) + 1 or len(body))
-        kept.append(body[position : header.start()])
-        position = end.start() if end else len(body)
-    return "".join(kept) + body[position:]
 
 
 def _last_binding(body: str, name: str) -> int | None:
@@ -378,7 +324,7 @@ def _assigned_type(scope: _Scope) -> str | None:
         rf"([ \t]*){re.escape(name)}[ \t]*(?::([^=\n]*))?=(?!=)[ \t]*", body[line_start:]
     )
     top_level = scope.parameters is None
-    if statement is None or (top_level and not _module_level(body, line_start)):
+    if statement is None or (top_level and not module_level(body, line_start)):
         return None  # bound some other way; or, outside functions, in a class or a function
     if statement.group(2) and statement.group(2).strip():
         return annotation_class(statement.group(2))
@@ -395,7 +341,7 @@ def value_class(body: str, start: int) -> str | None:
         if end is None:
             return None
         inside = body[start + 1 : end - 1]
-        if opener == "(" and not _top_level_comma(inside):
+        if opener == "(" and not top_level_comma(inside):
             return None  # a parenthesised expression, not a tuple
         kind = _LITERALS.get(opener) or ("set" if inside.strip() and ":" not in inside else "dict")
     elif opener in ("'", '"'):
@@ -411,14 +357,14 @@ def value_class(body: str, start: int) -> str | None:
         last = kind.rpartition(".")[2]
         if not (last[:1].isupper() or last in (*_CONTAINERS, "object")):
             return None  # a function's result: its type is inference's
-    if end is None or _code(_rest_of_line(body, end)):
+    if end is None or has_code(rest_of_line(body, end)):
         return None  # something follows: `Class(...).method()`, `"a" + b`
     return kind
 
 
 def parameter_class(parameters: str, name: str) -> str | None:
     """The annotated class of parameter `name` in a signature's text."""
-    for parameter in _split(parameters):
+    for parameter in split_top_level(parameters):
         declared = rf"\s*\**{re.escape(name)}\s*(?::(.*?))?\s*(?:=.*)?$"
         found = re.match(declared, parameter, re.DOTALL)
         if found is not None:
@@ -433,7 +379,7 @@ def annotation_class(annotation: str) -> str | None:
     optional = re.fullmatch(r"(?:typing\.)?Optional\[(.*)\]", text, re.DOTALL)
     if optional:
         text = optional.group(1).strip()
-    parts = [p.strip() for p in _split(text, "|") if p.strip() not in ("None", "")]
+    parts = [p.strip() for p in split_top_level(text, "|") if p.strip() not in ("None", "")]
     if len(parts) != 1:
         return None
     found = _DOTTED.match(parts[0])
@@ -443,54 +389,3 @@ def annotation_class(annotation: str) -> str | None:
     if bare in _NOT_AN_INSTANCE:
         return None
     return _ALIASES.get(bare, found.group())
-
-
-def _split(text: str, separator: str = ",") -> list[str]:
-    """`text` split at `separator` outside brackets and strings."""
-    parts, depth, current, quote = [], 0, "", ""
-    for char in text:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == separator and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        current += char
-    return [*parts, current]
-
-
-def _top_level_comma(text: str) -> bool:
-    return len(_split(text)) > 1
-
-
-def closing(text: str, start: int) -> int | None:
-    """The position after the bracket that closes the one open before `start`, skipping
-    strings; None when it is not closed in `text`."""
-    depth, quote, i = 1, "", start
-    while i < len(text):
-        char = text[i]
-        if quote:
-            if char == "\\":
-                i += 1
-            elif char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char == "#":
-            newline = text.find("\n", i)
-            i = len(text) if newline < 0 else newline
-            continue
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
