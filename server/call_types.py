@@ -16,7 +16,6 @@ gives nothing: jedi's to infer.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -35,15 +34,14 @@ from .receiver_types import (
     Value,
     annotation_class,
     bound_value,
-    called_receiver,
     capitalised,
     declared_type,
+    receiver_value,
 )
 from .source_classes import SourceClasses
 
 MAX_CALLS = 3  # bindings followed back from the cursor (`a = b.f()` where `b = c.g()`...)
 MAX_BASES = 3  # bases followed up from a class to the one defining a member
-_READ_AFTER_CALL = re.compile(r"\)((?:\.[A-Za-z_]\w*)+)\.\Z")  # `Path(p).parent.`
 
 # Reads what a member of a class gives in the source `text` defining it: (text, class, member).
 Reader = Callable[[str, str, str], str | None]
@@ -76,14 +74,11 @@ class CallTypes:
         an attribute (`title.plain`) or a call (`Response(200)`), where the source says."""
         cursor = _Cursor(path, before + after, after)
         receiver = dotted_receiver(before)
-        if receiver is None:  # `Response(200).`, `Path(p).parent.`: what the call returns
-            read = _READ_AFTER_CALL.search(before[-200:])
-            attributes = read.group(1) if read is not None else ""
-            called = called_receiver(before[: len(before) - len(attributes) - 1] + ".")
-            if called is None:
+        if receiver is None:  # a call, and what follows it: `Response(200).`, `Path(p).parent.`
+            found = receiver_value(before)
+            if found is None:
                 return None
-            callee, start = called
-            value = Value(callee, True, tuple(attributes[1:].split(".")) if attributes else ())
+            value, start = found
             return self._value(cursor, before[:start], value, MAX_CALLS)
         if "." not in receiver:
             return self._bound(cursor, before, MAX_CALLS)
@@ -111,11 +106,11 @@ class CallTypes:
         """The class of `value` written after `above` (of its items, where `items`: what a
         `for` loop over it binds)."""
         if value.called:
-            typed = self._result(cursor, above, value.dotted, calls, items and not value.attributes)
-            for n, attribute in enumerate(value.attributes, 1):
-                last = items and n == len(value.attributes)
-                reader = _items(attribute_result) if last else attribute_result
-                typed = None if typed is None else self._member(cursor, typed, attribute, reader)
+            typed = self._result(cursor, above, value.dotted, calls, items and not value.then)
+            for n, (name, called) in enumerate(value.then, 1):
+                reader = method_result if called else attribute_result
+                reader = _items(reader) if items and n == len(value.then) else reader
+                typed = None if typed is None else self._member(cursor, typed, name, reader)
             return typed
         if items:  # `for row in self.rows:` where the class annotates `rows: list[Row]`
             head, _, attribute = value.dotted.rpartition(".")

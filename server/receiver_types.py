@@ -33,7 +33,8 @@ from .source_scan import (
 _NAME_DOT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\.\Z")
 _STRING_DOT = re.compile(r"""(?<![\w"'])([rRbBuUfF]{0,2})(?:"[^"\\\n]*"|'[^'\\\n]*')\.\Z""")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
-_ATTRIBUTES = re.compile(r"(?:\.[A-Za-z_]\w*)+")
+_MEMBER = re.compile(r"\.([A-Za-z_]\w*)")
+_NAME_END = re.compile(r"[A-Za-z_]\w*\Z")
 _WITH = re.compile(r"^[ \t]*(?:async[ \t]+)?with[ \t]+", re.MULTILINE)
 _WITH_ITEM = re.compile(r"[ \t]*as[ \t]+(\w+)[ \t]*(,[ \t]*)?")  # after a `with` item's call
 _CONTAINERS = ("list", "dict", "set", "frozenset", "tuple")
@@ -77,11 +78,12 @@ def assigned_value(before: str) -> str | None:
 
 class Value(NamedTuple):
     """An expression a name may be bound to and typed by: a dotted name, read or called, and
-    the attributes read from the call's result (`Path(p).parent`)."""
+    the members read or called on the call's result after it (`Path(p).parent`,
+    `Path(p).resolve()`), each a name and whether it is called."""
 
     dotted: str
     called: bool
-    attributes: tuple[str, ...] = ()
+    then: tuple[tuple[str, bool], ...] = ()
 
 
 class Bound(NamedTuple):
@@ -140,17 +142,41 @@ def bound_value(before: str) -> Bound | None:
     return None
 
 
-def called_receiver(before: str) -> tuple[str, int] | None:
-    """The callee (a dotted name) of the call that is the receiver before the final `.` of
-    `before` (`httpx.Response(200).`), and where the callee starts in `before`."""
-    if not before.endswith(")."):
+def receiver_value(before: str) -> tuple[Value, int] | None:
+    """The call, and what follows it, that is the receiver before the final `.` of `before`
+    (`httpx.Response(200).`, `Path(p).resolve().parent.`), and where it starts in `before`;
+    None where the receiver is no call (a dotted name is `dotted_receiver`'s)."""
+    if not before.endswith("."):
         return None
-    end, depth, i = len(before) - 1, 0, len(before) - 2
-    limit = max(0, end - CALL_SCANNED)
-    while i >= limit:  # back to the bracket that opens the call (one-line strings skipped)
-        char = before[i]
+    end = len(before) - 1
+    limit, start = max(0, end - CALL_SCANNED), end
+    while start > limit:  # back over `name`, `name(...)`, each after a `.`
+        if before[start - 1] == ")":
+            opening = _opening(before, start - 1, limit)
+            if opening is None:
+                return None
+            start = opening
+        name = _NAME_END.search(before, max(0, start - 200), start)
+        if name is None:
+            return None
+        start = name.start()
+        if before[start - 1 : start] != ".":
+            break
+        start -= 1
+    found = _value(before, start)
+    if found is None or found[1] != end or not found[0].called:
+        return None
+    return found[0], start
+
+
+def _opening(text: str, close: int, limit: int) -> int | None:
+    """Where the parenthesis opens that `close` closes, scanning back no further than `limit`
+    (one-line strings skipped)."""
+    depth, i = 0, close
+    while i >= limit:
+        char = text[i]
         if char in "\"'":
-            i = before.rfind(char, limit, i)  # the string's opening quote
+            i = text.rfind(char, limit, i)  # the string's opening quote
             if i < 0:
                 return None
         elif char in ")]}":
@@ -160,12 +186,9 @@ def called_receiver(before: str) -> tuple[str, int] | None:
             if depth == 0:
                 break
         i -= 1
-    if i < limit or before[i] != "(" or closing(before, i + 1) != end:
+    if i < limit or text[i] != "(" or closing(text, i + 1) != close + 1:
         return None  # not found, or a string's escaped quote misled the scan
-    callee = re.search(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\Z", before[max(0, i - 200) : i])
-    if callee is None:
-        return None
-    return callee.group(), max(0, i - 200) + callee.start()
+    return i
 
 
 def class_alias(before: str) -> str | None:
@@ -213,17 +236,24 @@ def _values_alone(body: str, start: int) -> tuple[Value, ...] | None:
 
 
 def _value(text: str, start: int) -> tuple[Value, int] | None:
-    """The value (a dotted name, or its call) at `start` in `text`, and where it ends."""
+    """The value (a dotted name, or its call and the members read or called after it) at
+    `start` in `text`, and where it ends."""
     called = _call(text, start)
-    if called is not None:
-        read = _ATTRIBUTES.match(text, called[1])
-        if read is None or text[read.end() : read.end() + 1] == "(":
-            return Value(called[0], True), called[1]  # (a method called after: not typed)
-        return Value(called[0], True, tuple(read.group()[1:].split("."))), read.end()
-    read = _DOTTED.match(text, start)
-    if read is None or read.group() != "None" and keyword.iskeyword(read.group().split(".")[0]):
-        return None  # `x = await f()`, `x = not y`: no value's name
-    return Value(read.group(), False), read.end()
+    if called is None:
+        read = _DOTTED.match(text, start)
+        if read is None or read.group() != "None" and keyword.iskeyword(read.group().split(".")[0]):
+            return None  # `x = await f()`, `x = not y`: no value's name
+        return Value(read.group(), False), read.end()
+    then, end = [], called[1]
+    while (member := _MEMBER.match(text, end)) is not None:
+        end = member.end()
+        if text[end : end + 1] == "(":
+            close = closing(text, end + 1)
+            if close is None:
+                return None
+            end = close
+        then.append((member.group(1), end != member.end()))
+    return Value(called[0], True, tuple(then)), end
 
 
 def _call(body: str, start: int) -> tuple[str, int] | None:

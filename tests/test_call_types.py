@@ -8,7 +8,7 @@ import pytest
 
 from grucomplete.server.call_types import CallTypes, Typed
 from grucomplete.server.class_members import function_result, method_result
-from grucomplete.server.receiver_types import Value, bound_value, called_receiver
+from grucomplete.server.receiver_types import Value, bound_value, receiver_value
 from grucomplete.server.source_classes import SourceClasses
 from grucomplete.server.static_analysis import StaticAnalyzer
 
@@ -247,8 +247,9 @@ def test_a_with_item_binds_only_its_own_name() -> None:
         ("x = self.title", (Value("self.title", False),)),
         ("x = a.b  # why", (Value("a.b", False),)),
         ("x = f(\n        1,\n    )", (Value("f", True),)),
-        ("x = Path(p).parent.name", (Value("Path", True, ("parent", "name")),)),
-        ("x = Path(p).resolve()", ()),  # a method called on a call's result
+        ("x = Path(p).parent.name", (Value("Path", True, (("parent", False), ("name", False))),)),
+        ("x = Path(p).resolve()", (Value("Path", True, (("resolve", True),)),)),
+        ("x = Path(p).resolve() / name", ()),
         ("x = (\n        A.make(t)\n        if t\n        else t.copy()\n    )", None),
         ("x = A.make(t) if isinstance(t, str) else t.copy()", None),
         ("x = a.b if c else None", (Value("a.b", False), Value("None", False))),
@@ -281,21 +282,28 @@ def test_a_method_s_result_is_what_its_class_body_says() -> None:
 
 
 @pytest.mark.parametrize(
-    ("before", "callee"),
+    ("before", "value"),
     [
-        ('x = httpx.Response(200, headers={"a": ")"}).', "httpx.Response"),
-        ("f(g(x)).", "f"),
+        ('x = httpx.Response(200, headers={"a": ")"}).', Value("httpx.Response", True)),
+        ("f(g(x)).", Value("f", True)),
+        ("x = f(a).b.", Value("f", True, (("b", False),))),
+        (
+            "root = Path(\n    here,\n).resolve().parent.",
+            Value("Path", True, (("resolve", True), ("parent", False))),
+        ),
         ("x = (a).", None),  # parentheses, no call
         ("a[1](2).", None),  # the callee is no dotted name
         ("x = y).", None),  # nothing opens it
-        ("x = f(a).b.", None),  # an attribute of a call's result: no call before the dot
+        ("x = a.b.", None),  # no call: a dotted name
     ],
 )
-def test_a_call_before_the_dot_is_read_back_to_its_callee(before: str, callee: str | None) -> None:
-    called = called_receiver(before)
-    assert (called[0] if called is not None else None) == callee
-    if called is not None:
-        assert before[called[1] :].startswith(callee or "")
+def test_a_call_before_the_dot_is_read_back_with_what_follows_it(
+    before: str, value: Value | None
+) -> None:
+    found = receiver_value(before)
+    assert (found[0] if found is not None else None) == value
+    if found is not None and value is not None:
+        assert before[found[1] :].startswith(value.dotted)
 
 
 def test_a_loop_variable_is_an_item_of_what_the_loop_goes_over() -> None:

@@ -82,6 +82,8 @@ def test_only_the_standard_library_has_stubs() -> None:
         ),
         ("from pathlib import Path\n\nup = Path('a').parent\nup.", "Path", {"is_dir"}),
         ("from pathlib import Path\n\nPath('a').parent.name.", "str", {"upper"}),
+        ("from pathlib import Path\n\nPath('a').resolve().", "Path", {"is_dir"}),
+        ("import io\n\nio.BytesIO().getvalue().", "bytes", {"decode"}),
         (  # a loop over an iterator of matches
             "import re\n\n\ndef f(t):\n    for m in re.finditer('a', t):\n        m.",
             "Match",
