@@ -114,5 +114,7 @@ def test_a_name_the_function_does_not_bind_is_the_module_s() -> None:
     assert declared_type("PATTERN = Pattern()\n\n\ndef f():\n    PATTERN.") == "Pattern"
     assert declared_type("x = Thing()\n\n\ndef f(x):\n    x.") is None  # the parameter
     assert declared_type("x = Thing()\n\n\ndef f():\n    x = Other()\n    x.") == "Other"
+    other = "x = Thing()\n\n\nclass A:\n    def g(self):\n        x = Other()\n\n\ndef f():\n    x."
+    assert declared_type(other) == "Thing"  # another function's local is not the module's
     method = "class A:\n    x = Thing()\n\n    def f(self):\n        x."
     assert declared_type(method) is None  # a class attribute is no global
