@@ -115,11 +115,9 @@ class CallTypes:
         if items:  # `for row in self.rows:` where the class annotates `rows: list[Row]`
             head, _, attribute = value.dotted.rpartition(".")
             typed = self._typed(cursor, above, head, calls) if head else None
-            return (
-                None
-                if typed is None
-                else self._member(cursor, typed, attribute, _items(attribute_result))
-            )
+            if typed is None:
+                return None
+            return self._member(cursor, typed, attribute, _items(attribute_result))
         if value.dotted.isidentifier() and capitalised(value.dotted):
             return None  # a class itself (`_Style = Style`) or a constant, not an instance
         return self._typed(cursor, above, value.dotted, calls)
@@ -132,14 +130,9 @@ class CallTypes:
         owner, _, name = callee.rpartition(".")
         if capitalised(name):  # a class: its instance (`Console(...)`, `rich.Text(...)`)
             return None if items else Typed(None, callee)
-        method, function = (
-            (_items(method_result), _items(function_result))
-            if items
-            else (
-                method_result,
-                function_result,
-            )
-        )
+        method, function = method_result, function_result
+        if items:
+            method, function = _items(method_result), _items(function_result)
         if owner:
             typed = self._typed(cursor, above, owner, calls)
             if typed is not None:

@@ -23,6 +23,7 @@ from .source_scan import (
     enclosing_function,
     has_code,
     module_level,
+    module_statements,
     rest_of_line,
     split_top_level,
     top_level_comma,
@@ -35,8 +36,6 @@ _STRING_DOT = re.compile(r"""(?<![\w"'])([rRbBuUfF]{0,2})(?:"[^"\\\n]*"|'[^'\\\n
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _MEMBER = re.compile(r"\.([A-Za-z_]\w*)")
 _NAME_END = re.compile(r"[A-Za-z_]\w*\Z")
-_TOP_LEVEL_BLOCK = re.compile(r"\n(?:async[ \t]+)?(?:def|class)[ \t]")
-_TOP_LEVEL_CODE = re.compile(r"\n(?=[^ \t\r\n#)\]}])")  # a line of the module's own
 _WITH = re.compile(r"^[ \t]*(?:async[ \t]+)?with[ \t]+", re.MULTILINE)
 _WITH_ITEM = re.compile(r"[ \t]*as[ \t]+(\w+)[ \t]*(,[ \t]*)?")  # after a `with` item's call
 _CONTAINERS = ("list", "dict", "set", "frozenset", "tuple")
@@ -300,7 +299,7 @@ def _binding_scope(before: str) -> _Scope | None:
     parameters = text[function : signature_end - 1]
     binding = _last_binding(body, name)
     if binding is None and not re.search(rf"(?<![\w.]){re.escape(name)}\b", parameters):
-        module = _module_statements(text[:line_start])  # not the function's own: a global
+        module = module_statements(text[:line_start])  # not the function's own: a global
         return _Scope(name, None, module, "", _last_binding(module, name))
     return _Scope(name, parameters, body, text[:signature_end], binding)
 
@@ -312,20 +311,6 @@ def _string_literal(line: str) -> str | None:
     if found is None or any(line.count(quote, 0, found.start()) % 2 for quote in "\"'"):
         return None
     return "bytes" if "b" in found.group(1).lower() else "str"
-
-
-def _module_statements(text: str) -> str:
-    """`text` without its top-level functions and classes: the module's own statements."""
-    lined = "\n" + text  # every line after a newline, the first too (`^` scans every character)
-    kept, position = [], 1
-    for header in _TOP_LEVEL_BLOCK.finditer(lined):
-        start = header.start() + 1
-        if start < position:
-            continue  # inside a block left out already
-        end = _TOP_LEVEL_CODE.search(lined, header.end())
-        kept.append(lined[position:start])
-        position = end.start() + 1 if end else len(lined)
-    return "".join(kept) + lined[position:]
 
 
 def _last_binding(body: str, name: str) -> int | None:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
 _TRIPLE_QUOTED = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
+_TOP_LEVEL_BLOCK = re.compile(r"\n(?:async[ \t]+)?(?:def|class)[ \t]")
+_TOP_LEVEL_CODE = re.compile(r"\n(?=[^ \t\r\n#)\]}])")  # a line of the module's own
 
 
 def closing(text: str, start: int) -> int | None:
@@ -127,3 +129,17 @@ def module_level(text: str, line_start: int) -> bool:
     function (an `if __name__ == "__main__":` block is the module's)."""
     scope = re.compile(r"[ \t]*(?:async[ \t]+)?(?:def|class)\b")
     return not any(scope.match(text, start) for start in outer_lines(text, line_start))
+
+
+def module_statements(text: str) -> str:
+    """`text` without its top-level functions and classes: the module's own statements."""
+    lined = "\n" + text  # every line after a newline, the first too (`^` scans every character)
+    kept, position = [], 1
+    for header in _TOP_LEVEL_BLOCK.finditer(lined):
+        start = header.start() + 1
+        if start < position:
+            continue  # inside a block left out already
+        end = _TOP_LEVEL_CODE.search(lined, header.end())
+        kept.append(lined[position:start])
+        position = end.start() + 1 if end else len(lined)
+    return "".join(kept) + lined[position:]
