@@ -20,16 +20,14 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from .class_members import (
-    attribute_result,
     attribute_type,
     class_bases,
     cursor_class_name,
     element_type,
-    function_result,
     iterated_item,
-    method_result,
 )
 from .document_imports import dotted_receiver
+from .member_results import attribute_result, function_result, method_result
 from .receiver_types import (
     Value,
     annotation_class,

@@ -347,35 +347,6 @@ def class_object_members(text: str, name: str) -> DeclaredMembers | None:
     return DeclaredMembers(members.names | TYPE_MEMBERS, members.imported)
 
 
-def method_result(text: str, class_name: str, method: str) -> str | None:
-    """What `method` of the class `class_name` that `text` defines returns, as its source says:
-    the return annotation (`-> "Box"`), or `Self` for the class itself (`-> Self`, `-> T` where
-    `self: T`, or no annotation and only `return self`, as a context manager's `__enter__`);
-    None where the class's own body does not say."""
-    body = _class_body(text, class_name)
-    return None if body is None else _result(body[1], body[0], method)
-
-
-def attribute_result(text: str, class_name: str, name: str) -> str | None:
-    """What the attribute `name` of an instance of the class `class_name` that `text` defines
-    holds, as its body says: a class-level annotation (`name: Text`) or a property's return
-    annotation (`@property def plain(self) -> str`); None where the class's own body does not
-    say (a method is not an attribute's value)."""
-    body = _class_body(text, class_name)
-    if body is None:
-        return None
-    indent, source = body
-    level, escaped = re.escape(indent), re.escape(name)
-    annotated = re.search(rf"^{level}{escaped}[ \t]*:(?!=)([^=\n]*)", source, re.MULTILINE)
-    if annotated is not None:
-        return annotated.group(1).strip().strip("\"'") or None
-    decorators = rf"(?:{level}@[^\n]*\n)*"
-    prop = rf"^{level}@(?:functools\.)?(?:property|cached_property)\b[^\n]*\n{decorators}"
-    if re.search(rf"{prop}{level}(?:async[ \t]+)?def[ \t]+{escaped}\b", source, re.M) is None:
-        return None
-    return _result(source, indent, name)
-
-
 def class_bases(text: str, class_name: str) -> list[str]:
     """The bases of the class `class_name` that `text` defines at its outermost, as written
     there (subscripts and keywords left out)."""
@@ -384,45 +355,12 @@ def class_bases(text: str, class_name: str) -> list[str]:
     return _split_bases(header.group(3) or "") if header is not None else []
 
 
-def _class_body(text: str, class_name: str) -> tuple[str, str] | None:
+def class_body(text: str, class_name: str) -> tuple[str, str] | None:
     """The indentation and the body (long strings emptied) of the class `class_name` that
     `text` defines at its outermost."""
     defined = _Document(text).classes.get(class_name)
     body = _body(text, _outermost(defined)) if defined else None
     return None if body is None else (body[0], without_long_strings(body[1]))
-
-
-def function_result(text: str, name: str) -> str | None:
-    """The return annotation of the function `name` that `text` defines at its top level."""
-    return _result(without_long_strings(text), "", name)
-
-
-def _result(source: str, indent: str, name: str) -> str | None:
-    """What the function `name` defined at `indent` in `source` returns (`method_result`)."""
-    header = re.search(
-        rf"^{re.escape(indent)}(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", source, re.M
-    )
-    end = closing(source, header.end()) if header is not None else None
-    if header is None or end is None:
-        return None
-    line_end = source.find("\n", end) % (len(source) + 1)  # none: the text's end
-    # `-> T:` and a body below, or a stub's `-> T: ...`
-    rest = re.fullmatch(r"[ \t]*(?:->(.*?))?:[ \t]*(?:\.\.\.[ \t]*)?(?:#.*)?", source[end:line_end])
-    if rest is None:
-        return None
-    annotation = (rest.group(1) or "").strip().strip("\"'")
-    first = re.match(r"\s*(?:self|cls)[ \t]*(?::([^,=]*))?", source[header.end() : end - 1])
-    own = first.group(1).strip().strip("\"'") if first is not None and first.group(1) else None
-    if annotation in ("Self", "typing.Self", "typing_extensions.Self") or (
-        own and annotation == own
-    ):
-        return "Self"
-    if annotation:
-        return annotation
-    outdent = re.compile(rf"^[ \t]{{0,{len(indent)}}}(?=[^ \t\r\n#])", re.MULTILINE)
-    stop = outdent.search(source, line_end + 1)
-    returns = re.findall(r"\breturn\b([^\n]*)", source[line_end : stop.start() if stop else None])
-    return "Self" if returns and all(r.strip() == "self" for r in returns) else None
 
 
 def _outermost(headers: list[re.Match[str]]) -> re.Match[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from grucomplete.server.call_types import CallTypes, Typed
-from grucomplete.server.class_members import function_result, method_result
+from grucomplete.server.member_results import function_result, method_result
 from grucomplete.server.receiver_types import Value, bound_value, receiver_value
 from grucomplete.server.source_classes import SourceClasses
 from grucomplete.server.static_analysis import StaticAnalyzer

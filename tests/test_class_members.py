@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from grucomplete.server.class_members import (
-    attribute_result,
     attribute_type,
     class_object_members,
     element_type,
@@ -16,6 +15,7 @@ from grucomplete.server.class_members import (
     self_members,
     super_members,
 )
+from grucomplete.server.member_results import attribute_result
 
 SOURCE = '''\
 import threading
