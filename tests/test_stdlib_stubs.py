@@ -8,6 +8,7 @@ import pytest
 
 from grucomplete.server.call_types import CallTypes
 from grucomplete.server.source_classes import SourceClasses
+from grucomplete.server.static_analysis import StaticAnalyzer
 from grucomplete.server.stdlib_stubs import lifted, stub_file
 
 STUB = """\
@@ -107,3 +108,16 @@ def test_a_standard_library_call_s_result_is_typed_by_its_stub(
     listed = sources.members_in(typed.file, typed.name)
     assert listed is not None and members <= listed
     assert "getvalue" not in listed  # the members of this class alone
+
+
+@needs_stubs
+def test_the_analyzer_serves_a_stub_s_members_before_jedi(tmp_path: Path) -> None:
+    document = tmp_path / "digest.py"
+    before = "import hashlib\n\n\ndef digest(data):\n    return hashlib.sha256(data)."
+    analyzer = StaticAnalyzer(str(tmp_path))
+    try:
+        declared = analyzer.names_at(str(document), before, "\n", wait_s=0.0).declared
+    finally:
+        analyzer.close()
+    assert declared is not None and {"hexdigest", "digest", "update"} <= set(declared)
+    assert "read_bytes" not in declared
