@@ -141,12 +141,21 @@ def property_members(before: str, after: str) -> DeclaredMembers | None:
 
 def attribute_type(before: str, after: str) -> str | None:
     """The class of `self.name` at the end of `before` (which ends in `self.name.`), where every
-    assignment of it in the class says the same plainly: an annotation, a constructor call or
-    a literal, or a parameter of the method assigning it whose annotation names a class."""
+    assignment of it in the class says the same plainly (`assigned_class`)."""
     found = _SELF_ATTRIBUTE_DOT.search(before[-200:])
     if found is None:
         return None
     classes = {annotation_class(a) if a else value for a, value in _assigned(before, after, found)}
+    return classes.pop() if len(classes) == 1 else None
+
+
+def assigned_class(indent: str, source: str, name: str) -> str | None:
+    """The class every assignment of the attribute `name` in a class's body (`source`, its
+    lines at `indent`, long strings emptied) gives it plainly: an annotation, a constructor
+    call or a literal, or a parameter of the method assigning it whose annotation names a
+    class; None where they differ, one says nothing, or there are none."""
+    assignments = _assignments(indent, source, name)
+    classes = {annotation_class(a) if a else value for a, value in assignments}
     return classes.pop() if len(classes) == 1 else None
 
 
@@ -163,18 +172,21 @@ def element_type(before: str, after: str) -> str | None:
 
 
 def _assigned(before: str, after: str, attribute: re.Match[str]) -> set[tuple[str, str | None]]:
-    """Each assignment of `self.<attribute's group 1>` in the cursor's class: its annotation
-    (stripped, or ""), and the class its value plainly has where it has none."""
+    """Each assignment of `self.<attribute's group 1>` in the cursor's class (`_assignments`)."""
     cursor_class = _cursor_class(before, after)
     body = _body(*cursor_class) if cursor_class is not None else None
     if body is None:
         return {("", None)}  # unknown
-    indent, source = body
-    source = without_long_strings(source)
-    name, level = re.escape(attribute.group(1)), re.escape(indent)
+    return _assignments(body[0], without_long_strings(body[1]), attribute.group(1))
+
+
+def _assignments(indent: str, source: str, name: str) -> set[tuple[str, str | None]]:
+    """Each assignment of the attribute `name` in a class's body: its annotation (stripped, or
+    ""), and the class its value plainly has where it has none."""
+    escaped, level = re.escape(name), re.escape(indent)
     found: set[tuple[str, str | None]] = set()
     # In the class body (`name: Console`, `name = []`) and in its methods (`self.name = ...`).
-    target = rf"(?:^{level}{name}|(?<![\w.])self\.{name})[ \t]*"
+    target = rf"(?:^{level}{escaped}|(?<![\w.])self\.{escaped})[ \t]*"
     for assignment in re.finditer(rf"{target}(?::(?!=)([^=\n]*))?(=(?!=)[ \t]*)?", source, re.M):
         annotation, value = (assignment.group(1) or "").strip(), assignment.group(2)
         if annotation:

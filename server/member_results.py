@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .class_members import class_body
+from .class_members import assigned_class, class_body
 from .source_scan import closing, without_long_strings
 
 
@@ -25,9 +25,10 @@ def method_result(text: str, class_name: str, method: str) -> str | None:
 
 def attribute_result(text: str, class_name: str, name: str) -> str | None:
     """What the attribute `name` of an instance of the class `class_name` that `text` defines
-    holds, as its body says: a class-level annotation (`name: Text`) or a property's return
-    annotation (`@property def plain(self) -> str`); None where the class's own body does not
-    say (a method is not an attribute's value)."""
+    holds, as its body says: a class-level annotation (`name: Text`), a property's return
+    annotation (`@property def plain(self) -> str`), or the one class its assignments give it
+    (`self.headers = Headers(...)`, `class_members.assigned_class`); None where the class's own
+    body does not say (a method is not an attribute's value)."""
     body = class_body(text, class_name)
     if body is None:
         return None
@@ -39,7 +40,7 @@ def attribute_result(text: str, class_name: str, name: str) -> str | None:
     decorators = rf"(?:{level}@[^\n]*\n)*"
     prop = rf"^{level}@(?:functools\.)?(?:property|cached_property)\b[^\n]*\n{decorators}"
     if re.search(rf"{prop}{level}(?:async[ \t]+)?def[ \t]+{escaped}\b", source, re.M) is None:
-        return None
+        return assigned_class(indent, source, name)  # `self.headers = Headers(...)`
     return _result(source, indent, name)
 
 

@@ -231,6 +231,15 @@ class Panel:
 
     def copy(self) -> "Panel":
         return self
+
+    def __init__(self, console: "Console", raw) -> None:
+        self.headers = Headers(raw)
+        self.console = console
+        self.mixed = Headers()
+
+    def reset(self) -> None:
+        self.headers = Headers([])
+        self.mixed = []
 """
 
 
@@ -241,6 +250,9 @@ class Panel:
         ("plain", "str"),  # a property's, not its setter's
         ("lines", "list[str]"),
         ("width", None),  # no annotation
+        ("headers", "Headers"),  # every assignment's class
+        ("console", "Console"),  # an annotated parameter's
+        ("mixed", None),  # assignments that disagree
         ("copy", None),  # a method is no attribute's value
         ("missing", None),
     ],
