@@ -171,9 +171,9 @@ class CallTypes:
         reads the body of the class or of a base defining it: `method_result` (a call's),
         `attribute_result` (a read's). `Self` is `typed`'s own class (`Path(...).parent`)."""
         if typed.file is None:
-            written = reader(cursor.text, typed.name, name)
-            if written is not None:
-                return _class_of(None, written, typed.name)
+            here = self._written_here(cursor, typed.name, name, reader, MAX_BASES)
+            if here is not None:
+                return Typed(None, typed.name) if here[1] == "Self" else _class_of(*here)
             found = self.sources.definition(cursor.path, cursor.text, typed.name)
         else:
             found = self.sources.definition_in(typed.file, typed.name)
@@ -186,6 +186,25 @@ class CallTypes:
         if written_in[1] == "Self":
             return Typed(file, class_name)
         return _class_of(*written_in)
+
+    def _written_here(
+        self, cursor: _Cursor, class_name: str, name: str, reader: Reader, bases: int
+    ) -> tuple[str | None, str] | None:
+        """`_written`, for a class the document defines (None: the document writes it): its
+        body, then its bases, defined in the document or imported (`class Mine(Client)`)."""
+        written = reader(cursor.text, class_name, name)
+        if written is not None:
+            return None, written
+        for base in class_bases(cursor.text, class_name) if bases > 0 else ():
+            found = self.sources.definition(cursor.path, cursor.text, base)
+            inherited = (
+                self._written_here(cursor, base, name, reader, bases - 1)
+                if found is None
+                else self._written(*found, name, reader, bases - 1)
+            )
+            if inherited is not None:
+                return inherited
+        return None
 
     def _written(
         self, file: str, source: str, class_name: str, name: str, reader: Reader, bases: int

@@ -316,3 +316,12 @@ def test_a_loop_variable_is_an_item_of_what_the_loop_goes_over() -> None:
     assert typed == Typed(None, "Row")
     made = "for row in Row():\n    row."  # what iterating an instance gives is not said
     assert CallTypes(SourceClasses()).receiver(None, made, "") is None
+
+
+def test_a_document_class_s_member_is_read_from_its_bases() -> None:
+    base = "class Base:\n    def make(self) -> 'Thing':\n        pass\n\n    def own(self):\n"
+    mine = base + "        return self\n\n\nclass Mine(Base):\n    pass\n\n\n"
+    calls = CallTypes(SourceClasses())
+    assert calls.receiver(None, mine + "Mine().make().", "") == Typed(None, "Thing")
+    assert calls.receiver(None, mine + "Mine().own().", "") == Typed(None, "Mine")  # `Self`
+    assert calls.receiver(None, mine + "Mine().missing().", "") is None
