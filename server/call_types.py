@@ -22,6 +22,7 @@ from typing import NamedTuple
 from .class_members import (
     attribute_type,
     class_bases,
+    class_body,
     cursor_class_name,
     element_type,
     iterated_item,
@@ -170,53 +171,47 @@ class CallTypes:
         """The class of what the member `name` of an instance of `typed` gives, as `reader`
         reads the body of the class or of a base defining it: `method_result` (a call's),
         `attribute_result` (a read's). `Self` is `typed`'s own class (`Path(...).parent`)."""
-        if typed.file is None:
-            here = self._written_here(cursor, typed.name, name, reader, MAX_BASES)
-            if here is not None:
-                return Typed(None, typed.name) if here[1] == "Self" else _class_of(*here)
-            found = self.sources.definition(cursor.path, cursor.text, typed.name)
-        else:
-            found = self.sources.definition_in(typed.file, typed.name)
+        found = self._definition(cursor, typed.file, typed.name)
         if found is None:
             return None
-        file, source, class_name = found
-        written_in = self._written(file, source, class_name, name, reader, MAX_BASES)
+        written_in = self._written(cursor, found, name, reader, MAX_BASES)
         if written_in is None:
             return None
         if written_in[1] == "Self":
-            return Typed(file, class_name)
+            return Typed(found[0], found[2])
         return _class_of(*written_in)
 
-    def _written_here(
-        self, cursor: _Cursor, class_name: str, name: str, reader: Reader, bases: int
-    ) -> tuple[str | None, str] | None:
-        """`_written`, for a class the document defines (None: the document writes it): its
-        body, then its bases, defined in the document or imported (`class Mine(Client)`)."""
-        written = reader(cursor.text, class_name, name)
-        if written is not None:
-            return None, written
-        for base in class_bases(cursor.text, class_name) if bases > 0 else ():
-            found = self.sources.definition(cursor.path, cursor.text, base)
-            inherited = (
-                self._written_here(cursor, base, name, reader, bases - 1)
-                if found is None
-                else self._written(*found, name, reader, bases - 1)
-            )
-            if inherited is not None:
-                return inherited
-        return None
+    def _definition(
+        self, cursor: _Cursor, file: str | None, name: str
+    ) -> tuple[str | None, str, str] | None:
+        """Where the class `name`, as the module in `file` (None: the document) names it, is
+        defined: that module's file (None: the document), its text, and the name there."""
+        if file is not None:
+            return self.sources.definition_in(file, name)
+        if class_body(cursor.text, name) is not None:
+            return None, cursor.text, name
+        return self.sources.definition(cursor.path, cursor.text, name)
 
     def _written(
-        self, file: str, source: str, class_name: str, name: str, reader: Reader, bases: int
-    ) -> tuple[str, str] | None:
-        """The module that writes what the member `name` of the class `class_name` in `file`
-        gives, and what it writes, from the class's body or its bases' (`bases` deep)."""
+        self,
+        cursor: _Cursor,
+        found: tuple[str | None, str, str],
+        name: str,
+        reader: Reader,
+        bases: int,
+    ) -> tuple[str | None, str] | None:
+        """The module (None: the document) that writes what the member `name` gives of the
+        class `found` defines (`_definition`), and what it writes, from the class's body or its
+        bases' (`bases` deep)."""
+        file, source, class_name = found
         written = reader(source, class_name, name)
         if written is not None:
             return file, written
         for base in class_bases(source, class_name) if bases > 0 else ():
-            found = self.sources.definition_in(file, base)
-            inherited = None if found is None else self._written(*found, name, reader, bases - 1)
+            defined = self._definition(cursor, file, base)
+            if defined is None:
+                continue
+            inherited = self._written(cursor, defined, name, reader, bases - 1)
             if inherited is not None:
                 return inherited
         return None

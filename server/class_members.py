@@ -143,10 +143,8 @@ def attribute_type(before: str, after: str) -> str | None:
     """The class of `self.name` at the end of `before` (which ends in `self.name.`), where every
     assignment of it in the class says the same plainly (`assigned_class`)."""
     found = _SELF_ATTRIBUTE_DOT.search(before[-200:])
-    if found is None:
-        return None
-    classes = {annotation_class(a) if a else value for a, value in _assigned(before, after, found)}
-    return classes.pop() if len(classes) == 1 else None
+    body = _cursor_class_body(before, after) if found is not None else None
+    return None if found is None or body is None else assigned_class(*body, found.group(1))
 
 
 def assigned_class(indent: str, source: str, name: str) -> str | None:
@@ -165,19 +163,18 @@ def element_type(before: str, after: str) -> str | None:
     container of one class (`self._tasks: Dict[TaskID, Task] = {}`)."""
     value = assigned_value(before)
     item = _ITEM.fullmatch(value) if value else None
-    if item is None:
+    body = _cursor_class_body(before, after) if item is not None else None
+    if item is None or body is None:
         return None
-    annotations = {a for a, _ in _assigned(before, after, item) if a}
+    annotations = {a for a, _ in _assignments(*body, item.group(1)) if a}
     return _item_class(annotations.pop()) if len(annotations) == 1 else None
 
 
-def _assigned(before: str, after: str, attribute: re.Match[str]) -> set[tuple[str, str | None]]:
-    """Each assignment of `self.<attribute's group 1>` in the cursor's class (`_assignments`)."""
+def _cursor_class_body(before: str, after: str) -> tuple[str, str] | None:
+    """The indentation and the body (long strings emptied) of the class the cursor is in."""
     cursor_class = _cursor_class(before, after)
     body = _body(*cursor_class) if cursor_class is not None else None
-    if body is None:
-        return {("", None)}  # unknown
-    return _assignments(body[0], without_long_strings(body[1]), attribute.group(1))
+    return None if body is None else (body[0], without_long_strings(body[1]))
 
 
 def _assignments(indent: str, source: str, name: str) -> set[tuple[str, str | None]]:
