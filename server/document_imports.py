@@ -183,12 +183,13 @@ def _project_folders(folder: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def module_in(root: str, module: str) -> str | None:
-    """The source file of `module` (a dotted name) in the folder `root` is imported from."""
+def module_in(root: str, module: str, suffix: str = ".py") -> str | None:
+    """The source file of `module` (a dotted name) in the folder `root` is imported from (its
+    stub there, with `suffix` ".pyi")."""
     if not all(part.isidentifier() for part in module.split(".")):
         return None
     stem = os.path.join(root, *module.split("."))
-    for candidate in (stem + ".py", os.path.join(stem, "__init__.py")):
+    for candidate in (stem + suffix, os.path.join(stem, "__init__" + suffix)):
         if os.path.isfile(candidate):
             return candidate
     return None

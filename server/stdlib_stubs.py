@@ -18,6 +18,8 @@ import os
 import re
 import sys
 
+from .document_imports import module_in
+
 # A stub's condition on the Python it describes, and the branches that follow one.
 _CONDITION = re.compile(r"(?:el)?if[ \t]+sys\.(?:version_info|platform)\b[^\n]*:[ \t]*(?:#.*)?")
 _ELSE = re.compile(r"else[ \t]*:[ \t]*(?:#.*)?")
@@ -38,16 +40,9 @@ def _typeshed_stdlib() -> str | None:
 def stub_file(module: str) -> str | None:
     """typeshed's stub of the standard-library `module` (a dotted name), where there is one."""
     root = _typeshed_stdlib()
-    parts = module.split(".")
-    if root is None or parts[0] not in sys.stdlib_module_names:
+    if root is None or module.partition(".")[0] not in sys.stdlib_module_names:
         return None
-    if not all(part.isidentifier() for part in parts):
-        return None
-    stem = os.path.join(root, *parts)
-    for candidate in (stem + ".pyi", os.path.join(stem, "__init__.pyi")):
-        if os.path.isfile(candidate):
-            return candidate
-    return None
+    return module_in(root, module, ".pyi")
 
 
 def lifted(stub: str) -> str:
