@@ -28,6 +28,7 @@ from grucomplete.model.interrupt import Interrupt
 from grucomplete.model.line_memory import LineSource
 from grucomplete.model.words import typed_length
 
+from .deferred_line import DeferredLine
 from .idle_preparation import IdlePreparation
 from .model_loading import ModelLoader
 from .options import ServerOptions
@@ -85,13 +86,8 @@ class CompletionService:
         self.model_runs = 0
         # Idle time reads documents' states ahead (`idle_preparation`).
         self.preparation = IdlePreparation(self.executor, self._prepared_session, self._stop)
-        # A popup's line decoded after its answer (`_decode_line_later`): every request
-        # counts in `_serial` and interrupts the line in flight, unless it asks at the very
-        # place the line is for (`_line_for`: uri and text before the cursor).
-        self._serial = 0
-        self._line_cancel = threading.Event()
-        self._line_for: tuple[str, str] | None = None
-        self._line_lock = threading.Lock()
+        # A popup's line decoded after its answer, for the next keystroke's popup.
+        self.deferred_line = DeferredLine(self.executor, self._decode_line)
 
     # --- the model (server/model_loading.py) ----------------------------------------------
 
@@ -185,8 +181,9 @@ class CompletionService:
             self.workspace_memory.stop()
         if self.static is not None:
             self.static.close()
-        for event in [*self._cancels.values(), self._line_cancel]:
+        for event in self._cancels.values():
             event.set()
+        self.deferred_line.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     # --- static analysis -------------------------------------------------------------------
@@ -352,10 +349,7 @@ class CompletionService:
         if (previous := self._cancels.get((uri, kind))) is not None:
             previous.set()
         self._cancels[(uri, kind)] = event
-        with self._line_lock:  # a request goes before a line decoded in idle time
-            self._serial += 1
-            if self._line_for != (uri, text_before):
-                self._line_cancel.set()
+        self.deferred_line.request(uri, text_before)
         return event
 
     # --- completion ------------------------------------------------------------------------
@@ -374,9 +368,8 @@ class CompletionService:
         session = self.sessions.get(uri)
         if session is None or session.engine is not self.engine:
             return None
-        with self._line_lock:
-            if self._line_for == (uri, text_before) and not self._line_cancel.is_set():
-                return None  # the worker decodes this very place's line: its answer has it
+        if self.deferred_line.decoding(uri, text_before):
+            return None  # the worker decodes this very place's line: its answer has it
         settings = self.request_settings()
         known_words = None if static is None else static.result
         result = session.answer_from_last(
@@ -388,7 +381,7 @@ class CompletionService:
         self._last_request = time.monotonic()  # typing goes on: the memory builder waits
         self.preparation.postpone()
         log.debug("complete at %d in %s: %s", len(text_before), uri, session.last_work)
-        self._line_if_missing(uri, text_before, lines, settings, result, self._serial)
+        self._line_if_missing(uri, text_before, lines, settings, result, self.deferred_line.serial)
         return result
 
     def complete(
@@ -404,13 +397,13 @@ class CompletionService:
         `lines=None` is the popup of a client without ghost text: the line is decoded with
         the words only where a line begins; elsewhere the popup has the last answer's line
         while the typing follows it, and a new line is decoded once the answer is out
-        (`_decode_line_later`), for the next keystroke's popup.
+        (`deferred_line`), for the next keystroke's popup.
 
         `static` (from `static_names`) is waited for once decoding is done, until its
         deadline: jedi and the model work at the same time. Counted in `requests_running`
         while it runs (the workspace memory's builder waits).
         """
-        serial = self._serial
+        serial = self.deferred_line.serial
         with self._counted():
             if cancel is not None and cancel.is_set():
                 return None
@@ -453,20 +446,9 @@ class CompletionService:
         serial: int,
     ) -> None:
         """A popup without ghost text (`lines=None`) answered without a line gets one
-        decoded after the answer, for its next keystroke (`_decode_line_later`)."""
+        decoded after the answer, for its next keystroke (`deferred_line`)."""
         if lines is None and not result.lines_decoded and settings.line_completions:
-            self._decode_line_later(uri, text_before, serial)
-
-    def _decode_line_later(self, uri: str, text_before: str, serial: int) -> None:
-        """Queue the line at `text_before` behind the answer just given, unless another
-        request came meanwhile; the next request interrupts it within a decoding step."""
-        with self._line_lock:
-            if self._serial != serial:
-                return
-            self._line_cancel = cancel = threading.Event()
-            self._line_for = (uri, text_before)
-        with contextlib.suppress(RuntimeError):  # RuntimeError: shut down
-            self.executor.submit(self._decode_line, uri, text_before, cancel)
+            self.deferred_line.queue(uri, text_before, serial)
 
     def _decode_line(self, uri: str, text_before: str, cancel: threading.Event) -> None:
         session = self.sessions.get(uri)
