@@ -36,6 +36,17 @@ from .real_names import VOCABULARY_CHARS, LegalNames, keep_real_names, lines_of_
 KnownWords = Callable[[], Sequence[str] | None]
 
 
+@dataclass(frozen=True)
+class NamesNow:
+    """`KnownWords` already in hand before decoding (an earlier answer, what the document
+    declares, jedi's answer in time): after `.` they are scored, not searched for."""
+
+    names: Sequence[str] | None
+
+    def __call__(self) -> Sequence[str] | None:
+        return self.names
+
+
 class Workspace(Protocol):
     """Entries of the workspace's other files near a query (the server's workspace memory)."""
 
@@ -97,7 +108,14 @@ def decode_completions(
         code.update(before)
     line_before = before[before.rfind("\n") + 1 :]
     at_use = not before[: len(before) - len(healed.typed)].rstrip().endswith(".")
-    requests = [(StopAt.IDENTIFIER, settings.word_options())] if words else []
+    # After `.`, members known before decoding are all scored below: a beam search of the
+    # model's own words would find a few of them at the cost of its steps, the rest dropped.
+    searched = words and not (
+        not at_use
+        and isinstance(known_words, NamesNow)
+        and any(n.startswith(healed.typed) and n.isidentifier() for n in known_words.names or ())
+    )
+    requests = [(StopAt.IDENTIFIER, settings.word_options())] if searched else []
     if lines:
         requests.append((StopAt.LINE, settings.line_options()))
     model: Stepper = engine.model
@@ -147,7 +165,8 @@ def decode_completions(
     if not words:
         return result
     # A word is a name: not a number, not glued to punctuation or a line's fragment.
-    result.words = [w for c in found[0] if (w := _word(healed, c)).label.isidentifier()]
+    found_words = found[0] if searched else []
+    result.words = [w for c in found_words if (w := _word(healed, c)).label.isidentifier()]
     known = [n for n in names or () if n.startswith(healed.typed) and n.isidentifier()]
     if settings.identifier_cache > 0 or known:
         scored = {}

@@ -29,7 +29,7 @@ from .answer_reuse import (
 )
 from .code_text import CodeText
 from .completion_settings import CompletionSettings
-from .completions import Completions, KnownWords, Workspace, decode_completions
+from .completions import Completions, KnownWords, NamesNow, Workspace, decode_completions
 from .document_state import HiddenStateCache, IncrementalTokens, PromptState
 from .engine import CompletionEngine
 from .interrupt import Interrupt
@@ -379,7 +379,9 @@ class DocumentSession:
         healed = self.engine.heal(text_before)
         prompt = self.prompt(healed.context, threads)
         read = time.perf_counter()
-        known = None if known_words is None else _TimedWait(known_words)
+        known = known_words
+        if known_words is not None and not isinstance(known_words, NamesNow):
+            known = _TimedWait(known_words)
         result = decode_completions(
             self.engine,
             healed,
@@ -401,7 +403,7 @@ class DocumentSession:
             prompt.tokens_fed,
             (read - started) * 1000,
             (time.perf_counter() - read) * 1000,
-            0.0 if known is None else known.seconds * 1000,
+            known.seconds * 1000 if isinstance(known, _TimedWait) else 0.0,
             decoded,
         )
         if interrupt is None or not interrupt.fired():  # a cut-short answer is not repeated

@@ -36,7 +36,7 @@ from .static_analysis import PendingNames, StaticAnalyzer
 from .workspace_names import WorkspaceNames
 
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
-    from grucomplete.model.completions import Completions
+    from grucomplete.model.completions import Completions, KnownWords
     from grucomplete.model.engine import CompletionEngine
     from grucomplete.model.machine_fit import Fit
     from grucomplete.model.session import DocumentSession
@@ -423,7 +423,7 @@ class CompletionService:
                 lines=lines,
                 defer_line=lines is None,
                 interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
-                known_words=None if static is None else static.result,
+                known_words=_known_words(static),
                 # jedi, working on the question at this `.`, is the spare core's other user
                 threads=self._spare_core_free(),
                 workspace=self._workspace(uri),
@@ -528,6 +528,17 @@ class CompletionService:
         if self.workspace_memory is None:
             return {"state": "off", "weight": self.options.workspace_memory}
         return {**self.workspace_memory.status(), "weight": self.options.workspace_memory}
+
+
+def _known_words(static: PendingNames | None) -> KnownWords | None:
+    """Static analysis's names for decoding: in hand where they need no wait (then the
+    members after `.` are scored without a search of the model's own words), else asked
+    for once decoding is done, jedi working meanwhile."""
+    from grucomplete.model.completions import NamesNow
+
+    if static is None:
+        return None
+    return NamesNow(static.result()) if static.ready() else static.result
 
 
 def _file_path(uri: str) -> Path | None:

@@ -130,6 +130,17 @@ class PendingNames:
         log.debug("static analysis: %s names", "no" if names is None else len(names))
         return names
 
+    def ready(self) -> bool:
+        """Whether `result` answers without waiting."""
+        listed = self.module is not None and self.module.done() and bool(self.module.result())
+        return (
+            self.future.done()
+            or listed
+            or self.earlier is not None
+            or self.declared is not None
+            or time.monotonic() >= self.deadline
+        )
+
     def _wait(self, future: Future[Names]) -> Names:
         try:
             return future.result(timeout=max(0.0, self.deadline - time.monotonic()))

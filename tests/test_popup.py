@@ -9,7 +9,7 @@ import pytest
 
 from grucomplete.model import completions as completions_module
 from grucomplete.model.answer_reuse import continued
-from grucomplete.model.completions import Completions, Suggestion
+from grucomplete.model.completions import Completions, NamesNow, Suggestion
 from grucomplete.model.decode_options import StopAt
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.session import DocumentSession
@@ -128,6 +128,28 @@ def test_names_static_analysis_lists_close_the_popup(tiny_engine: CompletionEngi
     many = [f"pa{i}" for i in range(MODEL_ONLY.num_candidates + 1)]
     session = DocumentSession(tiny_engine, keep_outputs=False)
     assert not session.complete(MAIN + "pa", MODEL_ONLY, known_words=lambda: many).closed
+
+
+def test_members_in_hand_after_a_dot_are_scored_without_a_search(
+    tiny_engine: CompletionEngine, decoded: list
+) -> None:
+    """Members static analysis has before decoding (an earlier answer, what the document
+    declares) are scored alone: no beam search of words runs; the same members rank first."""
+    members = ["path", "pardir", "pathsep", "getcwd"]
+    pending = DocumentSession(tiny_engine, keep_outputs=False)
+    asked = pending.complete(MAIN, MODEL_ONLY, lines=False, known_words=lambda: members)
+    assert decoded[-1][0] == [StopAt.IDENTIFIER]  # searched while jedi's answer was pending
+    in_hand = DocumentSession(tiny_engine, keep_outputs=False)
+    scored = in_hand.complete(MAIN, MODEL_ONLY, lines=False, known_words=NamesNow(members))
+    assert decoded[-1] == ([], 0)  # nothing searched
+    assert scored.words[0].label == asked.words[0].label == "path"
+    assert {w.label for w in scored.words} == {w.label for w in asked.words} == set(members)
+    # None of them continues what is typed, or a name is used (not after `.`): the model's
+    # own words are searched for.
+    for text in (MAIN + "zz", MAIN[:-3] + "pa"):
+        session = DocumentSession(tiny_engine, keep_outputs=False)
+        session.complete(text, MODEL_ONLY, lines=False, known_words=NamesNow(members))
+        assert decoded[-1][0] == [StopAt.IDENTIFIER]
 
 
 def _answer(*words: tuple[str, float], typed: str = "", closed: bool = False) -> Completions:

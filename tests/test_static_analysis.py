@@ -595,6 +595,11 @@ def test_members_known_already_are_not_waited_for() -> None:
     assert declared.result() == ["size", "area"]
     assert PendingNames(failed, started, declared=["size"]).result() == ["size"]
     assert PendingNames(Future(), started, earlier=["x"], declared=["y"]).result() == ["x"]
+    # `ready`: whether `result` answers without waiting (decoding then scores the names alone).
+    assert pending.ready() and declared.ready() and PendingNames(failed, started + 60).ready()
+    assert not PendingNames(Future(), time.monotonic() + 60).ready()  # jedi still at work
+    assert not PendingNames(Future(), time.monotonic() + 60, module=Future()).ready()
+    assert PendingNames(Future(), time.monotonic() - 1).ready()  # past its deadline
 
 
 def test_members_the_document_declares_serve_before_jedi_has_read_the_class(
