@@ -86,6 +86,10 @@ def test_the_junk_measures_count_what_is_known_to_be_junk(
     assert "junk_lacking=0.500" in measure("junk_positions.py", "members", str(record))
     scoring = measure("member_scoring.py", str(record), "--model", str(tiny_model_dir))
     assert "member positions with jedi's names: 1" in scoring
+    in_hand = measure(
+        "member_scoring.py", str(record), "--compare", "in-hand", "--model", str(tiny_model_dir)
+    )
+    assert "in hand, scored alone:" in in_hand and "asked after a search:" in in_hand
 
 
 # Where the benchmarks look for the shared gauge: beside the checkout.
