@@ -90,6 +90,10 @@ def test_the_junk_measures_count_what_is_known_to_be_junk(
         "member_scoring.py", str(record), "--compare", "in-hand", "--model", str(tiny_model_dir)
     )
     assert "in hand, scored alone:" in in_hand and "asked after a search:" in in_hand
+    decoding = measure(
+        "decode_time.py", str(record), "--rounds", "1", "--model", str(tiny_model_dir)
+    )
+    assert "words: 3 decodings" in decoding and "answers digest:" in decoding
 
 
 # Where the benchmarks look for the shared gauge: beside the checkout.

@@ -1,0 +1,82 @@
+"""Decoding alone at the gauge's positions: its time, and a digest of the answers.
+
+    python benchmarks/decode_time.py GAUGE.json [--rounds 3] [--model default]
+
+For each position of an `lsp_eval --json` record (held-out files under .work/heldout), a
+fresh `DocumentSession` reads the text before it (untimed), then completes there, timing
+`decode_completions` alone, `--rounds` times over all the positions: words at
+member and identifier positions, words and the line at line positions, as the popup of a
+client without ghost text asks. No static analysis, no workspace. Printed: the median and
+mean per kind, and a digest of the first round's answers, equal for two trees whose
+decoding gives the same answers (run a change's tree and its parent's one after the other,
+`PYTHONPATH=TREE`, and compare).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grucomplete.model import session as session_module
+from grucomplete.model.checkpoint import load_checkpoint, resolve_model_dir
+from grucomplete.model.completion_settings import CompletionSettings
+from grucomplete.model.engine import CompletionEngine
+
+CORPUS = Path(".work/heldout")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("gauge_json")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--model", default="default", help="a model directory, or 'default'")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    engine = CompletionEngine(load_checkpoint(resolve_model_dir(args.model)), "int8")
+    settings = CompletionSettings()
+    decode = session_module.decode_completions
+    spent: list[float] = []
+
+    def timed(*a: Any, **k: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return decode(*a, **k)
+        finally:
+            spent.append((time.perf_counter() - started) * 1000)
+
+    session_module.decode_completions = timed  # type: ignore[assignment]
+    positions = []
+    for q in json.loads(Path(args.gauge_json).read_text())["queries"]:
+        text = (CORPUS / q["file"]).read_text(errors="replace")
+        positions.append((text[: q["offset"]], q["kind"] == "line"))
+    if not positions:
+        parser.error("no positions in the record")
+    times: dict[str, list[float]] = {"words": [], "words+line": []}
+    digest = hashlib.sha256()
+    for round_ in range(args.rounds):
+        for before, lines in positions:
+            session = session_module.DocumentSession(engine)
+            session.prompt(engine.heal(before).context)
+            spent.clear()
+            answer = session.complete(before, settings, lines=lines)
+            times["words+line" if lines else "words"].append(spent[-1])
+            if round_ == 0:
+                labels = [w.label for w in answer.words] + [line.label for line in answer.lines]
+                digest.update(repr(labels).encode())
+    for kind, values in times.items():
+        if values:
+            median, mean = statistics.median(values), statistics.mean(values)
+            print(f"{kind}: {len(values)} decodings, p50 {median:.2f} ms, mean {mean:.2f} ms")
+    print(f"answers digest: {digest.hexdigest()[:16]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
