@@ -20,7 +20,8 @@ from grucomplete.model.candidate_scoring import word_probabilities
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import State
 from grucomplete.server.module_listing import module_members
-from grucomplete.server.static_analysis import PendingNames, StaticAnalyzer, receiver_key
+from grucomplete.server.pending_names import PendingNames
+from grucomplete.server.static_analysis import StaticAnalyzer, receiver_key
 from grucomplete.server.workspace_names import WorkspaceNames
 
 from .conftest import decode_from
