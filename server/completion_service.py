@@ -16,8 +16,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,21 +24,20 @@ from typing import TYPE_CHECKING
 from pygls import uris
 
 from grucomplete.model.interrupt import Interrupt
-from grucomplete.model.line_memory import LineSource
 from grucomplete.model.words import typed_length
 
 from .deferred_line import DeferredLine
+from .document_sessions import DocumentSessions
 from .idle_preparation import IdlePreparation
 from .model_loading import ModelLoader
 from .options import ServerOptions
-from .static_analysis import PendingNames, StaticAnalyzer
-from .workspace_names import WorkspaceNames
+from .pending_names import PendingNames
+from .static_analysis import StaticAnalyzer
 
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
     from grucomplete.model.completions import Completions, KnownWords
     from grucomplete.model.engine import CompletionEngine
     from grucomplete.model.machine_fit import Fit
-    from grucomplete.model.session import DocumentSession
     from grucomplete.model.workspace_memory import DocumentMemory
 
     from .workspace_memory_sync import WorkspaceMemorySync
@@ -60,7 +58,9 @@ class CompletionService:
     ) -> None:
         self.options = options
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grucomplete-model")
-        self.sessions: OrderedDict[str, DocumentSession] = OrderedDict()
+        self.sessions = DocumentSessions(
+            lambda: self.options, lambda: self.engine, self._spare_core_free
+        )
         self._cancels: dict[tuple[str, str], threading.Event] = {}  # (uri, kind)
         self._stop = threading.Event()
         # The model, its fit to this machine, and its files followed on disk.
@@ -73,7 +73,6 @@ class CompletionService:
             self._stop,
         )
         self.workspace_root: Path | None = None  # where static analysis resolves imports from
-        self.workspace_names: Container[str] | None = None  # the project's names (sessions get it)
         self.static: StaticAnalyzer | None = None
         self._unedited: set[str] = set()  # documents opened with text, not edited since
         # --- workspace memory hook (server/workspace_memory_sync.py) ---
@@ -85,7 +84,7 @@ class CompletionService:
         self.requests = 0
         self.model_runs = 0
         # Idle time reads documents' states ahead (`idle_preparation`).
-        self.preparation = IdlePreparation(self.executor, self._prepared_session, self._stop)
+        self.preparation = IdlePreparation(self.executor, self.sessions.current, self._stop)
         # A popup's line decoded after its answer, for the next keystroke's popup.
         self.deferred_line = DeferredLine(self.executor, self._decode_line)
 
@@ -152,7 +151,7 @@ class CompletionService:
             # Its keys are the loaded model's states (re-pointed while the sessions still
             # say which documents are open).
             self.start_workspace_memory()
-        self.sessions = OrderedDict()  # states of the old model mean nothing to the new one
+        self.sessions.clear()  # states of the old model mean nothing to the new one
 
     def reconfigure(self, options: ServerOptions) -> None:
         def engine_options(o: ServerOptions) -> tuple[Path, str, str, int]:
@@ -171,7 +170,7 @@ class CompletionService:
         elif restart:
             self.executor.submit(self.sessions.clear)
         else:
-            self.executor.submit(self._trim)
+            self.executor.submit(self.sessions.trim)  # `cache.maxDocuments` may be lower
         if self.loader.loading is not None:  # after `initialized`: workspace memory hook
             self.start_workspace_memory()
 
@@ -196,7 +195,7 @@ class CompletionService:
         if self.options.static_analysis:
             root = str(self.workspace_root) if self.workspace_root else None
             self.static = StaticAnalyzer(root, self.options.static_python)
-            self.static.locate = self._module_file
+            self.static.locate = self.sessions.module_file
             self.static.start()
 
     def static_names(self, uri: str, source: str, before: str) -> PendingNames | None:
@@ -256,73 +255,19 @@ class CompletionService:
 
     # --- documents -------------------------------------------------------------------------
 
-    def _session(self, uri: str) -> DocumentSession | None:
-        from grucomplete.model.session import DocumentSession
-
-        if self.engine is None:
-            return None
-        session = self.sessions.get(uri)
-        if session is None or session.engine is not self.engine:
-            session = DocumentSession(
-                self.engine,
-                self.options.cache.max_checkpoints,
-                self.options.neural_cache > 0,
-                self.options.cache.prepared_windows,
-            )
-            session.workspace_names = self._names_for(uri)
-            session.line_source = self._lines_for(uri)
-            session.spare_core_free = self._spare_core_free
-            self.sessions[uri] = session
-        self.sessions.move_to_end(uri)
-        self._trim()
-        return session
-
     def _spare_core_free(self) -> bool:
         """Whether jedi leaves the second core free now (it is not working on a question)."""
         return self.static is None or not self.static.busy
-
-    def _names_for(self, uri: str) -> Container[str] | None:
-        """The workspace's names a document may use: those of its own project (`for_document`)."""
-        names, path = self.workspace_names, _file_path(uri)
-        if isinstance(names, WorkspaceNames) and path is not None:
-            return names.for_document(path)
-        return names
-
-    def _lines_for(self, uri: str) -> LineSource | None:
-        """The lines of the workspace's files other than the document's own."""
-        names, path = self.workspace_names, _file_path(uri)
-        if isinstance(names, WorkspaceNames) and path is not None:
-            return names.lines_for(path)
-        return None
-
-    def _module_file(self, module: str, document: str | None) -> str | None:
-        """Where the workspace has `module`'s source (a project's own package, not installed)."""
-        names = self.workspace_names
-        if not isinstance(names, WorkspaceNames):
-            return None
-        found = names.module_file(module, Path(document) if document else None)
-        return str(found) if found is not None else None
-
-    def _trim(self) -> None:
-        while len(self.sessions) > self.options.cache.max_documents:
-            self.sessions.popitem(last=False)
 
     def prefill(self, uri: str, text: str) -> Future[None]:
         """Warm a document's state in the background, so its first completion is fast."""
 
         def run() -> None:
-            session = self._session(uri)
+            session = self.sessions.open(uri)
             if session is not None:
                 session.prompt(session.engine.heal(text).context)
 
         return self.executor.submit(run)
-
-    def _prepared_session(self, uri: str) -> DocumentSession | None:
-        """`uri`'s session, for background preparation, if it runs on the loaded model."""
-        session = self.sessions.get(uri)
-        if session is None or self.engine is None or session.engine is not self.engine:
-            return None
-        return session
 
     def close(self, uri: str) -> None:
         self._unedited.discard(uri)
@@ -334,7 +279,7 @@ class CompletionService:
             self.workspace_memory.closed(uri)
         for key in [key for key in self._cancels if key[0] == uri]:
             self._cancels.pop(key).set()
-        self.executor.submit(self.sessions.pop, uri, None)
+        self.executor.submit(self.sessions.drop, uri)
 
     def supersede(
         self, uri: str, kind: str = "completion", text_before: str | None = None
@@ -365,8 +310,8 @@ class CompletionService:
         continued word), given on the caller's thread: it needs no model, so it does not
         wait for the worker, which may be decoding the last answer's line. None where the
         model must run (then call `complete` on the worker)."""
-        session = self.sessions.get(uri)
-        if session is None or session.engine is not self.engine:
+        session = self.sessions.current(uri)
+        if session is None:
             return None
         if self.deferred_line.decoding(uri, text_before):
             return None  # the worker decodes this very place's line: its answer has it
@@ -410,7 +355,7 @@ class CompletionService:
             self.preparation.postpone()
             if self.preparation.log is not None:
                 self.preparation.log.append(f"complete {uri}")
-            session = self._session(uri)
+            session = self.sessions.open(uri)
             if session is None:
                 return None
             runs = session.model_runs
@@ -451,8 +396,8 @@ class CompletionService:
             self.deferred_line.queue(uri, text_before, serial)
 
     def _decode_line(self, uri: str, text_before: str, cancel: threading.Event) -> None:
-        session = self.sessions.get(uri)
-        if cancel.is_set() or session is None or session.engine is not self.engine:
+        session = self.sessions.current(uri)
+        if cancel.is_set() or session is None:
             return
         if session.last_text_before != text_before:
             return  # the document has had another answer since
@@ -539,9 +484,3 @@ def _known_words(static: PendingNames | None) -> KnownWords | None:
     if static is None:
         return None
     return NamesNow(static.result()) if static.ready() else static.result
-
-
-def _file_path(uri: str) -> Path | None:
-    """The file a `file:` document is (None for other schemes)."""
-    path = uris.to_fs_path(uri) if uri.startswith("file:") else None
-    return Path(path) if path is not None else None

@@ -172,7 +172,7 @@ def initialize(ls: GruCompleteServer, params: types.InitializeParams) -> None:
     ls.watch_files = bool(watched and watched.dynamic_registration)
     # Without file events from the client, the disk is looked at again every half minute.
     ls.names = WorkspaceNames(ls.service.workspace_root, poll_s=None if ls.watch_files else 30.0)
-    ls.service.workspace_names = ls.names
+    ls.service.sessions.workspace_names = ls.names
 
 
 @server.feature(types.INITIALIZED)

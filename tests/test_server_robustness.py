@@ -274,8 +274,8 @@ def test_an_exception_in_a_handler_or_the_worker_is_answered_and_the_server_live
     # paths run: the handler on the event loop, and the model worker for a request and for a
     # notification (didOpen's prefill).
     (tmp_path / "sitecustomize.py").write_text(
-        "from grucomplete.server import completion_service, language_server\n"
-        "_session, _before = completion_service.CompletionService._session, "
+        "from grucomplete.server import document_sessions, language_server\n"
+        "_session, _before = document_sessions.DocumentSessions.open, "
         "language_server.GruCompleteServer.text_before\n"
         "def _bad_session(self, uri):\n"
         "    if 'worker-fault' in uri:\n"
@@ -285,7 +285,7 @@ def test_an_exception_in_a_handler_or_the_worker_is_answered_and_the_server_live
         "    if 'handler-fault' in uri:\n"
         "        raise RuntimeError('injected handler fault')\n"
         "    return _before(self, uri, position)\n"
-        "completion_service.CompletionService._session = _bad_session\n"
+        "document_sessions.DocumentSessions.open = _bad_session\n"
         "language_server.GruCompleteServer.text_before = _bad_before\n"
     )
     server = RawServer(env={"PYTHONPATH": str(tmp_path)})
