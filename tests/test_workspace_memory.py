@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grucomplete.model import memory_builder
+from grucomplete.model import memory_builder, memory_encoder
 from grucomplete.model.completion_settings import CompletionSettings
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.memory_builder import MemoryBuilder, workspace_files
@@ -175,7 +175,7 @@ def test_the_server_builds_with_its_own_model_not_a_second_copy(
     def no_copy(*args: object, **kw: object) -> None:
         raise AssertionError("the builder loaded a model of its own")
 
-    monkeypatch.setattr(memory_builder, "load_checkpoint", no_copy)
+    monkeypatch.setattr(memory_encoder, "load_checkpoint", no_copy)
     memory = WorkspaceMemory()
     builder = _builder(
         tmp_path, tiny_model_dir, memory, engine=lambda: None if loading[0] else engine
