@@ -38,7 +38,8 @@ from safetensors.torch import save_file
 
 from .heap import map_large_allocations, return_free_pages
 from .memory_encoder import Encoder
-from .workspace_memory import MAX_KEYS, Projection, Shard, WorkspaceMemory
+from .memory_keys import Projection
+from .workspace_memory import MAX_KEYS, Shard, WorkspaceMemory
 from .workspace_store import store_dir, weights_fingerprint
 
 if TYPE_CHECKING:
