@@ -381,3 +381,36 @@ def test_a_read_leaves_the_spare_core_to_jedi_while_it_works(
     assert feeds[0] is False and feeds[-1] is True
     service.static = None
     service.shutdown()
+
+
+def test_members_static_analysis_has_in_hand_are_scored_without_a_search(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `.`, names that need no wait (what the document declares, an earlier answer)
+    reach decoding in hand and no beam search of words runs; jedi still at work, it runs."""
+    from concurrent.futures import Future
+
+    from grucomplete.model import completions as completions_module
+    from grucomplete.model.decode_options import StopAt
+    from grucomplete.server.pending_names import PendingNames
+
+    searched: list[list[StopAt]] = []
+    real = completions_module.decode_together
+
+    def recording(model, state, logits, index, prefix, requests, **kw):
+        searched.append([stop for stop, _ in requests])
+        return real(model, state, logits, index, prefix, requests, **kw)
+
+    service = service_for(tiny_model_dir)
+    monkeypatch.setattr(completions_module, "decode_together", recording)
+    members = ["path", "pardir", "getcwd"]
+    jedi_at_work: Future[list[str] | None] = Future()
+    declared = PendingNames(jedi_at_work, time.monotonic() + 60, declared=members)
+    answer = service.executor.submit(
+        service.complete, "file:///a.py", MAIN, None, False, declared
+    ).result()
+    assert searched == [[]] and answer.words[0].label == "path"
+    pending = PendingNames(jedi_at_work, time.monotonic() + 0.2)  # nothing known yet
+    service.executor.submit(service.complete, "file:///b.py", MAIN, None, False, pending).result()
+    assert searched[-1] == [StopAt.IDENTIFIER]
+    service.shutdown()
