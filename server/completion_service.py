@@ -7,7 +7,9 @@ word) needs no tensor and is given on the loop (`answer_at_once`), not behind th
 This module knows nothing of LSP: it is tested directly, and the handlers in
 `language_server.py` are thin.
 
-The model itself is loaded, fitted to the machine and followed on disk by `model_loading`.
+The model itself is loaded, fitted to the machine and followed on disk by `model_loading`;
+the documents' sessions are kept by `document_sessions`, a popup's line decoded after its
+answer by `deferred_line`, and jedi's names arrive as `pending_names`.
 """
 
 from __future__ import annotations
