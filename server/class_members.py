@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import builtins
 import enum
+import functools
 import keyword
 import re
 import typing
@@ -32,6 +33,7 @@ _SELF_ATTRIBUTE_DOT = re.compile(r"(?<![\w.])self\.(\w+)\.\Z")
 _METHOD = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
 _CLASS = re.compile(r"^([ \t]*)class[ \t]+(\w+)[ \t]*(?:\(([^()]*)\))?[ \t]*:", re.MULTILINE)
 _SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+\w+", re.MULTILINE)
+_CLASS_WORD = re.compile(r"class[ \t]")
 _FIRST_STATEMENT = re.compile(r"^([ \t]*)(?=[^ \t\r\n#])", re.MULTILINE)
 # `self.name` assigned: `=`, an annotation, or an augmented assignment (not `==`, `:=` or the
 # colon ending `if x is self.name:`).
@@ -267,15 +269,39 @@ def _enclosing_class(before: str, start: int) -> re.Match[str] | None:
     return None
 
 
+def class_headers(text: str) -> list[re.Match[str]]:
+    """`_CLASS.finditer(text)`'s matches, found from the word `class`: a `^`-anchored scan
+    tries every line of a large module (ms at each keystroke), a literal's search only the
+    few lines that hold it."""
+    headers: list[re.Match[str]] = []
+    end = tried = -1
+    for word in _CLASS_WORD.finditer(text):
+        line_start = text.rfind("\n", 0, word.start()) + 1
+        if line_start < end or line_start == tried:
+            continue  # inside the last header (its bases span lines), or its line was tried
+        tried = line_start
+        header = _CLASS.match(text, line_start)
+        if header is not None:
+            headers.append(header)
+            end = header.end()
+    return headers
+
+
 def imported_bases(text: str) -> set[str]:
     """The bases of the document's classes that it does not define and that are not known
     here: those whose members static analysis lists ahead of the first `self.`. (Not the
     classes annotations name: there are many, a large module's first listing takes hundreds
     of ms, and the worker busy with them answered the cursor's questions later.)"""
-    headers = list(_CLASS.finditer(text))
-    defined = {header.group(2) for header in headers}
-    bases = {base for header in headers for base in _split_bases(header.group(3) or "")}
-    return {base for base in bases if _bare(base) not in defined and _bare(base) not in _BASES}
+    return set(_imported_bases(tuple((h.group(2), h.group(3) or "") for h in class_headers(text))))
+
+
+@functools.lru_cache(maxsize=64)
+def _imported_bases(headers: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """`imported_bases` of the (name, bases) of a document's class headers: the same headers
+    at each keystroke are split once."""
+    defined = {name for name, _ in headers}
+    bases = {base for _, within in headers for base in _split_bases(within)}
+    return frozenset(b for b in bases if _bare(b) not in defined and _bare(b) not in _BASES)
 
 
 class _Document:
@@ -284,7 +310,7 @@ class _Document:
     def __init__(self, text: str) -> None:
         self.text = text
         self.classes: dict[str, list[re.Match[str]]] = {}
-        for header in _CLASS.finditer(text):
+        for header in class_headers(text):
             self.classes.setdefault(header.group(2), []).append(header)
 
 
