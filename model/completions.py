@@ -113,7 +113,7 @@ def decode_completions(
     searched = words and not (
         not at_use
         and isinstance(known_words, NamesNow)
-        and any(n.startswith(healed.typed) and n.isidentifier() for n in known_words.names or ())
+        and bool(_continuing(known_words.names, healed.typed))
     )
     requests = [(StopAt.IDENTIFIER, settings.word_options())] if searched else []
     if lines:
@@ -167,7 +167,7 @@ def decode_completions(
     # A word is a name: not a number, not glued to punctuation or a line's fragment.
     found_words = found[0] if searched else []
     result.words = [w for c in found_words if (w := _word(healed, c)).label.isidentifier()]
-    known = [n for n in names or () if n.startswith(healed.typed) and n.isidentifier()]
+    known = _continuing(names, healed.typed)
     if settings.identifier_cache > 0 or known:
         scored = {}
         if known:
@@ -195,6 +195,11 @@ def decode_completions(
         result.words = keep_real_names(result.words, legal, defining)
     result.checked = names is not None
     return result
+
+
+def _continuing(names: Sequence[str] | None, typed: str) -> list[str]:
+    """The names that continue what is typed."""
+    return [n for n in names or () if n.startswith(typed) and n.isidentifier()]
 
 
 def _query(prompt: PromptState) -> torch.Tensor:
