@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grucomplete.server.class_members import (
+    _CLASS,
     attribute_type,
+    class_headers,
     class_object_members,
     element_type,
     imported_bases,
@@ -318,18 +322,12 @@ _PIECES = ["class", "class ", " ", "\t", "\n", "\r\n", "(", ")", ":", "A", "b_1"
 def test_class_headers_are_those_a_line_anchored_scan_finds(pieces: list[str]) -> None:
     """The word-first search of class headers (fast on a large module) finds exactly what
     the `^`-anchored pattern finds: the same matches, spans and groups."""
-    from grucomplete.server.class_members import _CLASS, class_headers
-
     text = "".join(pieces)
     expected = [(m.span(), m.groups()) for m in _CLASS.finditer(text)]
     assert [(m.span(), m.groups()) for m in class_headers(text)] == expected
 
 
 def test_class_headers_of_real_modules() -> None:
-    from pathlib import Path
-
-    from grucomplete.server.class_members import _CLASS, class_headers
-
     root = Path(__file__).resolve().parents[1]
     files = sorted((root / "server").glob("*.py")) + sorted((root / "tests").glob("*.py"))
     tricky = "class A(\n    Base,\n    Mixin,\n):\n    class Meta:  # class of class B\n"

@@ -7,6 +7,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from unittest.mock import patch
@@ -14,12 +15,15 @@ from unittest.mock import patch
 import pytest
 
 from grucomplete.model import checkpoint
+from grucomplete.model import completions as completions_module
 from grucomplete.model.checkpoint import load_checkpoint, save_checkpoint
+from grucomplete.model.decode_options import StopAt
 from grucomplete.model.lm import GRULanguageModel
 from grucomplete.model.tokenizer import train_tokenizer
 from grucomplete.model.window import CHUNK
 from grucomplete.server.completion_service import CompletionService
 from grucomplete.server.options import CacheOptions, ServerOptions, parse_options
+from grucomplete.server.pending_names import PendingNames
 
 from .conftest import TOY_SOURCES
 
@@ -388,12 +392,6 @@ def test_members_static_analysis_has_in_hand_are_scored_without_a_search(
 ) -> None:
     """After `.`, names that need no wait (what the document declares, an earlier answer)
     reach decoding in hand and no beam search of words runs; jedi still at work, it runs."""
-    from concurrent.futures import Future
-
-    from grucomplete.model import completions as completions_module
-    from grucomplete.model.decode_options import StopAt
-    from grucomplete.server.pending_names import PendingNames
-
     searched: list[list[StopAt]] = []
     real = completions_module.decode_together
 
