@@ -1,6 +1,6 @@
 """Decoding alone at the gauge's positions: its time, and a digest of the answers.
 
-    python benchmarks/decode_time.py GAUGE.json [--rounds 3] [--model default]
+    python benchmarks/decode_time.py GAUGE.json [--rounds 3] [--model default] [--threads 1]
 
 For each position of an `lsp_eval --json` record (held-out files under .work/heldout), a
 fresh `DocumentSession` reads the text before it (untimed), then completes there, timing
@@ -37,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("gauge_json")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", default="default", help="a model directory, or 'default'")
+    parser.add_argument("--threads", type=int, default=1, help="torch's threads while decoding")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     engine = CompletionEngine(load_checkpoint(resolve_model_dir(args.model)), "int8")
     settings = CompletionSettings()
     decode = session_module.decode_completions

@@ -10,7 +10,8 @@ class body says what the instance has: its methods and class attributes, and eve
 (`imported_bases`). A class with a `__getattr__` may have any member: nothing is listed.
 `instance_members` reads any class so, for a name `receiver_types` finds an instance of.
 
-A scan of the text, not a parse: the document is half-typed at the cursor.
+A scan of the text, not a parse: the document is half-typed at the cursor. Where the
+classes are, their bodies and bases, is `class_statements`'s.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ import re
 import typing
 from dataclasses import dataclass
 
+from .class_statements import (
+    CLASS,
+    ClassIndex,
+    body_of,
+    class_headers,
+    enclosing_class,
+    split_bases,
+)
 from .receiver_types import annotation_class, assigned_value, parameter_class, value_class
 from .source_scan import closing, without_long_strings
 
@@ -31,10 +40,6 @@ _SELF_DOT = re.compile(r"(?<![\w.])self\.\Z")
 _SUPER_DOT = re.compile(r"(?<![\w.])super\(\)\.\Z")
 _SELF_ATTRIBUTE_DOT = re.compile(r"(?<![\w.])self\.(\w+)\.\Z")
 _METHOD = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
-_CLASS = re.compile(r"^([ \t]*)class[ \t]+(\w+)[ \t]*(?:\(([^()]*)\))?[ \t]*:", re.MULTILINE)
-_SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+\w+", re.MULTILINE)
-_CLASS_WORD = re.compile(r"class[ \t]")
-_FIRST_STATEMENT = re.compile(r"^([ \t]*)(?=[^ \t\r\n#])", re.MULTILINE)
 # `self.name` assigned: `=`, an annotation, or an augmented assignment (not `==`, `:=` or the
 # colon ending `if x is self.name:`).
 _SELF_ASSIGNED = re.compile(
@@ -108,7 +113,7 @@ def self_members(before: str, after: str) -> DeclaredMembers | None:
     if found is None:
         return None
     text, header = found
-    return _members(_Document(text), header, frozenset())
+    return _members(ClassIndex(text), header, frozenset())
 
 
 def super_members(before: str, after: str) -> DeclaredMembers | None:
@@ -120,7 +125,7 @@ def super_members(before: str, after: str) -> DeclaredMembers | None:
     if found is None:
         return None
     text, header = found
-    return _inherited(_Document(text), header, frozenset([header.group(2)]))
+    return _inherited(ClassIndex(text), header, frozenset([header.group(2)]))
 
 
 def property_members(before: str, after: str) -> DeclaredMembers | None:
@@ -175,7 +180,7 @@ def element_type(before: str, after: str) -> str | None:
 def _cursor_class_body(before: str, after: str) -> tuple[str, str] | None:
     """The indentation and the body (long strings emptied) of the class the cursor is in."""
     cursor_class = _cursor_class(before, after)
-    body = _body(*cursor_class) if cursor_class is not None else None
+    body = body_of(*cursor_class) if cursor_class is not None else None
     return None if body is None else (body[0], without_long_strings(body[1]))
 
 
@@ -201,7 +206,7 @@ def _item_class(annotation: str) -> str | None:
     found = re.fullmatch(r"(?:[\w.]*\.)?(\w+)\[(.*)\]", annotation.strip().strip("\"'"), re.DOTALL)
     if found is None:
         return None
-    container, arguments = found.group(1), _split_bases(found.group(2))
+    container, arguments = found.group(1), split_bases(found.group(2))
     if container in _MAPPINGS and len(arguments) == 2:
         return annotation_class(arguments[1])
     if container in _SEQUENCES and len(arguments) == 1:
@@ -216,7 +221,7 @@ def iterated_item(annotation: str) -> str | None:
     found = re.fullmatch(r"(?:[\w.]*\.)?(\w+)\[(.*)\]", annotation.strip().strip("\"'"), re.DOTALL)
     if found is None:
         return None
-    container, arguments = found.group(1), _split_bases(found.group(2))
+    container, arguments = found.group(1), split_bases(found.group(2))
     if container in _ITERABLES or container in _MAPPINGS:
         return arguments[0] if arguments else None
     if container in ("tuple", "Tuple") and len(arguments) == 2 and arguments[1] == "...":
@@ -241,11 +246,11 @@ def _cursor_class(before: str, after: str) -> tuple[str, re.Match[str]] | None:
     """The text read (the document, less what is too far above the cursor) and the header of
     the class the cursor is in, in it."""
     start = max(0, len(before) - SCANNED)
-    header = _enclosing_class(before, start)
+    header = enclosing_class(before, start)
     if header is None:
         return None
     text = before[start:] + after
-    class_header = _CLASS.match(text, header.start() - start)
+    class_header = CLASS.match(text, header.start() - start)
     return (text, class_header) if class_header is not None else None
 
 
@@ -253,38 +258,6 @@ def cursor_class_name(before: str, after: str) -> str | None:
     """The name of the class whose method the cursor at the end of `before` is in."""
     found = _cursor_class(before, after)
     return found[1].group(2) if found is not None else None
-
-
-def _enclosing_class(before: str, start: int) -> re.Match[str] | None:
-    """The class whose method the cursor is in: the nearest `class` line above, less indented
-    than every scope between (a function nested in a method still sees the method's `self`)."""
-    line_start = before.rfind("\n") + 1
-    indent = len(before[line_start:]) - len(before[line_start:].lstrip())
-    for scope in reversed(list(_SCOPE.finditer(before, start))):
-        if len(scope.group(1)) >= indent:
-            continue  # a sibling scope that ended above the cursor
-        if scope.group(2) == "class":
-            return _CLASS.match(before, scope.start())
-        indent = len(scope.group(1))
-    return None
-
-
-def class_headers(text: str) -> list[re.Match[str]]:
-    """`_CLASS.finditer(text)`'s matches, found from the word `class`: a `^`-anchored scan
-    tries every line of a large module (ms at each keystroke), a literal's search only the
-    few lines that hold it."""
-    headers: list[re.Match[str]] = []
-    end = tried = -1
-    for word in _CLASS_WORD.finditer(text):
-        line_start = text.rfind("\n", 0, word.start()) + 1
-        if line_start < end or line_start == tried:
-            continue  # inside the last header (its bases span lines), or its line was tried
-        tried = line_start
-        header = _CLASS.match(text, line_start)
-        if header is not None:
-            headers.append(header)
-            end = header.end()
-    return headers
 
 
 def imported_bases(text: str) -> set[str]:
@@ -300,29 +273,19 @@ def _imported_bases(headers: tuple[tuple[str, str], ...]) -> frozenset[str]:
     """`imported_bases` of the (name, bases) of a document's class headers: the same headers
     at each keystroke are split once."""
     defined = {name for name, _ in headers}
-    bases = {base for _, within in headers for base in _split_bases(within)}
+    bases = {base for _, within in headers for base in split_bases(within)}
     return frozenset(b for b in bases if _bare(b) not in defined and _bare(b) not in _BASES)
 
 
-class _Document:
-    """A document's text and its classes by name, found once per question."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.classes: dict[str, list[re.Match[str]]] = {}
-        for header in class_headers(text):
-            self.classes.setdefault(header.group(2), []).append(header)
-
-
 def _members(
-    document: _Document, header: re.Match[str], below: frozenset[str], instance: bool = True
+    document: ClassIndex, header: re.Match[str], below: frozenset[str], instance: bool = True
 ) -> DeclaredMembers | None:
     """`below`: the classes whose bases led here (a class that is its own base is a cycle);
     `instance`: an instance's members (`self.x` too), else the class's own."""
     if header.group(2) in below or len(below) >= MAX_DEPTH:
         return None  # a cycle, or a hierarchy too deep to read this way
     below |= {header.group(2)}
-    body = _body(document.text, header)
+    body = body_of(document.text, header)
     if body is None:
         return None
     indent, source = body
@@ -349,11 +312,11 @@ def _members(
 
 
 def _inherited(
-    document: _Document, header: re.Match[str], below: frozenset[str], instance: bool = True
+    document: ClassIndex, header: re.Match[str], below: frozenset[str], instance: bool = True
 ) -> DeclaredMembers | None:
     """What a class's bases (and `object`) give its instances."""
     names, imported = set(dir(object)), set[str]()
-    for base in _split_bases(header.group(3) or ""):
+    for base in split_bases(header.group(3) or ""):
         inherited = _resolve(document, base, below, instance)
         if inherited is None:
             return None
@@ -365,18 +328,16 @@ def _inherited(
 def instance_members(text: str, class_name: str) -> DeclaredMembers | None:
     """The members of an instance of `class_name` (a dotted name as the document `text`
     writes it, `receiver_types.declared_type`), or None where they cannot be known."""
-    return _resolve(_Document(text), class_name, frozenset())
+    return _resolve(ClassIndex(text), class_name, frozenset())
 
 
 def class_object_members(text: str, name: str) -> DeclaredMembers | None:
     """The members of the class `name` itself (`Color.RED`, `Text.from_markup(...)`) where the
     document `text` defines it: what its body and its bases' define (not what `self.x = ...`
     gives only instances) and what every class has (`mro`, `__name__`); None elsewhere."""
-    document = _Document(text)
-    defined = document.classes.get(name)
-    members = (
-        _members(document, _outermost(defined), frozenset(), instance=False) if defined else None
-    )
+    document = ClassIndex(text)
+    header = document.outermost(name)
+    members = _members(document, header, frozenset(), instance=False) if header else None
     if members is None:
         return None
     return DeclaredMembers(members.names | TYPE_MEMBERS, members.imported)
@@ -385,64 +346,28 @@ def class_object_members(text: str, name: str) -> DeclaredMembers | None:
 def class_bases(text: str, class_name: str) -> list[str]:
     """The bases of the class `class_name` that `text` defines at its outermost, as written
     there (subscripts and keywords left out)."""
-    defined = _Document(text).classes.get(class_name)
-    header = _outermost(defined) if defined else None
-    return _split_bases(header.group(3) or "") if header is not None else []
+    header = ClassIndex(text).outermost(class_name)
+    return split_bases(header.group(3) or "") if header is not None else []
 
 
 def class_body(text: str, class_name: str) -> tuple[str, str] | None:
     """The indentation and the body (long strings emptied) of the class `class_name` that
     `text` defines at its outermost."""
-    defined = _Document(text).classes.get(class_name)
-    body = _body(text, _outermost(defined)) if defined else None
+    header = ClassIndex(text).outermost(class_name)
+    body = body_of(text, header) if header is not None else None
     return None if body is None else (body[0], without_long_strings(body[1]))
 
 
-def _outermost(headers: list[re.Match[str]]) -> re.Match[str]:
-    """Of several classes that share a name, the least indented: the module's own."""
-    return min(headers, key=lambda header: len(header.group(1)))
-
-
 def _resolve(
-    document: _Document, class_name: str, below: frozenset[str], instance: bool = True
+    document: ClassIndex, class_name: str, below: frozenset[str], instance: bool = True
 ) -> DeclaredMembers | None:
     name = _bare(class_name)
-    defined = document.classes.get(name)
-    if defined:  # the document's own class
-        return _members(document, _outermost(defined), below, instance)
+    defined = document.outermost(name)
+    if defined is not None:  # the document's own class
+        return _members(document, defined, below, instance)
     if name in _BASES:
         return DeclaredMembers(_BASES[name], frozenset())
     return DeclaredMembers(frozenset(), frozenset([class_name]))
-
-
-def _body(text: str, header: re.Match[str]) -> tuple[str, str] | None:
-    """The indentation of the class's statements and its body's text (to its end, or the
-    document's)."""
-    first = _FIRST_STATEMENT.search(text, header.end())
-    if first is None or text.count("\n", header.end(), first.start()) == 0:
-        return None  # `class A: pass` on one line, or nothing below the header yet
-    indent = first.group(1)
-    if len(indent) <= len(header.group(1)):
-        return None  # no body yet
-    outdent = re.compile(rf"^[ \t]{{0,{len(header.group(1))}}}(?=[^ \t\r\n#])", re.MULTILINE)
-    end = outdent.search(text, first.start())
-    return indent, text[first.start() : end.start() if end else len(text)]
-
-
-def _split_bases(bases: str) -> list[str]:
-    """The base classes of a header's parentheses, keywords (`metaclass=`) left out and
-    subscripts (`Generic[T]`) dropped."""
-    found, depth, current = [], 0, ""
-    for char in bases + ",":
-        depth += (char == "[") - (char == "]")
-        if char == "," and depth == 0:
-            base = re.sub(r"\[.*", "", current, flags=re.DOTALL).strip()
-            if base and "=" not in base:
-                found.append(base)
-            current = ""
-        else:
-            current += char
-    return found
 
 
 def _bare(base: str) -> str:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from grucomplete.server.class_members import (
-    _CLASS,
     attribute_type,
-    class_headers,
     class_object_members,
     element_type,
     imported_bases,
@@ -312,25 +306,3 @@ def test_a_class_s_attributes_set_below_it_are_its_own() -> None:
 )
 def test_a_loop_over_a_container_binds_its_items(annotation: str, item: str | None) -> None:
     assert iterated_item(annotation) == item
-
-
-_PIECES = ["class", "class ", " ", "\t", "\n", "\r\n", "(", ")", ":", "A", "b_1", "#", "'", ","]
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(_PIECES), max_size=40))
-def test_class_headers_are_those_a_line_anchored_scan_finds(pieces: list[str]) -> None:
-    """The word-first search of class headers (fast on a large module) finds exactly what
-    the `^`-anchored pattern finds: the same matches, spans and groups."""
-    text = "".join(pieces)
-    expected = [(m.span(), m.groups()) for m in _CLASS.finditer(text)]
-    assert [(m.span(), m.groups()) for m in class_headers(text)] == expected
-
-
-def test_class_headers_of_real_modules() -> None:
-    root = Path(__file__).resolve().parents[1]
-    files = sorted((root / "server").glob("*.py")) + sorted((root / "tests").glob("*.py"))
-    tricky = "class A(\n    Base,\n    Mixin,\n):\n    class Meta:  # class of class B\n"
-    for text in [f.read_text() for f in files] + [tricky, tricky.replace("\n", "\r\n")]:
-        expected = [(m.span(), m.groups()) for m in _CLASS.finditer(text)]
-        assert [(m.span(), m.groups()) for m in class_headers(text)] == expected
