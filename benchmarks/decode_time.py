@@ -1,6 +1,7 @@
 """Decoding alone at the gauge's positions: its time, and a digest of the answers.
 
-    python benchmarks/decode_time.py GAUGE.json [--rounds 3] [--model default] [--threads 1]
+    python benchmarks/decode_time.py GAUGE.json [--rounds 3] [--model default]
+        [--threads 1] [--step-threads 2] [--no-read-beside]
 
 For each position of an `lsp_eval --json` record (held-out files under .work/heldout), a
 fresh `DocumentSession` reads the text before it (untimed), then completes there, timing
@@ -38,9 +39,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", default="default", help="a model directory, or 'default'")
     parser.add_argument("--threads", type=int, default=1, help="torch's threads while decoding")
+    parser.add_argument(
+        "--step-threads", type=int, default=0, help="torch's threads in the model's steps only"
+    )
+    parser.add_argument(
+        "--no-read-beside",
+        action="store_true",
+        help="the next window is not read on the spare core while decoding",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     engine = CompletionEngine(load_checkpoint(resolve_model_dir(args.model)), "int8")
+    if args.no_read_beside:
+        engine.beside = None
+    if args.step_threads:
+        step_outputs = engine.model.step_outputs
+
+        def threaded(*a: Any, **k: Any) -> Any:
+            torch.set_num_threads(args.step_threads)
+            try:
+                return step_outputs(*a, **k)
+            finally:
+                torch.set_num_threads(args.threads)
+
+        engine.model.step_outputs = threaded
     settings = CompletionSettings()
     decode = session_module.decode_completions
     spent: list[float] = []

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from grucomplete.model.checkpoint import load_checkpoint
+
 from .conftest import TOY_SOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,9 +26,19 @@ def toy_corpus(tmp_path: Path, min_chars: int = 0) -> Path:
     return corpus
 
 
-def test_server_speed_benchmark_runs_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "serve",
+    [
+        "-m grucomplete.training serve",
+        f"{ROOT / 'benchmarks/serve_variant.py'} --no-read-beside --switch-interval 0.001 --",
+    ],
+    ids=["serve", "serve_variant"],
+)
+def test_server_speed_benchmark_runs_end_to_end(
+    tiny_model_dir: Path, tmp_path: Path, serve: str
+) -> None:
     corpus = toy_corpus(tmp_path, min_chars=2_500)
-    server = f"{sys.executable} -m grucomplete.training serve --model {tiny_model_dir}"
+    server = f"{sys.executable} {serve} --model {tiny_model_dir}"
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/server_speed.py"), "--corpus", str(corpus)]
         + ["--server", server, "--reference", "", "--files", "2", "--queries", "6"]
@@ -217,6 +229,22 @@ def test_model_cost_compares_models(tiny_model_dir: Path) -> None:
     assert run.returncode == 0, run.stderr
     rows = run.stdout.splitlines()[1:]
     assert len(rows) == 2 and rows[0].count("1.00x") == 2  # the reference: 1x on both
+
+
+def test_step_parts_times_each_layer_and_the_output(tiny_model_dir: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/step_parts.py"), "--model", str(tiny_model_dir)]
+        + ["--repeats", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = dict(line.split(" | ", 1) for line in run.stdout.splitlines()[1:])
+    layers = load_checkpoint(tiny_model_dir).model.config.num_layers
+    assert len(rows) == 3 * layers + 3 and "output layer" in rows and "whole step" in rows
+    for times in rows.values():
+        assert all(float(ms) > 0 for ms in times.split(" | "))
 
 
 def test_the_training_recipe_writes_both_bundled_models(tmp_path: Path) -> None:
