@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import unquote
 
 from lsprotocol import types
@@ -20,6 +21,7 @@ from pygls.uris import to_fs_path
 
 from grucomplete.model import package_version
 
+from . import stdio
 from .completion_service import CompletionService
 from .memory_release import ReleaseAfterCloses, release_freed_memory
 from .options import ServerOptions, parse_options
@@ -63,6 +65,14 @@ class GruCompleteServer(LanguageServer):
         self.adaptation.stop()
         self.names.stop()
         self.service.shutdown()
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve on stdin and stdout, read by the event loop where they allow it (`stdio`)."""
+        stdin, stdout = stdin or sys.stdin.buffer, stdout or sys.stdout.buffer
+        if stdio.watchable(stdin, stdout):
+            stdio.serve(self, stdin, stdout)
+        else:
+            super().start_io(stdin, stdout)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # The reader reports with source JsonRpcException only what it could not decode (the
