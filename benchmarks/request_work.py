@@ -1,18 +1,23 @@
 """Where each completion's time went, from a server's debug log.
 
     grucomplete serve -v --log-file LOG     # e.g. as the gauge's --server
-    python benchmarks/request_work.py LOG [--last 300] [--top 10]
+    python benchmarks/request_work.py LOG [--last 300] [--top 10] [--gauge RUN.json]
 
 Reads the `complete at ...: read N tokens in X ms, decoded ... in Y ms (static analysis Z ms
 of it)` lines the service logs at debug level (requests answered from the last answer read
 and decode nothing and are left out) and prints, per kind of decoding (words, words+line,
 line), the medians of tokens read, read time, decoding time and static analysis's wait, the
-50th/90th/99th percentiles of read + decode, and the slowest requests.
+50th/90th/99th percentiles of read + decode, and the slowest requests. With `--gauge`, the
+gauge's record of the same run (`lsp_eval.py --json`): per kind of position, the medians of
+the latency the gauge saw, of read and decode, and of the rest (the request's way in and out,
+its handling on the event loop, its wait for the worker), each request joined to its log
+line by document and offset.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 from pathlib import Path
@@ -33,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("log", type=Path)
     parser.add_argument("--last", type=int, default=0, help="only the last N requests")
     parser.add_argument("--top", type=int, default=10, help="slowest requests listed")
+    parser.add_argument("--gauge", type=Path, help="the gauge's --json record of the run")
     args = parser.parse_args(argv)
     rows = []
     for line in args.log.read_text(errors="replace").splitlines():
@@ -56,7 +62,25 @@ def main(argv: list[str] | None = None) -> int:
     print("slowest: tokens read, read ms, decoded, decode ms, document, offset")
     for r in sorted(rows, key=lambda r: -(r[1] + r[3]))[: args.top]:
         print(f"  {r[0]}, {r[1]:.1f}, {r[2]}, {r[3]:.1f}, {r[5].rsplit('/', 1)[-1]}, {r[6]}")
+    if args.gauge is not None:
+        print_rest(rows, json.loads(args.gauge.read_text())["queries"])
     return 0
+
+
+def print_rest(rows: list[tuple], queries: list[dict]) -> None:
+    """Per kind of gauge position: latency, read, decode and the rest, medians in ms."""
+    by_place = {(r[5], int(r[6])): r for r in rows}
+    kinds: dict[str, list[tuple[float, float, float]]] = {}
+    for query in queries:
+        place = [key for key in by_place if key[1] == query["offset"]]
+        row = next((by_place[k] for k in place if k[0].endswith("/" + query["file"])), None)
+        if row is not None and query.get("latency_ms") is not None:
+            kinds.setdefault(query["kind"], []).append((query["latency_ms"], row[1], row[3]))
+    print("gauge kind | n | latency p50 | read p50 | decode p50 | the rest p50")
+    for kind, joined in sorted(kinds.items()):
+        medians = [statistics.median(j[i] for j in joined) for i in (0, 1, 2)]
+        rest = statistics.median(j[0] - j[1] - j[2] for j in joined)
+        print(f"{kind} | {len(joined)} | " + " | ".join(f"{m:.1f}" for m in [*medians, rest]))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ def toy_corpus(tmp_path: Path, min_chars: int = 0) -> Path:
     "serve",
     [
         "-m grucomplete.training serve",
-        f"{ROOT / 'benchmarks/serve_variant.py'} --no-read-beside --switch-interval 0.001 --",
+        f"{ROOT / 'benchmarks/serve_variant.py'} --no-read-beside --quiet-pygls"
+        " --switch-interval 0.001 --",
     ],
     ids=["serve", "serve_variant"],
 )
@@ -216,6 +217,21 @@ def test_request_work_summarises_a_debug_log(tmp_path: Path) -> None:
     assert "words | 1 | 300.0 | 90.0 | 5.0 | 0.0" in run.stdout
     assert "words+line | 1 | 4.0 | 2.0 | 30.0 | 1.5" in run.stdout
     assert "  300, 90.0, words, 5.0, a.py, 10" in run.stdout  # the slowest
+    gauge = tmp_path / "run.json"
+    queries = [
+        {"file": "a.py", "kind": "ident", "offset": 10, "latency_ms": 99.0},
+        {"file": "a.py", "kind": "line", "offset": 20, "latency_ms": 40.0},
+        {"file": "b.py", "kind": "line", "offset": 20, "latency_ms": 7.0},  # not in the log
+    ]
+    gauge.write_text(json.dumps({"queries": queries}))
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/request_work.py"), str(log), "--gauge", str(gauge)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "ident | 1 | 99.0 | 90.0 | 5.0 | 4.0" in run.stdout
+    assert "line | 1 | 40.0 | 2.0 | 30.0 | 8.0" in run.stdout
 
 
 def test_model_cost_compares_models(tiny_model_dir: Path) -> None:
