@@ -2,9 +2,10 @@
 
 A client without ghost text (Neovim's popup) gets whole lines in its popup, but a line costs
 more model steps than the words. Where the answer went out without one, its line is decoded
-on the model worker right after, for the next keystroke's popup (which carries the lines the
-typing still follows). Every request counts and interrupts that line within a decoding step,
-unless it asks at the very place the line is for: then the worker's answer will have it.
+on the model worker once the editor has been quiet a moment (`QUIET_S`), for the next
+keystroke's popup (which carries the lines the typing still follows). Every request counts
+and interrupts that line (within a decoding step, or before it starts), unless it asks at
+the very place the line is for: then the worker's answer will have it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from concurrent.futures import Executor
 # decode(uri, text_before, cancel): the line at `text_before`, stopping once `cancel` is set.
 DecodeLine = Callable[[str, str, threading.Event], None]
 
+# The line starts once the editor has been quiet this long after the answer. Typing on, or the
+# editor's next question, comes sooner and would interrupt it within a model step (1-2 ms
+# spent for nothing, and waited for by that request); a person's next keystroke comes later,
+# and the line is ready for it.
+QUIET_S = 0.02
+
 
 class DeferredLine:
     """At most one line decoded in idle time, for the place of the last answer."""
@@ -25,6 +32,7 @@ class DeferredLine:
         self._executor, self._decode = executor, decode
         self._serial = 0  # requests seen: a line is queued only if none came after its answer
         self._cancel = threading.Event()
+        self._wake = threading.Event()  # a request ends the quiet wait before a line
         self._place: tuple[str, str] | None = None  # (uri, text before the cursor)
         self._lock = threading.Lock()
 
@@ -39,6 +47,7 @@ class DeferredLine:
             self._serial += 1
             if self._place != (uri, text_before):
                 self._cancel.set()
+            self._wake.set()  # at the line's own place, the request wants the line now
 
     def decoding(self, uri: str, text_before: str) -> bool:
         """Whether the worker is decoding the line at this very place (its answer has it)."""
@@ -52,9 +61,18 @@ class DeferredLine:
             if self._serial != serial:
                 return
             self._cancel = cancel = threading.Event()
+            self._wake = wake = threading.Event()
             self._place = (uri, text_before)
         with contextlib.suppress(RuntimeError):  # RuntimeError: the executor is shut down
-            self._executor.submit(self._decode, uri, text_before, cancel)
+            self._executor.submit(self._after_quiet, uri, text_before, cancel, wake)
+
+    def _after_quiet(
+        self, uri: str, text_before: str, cancel: threading.Event, wake: threading.Event
+    ) -> None:
+        wake.wait(QUIET_S)
+        if not cancel.is_set():
+            self._decode(uri, text_before, cancel)
 
     def stop(self) -> None:
         self._cancel.set()
+        self._wake.set()

@@ -21,6 +21,7 @@ from grucomplete.model.decode_options import StopAt
 from grucomplete.model.lm import GRULanguageModel
 from grucomplete.model.tokenizer import train_tokenizer
 from grucomplete.model.window import CHUNK
+from grucomplete.server import deferred_line
 from grucomplete.server.completion_service import CompletionService
 from grucomplete.server.options import CacheOptions, ServerOptions, parse_options
 from grucomplete.server.pending_names import PendingNames
@@ -147,6 +148,39 @@ def test_a_request_interrupts_the_line_decoded_in_the_background(tiny_model_dir:
     service.executor.submit(lambda: None).result()
     session = service.sessions["file:///a.py"]
     assert session.model_runs == 1  # the line never ran: a request came after its popup
+    service.shutdown()
+
+
+def test_a_line_waits_for_a_quiet_moment_and_a_request_within_it_goes_first(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, uri = service_for(tiny_model_dir), "file:///a.py"
+    monkeypatch.setattr(deferred_line, "QUIET_S", 30.0)  # no quiet moment within the test
+    assert not complete(service, uri, MAIN).lines_decoded  # its line waits on the worker
+    session = service.sessions[uri]
+    started = time.monotonic()
+    service.supersede(uri, "completion", MAIN + "p(")  # typing on: the line is not decoded
+    complete(service, uri, MAIN + "p(")
+    assert session.model_runs == 2 and time.monotonic() - started < 10
+    # Asked for at the line's own place, the line is decoded at once and answers it.
+    started = time.monotonic()
+    service.supersede(uri, "inline", MAIN + "p(")
+    line = complete(service, uri, MAIN + "p(", lines=True)
+    assert line.lines and session.model_runs == 3 and time.monotonic() - started < 10
+    service.shutdown()
+
+
+def test_after_a_quiet_moment_the_popup_s_line_is_decoded(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, uri = service_for(tiny_model_dir), "file:///a.py"
+    monkeypatch.setattr(deferred_line, "QUIET_S", 0.01)
+    assert not complete(service, uri, MAIN).lines_decoded
+    service.executor.submit(lambda: None).result()  # behind the line
+    session = service.sessions[uri]
+    assert session.model_runs == 2
+    runs = session.model_runs
+    assert complete(service, uri, MAIN, lines=True).lines and session.model_runs == runs
     service.shutdown()
 
 
