@@ -5,9 +5,9 @@ back, three hand-offs a message, each a wake-up of a thread and of the loop, whi
 cores busy with the model and jedi is a wait for a core. Where stdin is a pipe or a socket
 (an editor's child process), the event loop watches it (`connect_read_pipe`) and pygls's own
 message loop (`pygls.io_.run_async`) reads it as an `asyncio.StreamReader`: the same frames,
-the same handlers, no hand-offs. Anything else (a file, a terminal, or stdin and stdout one
-socket, which a non-blocking read end would make non-blocking for writes too) is read as
-pygls reads it.
+the same handlers, no hand-offs. Anything else (a file, a terminal, stdin and stdout one
+socket, which a non-blocking read end would make non-blocking for writes too, or Windows) is
+read as pygls reads it.
 """
 
 from __future__ import annotations
@@ -24,12 +24,16 @@ from pygls.server import JsonRPCServer
 
 log = logging.getLogger("grucomplete.server")
 
-# A body larger than this is read in several pieces (a pasted 5 MB file is still one frame).
+# The stream's buffer: a header line longer than this is skipped, a longer body is read in
+# several pieces (a pasted 5 MB file is still one frame).
 READ_BUFFER = 1 << 20
 
 
 def watchable(stdin: BinaryIO, stdout: BinaryIO) -> bool:
-    """Whether the event loop can read `stdin` itself: a pipe or a socket of its own."""
+    """Whether the event loop can read `stdin` itself: a pipe or a socket of its own, on a
+    POSIX system (Windows' loops read pipes their own way)."""
+    if os.name != "posix":
+        return False
     try:
         given, taken = os.fstat(stdin.fileno()), os.fstat(stdout.fileno())
     except (OSError, ValueError):  # no file descriptor (a test's stream)
