@@ -69,11 +69,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_rest(rows: list[tuple], queries: list[dict]) -> None:
     """Per kind of gauge position: latency, read, decode and the rest, medians in ms."""
-    by_place = {(r[5], int(r[6])): r for r in rows}
+    at_offset: dict[int, list[tuple]] = {}
+    for r in rows:
+        at_offset.setdefault(int(r[6]), []).append(r)
     kinds: dict[str, list[tuple[float, float, float]]] = {}
     for query in queries:
-        place = [key for key in by_place if key[1] == query["offset"]]
-        row = next((by_place[k] for k in place if k[0].endswith("/" + query["file"])), None)
+        here = at_offset.get(query["offset"], [])
+        row = next((r for r in here if r[5].endswith("/" + query["file"])), None)
         if row is not None and query.get("latency_ms") is not None:
             kinds.setdefault(query["kind"], []).append((query["latency_ms"], row[1], row[3]))
     print("gauge kind | n | latency p50 | read p50 | decode p50 | the rest p50")
