@@ -13,25 +13,13 @@ a call costs beyond its products; the thread columns, what a second core could g
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 
 from grucomplete.model.checkpoint import load_checkpoint, resolve_model_dir
 from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.layer_pipeline import LayerStack
-
-
-def _median_ms(run: Callable[[], object], repeats: int) -> float:
-    run()  # warm
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+from grucomplete.model.machine_fit import median_ms
 
 
 def parts(engine: CompletionEngine, beams: int, repeats: int) -> dict[str, float]:
@@ -47,21 +35,21 @@ def parts(engine: CompletionEngine, beams: int, repeats: int) -> dict[str, float
         below = model.embed(tokens)
         for index, layer in enumerate(layers):
             layer_state = state[index : index + 1]
-            found[f"layer {index}, one token"] = _median_ms(
+            found[f"layer {index}, one token"] = median_ms(
                 lambda: layer(below, layer_state),  # noqa: B023
                 repeats,
             )
             for length in (16, 64):
                 inputs = torch.randn(1, length, below.shape[-1])
                 one = state[index : index + 1, :1]
-                total = _median_ms(lambda: layer(inputs, one), max(repeats // 10, 5))  # noqa: B023
+                total = median_ms(lambda: layer(inputs, one), max(repeats // 10, 5))  # noqa: B023
                 found[f"layer {index}, a token of {length}"] = total / length
             below = torch.randn(beams, 1, hidden)
         outputs = torch.randn(beams, hidden)
         projected = model.proj(outputs)
-        found["projection"] = _median_ms(lambda: model.proj(outputs), repeats)
-        found["output layer"] = _median_ms(lambda: model.head(projected), repeats)
-        found["whole step"] = _median_ms(lambda: model.step(tokens, state), repeats)
+        found["projection"] = median_ms(lambda: model.proj(outputs), repeats)
+        found["output layer"] = median_ms(lambda: model.head(projected), repeats)
+        found["whole step"] = median_ms(lambda: model.step(tokens, state), repeats)
     return found
 
 
