@@ -3,33 +3,26 @@
 Every strategy treats "the candidate ends here" as one more option beside the vocabulary,
 with probability equal to the mass of the tokens that would end it (for a word: tokens not
 starting with an identifier character; for a line: tokens starting with a line break or a
-comment). A
-candidate's probability is therefore the model's probability of exactly that word or line,
-and beam search, greedy and sampling share one loop. Decoding checks a deadline and a cancel
-flag between steps and returns the best candidates found so far when either fires.
-
-A line is kept well formed in the search: given the bracket-and-string state at the cursor
-(`code_text.LineState`), a token that would close a bracket the line did not open, or begin a
-comment, is masked out (the line's probability is that of the line among those that do not), and
-a line may end only where a person would stop (`code_text.well_formed_line`). The masks are
-`line_tokens`'s.
+comment). A candidate's probability is therefore the model's probability of exactly that word
+or line, and beam search, greedy and sampling share one loop. Decoding checks a deadline and a
+cancel flag between steps and returns the best candidates found so far when either fires.
+What a candidate may contain and where it may end (the prefix, a line kept well formed) are
+`search_rules`'s.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 
-from .code_text import LineState, well_formed_line
+from .code_text import LineState
 from .decode_options import STRATEGIES, Candidate, DecodeOptions, StopAt
 from .interrupt import Interrupt
-from .line_tokens import BracketTable, additive_mask
 from .lm import State, concat_states, select_state
 from .prefix_constraint import VocabularyIndex
+from .search_rules import NEG_INF, Hypothesis, SearchRules
 
-NEG_INF = float("-inf")
 __all__ = ["STRATEGIES", "Candidate", "DecodeOptions", "StopAt", "decode"]
 
 
@@ -37,109 +30,6 @@ class Stepper(Protocol):
     """What decoding needs of a model: the GRU itself, or it with the neural cache mixed in."""
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]: ...
-
-
-@dataclass
-class _Hypothesis:
-    tokens: list[int] = field(default_factory=list)
-    logprob: float = 0.0
-    text: bytes = b""
-
-    def remaining(self, prefix: bytes) -> bytes:
-        return prefix[len(self.text) :] if len(self.text) < len(prefix) else b""
-
-
-class _Search:
-    """Masks and stop rules for one decoding request."""
-
-    def __init__(
-        self,
-        index: VocabularyIndex,
-        prefix: bytes,
-        stop: StopAt,
-        typed: str,
-        line_start: LineState | None = None,
-        line_before: str = "",
-    ) -> None:
-        self.index, self.prefix, self.stop = index, prefix, stop
-        self.typed_len = len(typed)
-        self.brackets = BracketTable.of(index) if stop is StopAt.LINE else None
-        self.line_start = line_start or LineState()
-        self.line_before = line_before
-        if stop is StopAt.IDENTIFIER:
-            ends = index.word_ends
-        else:  # before a comment is a line's natural end too (unless the cursor is in one)
-            ends = index.line_ends
-            if not self.line_start.comment and self.brackets is not None:
-                ends = ends | self.brackets.comment_starts
-        self.end_weights = ends.to(torch.float32)  # (V,) 1 where a token ends the candidate
-        self._open_bias = additive_mask(self._open_continuations())
-        self._states: dict[bytes, LineState | None] = {}
-
-    def line_state(self, hyp: _Hypothesis) -> LineState | None:
-        """The bracket-and-string state after the hypothesis's text past the prefix."""
-        rest = self.after_prefix(hyp)
-        if rest not in self._states:
-            self._states[rest] = self.line_start.feed(rest)
-        return self._states[rest]
-
-    def after_prefix(self, hyp: _Hypothesis) -> bytes:
-        return hyp.text[len(self.prefix) :]
-
-    def continuations(self, hyp: _Hypothesis) -> torch.Tensor:
-        """Boolean mask (V,) of the tokens this hypothesis may take next."""
-        ix = self.index
-        rem = hyp.remaining(self.prefix)
-        if not rem:
-            if self.brackets is not None:
-                return self.brackets.mask(self.line_state(hyp))
-            return self._open_continuations()
-        ids = ix.consistent_with(rem)
-        overhang = ix.lengths[ids] - len(rem)  # bytes past the prefix (<= 0: still inside it)
-        if self.stop is StopAt.IDENTIFIER:
-            ids = ids[overhang <= ix.identifier_tail[ids]]
-        else:
-            ids = ids[(overhang <= 0) | (ix.newline_at[ids] >= len(rem))]
-            if self.brackets is not None:
-                ids = self.brackets.keep_fitting(self.line_start, ids, len(rem))
-        mask = torch.zeros(ix.vocab_size, dtype=torch.bool)
-        mask[torch.from_numpy(ids)] = True
-        return mask
-
-    def _open_continuations(self) -> torch.Tensor:
-        """The mask past the prefix: whatever continues the word or the line."""
-        ix = self.index
-        return ix.word_continues if self.stop is StopAt.IDENTIFIER else ix.line_continues
-
-    def continuation_bias(self, hyp: _Hypothesis) -> torch.Tensor:
-        """`continuations` as (V,) additive log-weights: 0 where allowed, -inf elsewhere."""
-        if not hyp.remaining(self.prefix):
-            if self.brackets is not None:
-                return self.brackets.bias(self.line_state(hyp))
-            return self._open_bias
-        return additive_mask(self.continuations(hyp))
-
-    def end_logprob(self, hyp: _Hypothesis, logprobs: torch.Tensor) -> float:
-        """Log-probability that the candidate ends right after this hypothesis."""
-        return self.end_logprobs([hyp], logprobs[None])[0]
-
-    def end_logprobs(self, live: list[_Hypothesis], logprobs: torch.Tensor) -> list[float]:
-        """`end_logprob` of each hypothesis, from its row of `logprobs` (B, V), in one pass."""
-        mass = torch.mv(logprobs.exp(), self.end_weights).log()  # (B,) one product, no gather
-        masses = mass.tolist()
-        return [m if self.can_end(h) else NEG_INF for h, m in zip(live, masses, strict=True)]
-
-    def can_end(self, hyp: _Hypothesis) -> bool:
-        if hyp.remaining(self.prefix):
-            return False
-        rest = self.after_prefix(hyp)
-        if self.stop is StopAt.IDENTIFIER:
-            return self.typed_len + len(rest) > 0
-        if not rest.strip():
-            return False
-        state = self.line_state(hyp)
-        line = self.line_before + rest.decode("utf-8", errors="ignore")
-        return state is not None and well_formed_line(self.line_before, line, state)
 
 
 def decode(
@@ -198,7 +88,7 @@ def decode_together(
     """
     interrupt = interrupt or Interrupt()
     searches = [
-        (_Search(index, prefix.encode("utf-8"), stop, typed, line_start, line_before), options)
+        (SearchRules(index, prefix.encode("utf-8"), stop, typed, line_start, line_before), options)
         for stop, options in requests
     ]
     beams = [_beam_search(s, o) for s, o in searches if o.strategy != "sample"]
@@ -209,14 +99,14 @@ def decode_together(
     ]
 
 
-def _beam_search(search: _Search, options: DecodeOptions) -> _BeamSearch:
+def _beam_search(search: SearchRules, options: DecodeOptions) -> _BeamSearch:
     greedy = options.strategy == "greedy"
     width = 1 if greedy else options.beam_width
     return _BeamSearch(search, options, width, 1 if greedy else options.num_candidates)
 
 
 def _penalised_logprobs(
-    logits: torch.Tensor, hyps: list[_Hypothesis], penalty: float, temperature: float = 1.0
+    logits: torch.Tensor, hyps: list[Hypothesis], penalty: float, temperature: float = 1.0
 ) -> torch.Tensor:
     logits = logits.float()
     if penalty != 1.0:
@@ -232,13 +122,13 @@ def _penalised_logprobs(
 class _Results:
     """Finished candidates, distinct by text; spellings of the same text add probabilities."""
 
-    def __init__(self, search: _Search, length_penalty: float) -> None:
+    def __init__(self, search: SearchRules, length_penalty: float) -> None:
         self.search, self.length_penalty = search, length_penalty
         self.by_text: dict[bytes, tuple[float, bool, int]] = {}
         self.paths: set[tuple[int, ...]] = set()
 
     def add(
-        self, hyp: _Hypothesis, logprob: float, complete: bool, text: bytes | None = None
+        self, hyp: Hypothesis, logprob: float, complete: bool, text: bytes | None = None
     ) -> None:
         """Record `hyp` (or its first `text` bytes) as a candidate; a repeated path is ignored."""
         text = hyp.text if text is None else text
@@ -253,7 +143,7 @@ class _Results:
             complete, length = complete or old[1], min(length, old[2])
         self.by_text[text] = (logprob, complete, length)
 
-    def add_unfinished(self, live: list[_Hypothesis]) -> None:
+    def add_unfinished(self, live: list[Hypothesis]) -> None:
         """Out of tokens or time: keep what the live hypotheses have, marked incomplete."""
         search = self.search
         for hyp in live:
@@ -280,11 +170,13 @@ class _Results:
 class _BeamSearch:
     """One beam search, advanced a step at a time so several can share each model call."""
 
-    def __init__(self, search: _Search, options: DecodeOptions, width: int, wanted: int) -> None:
+    def __init__(
+        self, search: SearchRules, options: DecodeOptions, width: int, wanted: int
+    ) -> None:
         self.search, self.options, self.width, self.wanted = search, options, width, wanted
         self.settled = min(options.settled or wanted, wanted)  # the stop rule's candidates
         self.results = _Results(search, options.length_penalty)
-        self.live = [_Hypothesis()]
+        self.live = [Hypothesis()]
 
     def expand(self, logits: torch.Tensor) -> list[int] | None:
         """Pick the next hypotheses from `logits` (B, V), one row per live one.
@@ -310,7 +202,7 @@ class _BeamSearch:
         if not pairs:
             return None
         vocab, table = logprobs.shape[1], search.index.token_bytes
-        next_live: list[_Hypothesis] = []
+        next_live: list[Hypothesis] = []
         parents: list[int] = []
         for rank, (score, pos) in enumerate(pairs):
             if pos >= scores.numel():
@@ -321,7 +213,7 @@ class _BeamSearch:
                 continue
             row, token = divmod(pos, vocab)
             parent = live[row]
-            child = _Hypothesis([*parent.tokens, token], score, parent.text + table[token])
+            child = Hypothesis([*parent.tokens, token], score, parent.text + table[token])
             next_live.append(child)
             parents.append(row)
         self.live = next_live
@@ -373,7 +265,7 @@ def _sample(
     model: Stepper,
     state: State,
     logits: torch.Tensor,
-    search: _Search,
+    search: SearchRules,
     options: DecodeOptions,
     interrupt: Interrupt,
 ) -> list[Candidate]:
@@ -382,7 +274,7 @@ def _sample(
     )
     results = _Results(search, options.length_penalty)
     n = options.num_candidates
-    live = [_Hypothesis() for _ in range(n)]
+    live = [Hypothesis() for _ in range(n)]
     rows = torch.zeros(n, dtype=torch.long)
     logits, state = logits.expand(n, -1), select_state(state, rows)
     table = search.index.token_bytes
@@ -408,7 +300,7 @@ def _sample(
             if choice == len(allowed):
                 results.add(hyp, hyp.logprob + search.end_logprob(hyp, exact[row]), True)
                 continue
-            child = _Hypothesis(
+            child = Hypothesis(
                 [*hyp.tokens, choice],
                 hyp.logprob + float(exact[row, choice]),
                 hyp.text + table[choice],
