@@ -29,15 +29,9 @@ from .class_members import (
 )
 from .document_imports import dotted_receiver
 from .member_results import attribute_result, function_result, method_result
-from .receiver_types import (
-    Value,
-    annotation_class,
-    bound_value,
-    capitalised,
-    declared_type,
-    receiver_value,
-)
+from .receiver_types import Value, bound_value, declared_type, receiver_value
 from .source_classes import SourceClasses
+from .written_classes import annotation_class, capitalised
 
 MAX_CALLS = 3  # bindings followed back from the cursor (`a = b.f()` where `b = c.g()`...)
 MAX_BASES = 3  # bases followed up from a class to the one defining a member

@@ -33,8 +33,9 @@ from .class_statements import (
     enclosing_class,
     split_bases,
 )
-from .receiver_types import annotation_class, assigned_value, parameter_class, value_class
+from .receiver_types import assigned_value
 from .source_scan import closing, without_long_strings
+from .written_classes import annotation_class, parameter_class, value_class
 
 _SELF_DOT = re.compile(r"(?<![\w.])self\.\Z")
 _SUPER_DOT = re.compile(r"(?<![\w.])super\(\)\.\Z")

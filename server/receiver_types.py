@@ -5,10 +5,11 @@ unchecked, and on held-out code most of the attributes the receiver lacks came a
 parameter or a local variable. Most such names are declared in one of two plain ways: an
 annotated parameter of the enclosing function (`options: "ConsoleOptions"`, `path: Path |
 None = None`) or an assignment of a constructor call or a literal (`client = httpx.Client()`,
-`spans = []`). Those are read here; a name bound to a function's result, an attribute's
-value or a loop's items is only found here (`bound_value`), for `call_types` to type from the
-source; a name bound any other way (a tuple's unpacking, a comprehension) has a type only
-inference knows, and gets none. A name the enclosing function does not bind is the module's.
+`spans = []`). Those are found here, and the class read from the annotation or the value by
+`written_classes`; a name bound to a function's result, an attribute's value or a loop's
+items is only found here (`bound_value`), for `call_types` to type from the source; a name
+bound any other way (a tuple's unpacking, a comprehension) has a type only inference knows,
+and gets none. A name the enclosing function does not bind is the module's.
 """
 
 from __future__ import annotations
@@ -19,35 +20,25 @@ import re
 from typing import NamedTuple
 
 from .source_scan import (
+    DOTTED_NAME,
+    call_at,
     closing,
     enclosing_function,
     has_code,
     module_level,
     module_statements,
     rest_of_line,
-    split_top_level,
-    top_level_comma,
     without_functions,
     without_long_strings,
 )
+from .written_classes import annotation_class, capitalised, parameter_class, value_class
 
 _NAME_DOT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\.\Z")
 _STRING_DOT = re.compile(r"""(?<![\w"'])([rRbBuUfF]{0,2})(?:"[^"\\\n]*"|'[^'\\\n]*')\.\Z""")
-_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _MEMBER = re.compile(r"\.([A-Za-z_]\w*)")
 _NAME_END = re.compile(r"[A-Za-z_]\w*\Z")
 _WITH = re.compile(r"^[ \t]*(?:async[ \t]+)?with[ \t]+", re.MULTILINE)
 _WITH_ITEM = re.compile(r"[ \t]*as[ \t]+(\w+)[ \t]*(,[ \t]*)?")  # after a `with` item's call
-_CONTAINERS = ("list", "dict", "set", "frozenset", "tuple")
-_ALIASES = {
-    "List": "list",
-    "Dict": "dict",
-    "Set": "set",
-    "FrozenSet": "frozenset",
-    "Tuple": "tuple",
-}
-_NOT_AN_INSTANCE = {"Any", "Type", "type", "Callable", "Union", "Literal", "ClassVar", "None"}
-_LITERALS = {"[": "list", "(": "tuple"}  # "{" is a dict or a set, by its items
 SCANNED = 100_000  # characters before the cursor searched for the enclosing function
 CALL_SCANNED = 2_000  # characters of a call's arguments read back to its callee
 
@@ -133,7 +124,7 @@ def bound_value(before: str) -> Bound | None:
     headers = list(_WITH.finditer(through_line, max(0, line_start - 2000)))
     position = headers[-1].end() if headers else None
     while position is not None:  # `with A() as a, B() as b:`: the item that binds `name`
-        call = _call(body, position)
+        call = call_at(body, position)
         item = None if call is None else _WITH_ITEM.match(body, call[1])
         if call is None or item is None:
             return None
@@ -202,11 +193,6 @@ def class_alias(before: str) -> str | None:
     return dotted if capitalised(dotted.rpartition(".")[2]) else None
 
 
-def capitalised(name: str) -> bool:
-    """Whether `name` is written as a class's (`Console`, `_Style`)."""
-    return name.lstrip("_")[:1].isupper()
-
-
 def _values_alone(body: str, start: int) -> tuple[Value, ...] | None:
     """The values of the expression at `start` in `body`, if nothing follows it on its line: a
     value, or a conditional expression's two (on a line, or parenthesised over lines)."""
@@ -239,9 +225,9 @@ def _values_alone(body: str, start: int) -> tuple[Value, ...] | None:
 def _value(text: str, start: int) -> tuple[Value, int] | None:
     """The value (a dotted name, or its call and the members read or called after it) at
     `start` in `text`, and where it ends."""
-    called = _call(text, start)
+    called = call_at(text, start)
     if called is None:
-        read = _DOTTED.match(text, start)
+        read = DOTTED_NAME.match(text, start)
         if read is None or read.group() != "None" and keyword.iskeyword(read.group().split(".")[0]):
             return None  # `x = await f()`, `x = not y`: no value's name
         return Value(read.group(), False), read.end()
@@ -255,15 +241,6 @@ def _value(text: str, start: int) -> tuple[Value, int] | None:
             end = close
         then.append((member.group(1), end != member.end()))
     return Value(called[0], True, tuple(then)), end
-
-
-def _call(body: str, start: int) -> tuple[str, int] | None:
-    """The callee of a call starting at `start` (a dotted name), and where the call ends."""
-    called = _DOTTED.match(body, start)
-    if called is None or body[called.end() : called.end() + 1] != "(":
-        return None
-    end = closing(body, called.end() + 1)
-    return None if end is None else (called.group(), end)
 
 
 class _Scope(NamedTuple):
@@ -360,63 +337,3 @@ def _assigned_type(scope: _Scope) -> str | None:
     if statement.group(2) and statement.group(2).strip():
         return annotation_class(statement.group(2))
     return value_class(body, line_start + statement.end())
-
-
-def value_class(body: str, start: int) -> str | None:
-    """The class of the value starting at `start`, if it is a literal or a call of a class
-    (a capitalised name, or a builtin type) and nothing follows it on its line."""
-    opener = body[start : start + 1]
-    end: int | None
-    if opener in ("[", "(", "{"):
-        end = closing(body, start + 1)
-        if end is None:
-            return None
-        inside = body[start + 1 : end - 1]
-        if opener == "(" and not top_level_comma(inside):
-            return None  # a parenthesised expression, not a tuple
-        kind = _LITERALS.get(opener) or ("set" if inside.strip() and ":" not in inside else "dict")
-    elif opener in ("'", '"'):
-        close = re.match(r"('''|\"\"\"|'|\")(?:\\.|[^\\])*?\1", body[start:], re.DOTALL)
-        if close is None:
-            return None
-        end, kind = start + close.end(), "str"
-    else:
-        call = _call(body, start)
-        if call is None:
-            return None
-        kind, end = call
-        last = kind.rpartition(".")[2]
-        if not (last[:1].isupper() or last in (*_CONTAINERS, "object")):
-            return None  # a function's result: its type is inference's
-    if end is None or has_code(rest_of_line(body, end)):
-        return None  # something follows: `Class(...).method()`, `"a" + b`
-    return kind
-
-
-def parameter_class(parameters: str, name: str) -> str | None:
-    """The annotated class of parameter `name` in a signature's text."""
-    for parameter in split_top_level(parameters):
-        declared = rf"\s*\**{re.escape(name)}\s*(?::(.*?))?\s*(?:=.*)?$"
-        found = re.match(declared, parameter, re.DOTALL)
-        if found is not None:
-            return annotation_class(found.group(1)) if found.group(1) else None
-    return None
-
-
-def annotation_class(annotation: str) -> str | None:
-    """The class an annotation names: `"Console"`, `Optional[Path]` and `Path | None` are
-    `Path`; `List[int]` is `list`; a union of classes, `Any` or a callable is none."""
-    text = annotation.strip().strip("\"'").strip()
-    optional = re.fullmatch(r"(?:typing\.)?Optional\[(.*)\]", text, re.DOTALL)
-    if optional:
-        text = optional.group(1).strip()
-    parts = [p.strip() for p in split_top_level(text, "|") if p.strip() not in ("None", "")]
-    if len(parts) != 1:
-        return None
-    found = _DOTTED.match(parts[0])
-    if found is None or parts[0][found.end() :].strip()[:1] not in ("", "["):
-        return None
-    bare = found.group().rpartition(".")[2]
-    if bare in _NOT_AN_INSTANCE:
-        return None
-    return _ALIASES.get(bare, found.group())

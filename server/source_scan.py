@@ -1,8 +1,8 @@
 """Reading half-typed Python source without parsing it: where a bracket closes, what lies
-outside brackets and long strings, and the blocks a line is in.
+outside brackets and long strings, where a call ends, and the blocks a line is in.
 
-The readers of a receiver's class (`receiver_types`, `class_members`) scan the document as it
-is at the cursor, where a parser fails; these are the scans they share.
+The readers of a receiver's class (`receiver_types`, `written_classes`, `class_members`) scan
+the document as it is at the cursor, where a parser fails; these are the scans they share.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")  # `name`, `module.Class`
 _DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(", re.MULTILINE)
 _TRIPLE_QUOTED = re.compile(r"(\"\"\"|\'\'\')[\s\S]*?\1")
 _TOP_LEVEL_BLOCK = re.compile(r"\n(?:async[ \t]+)?(?:def|class)[ \t]")
@@ -41,6 +42,15 @@ def closing(text: str, start: int) -> int | None:
                 return i + 1
         i += 1
     return None
+
+
+def call_at(text: str, start: int) -> tuple[str, int] | None:
+    """The callee of a call starting at `start` (a dotted name), and where the call ends."""
+    called = DOTTED_NAME.match(text, start)
+    if called is None or text[called.end() : called.end() + 1] != "(":
+        return None
+    end = closing(text, called.end() + 1)
+    return None if end is None else (called.group(), end)
 
 
 def split_top_level(text: str, separator: str = ",") -> list[str]:
