@@ -5,7 +5,7 @@
 
 Each held-out file is completed at positions 40-200 characters apart, one request straight
 after the other (no idle time, as in the shared gauge's jumps), by a `DocumentSession`
-whose engine reads the next window on its spare core (`DocumentSession._read_beside`) and by
+whose engine reads the next window on its spare core (`PreparedWindows.read_beside`) and by
 one whose engine does not, alternating, in one process. Prints the medians and p90 of the
 read and of decoding, per request, and how many requests read more than half a window.
 """

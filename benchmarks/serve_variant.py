@@ -5,7 +5,7 @@
     lsp_eval.py --server "python benchmarks/serve_variant.py --no-read-beside" ...
 
 `--no-read-beside`: the next window is not read on the spare core while a request decodes
-(`DocumentSession._read_beside`); a moved window is read by the request that moves it.
+(`PreparedWindows.read_beside`); a moved window is read by the request that moves it.
 `--quiet-pygls`: pygls's own log lines (every message, at debug) left out of `-v`'s log, so
 that the log's timings (`benchmarks/request_work.py`) are not the log's own cost.
 `--switch-interval S`: Python's GIL switch interval (`sys.setswitchinterval`, 0.005 s by

@@ -2,7 +2,8 @@
 
 The session owns what is cached for a document (its token ids, its hidden-state checkpoints
 and the neural cache's keys along the window, in `document_state`; its code without comments
-and strings, in `code_text`) and answers `complete`:
+and strings, in `code_text`; its other windows' states, read ahead while idle or beside a
+request, in `prepared_windows`) and answers `complete`:
 
     heal the prompt -> the state after the healed context (cached) -> `decode_completions`
     (`completions`: decode, rank, keep real names)
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Container, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
 from .answer_reuse import (
@@ -34,7 +34,8 @@ from .document_state import HiddenStateCache, IncrementalTokens, PromptState
 from .engine import CompletionEngine
 from .interrupt import Interrupt
 from .line_memory import LineSource
-from .window import CHUNK, CONTEXT_CHARS
+from .prepared_windows import PreparedWindows
+from .window import CHUNK
 
 
 @dataclass(frozen=True)
@@ -88,15 +89,9 @@ class DocumentSession:
         self.engine = engine
         self.tokens = IncrementalTokens(engine)
         self.states = HiddenStateCache(engine, max_checkpoints, keep_outputs)
-        self.max_checkpoints, self.keep_outputs = max_checkpoints, keep_outputs
-        # Background preparation: the whole text's tokens, and a chain of states per window
-        # start other than the current one's, dense with checkpoints (`prepare`).
-        self.max_prepared = max_prepared
-        self.text_tokens = IncrementalTokens(engine)
-        self.prepared: dict[int, HiddenStateCache] = {}
-        self._planned: tuple[int, list[tuple[int, int]]] = (-1, [])  # (for origin, plan)
-        self._edit_origin = 0  # the window of the last edit's end, read ahead
-        self._beside: Future[bool] | None = None  # the next window, read on the spare core
+        # Background preparation: a chain of states per window start other than the current
+        # one's, dense with checkpoints (`prepare`, and the next window beside a request).
+        self.windows = PreparedWindows(engine, max_checkpoints, keep_outputs, max_prepared)
         self._tokens_fed_states = True  # the ids of `tokens` are those `states` was fed
         # The project's names (a `WorkspaceNames`), set by whoever owns the session; with the
         # document's own, builtins and keywords they are the names legal at a use.
@@ -104,7 +99,7 @@ class DocumentSession:
         # The project's other files' lines (a `LineMemory.for_file`), for lines written before.
         self.line_source: LineSource | None = None
         # Whether another process leaves the spare core free now (None: always), set by the
-        # owner: the next window is read beside a request only then (`_read_beside`).
+        # owner: the next window is read beside a request only then (`prompt`).
         self.spare_core_free: Callable[[], bool] | None = None
         self.code = CodeText()  # the document's code before the cursor, followed incrementally
         self._last: LastAnswer | None = None  # the last answer not cut short
@@ -123,50 +118,21 @@ class DocumentSession:
         """The model's state after `context` (text before the cursor, healed)."""
         if self._last_prompt is not None and self._last_prompt[0] == context:
             return self._last_prompt[1]  # only `prompt` moves the chain: it is still there
-        self._await_beside()
+        self.windows.await_beside()
         ids = self.tokens.update(context)
         # The ids the tokenizer kept cannot differ from those the chain was fed (unless they
         # were read ahead into another window's chain: then compare them all).
         known_common = self.tokens.unchanged if self._tokens_fed_states else 0
-        origin = self.engine.window_start(ids)
-        if origin != self.states.origin and origin in self.prepared:
+        prepared = self.windows.take(self.engine.window_start(ids), self.states)
+        if prepared is not None:
             # A jump to a window prepared in the background: read from its nearest checkpoint.
             # Its ids were those of an earlier text: compare them all (`known_common` 0).
-            chain = self.prepared.pop(origin)
-            if len(self.states.ids) > 1:
-                self.prepared[self.states.origin] = self.states
-            self.states, known_common = chain, 0
-            self._bound_prepared()
+            self.states, known_common = prepared, 0
         state = self.states.state_after(ids, known_common, threads)
         self._last_prompt, self._tokens_fed_states = (context, state), True
-        if threads:
-            self._read_beside(ids)
+        if threads:  # the next window, read on the spare core while this request decodes
+            self.windows.read_beside(ids, self.states.origin, self.spare_core_free)
         return state
-
-    def _read_beside(self, ids: Sequence[int]) -> None:
-        """Read on the spare core, while this request decodes, the window that typing on
-        after `ids` moves into. Every half window typed the window moves, and a request
-        would read its 256-512 tokens at once; idle time reads it ahead too, but typing
-        without pauses, or a jump, leaves none. It starts once the request's own read (which
-        may take both cores) is done, not while jedi works, and the next `prompt` or
-        `prepare` waits for it (it is usually over by then)."""
-        if self.engine.beside is None:
-            return
-        if self.spare_core_free is not None and not self.spare_core_free():
-            return  # left for a request or idle time when the core is free
-        following = self.engine.next_window_start(ids)
-        if following in (None, self.states.origin):
-            return
-        chain = self._prepared_chain(following)
-        self._bound_prepared()
-        # A copy: typing edits the token array in place while the spare core reads.
-        self._beside = self.engine.beside.submit(chain.prepare, ids[:], len(ids), following)
-
-    def _await_beside(self) -> None:
-        """The next window's read is over (its chain may be used or changed again)."""
-        if self._beside is not None:
-            beside, self._beside = self._beside, None
-            beside.result()
 
     def prepare(self, text: str, budget: int = CHUNK, cursor: int | None = None) -> bool:
         """One slice of background work over the whole `text`: about `budget` tokens read into
@@ -177,21 +143,10 @@ class DocumentSession:
         typed in first), so that a jump anywhere reads from a checkpoint at most a chunk back
         instead of a whole window; the states are those a cold run reaches, bitwise (the
         chunks are a query's)."""
-        self._await_beside()
+        self.windows.await_beside()
         if cursor is not None and self._read_towards(text[:cursor], budget):
             return True
-        # Queries in a text longer than CONTEXT_CHARS tokenize from a start that moves with
-        # the cursor (`window.text_origin`); the windows of its first CONTEXT_CHARS are those
-        # of every query there.
-        ids = self.text_tokens.update(text[:CONTEXT_CHARS])
-        if self.text_tokens.unchanged < len(ids) or self._planned[0] != self.states.origin:
-            whole = len(text) <= CONTEXT_CHARS  # the text's end is that of `ids`
-            self._planned = (self.states.origin, self._plan(ids, whole))
-        for origin, end in self._planned[1]:
-            chain = self._prepared_chain(origin)
-            if chain.prepare(ids[:end], budget, origin):
-                return True
-        return False
+        return self.windows.prepare(text, budget, self.states.origin)
 
     def _read_towards(self, text_before: str, budget: int) -> bool:
         """A slice of what a query at the end of `text_before` would read; True while more."""
@@ -202,57 +157,18 @@ class DocumentSession:
             self._last_prompt = None  # the chain moves on from it
         else:
             self._tokens_fed_states = False  # `self.tokens` now holds ids it was not fed
-            chain = self._prepared_chain(origin)
-        self._edit_origin = origin
+            chain = self.windows.chain(origin)
+        self.windows.edit_origin = origin
         return chain.prepare(ids, budget)
 
-    def _plan(self, ids: Sequence[int], whole: bool = True) -> list[tuple[int, int]]:
-        """(window start, last prefix read from it) for the windows to prepare, nearest the
-        current window first, at most `max_prepared`; the current window is the typing's.
-        Besides the windows of the text, the one text added at its end moves to, if `ids` is
-        the `whole` text (typing at the end of a file would otherwise read half a window at
-        once every half window)."""
-        context, step = self.engine.context_tokens, self.engine.context_tokens // 2
-        windows = []
-        for k in range(1, -(-(len(ids) - context) // step) + 1):
-            end = min(len(ids), k * step + context)  # the longest prefix read from this start
-            origin = self.engine.window_start(ids[:end])
-            if origin != self.states.origin:
-                windows.append((origin, end))
-        following = self.engine.next_window_start(ids) if whole else None
-        if following is not None and following not in (self.states.origin, *dict(windows)):
-            windows.append((following, len(ids)))
-        if self.states.origin != 0:
-            windows.append((0, min(len(ids), context)))
-        windows.sort(key=lambda w: abs(w[0] - self.states.origin))
-        windows = windows[: self.max_prepared]
-        keep = {origin for origin, _ in windows} | {self._edit_origin}  # typing goes on there
-        for origin in [o for o in self.prepared if o not in keep]:
-            del self.prepared[origin]
-        return windows
-
-    def _prepared_chain(self, origin: int) -> HiddenStateCache:
-        """The prepared chain of states from window start `origin`, new if there is none
-        (dense with checkpoints: a jump into it reads from the nearest)."""
-        chain = self.prepared.get(origin)
-        if chain is None:
-            chain = HiddenStateCache(
-                self.engine, self.max_checkpoints, self.keep_outputs, far_stride=CHUNK
-            )
-            self.prepared[origin] = chain
-        return chain
-
-    def _bound_prepared(self) -> None:
-        while len(self.prepared) > self.max_prepared:
-            far = max(self.prepared, key=lambda o: abs(o - self.states.origin))
-            del self.prepared[far]
+    @property
+    def prepared(self) -> dict[int, HiddenStateCache]:
+        """The chains of states prepared for other windows than the current one, by start."""
+        return self.windows.chains
 
     def drop_prepared(self) -> None:
         """Give back the memory of background preparation (another document has the focus)."""
-        self._await_beside()
-        self.prepared.clear()
-        self.text_tokens = IncrementalTokens(self.engine)
-        self._planned = (-1, [])
+        self.windows.drop()
 
     def complete(
         self,
