@@ -8,50 +8,41 @@ This module knows nothing of LSP: it is tested directly, and the handlers in
 `language_server.py` are thin.
 
 The model itself is loaded, fitted to the machine and followed on disk by `model_loading`;
-the documents' sessions are kept by `document_sessions`, a popup's line decoded after its
-answer by `deferred_line`, and jedi's names arrive as `pending_names`.
+the documents' sessions are kept by `document_sessions`, their states read ahead in idle time
+by `idle_preparation`, and a popup's line decoded after its answer by `deferred_line`. Static
+analysis of the documents is asked by `document_analysis` (jedi's names arrive as
+`pending_names`), and the workspace memory is run by `workspace_memory_hook`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pygls import uris
-
 from grucomplete.model.interrupt import Interrupt
-from grucomplete.model.words import typed_length
 
 from .deferred_line import DeferredLine
+from .document_analysis import DocumentAnalysis, known_words, static_settings
 from .document_sessions import DocumentSessions
 from .idle_preparation import IdlePreparation
 from .model_loading import ModelLoader
 from .options import ServerOptions
 from .pending_names import PendingNames
 from .static_analysis import StaticAnalyzer
+from .workspace_memory_hook import WorkspaceMemoryHook
 
 if TYPE_CHECKING:  # torch loads on the worker, after `initialize` has been answered
-    from grucomplete.model.completions import Completions, KnownWords
+    from grucomplete.model.completions import Completions
     from grucomplete.model.engine import CompletionEngine
     from grucomplete.model.machine_fit import Fit
-    from grucomplete.model.workspace_memory import DocumentMemory
 
     from .workspace_memory_sync import WorkspaceMemorySync
 
 log = logging.getLogger("grucomplete.server")
-
-# After a completion, the workspace memory's builder waits this long before it feeds again.
-MEMORY_GRACE_S = 0.5
-
-
-def _static_options(options: ServerOptions) -> tuple[bool, str]:
-    return options.static_analysis, options.static_python
 
 
 class CompletionService:
@@ -60,8 +51,10 @@ class CompletionService:
     ) -> None:
         self.options = options
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grucomplete-model")
+        # The static-analysis worker, and what the documents ask of it (`document_analysis`).
+        self.analysis = DocumentAnalysis()
         self.sessions = DocumentSessions(
-            lambda: self.options, lambda: self.engine, self._spare_core_free
+            lambda: self.options, lambda: self.engine, self.analysis.spare_core_free
         )
         self._cancels: dict[tuple[str, str], threading.Event] = {}  # (uri, kind)
         self._stop = threading.Event()
@@ -74,13 +67,10 @@ class CompletionService:
             self._model_swapped,
             self._stop,
         )
-        self.workspace_root: Path | None = None  # where static analysis resolves imports from
-        self.static: StaticAnalyzer | None = None
-        self._unedited: set[str] = set()  # documents opened with text, not edited since
-        # --- workspace memory hook (server/workspace_memory_sync.py) ---
-        self.workspace_memory: WorkspaceMemorySync | None = None
-        self.requests_running = 0  # completions on the worker now: the memory builder waits
-        self._last_request = 0.0  # time.monotonic() when the last completion ended
+        # Where static analysis resolves imports from, and the workspace memory reads.
+        self.workspace_root: Path | None = None
+        # The workspace memory, and the completions its builder waits for (`workspace_memory_hook`).
+        self.memory = WorkspaceMemoryHook(self.executor, self.loader)
         # Completion requests answered, and how many of them ran the model (the others came
         # from the last answer of their document): for tests and benchmarks.
         self.requests = 0
@@ -145,6 +135,20 @@ class CompletionService:
         """What was measured here and chosen (`ModelLoader.machine_fit`)."""
         return self.loader.machine_fit()
 
+    @property
+    def static(self) -> StaticAnalyzer | None:
+        """The static-analysis worker, or None (`DocumentAnalysis.analyzer`)."""
+        return self.analysis.analyzer
+
+    @static.setter
+    def static(self, analyzer: StaticAnalyzer | None) -> None:
+        self.analysis.analyzer = analyzer
+
+    @property
+    def workspace_memory(self) -> WorkspaceMemorySync | None:
+        """The workspace memory, or None (`WorkspaceMemoryHook.sync`)."""
+        return self.memory.sync
+
     def _model_swapped(self) -> None:
         """On the worker, once a load replaced the engine: the old model's states go, and the
         workspace memory follows the new model (not after a failed load: the engine is None)."""
@@ -160,7 +164,7 @@ class CompletionService:
             return self.loader.model_dir_for(o), o.device, o.precision, o.context_tokens
 
         reload = engine_options(options) != engine_options(self.options)
-        restart_static = _static_options(options) != _static_options(self.options)
+        restart_static = static_settings(options) != static_settings(self.options)
         # Sessions keep the neural cache's keys only while it is on: switching it on or off
         # starts them anew, so no answer comes from a window whose keys are partly missing.
         restart = (options.neural_cache > 0) != (self.options.neural_cache > 0)
@@ -178,88 +182,41 @@ class CompletionService:
 
     def shutdown(self) -> None:
         self._stop.set()
-        if self.workspace_memory is not None:
-            self.workspace_memory.stop()
-        if self.static is not None:
-            self.static.close()
+        self.memory.stop()
+        self.analysis.close()
         for event in self._cancels.values():
             event.set()
         self.deferred_line.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    # --- static analysis -------------------------------------------------------------------
+    # --- static analysis (server/document_analysis.py) -------------------------------------
 
     def start_static_analysis(self) -> None:
         """(Re)start the static-analysis worker the options ask for, or stop it."""
-        if self.static is not None:
-            self.static.close()
-            self.static = None
-        if self.options.static_analysis:
-            root = str(self.workspace_root) if self.workspace_root else None
-            self.static = StaticAnalyzer(root, self.options.static_python)
-            self.static.locate = self.sessions.module_file
-            self.static.start()
+        self.analysis.restart(self.options, self.workspace_root, self.sessions.module_file)
 
     def static_names(self, uri: str, source: str, before: str) -> PendingNames | None:
         """Ask static analysis for the members at the end of `before` when it is an attribute
-        (after `.`, typed characters and all); None elsewhere.
-
-        jedi is asked at the dot, without the typed characters: the receiver's members do not
-        change while its name is typed, so the keystrokes after a `.` reuse the list the `.`
-        asked for (`names_at` answers the same question once) instead of running jedi again.
-
-        Only members: there jedi knows what the model cannot (the receiver's type); on
-        held-out code it lifts member top-1 from 0.26 to 0.30 within the default wait (0.34
-        given all the time it takes). For other names the caches already know the scope: with
-        jedi, identifier top-1 went 0.62 -> 0.60, at twice the latency.
-        """
-        static = self.static
-        if static is None or static.disabled:
-            return None
-        tail = before[-256:]  # a word and its dot are near the cursor; the rest is not copied
-        typed = typed_length(tail)
-        if (typed and tail[-typed].isdigit()) or not tail[: len(tail) - typed].endswith("."):
-            return None  # a number, or not an attribute
-        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        (after `.`); None elsewhere (`DocumentAnalysis.names_at_dot`)."""
         wait_s = self.options.static_wait_ms / 1000
-        at_dot = before[: len(before) - typed]
-        return static.names_at(path, at_dot, source[len(before) :], wait_s)
+        return self.analysis.names_at_dot(uri, source, before, wait_s)
 
     def opened(self, uri: str, text: str) -> Future[None]:
         """A document was opened: its model state is warmed now (`prefill`), and jedi's parse
         of the file and its imports on its first edit (`edited`)."""
-        if text.strip():
-            self._unedited.add(uri)
-        if self.workspace_memory is not None:  # workspace memory hook: never its disk copy
-            self.workspace_memory.opened(uri)
+        self.analysis.opened(uri, text)
+        self.memory.opened(uri)  # never its disk copy while it is open
         future = self.prefill(uri, text)
         self.preparation.prepare(uri, text)
         return future
 
     def edited(self, uri: str, source: str, edit_end: int | None = None) -> None:
         """A document changed, its last edit ending at `edit_end` (where typing goes on: its
-        state is prepared first). On the first edit of a file opened with text, jedi parses it and
-        the modules it imports, so the first `.` typed in it is answered in time: a cold file
-        took 130-240 ms, past any wait. (Not on open: an editor restoring 50 tabs would keep
-        jedi busy for seconds on files nobody edits; and a file begun empty has nothing to
-        parse ahead, its questions parse it as it grows.)"""
+        state is prepared first); jedi parses it on its first edit (`DocumentAnalysis.edited`)."""
         self.preparation.prepare(uri, source, cursor=edit_end)
-        static = self.static
-        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
-        if static is not None and not static.disabled and path is not None:
-            static.list_ahead(path, source)  # once per module or base class and document
-        if uri not in self._unedited:
-            return
-        self._unedited.discard(uri)
-        if static is not None and not static.disabled and path is not None:
-            log.debug("static analysis: warming %s", uri)
-            static.warm(path, source)
+        self.analysis.edited(uri, source)
 
     # --- documents -------------------------------------------------------------------------
-
-    def _spare_core_free(self) -> bool:
-        """Whether jedi leaves the second core free now (it is not working on a question)."""
-        return self.static is None or not self.static.busy
 
     def prefill(self, uri: str, text: str) -> Future[None]:
         """Warm a document's state in the background, so its first completion is fast."""
@@ -272,13 +229,9 @@ class CompletionService:
         return self.executor.submit(run)
 
     def close(self, uri: str) -> None:
-        self._unedited.discard(uri)
         self.preparation.forget(uri)
-        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
-        if self.static is not None and path is not None:
-            self.static.forget(path)
-        if self.workspace_memory is not None:  # workspace memory hook
-            self.workspace_memory.closed(uri)
+        self.analysis.closed(uri)
+        self.memory.closed(uri)
         for key in [key for key in self._cancels if key[0] == uri]:
             self._cancels.pop(key).set()
         self.executor.submit(self.sessions.drop, uri)
@@ -325,7 +278,7 @@ class CompletionService:
         if result is None:
             return None
         self.requests += 1
-        self._last_request = time.monotonic()  # typing goes on: the memory builder waits
+        self.memory.completion_answered()  # typing goes on: the memory builder waits
         self.preparation.postpone()
         log.debug("complete at %d in %s: %s", len(text_before), uri, session.last_work)
         self._line_if_missing(uri, text_before, lines, settings, result, self.deferred_line.serial)
@@ -351,7 +304,7 @@ class CompletionService:
         while it runs (the workspace memory's builder waits).
         """
         serial = self.deferred_line.serial
-        with self._counted():
+        with self.memory.completion_running():
             if cancel is not None and cancel.is_set():
                 return None
             self.preparation.postpone()
@@ -370,10 +323,10 @@ class CompletionService:
                 lines=lines,
                 defer_line=lines is None,
                 interrupt=Interrupt.after_ms(self.options.latency_budget_ms, cancel),
-                known_words=_known_words(static),
+                known_words=known_words(static),
                 # jedi, working on the question at this `.`, is the spare core's other user
-                threads=self._spare_core_free(),
-                workspace=self._workspace(uri),
+                threads=self.analysis.spare_core_free(),
+                workspace=self.memory.for_document(uri),
             )
             self.requests += 1
             self.model_runs += session.model_runs - runs
@@ -403,86 +356,22 @@ class CompletionService:
             return
         if session.last_text_before != text_before:
             return  # the document has had another answer since
-        with self._counted():
+        with self.memory.completion_running():
             session.complete(
                 text_before,
                 self.request_settings(),
                 lines=True,
                 interrupt=Interrupt(cancel=cancel),
-                workspace=self._workspace(uri),
+                workspace=self.memory.for_document(uri),
             )
 
-    # --- workspace memory (server/workspace_memory_sync.py) ---------------------------------
-
-    @contextlib.contextmanager
-    def _counted(self) -> Iterator[None]:
-        """A completion on the worker, counted in `requests_running` while it runs."""
-        self.requests_running += 1
-        try:
-            yield
-        finally:
-            self.requests_running -= 1
-            self._last_request = time.monotonic()
+    # --- workspace memory (server/workspace_memory_hook.py) --------------------------------
 
     def start_workspace_memory(self) -> None:
         """Start, stop or re-point the workspace memory as the options say (after
         `initialized`, and on every change of settings)."""
-        from .workspace_memory_sync import WorkspaceMemorySync
-
-        root, current = self.workspace_root, self.workspace_memory
-        wanted = self.options.workspace_memory > 0 and root is not None and root.is_dir()
-        if current is not None and (not wanted or current.model_dir != self.model_dir):
-            current.stop()
-            self.workspace_memory = current = None
-        if not wanted or root is None or current is not None:
-            return
-        try:
-            # On a CPU the builder runs the engine's own model; on a GPU, a CPU copy of its own.
-            shared = self._engine_of if self.options.device == "cpu" else None
-            sync = WorkspaceMemorySync(
-                root, self.model_dir, self.options.precision, self._busy, engine=shared
-            )
-        except OSError as e:  # no model files yet: the model's own error is reported
-            log.warning("workspace memory: not started: %s", e)
-            return
-        for uri in self.sessions:
-            sync.opened(uri)
-        self.workspace_memory = sync
-        sync.start()
-
-    def _engine_of(self) -> CompletionEngine | None:
-        """The loaded engine, whose model the memory's builder runs (None while it loads)."""
-        loading = self.loader.loading
-        if loading is None or not loading.done():
-            return None
-        return self.engine
-
-    def _busy(self) -> bool:
-        """A completion is running, waiting on the worker, or ended less than MEMORY_GRACE_S
-        ago (the user is typing: the next keystroke's will come): the memory builder waits."""
-        return (
-            self.requests_running > 0
-            or self.executor._work_queue.qsize() > 0
-            or time.monotonic() - self._last_request < MEMORY_GRACE_S
-        )
-
-    def _workspace(self, uri: str) -> DocumentMemory | None:
-        sync = self.workspace_memory
-        return None if sync is None else sync.for_document(uri)
+        self.memory.follow(self.workspace_root, self.sessions)
 
     def workspace_memory_status(self) -> dict[str, object]:
         """The workspace memory's state and size (for `grucomplete.status`, `:checkhealth`)."""
-        if self.workspace_memory is None:
-            return {"state": "off", "weight": self.options.workspace_memory}
-        return {**self.workspace_memory.status(), "weight": self.options.workspace_memory}
-
-
-def _known_words(static: PendingNames | None) -> KnownWords | None:
-    """Static analysis's names for decoding: in hand where they need no wait (then the
-    members after `.` are scored without a search of the model's own words), else asked
-    for once decoding is done, jedi working meanwhile."""
-    from grucomplete.model.completions import NamesNow
-
-    if static is None:
-        return None
-    return NamesNow(static.result()) if static.ready() else static.result
+        return self.memory.status()

@@ -1,8 +1,9 @@
 """The workspace memory in the server: started with the workspace, told which files are open.
 
-`CompletionService` holds one `WorkspaceMemorySync` (attribute `workspace_memory`) while the
-`workspaceMemory` setting is above 0 and a workspace folder is known. It owns the memory and its
-builder thread, and it is the one place the server touches them:
+`CompletionService` holds one `WorkspaceMemorySync` (attribute `workspace_memory`, kept by
+`workspace_memory_hook`) while the `workspaceMemory` setting is above 0 and a workspace folder
+is known. It owns the memory and its builder thread, and it is the one place the server touches
+them:
 
 - `opened(uri)` / `closed(uri)`: an open document's entries are masked at once (before any
   completion in it can run), and the builder does not read it from disk while it is open: its
