@@ -1,7 +1,7 @@
 """Decoding alone at the gauge's positions: its time, and a digest of the answers.
 
     python benchmarks/decode_time.py GAUGE.json [--rounds 3] [--model default]
-        [--threads 1] [--step-threads 2] [--no-read-beside]
+        [--threads 1] [--step-threads 2] [--no-read-beside] [--profile N]
 
 For each position of an `lsp_eval --json` record (held-out files under .work/heldout), a
 fresh `DocumentSession` reads the text before it (untimed), then completes there, timing
@@ -10,14 +10,19 @@ member and identifier positions, words and the line at line positions, as the po
 client without ghost text asks. No static analysis, no workspace. Printed: the median and
 mean per kind, and a digest of the first round's answers, equal for two trees whose
 decoding gives the same answers (run a change's tree and its parent's one after the other,
-`PYTHONPATH=TREE`, and compare).
+`PYTHONPATH=TREE`, and compare). `--profile N`: also the N functions with the most time of
+their own inside decoding (cProfile, which slows the Python between kernels the most), and the
+share of the model's own kernels (the int8 GRU, the int8 linear layers, the embedding).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import hashlib
+import io
 import json
+import pstats
 import statistics
 import time
 from pathlib import Path
@@ -47,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the next window is not read on the spare core while decoding",
     )
+    parser.add_argument("--profile", type=int, default=0, metavar="N")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     engine = CompletionEngine(load_checkpoint(resolve_model_dir(args.model)), "int8")
@@ -66,12 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = CompletionSettings()
     decode = session_module.decode_completions
     spent: list[float] = []
+    profile = cProfile.Profile() if args.profile else None
 
     def timed(*a: Any, **k: Any) -> Any:
         started = time.perf_counter()
+        if profile is not None:
+            profile.enable()
         try:
             return decode(*a, **k)
         finally:
+            if profile is not None:
+                profile.disable()
             spent.append((time.perf_counter() - started) * 1000)
 
     session_module.decode_completions = timed  # type: ignore[assignment]
@@ -98,7 +109,24 @@ def main(argv: list[str] | None = None) -> int:
             median, mean = statistics.median(values), statistics.mean(values)
             print(f"{kind}: {len(values)} decodings, p50 {median:.2f} ms, mean {mean:.2f} ms")
     print(f"answers digest: {digest.hexdigest()[:16]}")
+    if profile is not None:
+        print_profile(profile, args.profile)
     return 0
+
+
+MODEL_KERNELS = ("quantized_gru", "linear_dynamic", "embedding")
+
+
+def print_profile(profile: cProfile.Profile, top: int) -> None:
+    """The `top` functions by time of their own, and the model kernels' share of the whole."""
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    own = {f"{file}:{name}": row[2] for (file, _, name), row in stats.stats.items()}
+    total = sum(own.values())
+    model = sum(t for key, t in own.items() if any(k in key for k in MODEL_KERNELS))
+    stats.sort_stats("tottime").print_stats(top)
+    print(out.getvalue().strip())
+    print(f"model kernels: {model:.2f} of {total:.2f} s profiled ({model / total:.0%})")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ def toy_corpus(tmp_path: Path, min_chars: int = 0) -> Path:
     [
         "-m grucomplete.training serve",
         f"{ROOT / 'benchmarks/serve_variant.py'} --no-read-beside --quiet-pygls"
-        " --switch-interval 0.001 --",
+        " --switch-interval 0.001 --worker-nice 5 --spare-core-always --",
     ],
     ids=["serve", "serve_variant"],
 )
@@ -107,6 +108,17 @@ def test_the_junk_measures_count_what_is_known_to_be_junk(
         "decode_time.py", str(record), "--rounds", "1", "--model", str(tiny_model_dir)
     )
     assert "words: 3 decodings" in decoding and "answers digest:" in decoding
+    profiled = measure(
+        "decode_time.py",
+        str(record),
+        "--rounds",
+        "1",
+        "--model",
+        str(tiny_model_dir),
+        "--profile",
+        "5",
+    )
+    assert "quantized_gru" in profiled and re.search(r"model kernels: .* \(\d+%\)", profiled)
 
 
 # Where the benchmarks look for the shared gauge: beside the checkout.
