@@ -117,8 +117,10 @@ def test_the_junk_measures_count_what_is_known_to_be_junk(
         str(tiny_model_dir),
         "--profile",
         "5",
+        "--parts",
     )
     assert "quantized_gru" in profiled and re.search(r"model kernels: .* \(\d+%\)", profiled)
+    assert re.search(r"words parts: [\d.]+ beam steps a decoding; a step's model", profiled)
 
 
 # Where the benchmarks look for the shared gauge: beside the checkout.
