@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from grucomplete.model.engine import CompletionEngine
 from grucomplete.model.lm import GRUConfig, GRULanguageModel
 from grucomplete.model.session import complete_once
 from grucomplete.model.tokenizer import CodeTokenizer, train_tokenizer
+from grucomplete.server.static_analysis import StaticAnalyzer
 from grucomplete.training.trainer.config import TrainConfig
 from grucomplete.training.trainer.trainer import train, train_from_directory
 
@@ -154,6 +156,22 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, toy_tokenizer: Code
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_model_dir: Path) -> CompletionEngine:
     return CompletionEngine.load(tiny_model_dir, precision="fp32")
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float = 30.0) -> None:
+    """Poll `condition` until it holds; fail the test after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture()
+def analyzer(tmp_path: Path) -> Iterator[StaticAnalyzer]:
+    """A static analyzer (its jedi worker started on first use) for a workspace in tmp_path."""
+    analyzer = StaticAnalyzer(str(tmp_path))
+    yield analyzer
+    analyzer.close()
 
 
 VSCODE_EXTENSION = Path(__file__).resolve().parent.parent / "editors" / "vscode"
